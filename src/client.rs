@@ -1,0 +1,495 @@
+//! A client that talks to a plugin the way `dockerd` does (feature `client`).
+//!
+//! It sends what dockerd's `pkg/plugins` client sends: `POST /Method`, the header
+//! `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, and the body
+//! Go's `json.Encoder` writes (the JSON followed by `\n`). It reads replies the way
+//! dockerd does: a non-200 status is an error whose message is the body's `Err` (or the
+//! whole body when it has none), and a 200 reply with a non-empty `Err` is an error too.
+//!
+//! Tests, the demo, the harness and the CLI use it; plugin authors can use it to script
+//! their own plugin.
+//!
+//! ```no_run
+//! use docker_plugin_sdk::client::Client;
+//! use docker_plugin_sdk::volume::CreateRequest;
+//!
+//! # async fn run() -> Result<(), docker_plugin_sdk::client::ClientError> {
+//! let client = Client::unix("/run/docker/plugins/myplugin.sock");
+//! let activated = client.activate().await?;
+//! assert!(activated.implements.iter().any(|s| s == "VolumeDriver"));
+//! client
+//!     .volume()
+//!     .create(&CreateRequest { name: "v1".into(), opts: Default::default() })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::protocol::{ActivateResponse, Empty, ErrorResponse, MEDIA_TYPE_V1_2};
+use crate::volume;
+
+/// What a call through [`Client`] can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address is neither `unix://PATH` nor `tcp://HOST:PORT`.
+    #[error("invalid plugin address {0:?}: expected unix:///path/to.sock or tcp://host:port")]
+    BadAddress(String),
+    /// The plugin's socket could not be reached.
+    #[error("connecting to the plugin at {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The HTTP exchange failed (connection closed, malformed reply).
+    #[error("calling {method} on {addr}: {source}")]
+    Http {
+        /// The plugin method.
+        method: String,
+        /// The plugin address.
+        addr: String,
+        /// The HTTP error.
+        source: hyper::Error,
+    },
+    /// The plugin did not answer within the client's timeout.
+    #[error("calling {method}: no reply within {timeout:?}")]
+    Timeout {
+        /// The plugin method.
+        method: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The request could not be encoded as JSON.
+    #[error("encoding the {method} request: {source}")]
+    Encode {
+        /// The plugin method.
+        method: String,
+        /// The encoding error.
+        source: serde_json::Error,
+    },
+    /// The plugin answered with an error (`{"Err": "..."}` or a non-200 status).
+    #[error("{method}: {message} (HTTP {status})")]
+    Plugin {
+        /// The plugin method.
+        method: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The `Err` message, or the raw body when there was none.
+        message: String,
+    },
+    /// The plugin answered 200 with a body that is not the expected JSON.
+    #[error("{method}: the reply is not the expected JSON ({source}): {body}")]
+    Decode {
+        /// The plugin method.
+        method: String,
+        /// The decoding error.
+        source: serde_json::Error,
+        /// The body received (lossily decoded).
+        body: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status of a [`ClientError::Plugin`] error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Plugin { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the plugin said it does not implement the method (HTTP 404), which
+    /// dockerd treats as "use the default" for optional methods.
+    pub fn is_not_implemented(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// A reply as received, for tests that look at status, headers and bytes.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The reply's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    /// The body as text (lossily decoded).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+/// A dockerd-like plugin client; cheap to clone. Each call opens a connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    target: Target,
+    timeout: Option<Duration>,
+}
+
+impl Client {
+    /// A client for the plugin listening on the unix socket `path`.
+    pub fn unix(path: impl Into<PathBuf>) -> Self {
+        Self {
+            target: Target::Unix(path.into()),
+            timeout: None,
+        }
+    }
+
+    /// A client for the plugin listening on TCP `addr`.
+    pub fn tcp(addr: SocketAddr) -> Self {
+        Self {
+            target: Target::Tcp(addr.to_string()),
+            timeout: None,
+        }
+    }
+
+    /// A client for `unix:///path` or `tcp://host:port`, the forms of a `.spec` file.
+    ///
+    /// ```
+    /// use docker_plugin_sdk::client::Client;
+    /// assert!(Client::from_url("unix:///run/docker/plugins/p.sock").is_ok());
+    /// assert!(Client::from_url("tcp://127.0.0.1:8080").is_ok());
+    /// assert!(Client::from_url("http://example").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, ClientError> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(ClientError::BadAddress(url.to_string()));
+            }
+            return Ok(Self::unix(path));
+        }
+        if let Some(addr) = url.strip_prefix("tcp://") {
+            let addr = addr.trim_end_matches('/');
+            if addr.is_empty() || !addr.contains(':') {
+                return Err(ClientError::BadAddress(url.to_string()));
+            }
+            return Ok(Self {
+                target: Target::Tcp(addr.to_string()),
+                timeout: None,
+            });
+        }
+        Err(ClientError::BadAddress(url.to_string()))
+    }
+
+    /// Gives up on a call that takes longer than `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The unix socket path, for a unix client.
+    pub fn socket_path(&self) -> Option<&Path> {
+        match &self.target {
+            Target::Unix(path) => Some(path),
+            Target::Tcp(_) => None,
+        }
+    }
+
+    fn addr(&self) -> String {
+        match &self.target {
+            Target::Unix(path) => format!("unix://{}", path.display()),
+            Target::Tcp(addr) => format!("tcp://{addr}"),
+        }
+    }
+
+    /// `/Plugin.Activate`.
+    pub async fn activate(&self) -> Result<ActivateResponse, ClientError> {
+        self.call("Plugin.Activate", &Empty {}).await
+    }
+
+    /// Calls `method` (for example `VolumeDriver.Get`) with `request` and decodes the
+    /// reply, failing like dockerd on a non-200 status or a non-empty `Err`.
+    pub async fn call<Req, Resp>(&self, method: &str, request: &Req) -> Result<Resp, ClientError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let mut body = serde_json::to_vec(request).map_err(|source| ClientError::Encode {
+            method: method.to_string(),
+            source,
+        })?;
+        body.push(b'\n'); // Go's json.Encoder
+        let reply = self.call_raw(method, body).await?;
+        decode_reply(method, reply)
+    }
+
+    /// Sends `body` as-is to `POST /method` with dockerd's headers; no interpretation.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<RawResponse, ClientError> {
+        let path = if method.starts_with('/') {
+            method.to_string()
+        } else {
+            format!("/{method}")
+        };
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, "plugin")
+            .header(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_V1_2))
+            .body(Full::new(body.into()))
+            .map_err(|e| ClientError::BadAddress(format!("{method}: {e}")))?;
+        self.send(request).await
+    }
+
+    /// Sends any HTTP request (any method, headers and body) and returns the raw reply:
+    /// for tests of the server's handling of what dockerd never sends.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<RawResponse, ClientError> {
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let exchange = self.exchange(&method, request);
+        match self.timeout {
+            None => exchange.await,
+            Some(timeout) => tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(ClientError::Timeout { method, timeout })),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<RawResponse, ClientError> {
+        if !request.headers().contains_key(HOST) {
+            request
+                .headers_mut()
+                .insert(HOST, HeaderValue::from_static("plugin"));
+        }
+        let http_error = |source| ClientError::Http {
+            method: method.to_string(),
+            addr: self.addr(),
+            source,
+        };
+        let connect_error = |source| ClientError::Connect {
+            addr: self.addr(),
+            source,
+        };
+        let mut sender = match &self.target {
+            Target::Unix(path) => {
+                let stream = UnixStream::connect(path).await.map_err(connect_error)?;
+                handshake(stream).await.map_err(http_error)?
+            }
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect(addr.as_str())
+                    .await
+                    .map_err(connect_error)?;
+                let _ = stream.set_nodelay(true);
+                handshake(stream).await.map_err(http_error)?
+            }
+        };
+        let response = sender.send_request(request).await.map_err(http_error)?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(http_error)?
+            .to_bytes();
+        Ok(RawResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// Typed calls to a volume driver.
+    pub fn volume(&self) -> VolumeClient<'_> {
+        VolumeClient { client: self }
+    }
+}
+
+async fn handshake<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%err, "plugin client connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// Interprets a reply the way dockerd's `pkg/plugins` client does.
+fn decode_reply<Resp: DeserializeOwned>(
+    method: &str,
+    reply: RawResponse,
+) -> Result<Resp, ClientError> {
+    let body = reply.body.trim_ascii();
+    if reply.status != StatusCode::OK {
+        let message = match serde_json::from_slice::<ErrorResponse>(body) {
+            Ok(err) if !err.err.is_empty() => err.err,
+            _ => String::from_utf8_lossy(body).into_owned(),
+        };
+        return Err(ClientError::Plugin {
+            method: method.to_string(),
+            status: reply.status.as_u16(),
+            message,
+        });
+    }
+    if let Ok(err) = serde_json::from_slice::<ErrorResponse>(body)
+        && !err.err.is_empty()
+    {
+        return Err(ClientError::Plugin {
+            method: method.to_string(),
+            status: reply.status.as_u16(),
+            message: err.err,
+        });
+    }
+    crate::protocol::decode_body(body).map_err(|source| ClientError::Decode {
+        method: method.to_string(),
+        source,
+        body: String::from_utf8_lossy(body).into_owned(),
+    })
+}
+
+/// Typed `/VolumeDriver.*` calls, from [`Client::volume`].
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeClient<'a> {
+    client: &'a Client,
+}
+
+impl VolumeClient<'_> {
+    /// `/VolumeDriver.Create`.
+    pub async fn create(&self, req: &volume::CreateRequest) -> Result<(), ClientError> {
+        self.client
+            .call::<_, Empty>("VolumeDriver.Create", req)
+            .await
+            .map(drop)
+    }
+
+    /// `/VolumeDriver.Remove`.
+    pub async fn remove(&self, req: &volume::RemoveRequest) -> Result<(), ClientError> {
+        self.client
+            .call::<_, Empty>("VolumeDriver.Remove", req)
+            .await
+            .map(drop)
+    }
+
+    /// `/VolumeDriver.Mount`.
+    pub async fn mount(
+        &self,
+        req: &volume::MountRequest,
+    ) -> Result<volume::MountResponse, ClientError> {
+        self.client.call("VolumeDriver.Mount", req).await
+    }
+
+    /// `/VolumeDriver.Unmount`.
+    pub async fn unmount(&self, req: &volume::UnmountRequest) -> Result<(), ClientError> {
+        self.client
+            .call::<_, Empty>("VolumeDriver.Unmount", req)
+            .await
+            .map(drop)
+    }
+
+    /// `/VolumeDriver.Path`.
+    pub async fn path(
+        &self,
+        req: &volume::PathRequest,
+    ) -> Result<volume::PathResponse, ClientError> {
+        self.client.call("VolumeDriver.Path", req).await
+    }
+
+    /// `/VolumeDriver.Get`.
+    pub async fn get(&self, req: &volume::GetRequest) -> Result<volume::GetResponse, ClientError> {
+        self.client.call("VolumeDriver.Get", req).await
+    }
+
+    /// `/VolumeDriver.List`.
+    pub async fn list(&self) -> Result<volume::ListResponse, ClientError> {
+        self.client.call("VolumeDriver.List", &Empty {}).await
+    }
+
+    /// `/VolumeDriver.Capabilities`; a driver without it answers 404, see
+    /// [`ClientError::is_not_implemented`].
+    pub async fn capabilities(&self) -> Result<volume::CapabilitiesResponse, ClientError> {
+        self.client
+            .call("VolumeDriver.Capabilities", &Empty {})
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            content_type: None,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn error_status_uses_err_field_or_raw_body() {
+        let err = decode_reply::<Empty>("M", reply(500, r#"{"Err":"boom"}"#)).unwrap_err();
+        assert_eq!(err.status(), Some(500));
+        assert!(err.to_string().contains("boom"));
+        let err = decode_reply::<Empty>("M", reply(404, "404 page not found\n")).unwrap_err();
+        assert!(err.is_not_implemented());
+        assert!(err.to_string().contains("404 page not found"));
+    }
+
+    #[test]
+    fn ok_status_with_err_is_an_error() {
+        let err = decode_reply::<Empty>("M", reply(200, r#"{"Err":"no"}"#)).unwrap_err();
+        assert!(matches!(err, ClientError::Plugin { status: 200, .. }));
+        decode_reply::<Empty>("M", reply(200, r#"{"Err":""}"#)).unwrap();
+        decode_reply::<Empty>("M", reply(200, "")).unwrap();
+    }
+
+    #[test]
+    fn bad_json_reply_is_a_decode_error() {
+        let err = decode_reply::<ActivateResponse>("M", reply(200, "{nope")).unwrap_err();
+        assert!(matches!(err, ClientError::Decode { .. }));
+    }
+
+    #[test]
+    fn parses_urls() {
+        assert!(Client::from_url("unix://").is_err());
+        assert!(Client::from_url("tcp://").is_err());
+        let c = Client::from_url("unix:///x.sock").unwrap();
+        assert_eq!(c.socket_path(), Some(Path::new("/x.sock")));
+    }
+}

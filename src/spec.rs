@@ -1,0 +1,257 @@
+//! Spec files: how dockerd finds a plugin that does not listen on a socket in
+//! `/run/docker/plugins`.
+//!
+//! dockerd looks in `/etc/docker/plugins`, then `/usr/lib/docker/plugins`, for
+//! `NAME.spec` (one URL: `unix:///path.sock` or `tcp://host:port`) or `NAME.json`
+//! (`{"Name", "Addr", "TLSConfig"}`). TLS is used only when `Addr` starts with `https://`.
+//! Files are written atomically (a temporary file renamed into place) and removed on
+//! shutdown by the server that wrote them.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServeError;
+use crate::transport::validate_name;
+
+/// The first directory dockerd searches for spec files.
+pub const DEFAULT_SPEC_DIR: &str = "/etc/docker/plugins";
+/// The second one.
+pub const LIB_SPEC_DIR: &str = "/usr/lib/docker/plugins";
+
+/// The content of a `.json` spec file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PluginSpec {
+    /// The plugin name (dockerd takes the name from the file name instead).
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    /// The address: `unix://…`, `tcp://…` (plain HTTP) or `https://…` (TLS).
+    #[serde(rename = "Addr", default)]
+    pub addr: String,
+    /// How dockerd's client sets up TLS; only used for `https://` addresses.
+    #[serde(rename = "TLSConfig", default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsClientConfig>,
+}
+
+/// dockerd's TLS client settings in a `.json` spec file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TlsClientConfig {
+    /// Skip verifying the plugin's certificate.
+    #[serde(rename = "InsecureSkipVerify", default)]
+    pub insecure_skip_verify: bool,
+    /// The CA that signed the plugin's certificate.
+    #[serde(rename = "CAFile", default, skip_serializing_if = "String::is_empty")]
+    pub ca_file: String,
+    /// dockerd's client certificate.
+    #[serde(rename = "CertFile", default, skip_serializing_if = "String::is_empty")]
+    pub cert_file: String,
+    /// dockerd's client key.
+    #[serde(rename = "KeyFile", default, skip_serializing_if = "String::is_empty")]
+    pub key_file: String,
+}
+
+/// A spec file to write: `NAME.spec` with a URL, or `NAME.json` with a [`PluginSpec`].
+///
+/// ```
+/// use docker_plugin_sdk::spec::SpecFile;
+/// let dir = tempfile::tempdir().unwrap();
+/// let spec = SpecFile::url("myplugin", "tcp://127.0.0.1:8080").dir(dir.path());
+/// let written = spec.write().unwrap();
+/// assert_eq!(std::fs::read_to_string(dir.path().join("myplugin.spec")).unwrap(), "tcp://127.0.0.1:8080\n");
+/// written.remove();
+/// assert!(!dir.path().join("myplugin.spec").exists());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SpecFile {
+    name: String,
+    dir: PathBuf,
+    content: Content,
+}
+
+#[derive(Debug, Clone)]
+enum Content {
+    Url(String),
+    Json(PluginSpec),
+}
+
+impl SpecFile {
+    /// `NAME.spec` holding `url` (`unix:///path.sock` or `tcp://host:port`), in
+    /// `/etc/docker/plugins` unless [`dir`](Self::dir) says otherwise.
+    pub fn url(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            dir: PathBuf::from(DEFAULT_SPEC_DIR),
+            content: Content::Url(url.into()),
+        }
+    }
+
+    /// `NAME.json` holding `spec` (its `Name` is set to `name`).
+    pub fn json(name: impl Into<String>, mut spec: PluginSpec) -> Self {
+        let name = name.into();
+        spec.name.clone_from(&name);
+        Self {
+            name,
+            dir: PathBuf::from(DEFAULT_SPEC_DIR),
+            content: Content::Json(spec),
+        }
+    }
+
+    /// Writes into `dir` instead (e.g. `/usr/lib/docker/plugins`).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> PathBuf {
+        let extension = match self.content {
+            Content::Url(_) => "spec",
+            Content::Json(_) => "json",
+        };
+        self.dir.join(format!("{}.{extension}", self.name))
+    }
+
+    fn render(&self) -> Result<Vec<u8>, ServeError> {
+        match &self.content {
+            Content::Url(url) => {
+                if !url.contains("://") {
+                    return Err(ServeError::io(
+                        format!("spec file for {}", self.name),
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("{url:?} has no scheme: use unix://, tcp:// or https://"),
+                        ),
+                    ));
+                }
+                Ok(format!("{url}\n").into_bytes())
+            }
+            Content::Json(spec) => {
+                let mut bytes = serde_json::to_vec_pretty(spec).map_err(|e| {
+                    ServeError::io(format!("encoding spec for {}", self.name), e.into())
+                })?;
+                bytes.push(b'\n');
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Writes the file atomically (creating the directory if missing).
+    pub fn write(&self) -> Result<WrittenSpec, ServeError> {
+        validate_name(&self.name)?;
+        let bytes = self.render()?;
+        let path = self.path();
+        write_atomically(&path, &bytes)
+            .map_err(|e| ServeError::io(format!("writing spec file {}", path.display()), e))?;
+        tracing::info!(path = %path.display(), "wrote spec file");
+        Ok(WrittenSpec { path, bytes })
+    }
+}
+
+/// A spec file this process wrote.
+#[derive(Debug)]
+pub struct WrittenSpec {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl WrittenSpec {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the file, unless another process has replaced it since.
+    pub fn remove(self) {
+        match fs::read(&self.path) {
+            Ok(current) if current == self.bytes => {
+                if let Err(err) = fs::remove_file(&self.path) {
+                    tracing::warn!(path = %self.path.display(), %err, "could not remove spec file");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so that a
+/// reader sees the old content or the new one, never half of it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        // Make the rename itself durable.
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_spec_uses_docker_field_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SpecFile::json(
+            "secure",
+            PluginSpec {
+                addr: "https://127.0.0.1:8443".into(),
+                tls_config: Some(TlsClientConfig {
+                    ca_file: "/etc/ca.pem".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .dir(dir.path());
+        let written = spec.write().unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&fs::read(written.path()).unwrap()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "Name": "secure",
+                "Addr": "https://127.0.0.1:8443",
+                "TLSConfig": {"InsecureSkipVerify": false, "CAFile": "/etc/ca.pem"}
+            })
+        );
+    }
+
+    #[test]
+    fn url_without_scheme_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SpecFile::url("p", "127.0.0.1:80")
+            .dir(dir.path())
+            .write()
+            .unwrap_err();
+        assert!(err.to_string().contains("has no scheme"), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_replaced_spec_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = SpecFile::url("p", "tcp://127.0.0.1:1")
+            .dir(dir.path())
+            .write()
+            .unwrap();
+        fs::write(written.path(), "tcp://127.0.0.1:2\n").unwrap();
+        let path = written.path().to_path_buf();
+        written.remove();
+        assert!(path.exists());
+    }
+}

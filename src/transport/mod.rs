@@ -1,0 +1,110 @@
+//! Where a plugin listens: a unix socket (the usual case), TCP, TCP with TLS (feature
+//! `tls`), or a socket passed by systemd socket activation. Transport is kept apart from
+//! protocol (design principle 4): a [`Listener`] only accepts connections; the server
+//! speaks HTTP on whatever it accepts.
+
+mod systemd;
+#[cfg(feature = "tls")]
+mod tls;
+mod unix;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::Path;
+
+pub(crate) use systemd::{notify_ready, notify_stopping};
+pub(crate) use unix::{BoundUnix, OwnedSocket, validate_name};
+pub use unix::{DEFAULT_SOCKET_DIR, UnixSocket};
+
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
+
+use crate::error::ServeError;
+
+/// A bound listening socket, ready to be served by [`Plugin::serve`](crate::Plugin::serve).
+#[derive(Debug)]
+pub struct Listener {
+    pub(crate) kind: ListenerKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum ListenerKind {
+    Unix(BoundUnix),
+    Tcp(TcpListener),
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, tls::TlsConfig),
+}
+
+impl Listener {
+    /// Binds `/run/docker/plugins/NAME.sock`; see [`UnixSocket`] for the options.
+    pub fn unix(name: &str) -> Result<Self, ServeError> {
+        UnixSocket::new(name).bind()
+    }
+
+    /// Listens on a TCP address (plain HTTP). dockerd finds such a plugin through a spec
+    /// file: see [`SpecFile`](crate::spec::SpecFile).
+    pub fn tcp(addr: impl ToSocketAddrs) -> Result<Self, ServeError> {
+        let listener = bind_tcp(addr)?;
+        Ok(Self {
+            kind: ListenerKind::Tcp(listener),
+        })
+    }
+
+    /// Listens on a TCP address with TLS. dockerd uses TLS only for `https://` addresses
+    /// of a `.json` spec file.
+    #[cfg(feature = "tls")]
+    pub fn tls(addr: impl ToSocketAddrs, config: TlsConfig) -> Result<Self, ServeError> {
+        let listener = bind_tcp(addr)?;
+        Ok(Self {
+            kind: ListenerKind::Tls(listener, config),
+        })
+    }
+
+    /// Takes the first socket passed by systemd socket activation (`LISTEN_FDS`), unix or
+    /// TCP. The socket belongs to systemd, so it is not removed on shutdown.
+    pub fn from_systemd() -> Result<Self, ServeError> {
+        systemd::take_first()
+    }
+
+    /// The address dockerd reaches this listener at, as a spec file writes it:
+    /// `unix:///run/docker/plugins/x.sock`, `tcp://127.0.0.1:8080` or
+    /// `https://127.0.0.1:8443`.
+    pub fn url(&self) -> String {
+        match &self.kind {
+            ListenerKind::Unix(bound) => match &bound.path {
+                Some(path) => format!("unix://{}", path.display()),
+                None => "unix://".to_owned(),
+            },
+            ListenerKind::Tcp(l) => format!("tcp://{}", display_addr(l.local_addr())),
+            #[cfg(feature = "tls")]
+            ListenerKind::Tls(l, _) => format!("https://{}", display_addr(l.local_addr())),
+        }
+    }
+
+    /// The socket's path, for unix listeners.
+    pub fn unix_path(&self) -> Option<&Path> {
+        match &self.kind {
+            ListenerKind::Unix(bound) => bound.path.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The bound address, for TCP and TLS listeners (useful after binding port 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        match &self.kind {
+            ListenerKind::Tcp(l) => l.local_addr().ok(),
+            #[cfg(feature = "tls")]
+            ListenerKind::Tls(l, _) => l.local_addr().ok(),
+            ListenerKind::Unix(_) => None,
+        }
+    }
+}
+
+fn bind_tcp(addr: impl ToSocketAddrs) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).map_err(|e| ServeError::io("binding TCP listener", e))
+}
+
+fn display_addr(addr: io::Result<SocketAddr>) -> String {
+    addr.map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

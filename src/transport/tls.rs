@@ -1,0 +1,99 @@
+//! TLS for TCP listeners (feature `tls`), with rustls.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+
+use crate::error::ServeError;
+
+/// The server side of TLS: a certificate chain and key, and optionally the CA that
+/// client certificates must be signed by (mutual TLS, as dockerd's `TLSConfig.CertFile`
+/// provides).
+///
+/// ```no_run
+/// use docker_plugin_sdk::transport::{Listener, TlsConfig};
+/// let tls = TlsConfig::from_pem_files("server.pem", "server-key.pem")?
+///     .require_client_ca("ca.pem")?;
+/// let listener = Listener::tls("127.0.0.1:8443", tls)?;
+/// # Ok::<(), docker_plugin_sdk::ServeError>(())
+/// ```
+#[derive(Clone)]
+pub struct TlsConfig {
+    pub(crate) acceptor: TlsAcceptor,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Loads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem_files(
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, ServeError> {
+        let (cert, key) = (cert.as_ref(), key.as_ref());
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                ServeError::Tls(format!("reading certificates from {}: {e}", cert.display()))
+            })?;
+        if chain.is_empty() {
+            return Err(ServeError::Tls(format!(
+                "{} holds no PEM certificate",
+                cert.display()
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            ServeError::Tls(format!("reading private key from {}: {e}", key.display()))
+        })?;
+        let key = Arc::new(key);
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+        Ok(Self {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            chain,
+            key,
+        })
+    }
+
+    /// Requires clients to present a certificate signed by the CA in this PEM file.
+    pub fn require_client_ca(self, ca: impl AsRef<Path>) -> Result<Self, ServeError> {
+        let ca = ca.as_ref();
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca)
+            .map_err(|e| ServeError::Tls(format!("reading CA from {}: {e}", ca.display())))?
+        {
+            let cert = cert
+                .map_err(|e| ServeError::Tls(format!("reading CA from {}: {e}", ca.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| ServeError::Tls(format!("CA in {}: {e}", ca.display())))?;
+        }
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            .build()
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+        let config = ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+        Ok(Self {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            ..self
+        })
+    }
+}
