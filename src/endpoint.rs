@@ -114,7 +114,10 @@ where
         .await;
     match outcome {
         Ok(reply) => match serde_json::to_vec(&reply) {
-            Ok(body) => json_reply(content_type, StatusCode::OK, Bytes::from(body)),
+            Ok(body) => {
+                span.in_scope(|| tracing::debug!("call ok"));
+                json_reply(content_type, StatusCode::OK, Bytes::from(body))
+            }
             Err(err) => {
                 let message = format!("{method}: could not encode the reply: {err}");
                 span.in_scope(|| tracing::error!("{message}"));

@@ -1,0 +1,226 @@
+//! A volume driver that keeps each volume in a directory under a root dir:
+//! `ROOT/NAME/data` holds the files, `ROOT/NAME/opts.json` the `-o` options it was
+//! created with. Mounting is a no-op (the data dir is the mountpoint); the driver counts
+//! mounts per ID so that a volume in use cannot be removed.
+//!
+//! Options (`docker volume create -d localvol -o mode=0750 v1`):
+//! - `mode`: octal permissions of the data directory (default 0755).
+//!
+//! Any other option is refused with a clear error, so a typo never silently creates a
+//! volume that differs from what the user asked for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use docker_plugin_sdk::volume::{
+    self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
+    MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
+};
+use docker_plugin_sdk::{Error, Result, async_trait};
+
+/// The options `create` understands.
+const KNOWN_OPTIONS: &[&str] = &["mode"];
+
+/// Volumes as directories under `root`.
+pub struct LocalVolumes {
+    root: PathBuf,
+    /// Active mount IDs per volume name.
+    mounts: Mutex<HashMap<String, HashMap<String, usize>>>,
+}
+
+impl LocalVolumes {
+    /// A driver storing volumes under `root` (created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(&root)?;
+        Ok(Self {
+            root,
+            mounts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn volume_dir(&self, name: &str) -> Result<PathBuf> {
+        let valid = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid {
+            return Err(Error::new(format!(
+                "invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"
+            )));
+        }
+        Ok(self.root.join(name))
+    }
+
+    fn data_dir(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.volume_dir(name)?.join("data"))
+    }
+
+    fn existing(&self, name: &str) -> Result<PathBuf> {
+        let data = self.data_dir(name)?;
+        if data.is_dir() {
+            Ok(data)
+        } else {
+            Err(Error::new(format!("no such volume: {name}")))
+        }
+    }
+
+    fn describe(&self, name: &str) -> Result<Volume> {
+        let data = self.existing(name)?;
+        let mut volume = Volume::new(name).mountpoint(&data);
+        if let Ok(created) = fs::metadata(&data).and_then(|m| m.modified()) {
+            volume = volume.created_at(created);
+        }
+        let opts = read_opts(&self.volume_dir(name)?.join("opts.json"));
+        volume = volume.status("options", serde_json::json!(opts));
+        let mounts = self.mount_count(name);
+        Ok(volume.status("mounts", mounts))
+    }
+
+    fn mount_count(&self, name: &str) -> usize {
+        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.get(name).map_or(0, |ids| ids.values().sum())
+    }
+}
+
+fn parse_mode(value: &str) -> Result<u32> {
+    u32::from_str_radix(value, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| {
+            Error::new(format!(
+                "invalid option mode={value:?}: expected octal permissions such as 0755"
+            ))
+        })
+}
+
+fn read_opts(path: &Path) -> BTreeMap<String, String> {
+    fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl volume::Driver for LocalVolumes {
+    async fn create(&self, req: CreateRequest) -> Result<()> {
+        let dir = self.volume_dir(&req.name)?;
+        let mut unknown: Vec<&str> = req
+            .opts
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !KNOWN_OPTIONS.contains(key))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            return Err(Error::new(format!(
+                "unknown option(s) {}: localvol accepts {}",
+                unknown.join(", "),
+                KNOWN_OPTIONS.join(", ")
+            )));
+        }
+        let mode = match req.opts.get("mode") {
+            Some(value) => parse_mode(value)?,
+            None => 0o755,
+        };
+        let data = dir.join("data");
+        if data.is_dir() {
+            // dockerd only creates after Get failed, but `docker volume create` of an
+            // existing name is idempotent for the user: succeed without touching data.
+            return Ok(());
+        }
+        fs::create_dir_all(&data)?;
+        fs::set_permissions(&data, fs::Permissions::from_mode(mode))?;
+        let opts: BTreeMap<&String, &String> = req.opts.iter().collect();
+        let tmp = dir.join("opts.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&opts)?)?;
+        fs::rename(&tmp, dir.join("opts.json"))?;
+        Ok(())
+    }
+
+    async fn remove(&self, req: RemoveRequest) -> Result<()> {
+        self.existing(&req.name)?;
+        if self.mount_count(&req.name) > 0 {
+            return Err(Error::new(format!(
+                "volume {} is in use by a container",
+                req.name
+            )));
+        }
+        fs::remove_dir_all(self.volume_dir(&req.name)?)?;
+        Ok(())
+    }
+
+    async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
+        let data = self.existing(&req.name)?;
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        *mounts
+            .entry(req.name)
+            .or_default()
+            .entry(req.id)
+            .or_default() += 1;
+        Ok(MountResponse::new(data))
+    }
+
+    async fn unmount(&self, req: UnmountRequest) -> Result<()> {
+        self.existing(&req.name)?;
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ids) = mounts.get_mut(&req.name) else {
+            return Err(Error::new(format!(
+                "volume {} is not mounted with ID {}",
+                req.name, req.id
+            )));
+        };
+        match ids.get_mut(&req.id) {
+            Some(count) if *count > 1 => *count -= 1,
+            Some(_) => {
+                ids.remove(&req.id);
+            }
+            None => {
+                return Err(Error::new(format!(
+                    "volume {} is not mounted with ID {}",
+                    req.name, req.id
+                )));
+            }
+        }
+        if ids.is_empty() {
+            mounts.remove(&req.name);
+        }
+        Ok(())
+    }
+
+    async fn path(&self, req: PathRequest) -> Result<PathResponse> {
+        let data = self.existing(&req.name)?;
+        Ok(PathResponse::new(data))
+    }
+
+    async fn get(&self, req: GetRequest) -> Result<GetResponse> {
+        Ok(GetResponse {
+            volume: self.describe(&req.name)?,
+        })
+    }
+
+    async fn list(&self) -> Result<ListResponse> {
+        let mut volumes = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if entry.path().join("data").is_dir() {
+                volumes.push(Volume::new(&name).mountpoint(entry.path().join("data")));
+            }
+        }
+        volumes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(ListResponse { volumes })
+    }
+
+    async fn capabilities(&self) -> Result<CapabilitiesResponse> {
+        Ok(CapabilitiesResponse::scope(Scope::Local))
+    }
+}
