@@ -112,6 +112,8 @@ impl Server {
         notify_ready();
 
         let graceful = GracefulShutdown::new();
+        let abort = CancellationToken::new();
+        let _abort_on_return = abort.clone().drop_guard();
         let service = TowerToHyperService::new(router);
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -121,13 +123,22 @@ impl Server {
                 let watcher = graceful.watcher();
                 let service = service.clone();
                 let http = http.clone();
+                let abort = abort.clone();
                 tokio::spawn(async move {
-                    match connection.await {
-                        Ok(Connection::Unix(io)) => serve_io(io, &http, service, watcher).await,
-                        Ok(Connection::Tcp(io)) => serve_io(io, &http, service, watcher).await,
-                        #[cfg(feature = "tls")]
-                        Ok(Connection::Tls(io)) => serve_io(*io, &http, service, watcher).await,
-                        Err(err) => tracing::debug!(%err, "connection setup failed"),
+                    let serve = async {
+                        match connection.await {
+                            Ok(Connection::Unix(io)) => serve_io(io, &http, service, watcher).await,
+                            Ok(Connection::Tcp(io)) => serve_io(io, &http, service, watcher).await,
+                            #[cfg(feature = "tls")]
+                            Ok(Connection::Tls(io)) => serve_io(*io, &http, service, watcher).await,
+                            Err(err) => tracing::debug!(%err, "connection setup failed"),
+                        }
+                    };
+                    // Past the drain timeout (or when `run` is dropped), the connection
+                    // and any call on it are dropped.
+                    tokio::select! {
+                        () = serve => {}
+                        () = abort.cancelled() => {}
                     }
                 });
             })

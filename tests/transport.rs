@@ -1,0 +1,271 @@
+//! Transports and discovery files: unix socket placement, permissions and takeover
+//! rules, TCP, and spec files written while serving and removed at shutdown.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+
+use common::{Recorder, Shared, TestServer};
+use docker_plugin_sdk::client::Client;
+use docker_plugin_sdk::spec::{PluginSpec, SpecFile};
+use docker_plugin_sdk::transport::{Listener, UnixSocket};
+use docker_plugin_sdk::{CancellationToken, Plugin, ServeError};
+
+fn plugin() -> (Plugin, Arc<Recorder>) {
+    let driver = Arc::new(Recorder::default());
+    (Plugin::new().volume(Shared(Arc::clone(&driver))), driver)
+}
+
+#[tokio::test]
+async fn a_missing_socket_dir_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("run/docker/plugins");
+    let listener = UnixSocket::new("p").dir(&nested).bind().unwrap();
+    assert_eq!(listener.unix_path().unwrap(), nested.join("p.sock"));
+    assert_eq!(
+        listener.url(),
+        format!("unix://{}", nested.join("p.sock").display())
+    );
+    let (plugin, driver) = plugin();
+    let s = TestServer::serve(dir, listener, plugin, driver);
+    s.client.activate().await.unwrap();
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn mode_and_group_are_set_before_the_socket_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    // gid 1 is `daemon` on Debian; by name and by number.
+    for group in ["daemon", "1"] {
+        let listener = UnixSocket::new("perm")
+            .dir(dir.path())
+            .mode(0o660)
+            .group(group)
+            .bind()
+            .unwrap();
+        let meta = fs::metadata(dir.path().join("perm.sock")).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o660, "group {group}");
+        assert_eq!(meta.gid(), 1, "group {group}");
+        // No staging file is left next to it.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["perm.sock"]);
+        drop(listener);
+        fs::remove_file(dir.path().join("perm.sock")).unwrap();
+    }
+}
+
+#[test]
+fn an_unknown_group_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = UnixSocket::new("g")
+        .dir(dir.path())
+        .group("no-such-group-dps")
+        .bind()
+        .unwrap_err();
+    assert!(matches!(err, ServeError::UnknownGroup { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-group-dps"), "{err}");
+    assert!(!dir.path().join("g.sock").exists());
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stale.sock");
+    drop(UnixListener::bind(&path).unwrap()); // a crashed plugin's socket: nobody listens
+    assert!(path.exists());
+    let listener = UnixSocket::new("stale").dir(dir.path()).bind().unwrap();
+    let (plugin, driver) = plugin();
+    let s = TestServer::serve(dir, listener, plugin, driver);
+    s.client.activate().await.unwrap();
+    s.shutdown().await.unwrap();
+    assert!(!path.exists(), "the socket outlived the server");
+}
+
+#[tokio::test]
+async fn a_live_socket_is_never_stolen() {
+    let (plugin, _) = plugin();
+    let first = TestServer::start(Recorder::default(), |p| p).await;
+    let err = UnixSocket::new("test")
+        .dir(first.dir.path())
+        .bind()
+        .unwrap_err();
+    assert!(matches!(err, ServeError::SocketInUse { .. }), "{err}");
+    assert!(err.to_string().contains("test.sock"), "{err}");
+    // The first server still answers on its socket.
+    first.client.activate().await.unwrap();
+    drop(plugin);
+    first.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_never_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.sock");
+    fs::write(&path, "precious").unwrap();
+    let err = UnixSocket::new("data").dir(dir.path()).bind().unwrap_err();
+    assert!(matches!(err, ServeError::NotASocket { .. }), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
+}
+
+#[test]
+fn bad_names_and_long_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["", "../escape", "a/b", ".hidden"] {
+        let err = UnixSocket::new(name).dir(dir.path()).bind().unwrap_err();
+        assert!(
+            matches!(err, ServeError::InvalidName { .. }),
+            "{name:?}: {err}"
+        );
+    }
+    let err = UnixSocket::new("x".repeat(120))
+        .dir(dir.path())
+        .bind()
+        .unwrap_err();
+    assert!(matches!(err, ServeError::PathTooLong { .. }), "{err}");
+    assert!(err.to_string().contains("107"), "{err}");
+}
+
+#[test]
+fn a_socket_dir_that_cannot_be_created_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    fs::write(&file, "").unwrap();
+    let err = UnixSocket::new("p")
+        .dir(file.join("sub"))
+        .bind()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("creating socket directory"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unix_spec_file_is_written_while_serving_and_removed_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("etc/docker/plugins");
+    let listener = UnixSocket::new("specced")
+        .dir(dir.path().join("run"))
+        .bind()
+        .unwrap();
+    let url = listener.url();
+    let stop = CancellationToken::new();
+    let (plugin, _) = plugin();
+    let task = tokio::spawn(
+        plugin
+            .server(listener)
+            .spec_file(SpecFile::url("specced", url.clone()).dir(&specs))
+            .shutdown_on(stop.clone())
+            .run(),
+    );
+    let spec = specs.join("specced.spec");
+    wait_for(|| spec.exists()).await;
+    assert_eq!(fs::read_to_string(&spec).unwrap(), format!("{url}\n"));
+    // dockerd reads the URL and connects to it.
+    let client = Client::from_url(fs::read_to_string(&spec).unwrap().trim()).unwrap();
+    client.activate().await.unwrap();
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert!(!spec.exists(), "spec file left behind");
+}
+
+#[tokio::test]
+async fn tcp_with_a_json_spec_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = Listener::tcp("127.0.0.1:0").unwrap();
+    let addr = listener.tcp_addr().unwrap();
+    assert_eq!(listener.url(), format!("tcp://{addr}"));
+    let spec = SpecFile::json(
+        "tcpplugin",
+        PluginSpec {
+            addr: listener.url(),
+            ..Default::default()
+        },
+    )
+    .dir(dir.path());
+    let stop = CancellationToken::new();
+    let (plugin, driver) = plugin();
+    let task = tokio::spawn(
+        plugin
+            .server(listener)
+            .spec_file(spec)
+            .shutdown_on(stop.clone())
+            .run(),
+    );
+    let path = dir.path().join("tcpplugin.json");
+    wait_for(|| path.exists()).await;
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!({"Name": "tcpplugin", "Addr": format!("tcp://{addr}")})
+    );
+    let client = Client::tcp(addr);
+    assert_eq!(
+        client.activate().await.unwrap().implements,
+        ["VolumeDriver"]
+    );
+    client.volume().list().await.unwrap();
+    assert_eq!(driver.calls(), ["List"]);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn a_spec_file_replaced_by_someone_else_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = Listener::tcp("127.0.0.1:0").unwrap();
+    let url = listener.url();
+    let stop = CancellationToken::new();
+    let (plugin, _) = plugin();
+    let task = tokio::spawn(
+        plugin
+            .server(listener)
+            .spec_file(SpecFile::url("shared", url).dir(dir.path()))
+            .shutdown_on(stop.clone())
+            .run(),
+    );
+    let path = dir.path().join("shared.spec");
+    wait_for(|| path.exists()).await;
+    fs::write(&path, "tcp://127.0.0.1:1\n").unwrap(); // a newer instance took over
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "tcp://127.0.0.1:1\n");
+}
+
+#[tokio::test]
+async fn a_spec_file_without_scheme_fails_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = UnixSocket::new("noscheme").dir(dir.path()).bind().unwrap();
+    let (plugin, _) = plugin();
+    let err = plugin
+        .server(listener)
+        .spec_file(SpecFile::url("noscheme", "/run/x.sock").dir(dir.path()))
+        .shutdown_on(CancellationToken::new())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no scheme"), "{err}");
+    assert!(
+        !dir.path().join("noscheme.sock").exists(),
+        "socket left after a failed start"
+    );
+}
+
+async fn wait_for(condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 5 s");
+}
