@@ -79,3 +79,8 @@ pub use error::{Error, ErrorKind, Result, ServeError};
 pub use plugin::Plugin;
 pub use server::Server;
 pub use tokio_util::sync::CancellationToken;
+
+/// The README's quick start, compiled as a doc test so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
