@@ -112,6 +112,15 @@ impl ClientError {
         }
     }
 
+    /// Whether the call failed before the plugin answered (connection refused or reset,
+    /// no socket, timeout): the errors dockerd retries, unlike any HTTP answer.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Connect { .. } | ClientError::Http { .. } | ClientError::Timeout { .. }
+        )
+    }
+
     /// Whether the plugin said it does not implement the method (HTTP 404), which
     /// dockerd treats as "use the default" for optional methods.
     pub fn is_not_implemented(&self) -> bool {
@@ -139,6 +148,12 @@ impl RawResponse {
     /// The body parsed as JSON.
     pub fn json(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_slice(&self.body)
+    }
+
+    /// Interprets the reply to `method` the way dockerd does: a non-200 status or a
+    /// non-empty `Err` is an error, anything else is decoded as `T`.
+    pub fn decode<T: DeserializeOwned>(self, method: &str) -> Result<T, ClientError> {
+        decode_reply(method, self)
     }
 }
 

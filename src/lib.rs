@@ -68,6 +68,8 @@ mod server;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod protocol;
 pub mod spec;
 pub mod transport;

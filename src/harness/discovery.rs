@@ -1,0 +1,243 @@
+//! Plugin discovery as dockerd's `pkg/plugins` does it for legacy ("v1") plugins:
+//! `SOCKETS/NAME.sock`, `SOCKETS/NAME/NAME.sock` (must be a socket), then in each spec
+//! dir `NAME.spec`, `NAME/NAME.spec`, `NAME.json`, `NAME/NAME.json`; first hit wins.
+//! A `.spec` holds a URL (no scheme is "Unknown protocol"); a `.json` holds
+//! `{Addr, TLSConfig}` and its name comes from the file name. Listing walks the socket
+//! dir and the spec dirs recursively. Checked against moby `pkg/plugins/discovery.go`.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use super::error::HarnessError;
+use crate::spec::{DEFAULT_SPEC_DIR, LIB_SPEC_DIR, PluginSpec};
+use crate::transport::DEFAULT_SOCKET_DIR;
+
+/// Where plugins are looked up: dockerd's directories, or stand-ins for tests.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// Stands for `/run/docker/plugins`.
+    pub socket_dir: PathBuf,
+    /// Stand for `/etc/docker/plugins` and `/usr/lib/docker/plugins`, in that order.
+    pub spec_dirs: Vec<PathBuf>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self {
+            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            spec_dirs: vec![PathBuf::from(DEFAULT_SPEC_DIR), PathBuf::from(LIB_SPEC_DIR)],
+        }
+    }
+}
+
+/// Where a discovered plugin listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The plugin name.
+    pub name: String,
+    /// Its address: `unix:///…`, `tcp://…` or `https://…`.
+    pub addr: String,
+    /// The file it was found through.
+    pub path: PathBuf,
+    /// The `.json` spec's TLS settings, if any.
+    pub tls: Option<crate::spec::TlsClientConfig>,
+}
+
+impl Discovery {
+    /// Discovery rooted in `root`: `root/run/docker/plugins`, `root/etc/docker/plugins`
+    /// and `root/usr/lib/docker/plugins`, so a test never touches the real ones.
+    pub fn rooted(root: impl AsRef<Path>) -> Self {
+        let root = root.as_ref();
+        Self {
+            socket_dir: root.join("run/docker/plugins"),
+            spec_dirs: vec![
+                root.join("etc/docker/plugins"),
+                root.join("usr/lib/docker/plugins"),
+            ],
+        }
+    }
+
+    /// Finds plugin `name` (one look, no retry; the engine retries like dockerd).
+    pub fn find(&self, name: &str) -> Result<Found, HarnessError> {
+        for path in candidates(&self.socket_dir, name, "sock") {
+            if fs::metadata(&path).is_ok_and(|m| m.file_type().is_socket()) {
+                return Ok(Found {
+                    name: name.to_owned(),
+                    addr: format!("unix://{}", path.display()),
+                    path,
+                    tls: None,
+                });
+            }
+        }
+        for dir in &self.spec_dirs {
+            let specs = candidates(dir, name, "spec");
+            let jsons = candidates(dir, name, "json");
+            for path in specs.into_iter().chain(jsons) {
+                if fs::metadata(&path).is_err() {
+                    continue;
+                }
+                return if path.extension().is_some_and(|e| e == "json") {
+                    read_json_spec(name, path)
+                } else {
+                    read_url_spec(name, path)
+                };
+            }
+        }
+        Err(HarnessError::PluginNotFound {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Every plugin name found (sockets and spec files, recursively), as dockerd's
+    /// `Scan`; duplicates removed, sorted.
+    pub fn scan(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        walk(&self.socket_dir, &mut |path, file_type| {
+            if file_type.is_socket() {
+                names.push(stem(path));
+            }
+        });
+        for dir in &self.spec_dirs {
+            walk(dir, &mut |path, file_type| {
+                if !file_type.is_dir() {
+                    names.push(stem(path));
+                }
+            });
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+fn candidates(base: &Path, name: &str, ext: &str) -> [PathBuf; 2] {
+    [
+        base.join(format!("{name}.{ext}")),
+        base.join(name).join(format!("{name}.{ext}")),
+    ]
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, fs::FileType)) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if file_type.is_dir() {
+            walk(&path, visit);
+        } else {
+            visit(&path, file_type);
+        }
+    }
+}
+
+fn read_url_spec(name: &str, path: PathBuf) -> Result<Found, HarnessError> {
+    let text = fs::read_to_string(&path)
+        .map_err(|e| HarnessError::io(format!("reading {}", path.display()), e))?;
+    let addr = text.trim().to_owned();
+    match addr.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() => Ok(Found {
+            name: name.to_owned(),
+            addr,
+            path,
+            tls: None,
+        }),
+        _ => Err(HarnessError::BadSpec {
+            path,
+            problem: "Unknown protocol".into(),
+        }),
+    }
+}
+
+fn read_json_spec(name: &str, path: PathBuf) -> Result<Found, HarnessError> {
+    let bytes =
+        fs::read(&path).map_err(|e| HarnessError::io(format!("reading {}", path.display()), e))?;
+    let spec: PluginSpec = serde_json::from_slice(&bytes).map_err(|e| HarnessError::BadSpec {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    // dockerd: without a CAFile, the server certificate is not verified.
+    let tls = spec.tls_config.map(|mut tls| {
+        if tls.ca_file.is_empty() {
+            tls.insecure_skip_verify = true;
+        }
+        tls
+    });
+    Ok(Found {
+        name: name.to_owned(),
+        addr: spec.addr,
+        path,
+        tls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn follows_dockerds_order() {
+        let root = tempfile::tempdir().unwrap();
+        let d = Discovery::rooted(root.path());
+        fs::create_dir_all(&d.spec_dirs[0]).unwrap();
+        fs::create_dir_all(&d.spec_dirs[1]).unwrap();
+        fs::create_dir_all(d.socket_dir.join("p")).unwrap();
+        assert!(matches!(
+            d.find("p"),
+            Err(HarnessError::PluginNotFound { .. })
+        ));
+
+        fs::write(d.spec_dirs[1].join("p.spec"), "tcp://127.0.0.1:9\n").unwrap();
+        assert_eq!(d.find("p").unwrap().addr, "tcp://127.0.0.1:9");
+        fs::write(
+            d.spec_dirs[0].join("p.json"),
+            r#"{"Addr":"tcp://127.0.0.1:8"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.find("p").unwrap().addr, "tcp://127.0.0.1:8");
+        fs::write(d.spec_dirs[0].join("p.spec"), "tcp://127.0.0.1:7").unwrap();
+        assert_eq!(d.find("p").unwrap().addr, "tcp://127.0.0.1:7");
+        // A regular file named like a socket is not a socket.
+        fs::write(d.socket_dir.join("p.sock"), "").unwrap();
+        assert_eq!(d.find("p").unwrap().addr, "tcp://127.0.0.1:7");
+        let _l = UnixListener::bind(d.socket_dir.join("p/p.sock")).unwrap();
+        assert!(d.find("p").unwrap().addr.ends_with("/p/p.sock"));
+        assert_eq!(d.scan(), ["p"]);
+    }
+
+    #[test]
+    fn spec_without_scheme_is_unknown_protocol() {
+        let root = tempfile::tempdir().unwrap();
+        let d = Discovery::rooted(root.path());
+        fs::create_dir_all(&d.spec_dirs[0]).unwrap();
+        fs::write(d.spec_dirs[0].join("x.spec"), "/run/x.sock").unwrap();
+        let err = d.find("x").unwrap_err();
+        assert!(err.to_string().contains("Unknown protocol"), "{err}");
+    }
+
+    #[test]
+    fn json_spec_without_ca_skips_verification() {
+        let root = tempfile::tempdir().unwrap();
+        let d = Discovery::rooted(root.path());
+        fs::create_dir_all(&d.spec_dirs[0]).unwrap();
+        fs::write(
+            d.spec_dirs[0].join("t.json"),
+            r#"{"Name":"ignored","Addr":"https://h:1","TLSConfig":{"CertFile":"c"}}"#,
+        )
+        .unwrap();
+        let found = d.find("t").unwrap();
+        assert_eq!(found.name, "t");
+        assert!(found.tls.unwrap().insecure_skip_verify);
+    }
+}

@@ -1,0 +1,224 @@
+//! The calls themselves, as dockerd's `pkg/plugins` client makes them: `POST /Method`
+//! with `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, a
+//! Go-encoded body (`{…}\n`, or nothing for methods without arguments); connection
+//! errors retried with backoff 1 s·2ⁿ while elapsed + backoff < deadline (30 s in
+//! dockerd, so 1, 2, 4, 8 s), HTTP answers never retried; per-method timeouts.
+//! Checked against moby `pkg/plugins/client.go` (`callWithRetry`, `backoff`, `abort`)
+//! and `volume/drivers/proxy.go` (timeouts).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::calls::{CallLog, CallRecord};
+use super::error::HarnessError;
+use crate::client::{Client, ClientError, RawResponse};
+
+/// dockerd's retry of connection errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Give up once elapsed time plus the next backoff reaches this (dockerd: 30 s).
+    pub deadline: Duration,
+    /// The first backoff (dockerd: 1 s), doubled after each attempt.
+    pub first_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(30),
+            first_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retry at all: what dockerd does when listing plugins (`GetAll`).
+    pub fn none() -> Self {
+        Self {
+            deadline: Duration::ZERO,
+            first_backoff: Duration::ZERO,
+        }
+    }
+
+    /// The backoff before retry number `retries` (0-based), doubling up to the deadline.
+    pub fn backoff(&self, retries: u32) -> Duration {
+        let factor = 1u32.checked_shl(retries.min(31)).unwrap_or(u32::MAX);
+        self.first_backoff.saturating_mul(factor).min(self.deadline)
+    }
+
+    /// Whether to give up instead of sleeping `backoff` more.
+    pub fn abort(&self, start: Instant, backoff: Duration) -> bool {
+        backoff + start.elapsed() >= self.deadline
+    }
+}
+
+/// The client timeout dockerd gives a method (`volume/drivers/proxy.go`: Create and
+/// Mount 2 minutes, the other volume methods 1 minute); `None` for no timeout.
+pub fn method_timeout(method: &str) -> Option<Duration> {
+    match method {
+        "VolumeDriver.Create" | "VolumeDriver.Mount" => Some(Duration::from_secs(120)),
+        m if m.starts_with("VolumeDriver.") => Some(Duration::from_secs(60)),
+        _ => None,
+    }
+}
+
+/// A plugin's client in the engine: retries, timeouts and the call log.
+#[derive(Debug, Clone)]
+pub struct PluginRpc {
+    name: String,
+    client: Client,
+    retry: RetryPolicy,
+    log: CallLog,
+}
+
+impl PluginRpc {
+    pub(crate) fn new(name: &str, client: Client, retry: RetryPolicy, log: CallLog) -> Self {
+        Self {
+            name: name.to_owned(),
+            client,
+            retry,
+            log,
+        }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls `method` with `request` (`None`: empty body) and decodes the answer as
+    /// dockerd does.
+    pub async fn call<Req, Resp>(
+        &self,
+        method: &str,
+        request: Option<&Req>,
+    ) -> Result<Resp, HarnessError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let reply = self.call_raw(method, request).await?;
+        reply.decode(method).map_err(|source| HarnessError::Call {
+            plugin: self.name.clone(),
+            source,
+        })
+    }
+
+    /// Like [`PluginRpc::call`] without decoding: the answer as received.
+    pub async fn call_raw<Req>(
+        &self,
+        method: &str,
+        request: Option<&Req>,
+    ) -> Result<RawResponse, HarnessError>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let body = match request {
+            Some(request) => {
+                let mut body =
+                    serde_json::to_vec(request).map_err(|source| HarnessError::Call {
+                        plugin: self.name.clone(),
+                        source: ClientError::Encode {
+                            method: method.to_owned(),
+                            source,
+                        },
+                    })?;
+                body.push(b'\n');
+                body
+            }
+            None => Vec::new(),
+        };
+        let request_json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        };
+        let client = match method_timeout(method) {
+            Some(timeout) => self.client.clone().timeout(timeout),
+            None => self.client.clone(),
+        };
+        let start = Instant::now();
+        let mut retries = 0;
+        loop {
+            let attempt = Instant::now();
+            let result = client.call_raw(method, body.clone()).await;
+            let record = |status, response, error| CallRecord {
+                plugin: self.name.clone(),
+                method: method.to_owned(),
+                request: request_json.clone(),
+                status,
+                response,
+                error,
+                duration: attempt.elapsed(),
+            };
+            match result {
+                Ok(reply) => {
+                    let response = reply.json().unwrap_or_else(|_| Value::String(reply.text()));
+                    self.log
+                        .push(record(Some(reply.status.as_u16()), response, None));
+                    return Ok(reply);
+                }
+                Err(err) if err.is_transport() => {
+                    self.log
+                        .push(record(None, Value::Null, Some(err.to_string())));
+                    let backoff = self.retry.backoff(retries);
+                    if self.retry.abort(start, backoff) {
+                        return Err(HarnessError::Call {
+                            plugin: self.name.clone(),
+                            source: err,
+                        });
+                    }
+                    retries += 1;
+                    tracing::warn!(plugin = %self.name, method, %err, ?backoff, "unable to connect to plugin, retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(err) => {
+                    return Err(HarnessError::Call {
+                        plugin: self.name.clone(),
+                        source: err,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_matches_dockerd() {
+        let p = RetryPolicy::default();
+        let sleeps: Vec<u64> = (0..6).map(|n| p.backoff(n).as_secs()).collect();
+        assert_eq!(sleeps, [1, 2, 4, 8, 16, 30]);
+        // Sleeps happen while elapsed + backoff < 30 s: 1+2+4+8 = 15 s, then 15+16 ≥ 30.
+        let mut elapsed = Duration::ZERO;
+        let mut slept = Vec::new();
+        for n in 0.. {
+            let b = p.backoff(n);
+            if b + elapsed >= p.deadline {
+                break;
+            }
+            slept.push(b.as_secs());
+            elapsed += b;
+        }
+        assert_eq!(slept, [1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn timeouts_match_the_volume_proxy() {
+        assert_eq!(
+            method_timeout("VolumeDriver.Mount"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            method_timeout("VolumeDriver.Get"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(method_timeout("Plugin.Activate"), None);
+    }
+}

@@ -1,0 +1,304 @@
+//! The mini-engine driving the example plugin as a real process, the way dockerd does:
+//! discovery in a private root, lazy activation with retries, the call sequences of
+//! user actions, mount IDs and reference counts.
+#![cfg(feature = "harness")]
+
+mod common;
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use docker_plugin_sdk::harness::{
+    Discovery, Engine, EngineConfig, HarnessError, RetryPolicy, VolumeUse,
+};
+use docker_plugin_sdk::volume::Scope;
+use support::process::{PluginProcess, example_binary};
+
+/// Retries quick enough for tests (dockerd's are 1 s first backoff, 30 s deadline).
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        deadline: Duration::from_secs(5),
+        first_backoff: Duration::from_millis(100),
+    }
+}
+
+struct Setup {
+    root: tempfile::TempDir,
+    engine: Engine,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::with_config(EngineConfig {
+            discovery: Discovery::rooted(root.path()),
+            retry: fast_retry(),
+        });
+        Self { root, engine }
+    }
+
+    fn localvol_command(&self, name: &str) -> Command {
+        let mut command = Command::new(example_binary("localvol"));
+        command
+            .args(["--name", name, "--socket-dir"])
+            .arg(&self.engine.discovery().socket_dir)
+            .arg("--root")
+            .arg(self.root.path().join("volumes"));
+        command
+    }
+
+    fn start_localvol(&self, name: &str) -> PluginProcess {
+        let socket = self
+            .engine
+            .discovery()
+            .socket_dir
+            .join(format!("{name}.sock"));
+        PluginProcess::start(
+            self.localvol_command(name),
+            &socket,
+            self.root.path().join(format!("{name}.log")),
+        )
+        .unwrap()
+    }
+
+    fn data(&self, volume: &str) -> std::path::PathBuf {
+        self.root.path().join("volumes").join(volume).join("data")
+    }
+}
+
+#[tokio::test]
+async fn volume_actions_produce_dockerds_call_sequences() {
+    let s = Setup::new();
+    let _plugin = s.start_localvol("lv");
+    let e = &s.engine;
+
+    let created = e
+        .volume_create("lv", "v1", [("mode", "0700")])
+        .await
+        .unwrap();
+    assert_eq!(created.scope, Scope::Local);
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "Plugin.Activate",
+            "VolumeDriver.Capabilities",
+            "VolumeDriver.Get",
+            "VolumeDriver.Create"
+        ]
+    );
+
+    let listed = e.volume_ls().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["v1"]
+    );
+    assert_eq!(e.calls().take_methods(), ["VolumeDriver.List"]);
+
+    let info = e.volume_inspect("v1").await.unwrap();
+    assert_eq!(info.driver, "lv");
+    assert_eq!(info.mountpoint.as_deref(), Some(s.data("v1").as_path()));
+    assert_eq!(info.status["options"]["mode"], "0700");
+    assert_eq!(e.calls().take_methods(), ["VolumeDriver.Get"]);
+
+    let written = e
+        .run_with_volumes(&[VolumeUse::existing("v1")], |c| {
+            fs::write(
+                c.mountpoint("v1").unwrap().join("hello"),
+                "from the container",
+            )
+            .map(|_| c.clone())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(s.data("v1").join("hello")).unwrap(),
+        "from the container"
+    );
+    let calls = e.calls().take();
+    let methods: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(methods, ["VolumeDriver.Mount", "VolumeDriver.Unmount"]);
+    let mount_id = &written.mounts[0].mount_id;
+    assert_eq!(mount_id.len(), 64);
+    assert_eq!(calls[0].request["ID"], *mount_id);
+    assert_eq!(calls[1].request["ID"], *mount_id);
+
+    e.volume_rm("v1").await.unwrap();
+    assert_eq!(e.calls().take_methods(), ["VolumeDriver.Remove"]);
+    assert!(!s.data("v1").exists());
+}
+
+#[tokio::test]
+async fn remove_is_refused_while_a_container_uses_the_volume() {
+    let s = Setup::new();
+    let _plugin = s.start_localvol("busy");
+    let e = &s.engine;
+    e.volume_create("busy", "v", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    let first = e
+        .container_start(&[VolumeUse::existing("v")])
+        .await
+        .unwrap();
+    let second = e
+        .container_start(&[VolumeUse::existing("v")])
+        .await
+        .unwrap();
+    assert_ne!(
+        first.mounts[0].mount_id, second.mounts[0].mount_id,
+        "one ID per mount"
+    );
+    e.calls().take();
+    let err = e.volume_rm("v").await.unwrap_err();
+    assert!(matches!(err, HarnessError::VolumeInUse { .. }), "{err}");
+    assert!(err.to_string().contains("volume is in use"), "{err}");
+    assert!(
+        e.calls().take_methods().is_empty(),
+        "dockerd refuses before asking the plugin"
+    );
+    e.container_stop(first).await.unwrap();
+    assert!(e.volume_rm("v").await.is_err());
+    e.container_stop(second).await.unwrap();
+    e.volume_rm("v").await.unwrap();
+}
+
+#[tokio::test]
+async fn run_with_volume_driver_creates_the_volume_first() {
+    let s = Setup::new();
+    let _plugin = s.start_localvol("auto");
+    let e = &s.engine;
+    e.run_with_volumes(&[VolumeUse::with_driver("fresh", "auto")], |c| {
+        assert!(c.mountpoint("fresh").unwrap().is_dir());
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "Plugin.Activate",
+            "VolumeDriver.Capabilities",
+            "VolumeDriver.Get",
+            "VolumeDriver.Create",
+            "VolumeDriver.Mount",
+            "VolumeDriver.Unmount"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn driver_errors_reach_the_user_with_the_plugins_message() {
+    let s = Setup::new();
+    let _plugin = s.start_localvol("strict");
+    let err = s
+        .engine
+        .volume_create("strict", "v", [("colour", "blue")])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown option(s) colour"),
+        "{err}"
+    );
+    assert!(!s.root.path().join("volumes/v").exists());
+    let err = s.engine.volume_inspect("nope").await.unwrap_err();
+    assert!(matches!(err, HarnessError::NoSuchVolume { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_starts_late_is_found_by_the_retry_loop() {
+    let s = Setup::new();
+    let command = s.localvol_command("late");
+    let socket = s.engine.discovery().socket_dir.join("late.sock");
+    let log = s.root.path().join("late.log");
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        PluginProcess::start(command, &socket, log).unwrap()
+    });
+    let info = s
+        .engine
+        .volume_create("late", "v", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert_eq!(info.driver, "late");
+    let _plugin = starter.join().unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_plugin_is_not_found_after_the_deadline() {
+    let s = Setup::new();
+    let engine = Engine::with_config(EngineConfig {
+        discovery: Discovery::rooted(s.root.path()),
+        retry: RetryPolicy {
+            deadline: Duration::from_millis(300),
+            first_backoff: Duration::from_millis(50),
+        },
+    });
+    let err = engine
+        .volume_create("ghost", "v", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HarnessError::PluginNotFound { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "could not find plugin ghost in v1 plugin registry: plugin not found"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_behind_a_tcp_spec_file_is_used_the_same_way() {
+    let s = Setup::new();
+    let spec_dir = &s.engine.discovery().spec_dirs[1]; // /usr/lib/docker/plugins
+    let mut command = Command::new(example_binary("localvol"));
+    command
+        .args(["--name", "tcpv", "--tcp", "127.0.0.1:0", "--spec-dir"])
+        .arg(spec_dir)
+        .arg("--root")
+        .arg(s.root.path().join("volumes"));
+    let spec = spec_dir.join("tcpv.spec");
+    let ready = spec.clone();
+    let _plugin = PluginProcess::start_with(command, s.root.path().join("tcp.log"), move || {
+        ready.exists()
+    })
+    .unwrap();
+    s.engine
+        .volume_create("tcpv", "t", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert!(s.data("t").is_dir());
+    assert_eq!(s.engine.volume_ls().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
+    let s = common::TestServer::start(common::Recorder::default(), |p| p).await;
+    // Discovery rooted so that the test server's socket is the plugin `test`.
+    let root = s.dir.path().join("root");
+    fs::create_dir_all(root.join("run/docker")).unwrap();
+    std::os::unix::fs::symlink(s.dir.path(), root.join("run/docker/plugins")).unwrap();
+    let engine = Engine::with_config(EngineConfig {
+        discovery: Discovery::rooted(&root),
+        retry: fast_retry(),
+    });
+    let info = engine
+        .volume_create("test", "v1", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert_eq!(info.scope, Scope::Local);
+    let calls = engine.calls().take();
+    let caps = calls
+        .iter()
+        .find(|c| c.method == "VolumeDriver.Capabilities")
+        .unwrap();
+    assert_eq!(caps.status, Some(404));
+    engine.volume_inspect("v1").await.unwrap();
+    assert!(
+        engine
+            .calls()
+            .take_methods()
+            .contains(&"VolumeDriver.Capabilities".to_string())
+    );
+    assert!(Path::new(&s.socket).exists());
+    s.shutdown().await.unwrap();
+}
