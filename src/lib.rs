@@ -82,7 +82,8 @@ pub use plugin::Plugin;
 pub use server::Server;
 pub use tokio_util::sync::CancellationToken;
 
-/// The README's quick start, compiled as a doc test so it cannot rot.
+/// The README's examples, compiled as doc tests so they cannot rot (they use the
+/// `harness` feature).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "harness"))]
 pub struct ReadmeDoctests;
