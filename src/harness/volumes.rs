@@ -216,14 +216,15 @@ impl Engine {
         K: Into<String>,
         V: Into<String>,
     {
-        if let Some(existing) = self.state().known.get(name).cloned() {
-            if existing != driver {
-                return Err(HarnessError::VolumeConflict {
-                    name: name.to_owned(),
-                    existing,
-                    requested: driver.to_owned(),
-                });
-            }
+        let existing = self.state().known.get(name).cloned();
+        if let Some(existing) = existing
+            && existing != driver
+        {
+            return Err(HarnessError::VolumeConflict {
+                name: name.to_owned(),
+                existing,
+                requested: driver.to_owned(),
+            });
         }
         let plugin = self.volume_driver(driver).await?;
         if let Ok(info) = self.get_from(&plugin, name).await {
@@ -419,10 +420,10 @@ impl Engine {
         for mount in container.mounts.iter().rev() {
             {
                 let mut state = self.state();
-                if let Some(users) = state.users.get_mut(&mount.volume) {
-                    if let Some(i) = users.iter().position(|c| *c == container.id) {
-                        users.remove(i);
-                    }
+                if let Some(users) = state.users.get_mut(&mount.volume)
+                    && let Some(i) = users.iter().position(|c| *c == container.id)
+                {
+                    users.remove(i);
                 }
             }
             let result = match self.volume_driver(&mount.driver).await {
