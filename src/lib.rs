@@ -54,6 +54,8 @@
 //! - [`transport`]: unix sockets (mode, group, stale-socket replacement), TCP, TLS
 //!   (feature `tls`) and systemd socket activation.
 //! - [`spec`]: `.spec` / `.json` discovery files.
+//! - [`package`]: managed ("v2") plugins: the typed `config.json`, its validation, the
+//!   privileges `docker plugin install` asks for, and `docker plugin set`.
 //! - [`Plugin`] and [`Server`]: the builder and the server that runs it, with request
 //!   limits, a `tracing` span per call and graceful shutdown.
 //! - `client` (feature `client`): a client that talks to a plugin the way `dockerd`
@@ -70,6 +72,7 @@ mod server;
 pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod package;
 pub mod protocol;
 pub mod spec;
 pub mod transport;
