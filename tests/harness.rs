@@ -120,14 +120,30 @@ async fn volume_actions_produce_dockerds_call_sequences() {
     );
     let calls = e.calls().take();
     let methods: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
-    assert_eq!(methods, ["VolumeDriver.Mount", "VolumeDriver.Unmount"]);
+    assert_eq!(
+        methods,
+        [
+            "VolumeDriver.Get",
+            "VolumeDriver.Get",
+            "VolumeDriver.Mount",
+            "VolumeDriver.Get",
+            "VolumeDriver.Unmount"
+        ]
+    );
     let mount_id = &written.mounts[0].mount_id;
     assert_eq!(mount_id.len(), 64);
-    assert_eq!(calls[0].request["ID"], *mount_id);
-    assert_eq!(calls[1].request["ID"], *mount_id);
+    assert_eq!(calls[2].request["ID"], *mount_id);
+    assert_eq!(calls[4].request["ID"], *mount_id);
 
     e.volume_rm("v1").await.unwrap();
-    assert_eq!(e.calls().take_methods(), ["VolumeDriver.Remove"]);
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "VolumeDriver.Get",
+            "VolumeDriver.Get",
+            "VolumeDriver.Remove"
+        ]
+    );
     assert!(!s.data("v1").exists());
 }
 
@@ -139,29 +155,37 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
     e.volume_create("busy", "v", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
-    let first = e
-        .container_start(&[VolumeUse::existing("v")])
+    let mut first = e
+        .container_create(&[VolumeUse::existing("v")])
         .await
         .unwrap();
+    e.container_start(&mut first).await.unwrap();
     let second = e
-        .container_start(&[VolumeUse::existing("v")])
+        .container_create(&[VolumeUse::existing("v")])
         .await
         .unwrap();
     assert_ne!(
         first.mounts[0].mount_id, second.mounts[0].mount_id,
-        "one ID per mount"
+        "one ID per mount point"
     );
     e.calls().take();
     let err = e.volume_rm("v").await.unwrap_err();
     assert!(matches!(err, HarnessError::VolumeInUse { .. }), "{err}");
-    assert!(err.to_string().contains("volume is in use"), "{err}");
-    assert!(
-        e.calls().take_methods().is_empty(),
-        "dockerd refuses before asking the plugin"
+    assert_eq!(
+        err.to_string(),
+        format!("remove v: volume is in use - [{} {}]", first.id, second.id)
     );
-    e.container_stop(first).await.unwrap();
-    assert!(e.volume_rm("v").await.is_err());
-    e.container_stop(second).await.unwrap();
+    assert_eq!(
+        e.calls().take_methods(),
+        ["VolumeDriver.Get"],
+        "dockerd refuses after one Get"
+    );
+    e.container_rm(first).await.unwrap();
+    assert!(
+        e.volume_rm("v").await.is_err(),
+        "a created container references the volume"
+    );
+    e.container_rm(second).await.unwrap();
     e.volume_rm("v").await.unwrap();
 }
 
@@ -182,7 +206,9 @@ async fn run_with_volume_driver_creates_the_volume_first() {
             "VolumeDriver.Capabilities",
             "VolumeDriver.Get",
             "VolumeDriver.Create",
+            "VolumeDriver.Get",
             "VolumeDriver.Mount",
+            "VolumeDriver.Get",
             "VolumeDriver.Unmount"
         ]
     );
@@ -282,22 +308,25 @@ async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
         retry: fast_retry(),
     });
     let info = engine
-        .volume_create("test", "v1", std::iter::empty::<(&str, &str)>())
+        .volume_create("test", "missing", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert_eq!(info.scope, Scope::Local);
     let calls = engine.calls().take();
-    let caps = calls
+    let summary: Vec<_> = calls
         .iter()
-        .find(|c| c.method == "VolumeDriver.Capabilities")
-        .unwrap();
-    assert_eq!(caps.status, Some(404));
-    engine.volume_inspect("v1").await.unwrap();
-    assert!(
-        engine
-            .calls()
-            .take_methods()
-            .contains(&"VolumeDriver.Capabilities".to_string())
+        .map(|c| format!("{} {}", c.method, c.status.unwrap_or(0)))
+        .collect();
+    // As recorded from dockerd: asked at lookup, and again after Create (not cached).
+    assert_eq!(
+        summary,
+        [
+            "Plugin.Activate 200",
+            "VolumeDriver.Capabilities 404",
+            "VolumeDriver.Get 500",
+            "VolumeDriver.Create 200",
+            "VolumeDriver.Capabilities 404"
+        ]
     );
     assert!(Path::new(&s.socket).exists());
     s.shutdown().await.unwrap();

@@ -126,13 +126,28 @@ impl Engine {
     pub async fn plugins_implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
         let mut out = Vec::new();
         for name in self.discovery().scan() {
-            match self.load(&name, false).await {
-                Ok(plugin) if plugin.implements(subsystem) => out.push(plugin),
-                Ok(_) => {}
-                Err(err) => tracing::warn!(plugin = %name, %err, "skipping plugin"),
+            if let Some(plugin) = self.try_plugin(&name, subsystem).await {
+                out.push(plugin);
             }
         }
         out
+    }
+
+    /// Plugin `name` activated without retry if it implements `subsystem`; `None` (with
+    /// a warning) when it cannot be used.
+    pub(crate) async fn try_plugin(
+        &self,
+        name: &str,
+        subsystem: &str,
+    ) -> Option<Arc<ActivePlugin>> {
+        match self.load(name, false).await {
+            Ok(plugin) if plugin.implements(subsystem) => Some(plugin),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(plugin = %name, %err, "skipping plugin");
+                None
+            }
+        }
     }
 
     /// Forgets an activated plugin, as dockerd does when a managed plugin is disabled.

@@ -46,33 +46,23 @@ pub enum HarnessError {
         /// The volume name.
         name: String,
     },
-    /// `volume rm` (or plugin disable) while a container uses the volume.
-    #[error("remove {name}: volume is in use - {containers:?}")]
+    /// `volume rm` (or plugin disable) while a container references the volume.
+    #[error("remove {name}: volume is in use - [{}]", containers.join(" "))]
     VolumeInUse {
         /// The volume name.
         name: String,
-        /// The containers (mount IDs) using it.
+        /// The IDs of the containers referencing it.
         containers: Vec<String>,
     },
-    /// The volume exists with another driver.
+    /// The volume name belongs to another driver.
     #[error(
-        "a volume with the name {name} already exists with driver {existing:?}; cannot create it with driver {requested:?}"
+        "create {name}: driver '{existing}' already has volume '{name}': volume name must be unique"
     )]
     VolumeConflict {
         /// The volume name.
         name: String,
         /// The driver that has it.
         existing: String,
-        /// The driver asked for.
-        requested: String,
-    },
-    /// A volume name dockerd would refuse.
-    #[error(
-        "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
-    )]
-    InvalidVolumeName {
-        /// The name.
-        name: String,
     },
     /// The plugin answered Mount with an empty or relative mountpoint.
     #[error(

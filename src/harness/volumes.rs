@@ -2,16 +2,22 @@
 //! `volume/drivers/adapter.go`, `daemon/volumes.go`): what each user action sends to
 //! the plugin, in order.
 //!
-//! - The first use of a driver activates it and asks `VolumeDriver.Capabilities` for its
-//!   scope (dockerd's `validateDriver`); a successful answer is cached, a failure
-//!   (404 "not implemented") means scope `local` and is asked again next time.
-//! - `volume create` asks `Get` first and only calls `Create` when the driver does not
-//!   have the volume; options go through unchanged.
-//! - `volume ls` lists every discovered volume driver (activating each, no retry).
-//! - `volume inspect` asks the volume's driver with `Get`.
-//! - `volume rm` is refused while a container uses the volume, else `Remove`.
-//! - A container start mounts each volume with a fresh 64-hex ID; its stop unmounts
-//!   with the same ID.
+//! The sequences below were recorded from dockerd 20.10 (`tests/fixtures/dockerd-sequences`,
+//! replayed by `tests/harness_fixtures.rs`):
+//!
+//! - The first lookup of a driver activates it and asks `VolumeDriver.Capabilities`
+//!   (dockerd's `validateDriver`); a successful answer is cached for good, a failure
+//!   (404 "not implemented") means scope `local` and is asked again after each Create.
+//! - `volume create`: `Get`, then `Create` only when the driver does not have the
+//!   volume; options go through unchanged. A name another driver has: `Get` on that
+//!   driver, then "driver 'X' already has volume 'NAME': volume name must be unique".
+//! - `volume ls`: `List` on every discovered volume driver (activating idle ones).
+//! - `volume inspect`: `Get`; an unknown name asks every driver.
+//! - `volume rm`: `Get`, refused while a container references the volume, `Get`, `Remove`.
+//! - `create` (container): `Get` per volume (or the volume create sequence when it names a
+//!   driver and does not exist); `start`: `Get`, `Mount` with the mount point's 64-hex ID;
+//!   `stop`: `Get`, `Unmount` with the same ID; `rm`: nothing; `cp` on a running
+//!   container: `Get`, `Mount`, `Get`, `Unmount`, with the same ID again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -65,19 +71,22 @@ pub struct ContainerMount {
     pub volume: String,
     /// The driver.
     pub driver: String,
-    /// The ID sent with Mount and Unmount.
+    /// The ID sent with Mount and Unmount (one per mount point, kept for the
+    /// container's life).
     pub mount_id: String,
-    /// What Mount answered.
+    /// What the last Mount answered (empty before the first start).
     pub mountpoint: PathBuf,
 }
 
-/// A "container" that mounted volumes: started by [`Engine::container_start`].
+/// A "container" referencing volumes: made by [`Engine::container_create`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     /// A 64-hex container ID.
     pub id: String,
-    /// Its volume mounts, in the order asked.
+    /// Its volume mount points, in the order asked.
     pub mounts: Vec<ContainerMount>,
+    /// Whether it is started (its volumes mounted).
+    pub running: bool,
 }
 
 impl Container {
@@ -152,9 +161,8 @@ impl Engine {
     /// The driver's scope: cached after a successful Capabilities; `local` (asked again
     /// next time) when it fails.
     async fn scope(&self, plugin: &ActivePlugin) -> Scope {
-        let name = plugin.rpc.name();
-        if let Some(scope) = self.state().scopes.get(name) {
-            return *scope;
+        if let Some(scope) = self.cached_scope(plugin) {
+            return scope;
         }
         match plugin
             .rpc
@@ -162,16 +170,22 @@ impl Engine {
             .await
         {
             Ok(caps) => {
+                let scope = caps.capabilities.scope;
                 self.state()
                     .scopes
-                    .insert(name.to_owned(), caps.capabilities.scope);
-                caps.capabilities.scope
+                    .insert(plugin.rpc.name().to_owned(), scope);
+                scope
             }
             Err(err) => {
-                tracing::debug!(driver = name, %err, "no capabilities, using scope local");
+                tracing::debug!(driver = plugin.rpc.name(), %err, "no capabilities, using scope local");
                 Scope::Local
             }
         }
+    }
+
+    /// The scope without asking: cached, else `local`.
+    fn cached_scope(&self, plugin: &ActivePlugin) -> Option<Scope> {
+        self.state().scopes.get(plugin.rpc.name()).copied()
     }
 
     async fn get_from(
@@ -201,7 +215,7 @@ impl Engine {
             mountpoint: (!volume.mountpoint.as_os_str().is_empty()).then_some(volume.mountpoint),
             created_at: volume.created_at,
             status: volume.status.into_iter().collect(),
-            scope: self.scope(plugin).await,
+            scope: self.cached_scope(plugin).unwrap_or(Scope::Local),
         })
     }
 
@@ -217,22 +231,29 @@ impl Engine {
         V: Into<String>,
     {
         let existing = self.state().known.get(name).cloned();
-        if let Some(existing) = existing
-            && existing != driver
-        {
-            return Err(HarnessError::VolumeConflict {
-                name: name.to_owned(),
-                existing,
-                requested: driver.to_owned(),
-            });
+        if let Some(existing) = existing {
+            let owner = self.volume_driver(&existing).await?;
+            let found = self.get_from(&owner, name).await;
+            if existing != driver {
+                return Err(HarnessError::VolumeConflict {
+                    name: name.to_owned(),
+                    existing,
+                });
+            }
+            if let Ok(info) = found {
+                return Ok(info);
+            }
+            // The driver lost the volume: create it again below.
+        } else {
+            let plugin = self.volume_driver(driver).await?;
+            if let Ok(info) = self.get_from(&plugin, name).await {
+                self.state()
+                    .known
+                    .insert(name.to_owned(), driver.to_owned());
+                return Ok(info);
+            }
         }
         let plugin = self.volume_driver(driver).await?;
-        if let Ok(info) = self.get_from(&plugin, name).await {
-            self.state()
-                .known
-                .insert(name.to_owned(), driver.to_owned());
-            return Ok(info);
-        }
         let request = CreateRequest {
             name: name.to_owned(),
             opts: opts
@@ -247,28 +268,34 @@ impl Engine {
         self.state()
             .known
             .insert(name.to_owned(), driver.to_owned());
+        // dockerd reads the new volume's scope, asking again when it is not cached.
+        let scope = self.scope(&plugin).await;
         Ok(VolumeInfo {
             name: name.to_owned(),
             driver: driver.to_owned(),
             mountpoint: None,
             created_at: None,
             status: BTreeMap::new(),
-            scope: self.scope(&plugin).await,
+            scope,
         })
     }
 
-    /// The driver of `name`: the one the engine knows, else the first driver whose Get
-    /// knows it.
-    async fn owner(&self, name: &str) -> Result<Arc<ActivePlugin>, HarnessError> {
+    /// The driver of `name`: the one the engine knows (no call), else the first driver
+    /// whose Get knows it (every discovered driver is activated and asked, as dockerd
+    /// does); then also what that Get answered.
+    async fn owner(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<ActivePlugin>, Option<VolumeInfo>), HarnessError> {
         let known = self.state().known.get(name).cloned();
         if let Some(driver) = known {
-            return self.volume_driver(&driver).await;
+            return Ok((self.volume_driver(&driver).await?, None));
         }
         for plugin in self.plugins_implementing(IMPLEMENTS).await {
-            if self.get_from(&plugin, name).await.is_ok() {
+            if let Ok(info) = self.get_from(&plugin, name).await {
                 let driver = plugin.rpc.name().to_owned();
                 self.state().known.insert(name.to_owned(), driver);
-                return Ok(plugin);
+                return Ok((plugin, Some(info)));
             }
         }
         Err(HarnessError::NoSuchVolume {
@@ -278,22 +305,23 @@ impl Engine {
 
     /// `docker volume inspect NAME`.
     pub async fn volume_inspect(&self, name: &str) -> Result<VolumeInfo, HarnessError> {
-        let plugin = self.owner(name).await?;
-        self.get_from(&plugin, name).await
+        match self.owner(name).await? {
+            (_, Some(info)) => Ok(info),
+            (plugin, None) => self.get_from(&plugin, name).await,
+        }
     }
 
     /// `docker volume ls`: every volume of every discovered volume driver, sorted by
     /// driver then name.
     pub async fn volume_ls(&self) -> Result<Vec<VolumeInfo>, HarnessError> {
         let mut out = Vec::new();
-        for plugin in self.plugins_implementing(IMPLEMENTS).await {
+        // dockerd lists each driver as soon as it is loaded, so an idle plugin is
+        // activated right before its own List.
+        for name in self.discovery().scan() {
+            let Some(plugin) = self.try_plugin(&name, IMPLEMENTS).await else {
+                continue;
+            };
             let driver = plugin.rpc.name().to_owned();
-            {
-                let first = self.state().adapters.insert(driver.clone());
-                if first {
-                    self.scope(&plugin).await;
-                }
-            }
             let list: ListResponse =
                 match plugin.rpc.call("VolumeDriver.List", Some(&Empty {})).await {
                     Ok(list) => list,
@@ -302,7 +330,7 @@ impl Engine {
                         continue;
                     }
                 };
-            let scope = self.scope(&plugin).await;
+            let scope = self.cached_scope(&plugin).unwrap_or(Scope::Local);
             for volume in list.volumes {
                 self.state()
                     .known
@@ -322,15 +350,19 @@ impl Engine {
         Ok(out)
     }
 
-    /// `docker volume rm NAME`: refused while a container uses it.
+    /// `docker volume rm NAME`: refused while a container references it.
     pub async fn volume_rm(&self, name: &str) -> Result<(), HarnessError> {
-        let plugin = self.owner(name).await?;
+        let (plugin, found) = self.owner(name).await?;
+        if found.is_none() {
+            self.get_from(&plugin, name).await?;
+        }
         if let Some(users) = self.state().users.get(name).filter(|u| !u.is_empty()) {
             return Err(HarnessError::VolumeInUse {
                 name: name.to_owned(),
                 containers: users.clone(),
             });
         }
+        self.get_from(&plugin, name).await?;
         plugin
             .rpc
             .call::<_, Empty>(
@@ -344,50 +376,62 @@ impl Engine {
         Ok(())
     }
 
-    /// The volumes in use and by which containers.
+    /// The containers referencing volume `name`.
     pub fn volume_users(&self, name: &str) -> Vec<String> {
         self.state().users.get(name).cloned().unwrap_or_default()
     }
 
-    /// Starts a container using `volumes`: creates missing ones that name a driver, then
-    /// mounts each with a fresh ID. If a mount fails, the ones done are unmounted.
-    pub async fn container_start(&self, volumes: &[VolumeUse]) -> Result<Container, HarnessError> {
-        let container = Container {
+    /// `docker create -v NAME:/path …`: a container referencing `volumes` (created
+    /// through their driver when they name one and do not exist). Nothing is mounted.
+    pub async fn container_create(&self, volumes: &[VolumeUse]) -> Result<Container, HarnessError> {
+        let mut container = Container {
             id: random_id(),
             mounts: Vec::new(),
+            running: false,
         };
-        let mut container = container;
         for volume in volumes {
-            match self.mount_one(&container.id, volume).await {
-                Ok(mount) => container.mounts.push(mount),
-                Err(err) => {
-                    let _ = self.container_stop(container).await;
-                    return Err(err);
+            let known = self.state().known.get(&volume.name).cloned();
+            let driver = match (known, &volume.driver) {
+                (Some(driver), _) => {
+                    let plugin = self.volume_driver(&driver).await?;
+                    self.get_from(&plugin, &volume.name).await?;
+                    driver
                 }
-            }
+                (None, Some(driver)) => {
+                    self.volume_create(
+                        driver,
+                        &volume.name,
+                        std::iter::empty::<(String, String)>(),
+                    )
+                    .await?;
+                    driver.clone()
+                }
+                (None, None) => self.owner(&volume.name).await?.0.rpc.name().to_owned(),
+            };
+            container.mounts.push(ContainerMount {
+                volume: volume.name.clone(),
+                driver,
+                mount_id: random_id(),
+                mountpoint: PathBuf::new(),
+            });
+        }
+        let mut state = self.state();
+        for mount in &container.mounts {
+            state
+                .users
+                .entry(mount.volume.clone())
+                .or_default()
+                .push(container.id.clone());
         }
         Ok(container)
     }
 
-    async fn mount_one(
-        &self,
-        container: &str,
-        volume: &VolumeUse,
-    ) -> Result<ContainerMount, HarnessError> {
-        let known = self.state().known.get(&volume.name).cloned();
-        let plugin = match (known, &volume.driver) {
-            (Some(driver), _) => self.volume_driver(&driver).await?,
-            (None, Some(driver)) => {
-                self.volume_create(driver, &volume.name, std::iter::empty::<(String, String)>())
-                    .await?;
-                self.volume_driver(driver).await?
-            }
-            (None, None) => self.owner(&volume.name).await?,
-        };
-        let mount_id = random_id();
+    async fn mount(&self, mount: &mut ContainerMount) -> Result<(), HarnessError> {
+        let plugin = self.volume_driver(&mount.driver).await?;
+        self.get_from(&plugin, &mount.volume).await?;
         let request = MountRequest {
-            name: volume.name.clone(),
-            id: mount_id.clone(),
+            name: mount.volume.clone(),
+            id: mount.mount_id.clone(),
         };
         let reply: MountResponse = plugin
             .rpc
@@ -396,67 +440,98 @@ impl Engine {
         if !reply.mountpoint.is_absolute() {
             return Err(HarnessError::BadMountpoint {
                 plugin: plugin.rpc.name().to_owned(),
-                volume: volume.name.clone(),
+                volume: mount.volume.clone(),
                 mountpoint: reply.mountpoint.display().to_string(),
             });
         }
-        self.state()
-            .users
-            .entry(volume.name.clone())
-            .or_default()
-            .push(container.to_owned());
-        Ok(ContainerMount {
-            volume: volume.name.clone(),
-            driver: plugin.rpc.name().to_owned(),
-            mount_id,
-            mountpoint: reply.mountpoint,
-        })
+        mount.mountpoint = reply.mountpoint;
+        Ok(())
     }
 
-    /// Stops a container: unmounts its volumes with their mount IDs, in reverse order.
-    /// Every unmount is tried; the first error is returned.
-    pub async fn container_stop(&self, container: Container) -> Result<(), HarnessError> {
+    async fn unmount(&self, mount: &ContainerMount) -> Result<(), HarnessError> {
+        let plugin = self.volume_driver(&mount.driver).await?;
+        self.get_from(&plugin, &mount.volume).await?;
+        let request = UnmountRequest {
+            name: mount.volume.clone(),
+            id: mount.mount_id.clone(),
+        };
+        plugin
+            .rpc
+            .call::<_, Empty>("VolumeDriver.Unmount", Some(&request))
+            .await
+            .map(drop)
+    }
+
+    /// `docker start`: mounts every volume (`Get`, `Mount`). If one fails, those mounted
+    /// are unmounted again.
+    pub async fn container_start(&self, container: &mut Container) -> Result<(), HarnessError> {
+        for i in 0..container.mounts.len() {
+            if let Err(err) = self.mount(&mut container.mounts[i]).await {
+                for done in container.mounts[..i].iter().rev() {
+                    let _ = self.unmount(done).await;
+                }
+                return Err(err);
+            }
+        }
+        container.running = true;
+        Ok(())
+    }
+
+    /// `docker stop`: unmounts every volume (`Get`, `Unmount`), in reverse order. Every
+    /// unmount is tried; the first error is returned.
+    pub async fn container_stop(&self, container: &mut Container) -> Result<(), HarnessError> {
+        if !container.running {
+            return Ok(());
+        }
+        container.running = false;
         let mut first_error = None;
         for mount in container.mounts.iter().rev() {
-            {
-                let mut state = self.state();
-                if let Some(users) = state.users.get_mut(&mount.volume)
-                    && let Some(i) = users.iter().position(|c| *c == container.id)
-                {
-                    users.remove(i);
-                }
-            }
-            let result = match self.volume_driver(&mount.driver).await {
-                Ok(plugin) => plugin
-                    .rpc
-                    .call::<_, Empty>(
-                        "VolumeDriver.Unmount",
-                        Some(&UnmountRequest {
-                            name: mount.volume.clone(),
-                            id: mount.mount_id.clone(),
-                        }),
-                    )
-                    .await
-                    .map(drop),
-                Err(err) => Err(err),
-            };
-            if let Err(err) = result {
+            if let Err(err) = self.unmount(mount).await {
                 first_error.get_or_insert(err);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// `docker run --rm -v …`: starts a container with `volumes`, runs `body` with it
-    /// (write into its mountpoints to play the container), then stops it.
+    /// `docker cp` to or from a running container: each volume is mounted again with
+    /// the same ID and unmounted.
+    pub async fn container_cp(&self, container: &Container) -> Result<(), HarnessError> {
+        let mut mounts = container.mounts.clone();
+        for mount in &mut mounts {
+            self.mount(mount).await?;
+            self.unmount(mount).await?;
+        }
+        Ok(())
+    }
+
+    /// `docker rm`: stops the container if running and drops its volume references.
+    pub async fn container_rm(&self, mut container: Container) -> Result<(), HarnessError> {
+        let stopped = self.container_stop(&mut container).await;
+        let mut state = self.state();
+        for mount in &container.mounts {
+            if let Some(users) = state.users.get_mut(&mount.volume)
+                && let Some(i) = users.iter().position(|c| *c == container.id)
+            {
+                users.remove(i);
+            }
+        }
+        stopped
+    }
+
+    /// `docker run --rm -v …`: create, start, run `body` with the container (write into
+    /// its mountpoints to play the container), stop, remove.
     pub async fn run_with_volumes<R>(
         &self,
         volumes: &[VolumeUse],
         body: impl FnOnce(&Container) -> R,
     ) -> Result<R, HarnessError> {
-        let container = self.container_start(volumes).await?;
+        let mut container = self.container_create(volumes).await?;
+        if let Err(err) = self.container_start(&mut container).await {
+            let _ = self.container_rm(container).await;
+            return Err(err);
+        }
         let result = body(&container);
-        self.container_stop(container).await?;
+        self.container_rm(container).await?;
         Ok(result)
     }
 }

@@ -1,0 +1,421 @@
+//! `recorder`: a volume plugin that writes down every call dockerd makes to it, byte for
+//! byte, as one JSON line per call. `examples/record_sequences.rs` uses it to record the
+//! call sequences of a real dockerd into `tests/fixtures/dockerd-sequences/`.
+//!
+//! ```text
+//! sudo cargo run --example recorder -- --name rec --root /tmp/rec --log /tmp/rec.jsonl --capabilities
+//! docker volume create -d rec -o a=b v1
+//! cat /tmp/rec.jsonl
+//! ```
+//!
+//! The driver keeps each volume as a directory `ROOT/NAME/data` (its `-o` options in
+//! `ROOT/NAME/opts.json`), so volumes survive a restart of the plugin. Recording is not
+//! done in the driver but in an axum middleware around [`Plugin::into_router`]: it sees
+//! `/Plugin.Activate` (answered by the SDK itself), 404s for unimplemented methods, and
+//! the exact bytes on the wire.
+//!
+//! Options:
+//!   --name NAME        plugin name: socket DIR/NAME.sock (default recorder)
+//!   --socket-dir DIR   socket directory (default /run/docker/plugins)
+//!   --root DIR         where volumes live (required)
+//!   --log PATH         the JSON-lines file calls are appended to (required)
+//!   --capabilities     answer VolumeDriver.Capabilities with scope "local"; without it
+//!                      the method is left unimplemented and answers 404
+//!   --bare-get         Get and List describe volumes without a Mountpoint, so that
+//!                      dockerd has to ask VolumeDriver.Path
+//!
+//! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
+//! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
+//! its slash), `request_headers`, `request_body` (exact text), `request` (that body as
+//! JSON; `null` when empty, a string when not JSON), `status`, `response_headers`,
+//! `response_body` and `response` (likewise).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::serve::IncomingStream;
+use docker_plugin_sdk::transport::{DEFAULT_SOCKET_DIR, UnixSocket};
+use docker_plugin_sdk::volume::{
+    self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
+    MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
+};
+use docker_plugin_sdk::{Error, Plugin, Result, async_trait};
+use serde_json::{Value, json};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// The largest body the recorder buffers (the SDK's own limit applies after it).
+const MAX_RECORDED_BODY: usize = 16 * 1024 * 1024;
+
+struct Args {
+    name: String,
+    socket_dir: PathBuf,
+    root: PathBuf,
+    log: PathBuf,
+    capabilities: bool,
+    bare_get: bool,
+}
+
+const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
+                     [--capabilities] [--bare-get]";
+
+fn parse_args() -> std::result::Result<Args, String> {
+    let mut name = "recorder".to_owned();
+    let mut socket_dir = PathBuf::from(DEFAULT_SOCKET_DIR);
+    let mut root = None;
+    let mut log = None;
+    let mut capabilities = false;
+    let mut bare_get = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--name" => name = value()?,
+            "--socket-dir" => socket_dir = PathBuf::from(value()?),
+            "--root" => root = Some(PathBuf::from(value()?)),
+            "--log" => log = Some(PathBuf::from(value()?)),
+            "--capabilities" => capabilities = true,
+            "--bare-get" => bare_get = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+        }
+    }
+    Ok(Args {
+        name,
+        socket_dir,
+        root: root.ok_or_else(|| format!("--root is required; {USAGE}"))?,
+        log: log.ok_or_else(|| format!("--log is required; {USAGE}"))?,
+        capabilities,
+        bare_get,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver: volumes as directories.
+
+struct DirVolumes {
+    root: PathBuf,
+    capabilities: bool,
+    bare_get: bool,
+}
+
+impl DirVolumes {
+    fn volume_dir(&self, name: &str) -> Result<PathBuf> {
+        let valid = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if valid {
+            Ok(self.root.join(name))
+        } else {
+            Err(Error::new(format!("invalid volume name {name:?}")))
+        }
+    }
+
+    /// The data directory of an existing volume.
+    fn existing(&self, name: &str) -> Result<PathBuf> {
+        let data = self.volume_dir(name)?.join("data");
+        if data.is_dir() {
+            Ok(data)
+        } else {
+            Err(Error::new(format!("no such volume: {name}")))
+        }
+    }
+
+    fn describe(&self, name: &str) -> Result<Volume> {
+        let data = self.existing(name)?;
+        let mut volume = Volume::new(name);
+        if !self.bare_get {
+            volume = volume.mountpoint(data);
+        }
+        let opts = fs::read(self.volume_dir(name)?.join("opts.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok())
+            .unwrap_or_default();
+        if !opts.is_empty() {
+            volume = volume.status("opts", json!(opts));
+        }
+        Ok(volume)
+    }
+}
+
+#[async_trait]
+impl volume::Driver for DirVolumes {
+    async fn create(&self, req: CreateRequest) -> Result<()> {
+        let dir = self.volume_dir(&req.name)?;
+        fs::create_dir_all(dir.join("data"))?;
+        let opts: BTreeMap<_, _> = req.opts.into_iter().collect();
+        fs::write(
+            dir.join("opts.json"),
+            serde_json::to_vec(&opts).unwrap_or_default(),
+        )?;
+        Ok(())
+    }
+
+    async fn remove(&self, req: RemoveRequest) -> Result<()> {
+        self.existing(&req.name)?;
+        fs::remove_dir_all(self.volume_dir(&req.name)?)?;
+        Ok(())
+    }
+
+    async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
+        Ok(MountResponse::new(self.existing(&req.name)?))
+    }
+
+    async fn unmount(&self, req: UnmountRequest) -> Result<()> {
+        self.existing(&req.name)?;
+        Ok(())
+    }
+
+    async fn path(&self, req: PathRequest) -> Result<PathResponse> {
+        Ok(PathResponse::new(self.existing(&req.name)?))
+    }
+
+    async fn get(&self, req: GetRequest) -> Result<GetResponse> {
+        Ok(GetResponse {
+            volume: self.describe(&req.name)?,
+        })
+    }
+
+    async fn list(&self) -> Result<ListResponse> {
+        let mut names: Vec<String> = fs::read_dir(&self.root)?
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.path().join("data").is_dir())
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let volumes = names
+            .iter()
+            .map(|name| self.describe(name))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ListResponse { volumes })
+    }
+
+    async fn capabilities(&self) -> Result<CapabilitiesResponse> {
+        if self.capabilities {
+            Ok(CapabilitiesResponse::scope(Scope::Local))
+        } else {
+            Err(Error::not_implemented("VolumeDriver.Capabilities"))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Recording: a middleware that logs each request and its reply.
+
+/// Who connected, from the socket's peer credentials.
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    pid: Option<i32>,
+}
+
+impl Connected<IncomingStream<'_, UnixListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
+        let pid = stream.io().peer_cred().ok().and_then(|cred| cred.pid());
+        Peer { pid }
+    }
+}
+
+struct Recorder {
+    file: Mutex<fs::File>,
+    seq: AtomicU64,
+}
+
+impl Recorder {
+    fn open(path: &Path) -> io::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)?;
+        }
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            file: Mutex::new(file),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    fn append(&self, line: &Value) {
+        let mut text = line.to_string();
+        text.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // One write per line, so that a reader never sees half a line.
+        if let Err(err) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+            eprintln!("recorder: cannot write the log: {err}");
+        }
+    }
+}
+
+fn headers_json(headers: &HeaderMap) -> Value {
+    let mut map = BTreeMap::new();
+    for (name, value) in headers {
+        map.entry(name.as_str().to_owned())
+            .or_insert_with(Vec::new)
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let map: serde_json::Map<String, Value> = map
+        .into_iter()
+        .map(|(name, mut values)| {
+            let value = if values.len() == 1 {
+                Value::String(values.remove(0))
+            } else {
+                json!(values)
+            };
+            (name, value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// A body as JSON: `null` when empty, the parsed value, or the text when it is not JSON.
+fn body_json(body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+async fn record(State(recorder): State<Arc<Recorder>>, request: Request, next: Next) -> Response {
+    let peer_pid = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|info| info.0.pid);
+    let (parts, body) = request.into_parts();
+    let request_body = match axum::body::to_bytes(body, MAX_RECORDED_BODY).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("recorder: cannot read a request body: {err}");
+            Bytes::new()
+        }
+    };
+    let http_method = parts.method.to_string();
+    let path = parts.uri.path().to_owned();
+    let request_headers = headers_json(&parts.headers);
+    let response = next
+        .run(Request::from_parts(parts, Body::from(request_body.clone())))
+        .await;
+    let (parts, body) = response.into_parts();
+    let response_body = match axum::body::to_bytes(body, MAX_RECORDED_BODY).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("recorder: cannot read a response body: {err}");
+            Bytes::new()
+        }
+    };
+    let time_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    recorder.append(&json!({
+        "seq": recorder.seq.fetch_add(1, Ordering::SeqCst) + 1,
+        "time_unix_ms": time_unix_ms,
+        "peer_pid": peer_pid,
+        "http_method": http_method,
+        "path": path,
+        "method": path.trim_start_matches('/'),
+        "request_headers": request_headers,
+        "request_body": String::from_utf8_lossy(&request_body),
+        "request": body_json(&request_body),
+        "status": parts.status.as_u16(),
+        "response_headers": headers_json(&parts.headers),
+        "response_body": String::from_utf8_lossy(&response_body),
+        "response": body_json(&response_body),
+    }));
+    Response::from_parts(parts, Body::from(response_body))
+}
+
+// ---------------------------------------------------------------------------------------
+// Serving.
+
+/// Binds `path`, replacing a socket nothing listens on (left by a killed recorder).
+fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    if fs::symlink_metadata(path).is_ok() {
+        if StdUnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("something already listens on {}", path.display()),
+            ));
+        }
+        fs::remove_file(path)?;
+    }
+    UnixListener::bind(path)
+}
+
+async fn shutdown_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("recorder: cannot install signal handlers; stop it with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn run(args: Args) -> io::Result<()> {
+    fs::create_dir_all(&args.root)?;
+    let recorder = Arc::new(Recorder::open(&args.log)?);
+    let driver = DirVolumes {
+        root: args.root.clone(),
+        capabilities: args.capabilities,
+        bare_get: args.bare_get,
+    };
+    let router = Plugin::new()
+        .volume(driver)
+        .into_router()
+        .layer(middleware::from_fn_with_state(recorder, record));
+
+    let path = UnixSocket::new(&args.name).dir(&args.socket_dir).path();
+    let listener = bind(&path)?;
+    eprintln!("recorder: {} listening on {}", args.name, path.display());
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    let _ = fs::remove_file(&path);
+    eprintln!("recorder: {} stopped", args.name);
+    served
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("recorder: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("recorder: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

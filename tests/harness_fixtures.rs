@@ -1,0 +1,281 @@
+//! The harness against the truth: every call sequence recorded from a real dockerd in
+//! `tests/fixtures/dockerd-sequences/` is replayed through the harness, with the same
+//! recorder plugin as a real process, and must produce the same calls (plugin, method,
+//! HTTP status) command by command, and the same outcome (success, or dockerd's error
+//! message).
+//!
+//! Known difference: the harness has no `local` driver, so the fixture about a name
+//! held by `local` (`volume_create_other_driver`) is checked only for its plugin part.
+#![cfg(feature = "harness")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use docker_plugin_sdk::harness::{
+    Container, Discovery, Engine, EngineConfig, HarnessError, RetryPolicy, VolumeUse,
+};
+use serde_json::Value;
+use support::process::{PluginProcess, example_binary};
+
+struct Replay {
+    root: tempfile::TempDir,
+    engine: Engine,
+    plugins: HashMap<String, (Value, PluginProcess)>,
+    containers: HashMap<String, Container>,
+}
+
+impl Replay {
+    fn new(plugins: &[Value]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::with_config(EngineConfig {
+            discovery: Discovery::rooted(root.path()),
+            retry: RetryPolicy {
+                deadline: Duration::from_secs(5),
+                first_backoff: Duration::from_millis(100),
+            },
+        });
+        let mut replay = Self {
+            root,
+            engine,
+            plugins: HashMap::new(),
+            containers: HashMap::new(),
+        };
+        for plugin in plugins {
+            let name = plugin["name"].as_str().unwrap().to_owned();
+            let process = replay.start(plugin);
+            replay.plugins.insert(name, (plugin.clone(), process));
+        }
+        replay
+    }
+
+    fn start(&self, plugin: &Value) -> PluginProcess {
+        let name = plugin["name"].as_str().unwrap();
+        let socket_dir = &self.engine.discovery().socket_dir;
+        let mut command = Command::new(example_binary("recorder"));
+        command
+            .args(["--name", name, "--socket-dir"])
+            .arg(socket_dir)
+            .arg("--root")
+            .arg(self.root.path().join("volumes").join(name))
+            .arg("--log")
+            .arg(self.root.path().join(format!("{name}.jsonl")));
+        if plugin["capabilities"].as_bool() == Some(true) {
+            command.arg("--capabilities");
+        }
+        if plugin["bare_get"].as_bool() == Some(true) {
+            command.arg("--bare-get");
+        }
+        let log = self.root.path().join(format!("{name}.log"));
+        PluginProcess::start(command, &socket_dir.join(format!("{name}.sock")), log).unwrap()
+    }
+
+    /// Runs one docker command (the subset the fixtures use) on the harness.
+    async fn run(&mut self, command: &str) -> Result<(), HarnessError> {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let e = self.engine.clone();
+        match words.as_slice() {
+            ["@restart-plugin", name] => {
+                let (spec, mut process) = self.plugins.remove(*name).unwrap();
+                assert!(process.terminate().unwrap().success());
+                let process = self.start(&spec);
+                self.plugins.insert(name.to_string(), (spec, process));
+                Ok(())
+            }
+            ["docker", "volume", "create", rest @ ..] => {
+                let (flags, name) = rest.split_at(rest.len() - 1);
+                let mut driver = None;
+                let mut opts = Vec::new();
+                let mut it = flags.iter();
+                while let Some(flag) = it.next() {
+                    match *flag {
+                        "-d" => driver = it.next().copied(),
+                        "-o" => {
+                            let (k, v) = it.next().unwrap().split_once('=').unwrap();
+                            opts.push((k.to_owned(), v.to_owned()));
+                        }
+                        other => panic!("unsupported flag {other} in {command}"),
+                    }
+                }
+                e.volume_create(driver.unwrap_or("local"), name[0], opts)
+                    .await
+                    .map(drop)
+            }
+            ["docker", "volume", "ls"] => e.volume_ls().await.map(drop),
+            ["docker", "volume", "inspect", name] => e.volume_inspect(name).await.map(drop),
+            ["docker", "volume", "rm", name] => e.volume_rm(name).await,
+            ["docker", "create" | "run", rest @ ..] => {
+                let run = words[1] == "run";
+                let (mut name, mut driver, mut volume, mut remove, mut detach) =
+                    (None, None, None, false, false);
+                let mut it = rest.iter();
+                while let Some(word) = it.next() {
+                    match *word {
+                        "--name" => name = it.next().copied(),
+                        "--volume-driver" => driver = it.next().copied(),
+                        "-v" => volume = it.next().map(|v| v.split(':').next().unwrap()),
+                        "--rm" => remove = true,
+                        "-d" => detach = true,
+                        _ => break, // the image, then its command
+                    }
+                }
+                let volume = volume.expect("-v");
+                let using = match driver {
+                    Some(d) => VolumeUse::with_driver(volume, d),
+                    None => VolumeUse::existing(volume),
+                };
+                let mut container = e.container_create(&[using]).await?;
+                if run {
+                    e.container_start(&mut container).await?;
+                    if !detach {
+                        e.container_stop(&mut container).await?;
+                    }
+                    if remove {
+                        return e.container_rm(container).await;
+                    }
+                }
+                self.containers
+                    .insert(name.unwrap_or("anonymous").to_owned(), container);
+                Ok(())
+            }
+            ["docker", "stop", "-t", _, name] => {
+                let container = self.containers.get_mut(*name).unwrap();
+                e.container_stop(container).await
+            }
+            ["docker", "rm", names @ ..] => {
+                for name in names {
+                    let container = self.containers.remove(*name).unwrap();
+                    e.container_rm(container).await?;
+                }
+                Ok(())
+            }
+            ["docker", "cp", from, _to] => {
+                let name = from.split(':').next().unwrap();
+                e.container_cp(&self.containers[name]).await
+            }
+            _ => panic!("the replay does not know {command:?}"),
+        }
+    }
+}
+
+/// `Method[plugin] status` per call of command `index`.
+fn expected_calls(calls: &[Value], index: u64) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c["command"].as_u64() == Some(index))
+        .map(|c| {
+            format!(
+                "{}[{}] {}",
+                c["method"].as_str().unwrap(),
+                c["plugin"].as_str().unwrap(),
+                c["status"]
+            )
+        })
+        .collect()
+}
+
+/// Hides IDs: `<id3>` placeholders and 64-hex IDs both become `<id>`.
+fn without_ids(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split_inclusive([' ', '[', ']']) {
+        let core = word.trim_end_matches([' ', '[', ']']);
+        let tail = &word[core.len()..];
+        let is_id = (core.len() == 64 && core.bytes().all(|b| b.is_ascii_hexdigit()))
+            || (core.starts_with("<id") && core.ends_with('>'));
+        out.push_str(if is_id { "<id>" } else { core });
+        out.push_str(tail);
+    }
+    out
+}
+
+async fn replay_fixture(path: &Path) -> Vec<String> {
+    let fixture: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let local_only = fixture["action"] == "volume_create_other_driver";
+    let mut replay = Replay::new(fixture["plugins"].as_array().unwrap());
+    let mut problems = Vec::new();
+    for part in ["setup", "main"] {
+        let (commands, results, calls) = if part == "setup" {
+            let s = &fixture["setup"];
+            (&s["commands"], &s["results"], &s["calls"])
+        } else {
+            (&fixture["commands"], &fixture["results"], &fixture["calls"])
+        };
+        for (i, command) in commands.as_array().unwrap().iter().enumerate() {
+            let command = command.as_str().unwrap();
+            // The harness has no local driver: skip what only involves it.
+            let involves_local =
+                command == "docker volume create vlocal" || command.contains(" vlocal");
+            if local_only && involves_local {
+                replay.engine.calls().take();
+                continue;
+            }
+            let outcome = replay.run(command).await;
+            let actual: Vec<String> = replay
+                .engine
+                .calls()
+                .take()
+                .into_iter()
+                .filter(|c| c.status.is_some())
+                .map(|c| format!("{}[{}] {}", c.method, c.plugin, c.status.unwrap()))
+                .collect();
+            let expected = expected_calls(calls.as_array().unwrap(), i as u64);
+            if actual != expected {
+                problems.push(format!(
+                    "{part} `{command}`:\n  dockerd: {expected:?}\n  harness: {actual:?}"
+                ));
+            }
+            let result = &results[i];
+            let dockerd_ok = result["exit_code"] == 0;
+            match (&outcome, dockerd_ok) {
+                (Ok(()), true) => {}
+                (Err(err), false) => {
+                    let stderr = result["stderr"].as_str().unwrap_or("").trim();
+                    let want = stderr
+                        .strip_prefix("Error response from daemon: ")
+                        .unwrap_or(stderr);
+                    if without_ids(&err.to_string()) != without_ids(want) {
+                        problems.push(format!(
+                            "{part} `{command}`: dockerd said {want:?}, harness {err}"
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "{part} `{command}`: dockerd exit {}, harness {outcome:?}",
+                    result["exit_code"]
+                )),
+            }
+        }
+    }
+    problems
+}
+
+#[tokio::test]
+async fn every_recorded_dockerd_sequence_is_reproduced() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-sequences");
+    let mut fixtures: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 14, "fixtures missing: {}", fixtures.len());
+    let mut report = Vec::new();
+    for fixture in &fixtures {
+        for problem in replay_fixture(fixture).await {
+            report.push(format!(
+                "{}: {problem}",
+                fixture.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{} differences:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
