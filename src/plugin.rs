@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::routing::any;
 use bytes::Bytes;
-use http::StatusCode;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-use crate::endpoint::{self, Limits, Shared, WireRequest};
+use crate::endpoint::{
+    Dispatch, Endpoint, Limits, MethodEndpoint, ReplyFuture, RequestBody, WireRequest,
+};
 use crate::error::{Error, ServeError};
 use crate::protocol::{ACTIVATE_PATH, ActivateResponse};
 use crate::server::Server;
@@ -22,14 +23,14 @@ use crate::volume;
 /// One subsystem's routes and the `Implements` value that announces them.
 pub(crate) struct Subsystem {
     implements: &'static str,
-    router: Router<Shared>,
+    methods: Vec<(&'static str, Box<dyn Endpoint>)>,
 }
 
 impl Subsystem {
     pub(crate) fn new(implements: &'static str) -> Self {
         Self {
             implements,
-            router: Router::new(),
+            methods: Vec::new(),
         }
     }
 
@@ -48,8 +49,8 @@ impl Subsystem {
         Fut: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
         let driver = Arc::clone(driver);
-        let route = endpoint::route(name, move |request| call(Arc::clone(&driver), request));
-        self.router = self.router.route(&format!("/{name}"), route);
+        let endpoint = MethodEndpoint::new(name, move |request| call(Arc::clone(&driver), request));
+        self.methods.push((name, Box::new(endpoint)));
         self
     }
 }
@@ -124,31 +125,46 @@ impl Plugin {
     }
 
     /// The plugin as an axum [`Router`], to embed it in another server or to test it
-    /// with `tower::ServiceExt::oneshot`.
+    /// with `tower::ServiceExt::oneshot`. It answers exactly as [`Plugin::server`] does.
     pub fn into_router(self) -> Router {
+        let dispatch = Arc::new(self.into_dispatch());
+        let mut router = Router::new().route(
+            ACTIVATE_PATH,
+            any(answer(&dispatch, |dispatch, request| {
+                dispatch.call_activate(request)
+            })),
+        );
+        for (index, path) in dispatch.paths().enumerate() {
+            router = router.route(
+                path,
+                any(answer(&dispatch, move |dispatch, request| {
+                    dispatch.call_route(index, request)
+                })),
+            );
+        }
+        router.fallback(answer(&dispatch, |dispatch, request| {
+            dispatch.call_unknown(request)
+        }))
+    }
+
+    /// The routes, with the `/Plugin.Activate` reply encoded once.
+    fn into_dispatch(self) -> Dispatch {
         let activation = ActivateResponse {
             implements: self.implements().into_iter().map(str::to_owned).collect(),
         };
         // Serializing a list of strings cannot fail.
         let activation = Bytes::from(serde_json::to_vec(&activation).unwrap_or_default());
-        let mut router = Router::new().route(
-            ACTIVATE_PATH,
-            axum::routing::any(move |request: Request| {
-                let activation = activation.clone();
-                async move { activate(request, activation) }
-            }),
-        );
-        for subsystem in self.subsystems {
-            router = router.merge(subsystem.router);
-        }
-        router
-            .fallback(unknown_endpoint)
-            .with_state(Arc::new(self.limits))
+        let routes = self
+            .subsystems
+            .into_iter()
+            .flat_map(|subsystem| subsystem.methods)
+            .map(|(name, endpoint)| (format!("/{name}"), endpoint));
+        Dispatch::new(routes, activation, self.limits)
     }
 
     /// A server for this plugin on `listener`, to configure further (spec file, shutdown).
     pub fn server(self, listener: Listener) -> Server {
-        Server::new(self.into_router(), listener)
+        Server::new(Arc::new(self.into_dispatch()), listener)
     }
 
     /// Serves on `listener` until SIGTERM or SIGINT, then finishes in-flight calls and
@@ -165,25 +181,126 @@ impl Plugin {
     }
 }
 
-fn activate(request: Request, activation: Bytes) -> Response {
-    let (parts, _body) = request.into_parts();
-    match endpoint::check_request(&parts) {
-        Ok(content_type) => endpoint::json_reply(content_type, StatusCode::OK, activation),
-        Err(reply) => reply,
+/// An axum handler answering through `dispatch` with `call`.
+fn answer<F>(
+    dispatch: &Arc<Dispatch>,
+    call: F,
+) -> impl FnOnce(axum::extract::Request) -> BoxFuture<'static, axum::response::Response>
++ Clone
++ Send
++ Sync
++ 'static
+where
+    F: Fn(&Dispatch, http::Request<RequestBody>) -> ReplyFuture + Clone + Send + Sync + 'static,
+{
+    let dispatch = Arc::clone(dispatch);
+    move |request| {
+        let reply = call(&dispatch, request.map(RequestBody::Axum));
+        Box::pin(async move {
+            match reply.await {
+                Ok(reply) => reply.map(|body| axum::body::Body::from(body.into_bytes())),
+                Err(never) => match never {},
+            }
+        })
     }
 }
 
-async fn unknown_endpoint(State(_): State<Shared>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
-    let content_type = match endpoint::check_request(&parts) {
-        Ok(content_type) => content_type,
-        Err(reply) => return reply,
-    };
-    let message = format!(
-        "unknown endpoint {}: this plugin does not implement it",
-        parts.uri.path()
-    );
-    tracing::debug!("{message}");
-    // dockerd reads a 404 as "not implemented", which is what an unknown method is.
-    endpoint::error_reply(content_type, StatusCode::NOT_FOUND, &message)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MEDIA_TYPE_V1, MEDIA_TYPE_V1_2};
+    use crate::volume::{self, Volume};
+    use crate::{Result, async_trait};
+    use http::{Method, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    struct Fixed;
+
+    #[async_trait]
+    impl volume::Driver for Fixed {
+        async fn create(&self, _: volume::CreateRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, _: volume::RemoveRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn mount(&self, _: volume::MountRequest) -> Result<volume::MountResponse> {
+            Ok(volume::MountResponse::new("/m"))
+        }
+        async fn unmount(&self, _: volume::UnmountRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn path(&self, _: volume::PathRequest) -> Result<volume::PathResponse> {
+            Ok(volume::PathResponse::not_mounted())
+        }
+        async fn get(&self, req: volume::GetRequest) -> Result<volume::GetResponse> {
+            Ok(volume::GetResponse {
+                volume: Volume::new(req.name),
+            })
+        }
+        async fn list(&self) -> Result<volume::ListResponse> {
+            Ok(volume::ListResponse::default())
+        }
+    }
+
+    async fn ask(method: Method, path: &str, accept: Option<&str>, body: &str) -> (u16, String) {
+        let router = Plugin::new().volume(Fixed).body_limit(64).into_router();
+        let mut request = http::Request::builder().method(method).uri(path);
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let request = request
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        let reply = router.oneshot(request).await.unwrap();
+        let status = reply.status().as_u16();
+        let content_type = reply.headers()[header::CONTENT_TYPE].clone();
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let expected = if accept == Some(MEDIA_TYPE_V1_2) {
+            MEDIA_TYPE_V1_2
+        } else {
+            MEDIA_TYPE_V1
+        };
+        assert_eq!(content_type, expected, "{path}: {body}");
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn the_router_answers_like_the_server() {
+        let v12 = Some(MEDIA_TYPE_V1_2);
+        let post = Method::POST;
+        assert_eq!(
+            ask(post.clone(), "/Plugin.Activate", v12, "").await,
+            (200, r#"{"Implements":["VolumeDriver"]}"#.to_owned())
+        );
+        assert_eq!(
+            ask(
+                post.clone(),
+                "/VolumeDriver.Get",
+                v12,
+                "{\"Name\":\"v1\"}\n"
+            )
+            .await,
+            (200, r#"{"Volume":{"Name":"v1"}}"#.to_owned())
+        );
+        assert_eq!(
+            ask(post.clone(), "/VolumeDriver.List", None, "").await,
+            (200, r#"{"Volumes":[]}"#.to_owned())
+        );
+        let (status, body) = ask(post.clone(), "/VolumeDriver.Capabilities", v12, "").await;
+        assert_eq!(status, 404, "{body}");
+        let (status, body) = ask(post.clone(), "/VolumeDriver.Nope", v12, "{}").await;
+        assert!(status == 404 && body.contains("unknown endpoint"), "{body}");
+        let (status, body) = ask(Method::GET, "/VolumeDriver.Get", v12, "").await;
+        assert!(status == 405 && body.contains("POST"), "{body}");
+        let (status, body) = ask(post.clone(), "/VolumeDriver.Get", Some("text/html"), "").await;
+        assert!(status == 406 && body.contains("text/html"), "{body}");
+        let (status, body) = ask(post.clone(), "/VolumeDriver.Get", v12, "{\"Name\":").await;
+        assert!(status == 400 && body.contains("malformed JSON"), "{body}");
+        let big = format!("{{\"Name\":\"{}\"}}", "x".repeat(100));
+        let (status, body) = ask(post, "/VolumeDriver.Get", v12, &big).await;
+        assert!(status == 413 && body.contains("64-byte limit"), "{body}");
+    }
 }
