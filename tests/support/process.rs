@@ -62,29 +62,26 @@ pub struct PluginProcess {
 
 impl PluginProcess {
     /// Starts `command` (stderr to `log`) and waits until `socket` accepts connections.
-    pub fn start(mut command: Command, socket: &Path, log: PathBuf) -> Result<Self, String> {
-        let stderr =
-            fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("starting {command:?}: {e}"))?;
-        let mut process = PluginProcess {
-            child: Some(child),
-            log,
-        };
-        process.wait_listening(socket)?;
-        Ok(process)
+    pub fn start(command: Command, socket: &Path, log: PathBuf) -> Result<Self, String> {
+        let socket = socket.to_path_buf();
+        let what = format!("listening on {}", socket.display());
+        Self::spawn(command, log, &what, || UnixStream::connect(&socket).is_ok())
     }
 
     /// Like [`PluginProcess::start`] for processes that listen on something else: waits
     /// until `ready()` is true.
     pub fn start_with(
+        command: Command,
+        log: PathBuf,
+        ready: impl Fn() -> bool,
+    ) -> Result<Self, String> {
+        Self::spawn(command, log, "ready", ready)
+    }
+
+    fn spawn(
         mut command: Command,
         log: PathBuf,
+        what: &str,
         ready: impl Fn() -> bool,
     ) -> Result<Self, String> {
         let stderr =
@@ -100,15 +97,8 @@ impl PluginProcess {
             child: Some(child),
             log,
         };
-        process.wait_until("ready", ready)?;
+        process.wait_until(what, ready)?;
         Ok(process)
-    }
-
-    fn wait_listening(&mut self, socket: &Path) -> Result<(), String> {
-        let socket = socket.to_path_buf();
-        self.wait_until(&format!("listening on {}", socket.display()), || {
-            UnixStream::connect(&socket).is_ok()
-        })
     }
 
     fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
