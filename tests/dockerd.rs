@@ -50,11 +50,7 @@ impl LocalVol {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("volumes");
         let socket = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
-        let mut command = Command::new(example_binary("localvol"));
-        command
-            .args(["--name", &name, "--socket-dir", SOCKET_DIR, "--root"])
-            .arg(&root)
-            .env("RUST_LOG", "debug");
+        let command = Self::command(&name, &root);
         let process = PluginProcess::start(command, &socket, dir.path().join("plugin.log"))?;
         Ok(Self {
             name,
@@ -62,6 +58,16 @@ impl LocalVol {
             process,
             _dir: dir,
         })
+    }
+
+    /// The command serving plugin `name` on /run/docker/plugins, volumes under `root`.
+    fn command(name: &str, root: &Path) -> Command {
+        let mut command = Command::new(example_binary("localvol"));
+        command
+            .args(["--name", name, "--socket-dir", SOCKET_DIR, "--root"])
+            .arg(root)
+            .env("RUST_LOG", "debug");
+        command
     }
 
     fn data(&self, volume: &str) -> PathBuf {
@@ -298,10 +304,7 @@ fn sigterm_removes_the_socket_and_a_restart_serves_again(d: &Dockerd) -> Result<
     })?;
     // A new process with the same name and root takes over: dockerd reconnects to the
     // socket and finds the volume the first one created.
-    let mut command = Command::new(example_binary("localvol"));
-    command
-        .args(["--name", &plugin.name, "--socket-dir", SOCKET_DIR, "--root"])
-        .arg(&plugin.root);
+    let command = LocalVol::command(&plugin.name, &plugin.root);
     let _restarted =
         PluginProcess::start(command, &socket, plugin._dir.path().join("restarted.log"))?;
     let mountpoint = d.docker_ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", &volume]);
