@@ -230,30 +230,27 @@ impl Engine {
         K: Into<String>,
         V: Into<String>,
     {
+        // The driver that has the name, else the one asked for: asked with Get first.
         let existing = self.state().known.get(name).cloned();
-        if let Some(existing) = existing {
-            let owner = self.volume_driver(&existing).await?;
-            let found = self.get_from(&owner, name).await;
-            if existing != driver {
-                return Err(HarnessError::VolumeConflict {
-                    name: name.to_owned(),
-                    existing,
-                });
-            }
-            if let Ok(info) = found {
-                return Ok(info);
-            }
-            // The driver lost the volume: create it again below.
-        } else {
-            let plugin = self.volume_driver(driver).await?;
-            if let Ok(info) = self.get_from(&plugin, name).await {
-                self.state()
-                    .known
-                    .insert(name.to_owned(), driver.to_owned());
-                return Ok(info);
-            }
+        let plugin = self
+            .volume_driver(existing.as_deref().unwrap_or(driver))
+            .await?;
+        let found = self.get_from(&plugin, name).await;
+        if let Some(existing) = existing
+            && existing != driver
+        {
+            return Err(HarnessError::VolumeConflict {
+                name: name.to_owned(),
+                existing,
+            });
         }
-        let plugin = self.volume_driver(driver).await?;
+        if let Ok(info) = found {
+            self.state()
+                .known
+                .insert(name.to_owned(), driver.to_owned());
+            return Ok(info);
+        }
+        // Unknown to the driver (or lost by it): create it.
         let request = CreateRequest {
             name: name.to_owned(),
             opts: opts
