@@ -249,11 +249,7 @@ impl Client {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let mut body = serde_json::to_vec(request).map_err(|source| ClientError::Encode {
-            method: method.to_string(),
-            source,
-        })?;
-        body.push(b'\n'); // Go's json.Encoder
+        let body = encode_request(method, request)?;
         let reply = self.call_raw(method, body).await?;
         decode_reply(method, reply)
     }
@@ -363,6 +359,19 @@ where
         }
     });
     Ok(sender)
+}
+
+/// Encodes a request body as dockerd does: Go's `json.Encoder`, so the JSON and `\n`.
+pub(crate) fn encode_request<Req: Serialize + ?Sized>(
+    method: &str,
+    request: &Req,
+) -> Result<Bytes, ClientError> {
+    let mut body = serde_json::to_vec(request).map_err(|source| ClientError::Encode {
+        method: method.to_string(),
+        source,
+    })?;
+    body.push(b'\n');
+    Ok(Bytes::from(body))
 }
 
 /// Interprets a reply the way dockerd's `pkg/plugins` client does.

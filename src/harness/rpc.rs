@@ -8,13 +8,14 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::calls::{CallLog, CallRecord};
 use super::error::HarnessError;
-use crate::client::{Client, ClientError, RawResponse};
+use crate::client::{Client, RawResponse, encode_request};
 
 /// dockerd's retry of connection errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,18 +119,12 @@ impl PluginRpc {
     {
         let body = match request {
             Some(request) => {
-                let mut body =
-                    serde_json::to_vec(request).map_err(|source| HarnessError::Call {
-                        plugin: self.name.clone(),
-                        source: ClientError::Encode {
-                            method: method.to_owned(),
-                            source,
-                        },
-                    })?;
-                body.push(b'\n');
-                body
+                encode_request(method, request).map_err(|source| HarnessError::Call {
+                    plugin: self.name.clone(),
+                    source,
+                })?
             }
-            None => Vec::new(),
+            None => Bytes::new(),
         };
         let request_json = if body.is_empty() {
             Value::Null
