@@ -11,5 +11,8 @@
 //!   (Docker's exact field names, decoded the way dockerd's Go decoder does), with
 //!   its validation rules, the privileges `docker plugin install` asks for, and
 //!   `docker plugin set`.
+//! - [`bundle`]: [`Bundle`](bundle::Bundle), a bundle directory (`config.json` +
+//!   `rootfs/`) as the packager writes it and the harness and `push` read it.
 
+pub mod bundle;
 pub mod config;
