@@ -36,6 +36,7 @@ impl Setup {
         let engine = Engine::with_config(EngineConfig {
             discovery: Discovery::rooted(root.path()),
             retry: fast_retry(),
+            ..Default::default()
         });
         Self { root, engine }
     }
@@ -260,6 +261,7 @@ async fn a_missing_plugin_is_not_found_after_the_deadline() {
             deadline: Duration::from_millis(300),
             first_backoff: Duration::from_millis(50),
         },
+        ..Default::default()
     });
     let err = engine
         .volume_create("ghost", "v", std::iter::empty::<(&str, &str)>())
@@ -306,6 +308,7 @@ async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
     let engine = Engine::with_config(EngineConfig {
         discovery: Discovery::rooted(&root),
         retry: fast_retry(),
+        ..Default::default()
     });
     let info = engine
         .volume_create("test", "missing", std::iter::empty::<(&str, &str)>())

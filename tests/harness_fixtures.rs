@@ -38,6 +38,7 @@ impl Replay {
                 deadline: Duration::from_secs(5),
                 first_backoff: Duration::from_millis(100),
             },
+            ..Default::default()
         });
         let mut replay = Self {
             root,

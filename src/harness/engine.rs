@@ -2,27 +2,64 @@
 //! keeps between user actions (activated plugins, driver capabilities, known volumes,
 //! which containers use which volume).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::calls::CallLog;
 use super::discovery::{Discovery, Found};
 use super::error::HarnessError;
+use super::managed::{ManagedPlugin, ScopedPaths, SocketProbe};
 use super::rpc::{PluginRpc, RetryPolicy};
 use super::volumes::VolumeState;
 use crate::client::Client;
 use crate::protocol::ActivateResponse;
 
 /// How the engine behaves; the defaults are dockerd's.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Where plugins are looked up.
+    /// Where plugins are looked up. Managed plugins' sockets go in
+    /// `<socket_dir>/<id>/`, as with dockerd's default exec root.
     pub discovery: Discovery,
     /// Retry of lookups and connection errors (dockerd: 30 s deadline, 1 s first backoff).
     pub retry: RetryPolicy,
+    /// Stands for dockerd's `--data-root`: managed plugins are kept in
+    /// `<data_root>/plugins/<id>/`. `None` (the default of [`Engine::new`]) refuses
+    /// managed plugins rather than write into the real `/var/lib/docker`.
+    pub data_root: Option<PathBuf>,
+    /// How a freshly enabled plugin's socket is waited for.
+    pub socket_probe: SocketProbe,
+    /// The client timeout of managed plugins (`docker plugin enable --timeout`,
+    /// default 30 s); it caps the per-method timeouts.
+    pub plugin_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            discovery: Discovery::default(),
+            retry: RetryPolicy::default(),
+            data_root: None,
+            socket_probe: SocketProbe::default(),
+            plugin_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// dockerd's settings with every directory under `root`: discovery as
+    /// [`Discovery::rooted`], the data root in `root/var/lib/docker`.
+    pub fn rooted(root: impl AsRef<Path>) -> Self {
+        let root = root.as_ref();
+        Self {
+            discovery: Discovery::rooted(root),
+            data_root: Some(root.join("var/lib/docker")),
+            ..Self::default()
+        }
+    }
 }
 
 /// A plugin the engine activated.
@@ -32,14 +69,28 @@ pub struct ActivePlugin {
     pub rpc: PluginRpc,
     /// What `/Plugin.Activate` answered.
     pub implements: Vec<String>,
-    /// Where it was found.
+    /// Where it was found (for a managed plugin: its socket).
     pub found: Found,
+    /// For a managed plugin: how its paths map to the host.
+    pub scope: Option<ScopedPaths>,
+    /// For a managed plugin with a long socket path: its socket dir, kept open to be
+    /// dialed through `/proc/self/fd`.
+    pub(crate) _socket_dir: Option<Arc<std::fs::File>>,
 }
 
 impl ActivePlugin {
     /// Whether it implements `subsystem` (e.g. `VolumeDriver`).
     pub fn implements(&self, subsystem: &str) -> bool {
         self.implements.iter().any(|i| i == subsystem)
+    }
+
+    /// Where `path`, a path the plugin answered (e.g. a mountpoint), is on the host:
+    /// itself for a legacy plugin, mapped as dockerd's `ScopedPath` for a managed one.
+    pub fn host_path(&self, path: &Path) -> PathBuf {
+        match &self.scope {
+            Some(scope) => scope.host_path(path),
+            None => path.to_path_buf(),
+        }
     }
 }
 
@@ -67,6 +118,7 @@ pub(crate) struct Inner {
     pub(crate) log: CallLog,
     plugins: AsyncMutex<HashMap<String, Arc<ActivePlugin>>>,
     pub(crate) volumes: Mutex<VolumeState>,
+    pub(crate) managed: Mutex<BTreeMap<String, ManagedPlugin>>,
 }
 
 impl Engine {
@@ -78,6 +130,12 @@ impl Engine {
         })
     }
 
+    /// An engine with every directory under `root` ([`EngineConfig::rooted`]): legacy
+    /// and managed plugins both work, and nothing outside `root` is touched.
+    pub fn rooted(root: impl AsRef<Path>) -> Self {
+        Self::with_config(EngineConfig::rooted(root))
+    }
+
     /// An engine with every setting given.
     pub fn with_config(config: EngineConfig) -> Self {
         Self {
@@ -86,6 +144,7 @@ impl Engine {
                 log: CallLog::default(),
                 plugins: AsyncMutex::new(HashMap::new()),
                 volumes: Mutex::new(VolumeState::default()),
+                managed: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -100,15 +159,20 @@ impl Engine {
         &self.inner.config.discovery
     }
 
-    /// The plugin `name`, activated on first use, checked to implement `subsystem`.
-    /// Like dockerd, a lookup that finds nothing is retried until the retry deadline,
-    /// a failed activation is not cached, and a successful one is kept for the engine's
-    /// life (a restarted legacy plugin is not activated again).
+    /// The plugin `name`, checked to implement `subsystem`: an enabled managed plugin
+    /// of that name first (a disabled one is an error, not a fallback), else a legacy
+    /// plugin, activated on first use. Like dockerd, a legacy lookup that finds nothing
+    /// is retried until the retry deadline, a failed activation is not cached, and a
+    /// successful one is kept for the engine's life (a restarted legacy plugin is not
+    /// activated again).
     pub async fn plugin(
         &self,
         name: &str,
         subsystem: &str,
     ) -> Result<Arc<ActivePlugin>, HarnessError> {
+        if let Some(plugin) = self.managed_plugin(name, subsystem)? {
+            return Ok(plugin);
+        }
         let plugin = self.load(name, true).await?;
         if plugin.implements(subsystem) {
             Ok(plugin)
@@ -121,10 +185,11 @@ impl Engine {
         }
     }
 
-    /// Every discovered plugin implementing `subsystem`, each activated without retry
-    /// (dockerd's `GetAll`); plugins that fail are skipped with a warning.
+    /// Every plugin implementing `subsystem`: enabled managed plugins, then every
+    /// discovered legacy plugin activated without retry (dockerd's `GetAllByCap`);
+    /// legacy plugins that fail are skipped with a warning.
     pub async fn plugins_implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
-        let mut out = Vec::new();
+        let mut out = self.managed_implementing(subsystem);
         for name in self.discovery().scan() {
             if let Some(plugin) = self.try_plugin(&name, subsystem).await {
                 out.push(plugin);
@@ -173,6 +238,8 @@ impl Engine {
             rpc,
             implements: activated.implements,
             found,
+            scope: None,
+            _socket_dir: None,
         });
         plugins.insert(name.to_owned(), Arc::clone(&plugin));
         Ok(plugin)

@@ -76,9 +76,70 @@ pub enum HarnessError {
         /// What it returned.
         mountpoint: String,
     },
-    /// A managed-plugin operation failed.
-    #[error("{0}")]
-    Managed(String),
+    /// No managed plugin of that name (dockerd: `plugin "NAME" not found`).
+    #[error("plugin {name:?} not found")]
+    NoSuchPlugin {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin create` with a name already taken.
+    #[error("plugin {name:?} already exists")]
+    PluginExists {
+        /// The normalized name.
+        name: String,
+    },
+    /// A managed plugin that is disabled was asked for by a driver lookup.
+    #[error("plugin {name} found but disabled")]
+    PluginDisabled {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin disable` or `rm` while volumes hold references (use force).
+    #[error("plugin {name} is in use")]
+    PluginInUse {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin rm` of an enabled plugin (disable it first, or force).
+    #[error("plugin {name} is enabled")]
+    PluginEnabled {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin enable` of an enabled plugin.
+    #[error("plugin {name} is already enabled")]
+    AlreadyEnabled {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin disable` of a disabled plugin.
+    #[error("plugin {name} is already disabled")]
+    AlreadyDisabled {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin set` while enabled.
+    #[error("cannot set on an active plugin, disable plugin before setting")]
+    SetWhileEnabled,
+    /// `plugin enable` failed: the process did not start or never listened.
+    #[error("enabling plugin {id}: {problem}")]
+    EnableFailed {
+        /// The plugin ID.
+        id: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The bundle cannot be used.
+    #[error(transparent)]
+    Bundle(#[from] crate::package::bundle::BundleError),
+    /// A `set` argument or the config is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::package::config::ConfigError),
+    /// Managed plugins need a data root and the engine has none.
+    #[error(
+        "managed plugins need a data root: build the engine with Engine::rooted(dir) or set EngineConfig::data_root"
+    )]
+    NoDataRoot,
     /// An I/O error of the harness itself.
     #[error("{action}: {source}")]
     Io {

@@ -31,6 +31,8 @@ mod calls;
 mod discovery;
 mod engine;
 mod error;
+mod launch;
+mod managed;
 mod rpc;
 mod volumes;
 
@@ -38,5 +40,7 @@ pub use calls::{CallLog, CallRecord};
 pub use discovery::{Discovery, Found};
 pub use engine::{ActivePlugin, Engine, EngineConfig};
 pub use error::HarnessError;
+pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
+pub use managed::{ManagedInfo, ScopedPaths, SocketProbe, normalize_name};
 pub use rpc::{PluginRpc, RetryPolicy, method_timeout};
 pub use volumes::{Container, ContainerMount, VolumeInfo, VolumeUse};

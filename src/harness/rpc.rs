@@ -73,6 +73,7 @@ pub struct PluginRpc {
     client: Client,
     retry: RetryPolicy,
     log: CallLog,
+    max_timeout: Option<Duration>,
 }
 
 impl PluginRpc {
@@ -82,7 +83,15 @@ impl PluginRpc {
             client,
             retry,
             log,
+            max_timeout: None,
         }
+    }
+
+    /// Caps every call's timeout at `max` (a managed plugin's client timeout, which
+    /// dockerd sets from `docker plugin enable --timeout`).
+    pub fn with_max_timeout(mut self, max: Duration) -> Self {
+        self.max_timeout = Some(max);
+        self
     }
 
     /// The plugin's name.
@@ -131,7 +140,11 @@ impl PluginRpc {
         } else {
             serde_json::from_slice(&body).unwrap_or(Value::Null)
         };
-        let client = match method_timeout(method) {
+        let timeout = match (method_timeout(method), self.max_timeout) {
+            (Some(method), Some(max)) => Some(method.min(max)),
+            (method, max) => method.or(max),
+        };
+        let client = match timeout {
             Some(timeout) => self.client.clone().timeout(timeout),
             None => self.client.clone(),
         };

@@ -127,7 +127,7 @@ impl VolumeUse {
 }
 
 /// A random 64-hex ID, as dockerd's `stringid.GenerateRandomID`.
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let state = std::collections::hash_map::RandomState::new();
     (0..4u64)
         .map(|i| {
@@ -156,6 +156,17 @@ impl Engine {
             self.scope(&plugin).await;
         }
         Ok(plugin)
+    }
+
+    /// The name volumes record for driver `name`: a managed plugin's normalized name
+    /// (`localvol` → `localvol:latest`, as `docker volume ls` shows it), else `name`.
+    fn driver_name(&self, name: &str) -> String {
+        let normalized = super::managed::normalize_name(name);
+        if self.managed().contains_key(&normalized) {
+            normalized
+        } else {
+            name.to_owned()
+        }
     }
 
     /// The driver's scope: cached after a successful Capabilities; `local` (asked again
@@ -212,7 +223,8 @@ impl Engine {
         Ok(VolumeInfo {
             name: name.to_owned(),
             driver: plugin.rpc.name().to_owned(),
-            mountpoint: (!volume.mountpoint.as_os_str().is_empty()).then_some(volume.mountpoint),
+            mountpoint: (!volume.mountpoint.as_os_str().is_empty())
+                .then(|| plugin.host_path(&volume.mountpoint)),
             created_at: volume.created_at,
             status: volume.status.into_iter().collect(),
             scope: self.cached_scope(plugin).unwrap_or(Scope::Local),
@@ -230,6 +242,7 @@ impl Engine {
         K: Into<String>,
         V: Into<String>,
     {
+        let driver = &self.driver_name(driver);
         // The driver that has the name, else the one asked for: asked with Get first.
         let existing = self.state().known.get(name).cloned();
         let plugin = self
@@ -237,7 +250,7 @@ impl Engine {
             .await?;
         let found = self.get_from(&plugin, name).await;
         if let Some(existing) = existing
-            && existing != driver
+            && existing != *driver
         {
             return Err(HarnessError::VolumeConflict {
                 name: name.to_owned(),
@@ -245,9 +258,16 @@ impl Engine {
             });
         }
         if let Ok(info) = found {
-            self.state()
+            let new = self
+                .state()
                 .known
-                .insert(name.to_owned(), driver.to_owned());
+                .insert(name.to_owned(), driver.to_owned())
+                .is_none();
+            if new {
+                // dockerd's volume store takes a reference on the driver for a
+                // volume it did not have yet (`CreateDriver`).
+                self.managed_reference(driver, true);
+            }
             return Ok(info);
         }
         // Unknown to the driver (or lost by it): create it.
@@ -265,6 +285,7 @@ impl Engine {
         self.state()
             .known
             .insert(name.to_owned(), driver.to_owned());
+        self.managed_reference(driver, true);
         // dockerd reads the new volume's scope, asking again when it is not cached.
         let scope = self.scope(&plugin).await;
         Ok(VolumeInfo {
@@ -312,11 +333,21 @@ impl Engine {
     /// driver then name.
     pub async fn volume_ls(&self) -> Result<Vec<VolumeInfo>, HarnessError> {
         let mut out = Vec::new();
-        // dockerd lists each driver as soon as it is loaded, so an idle plugin is
-        // activated right before its own List.
-        for name in self.discovery().scan() {
-            let Some(plugin) = self.try_plugin(&name, IMPLEMENTS).await else {
-                continue;
+        // Enabled managed drivers first; then dockerd lists each legacy driver as
+        // soon as it is loaded, so an idle plugin is activated right before its List.
+        let managed = self.managed_implementing(IMPLEMENTS);
+        let mut legacy = self.discovery().scan().into_iter();
+        let mut managed = managed.into_iter();
+        loop {
+            let plugin = match managed.next() {
+                Some(plugin) => plugin,
+                None => match legacy.next() {
+                    Some(name) => match self.try_plugin(&name, IMPLEMENTS).await {
+                        Some(plugin) => plugin,
+                        None => continue,
+                    },
+                    None => break,
+                },
             };
             let driver = plugin.rpc.name().to_owned();
             let list: ListResponse =
@@ -334,7 +365,7 @@ impl Engine {
                     .insert(volume.name.clone(), driver.clone());
                 out.push(VolumeInfo {
                     mountpoint: (!volume.mountpoint.as_os_str().is_empty())
-                        .then_some(volume.mountpoint),
+                        .then(|| plugin.host_path(&volume.mountpoint)),
                     name: volume.name,
                     driver: driver.clone(),
                     created_at: volume.created_at,
@@ -369,7 +400,9 @@ impl Engine {
                 }),
             )
             .await?;
-        self.state().known.remove(name);
+        if let Some(driver) = self.state().known.remove(name) {
+            self.managed_reference(&driver, false);
+        }
         Ok(())
     }
 
@@ -395,13 +428,9 @@ impl Engine {
                     driver
                 }
                 (None, Some(driver)) => {
-                    self.volume_create(
-                        driver,
-                        &volume.name,
-                        std::iter::empty::<(String, String)>(),
-                    )
-                    .await?;
-                    driver.clone()
+                    self.volume_create(driver, &volume.name, std::iter::empty::<(String, String)>())
+                        .await?
+                        .driver
                 }
                 (None, None) => self.owner(&volume.name).await?.0.rpc.name().to_owned(),
             };
@@ -441,7 +470,7 @@ impl Engine {
                 mountpoint: reply.mountpoint.display().to_string(),
             });
         }
-        mount.mountpoint = reply.mountpoint;
+        mount.mountpoint = plugin.host_path(&reply.mountpoint);
         Ok(())
     }
 

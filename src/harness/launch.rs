@@ -1,0 +1,359 @@
+//! Starting a managed plugin's process the way dockerd (through containerd and runc)
+//! does, as far as the plugin can tell: its entrypoint and args, `PATH` plus its
+//! settings' env, its working dir, its rootfs as `/`, and the host dir
+//! `<exec-root>/plugins/<id>` bound onto `/run/docker/plugins` so the socket it
+//! creates there appears where the engine dials it.
+//!
+//! The process gets a private mount namespace (a user namespace too when the harness
+//! is not root), with the host's mounts as slaves so nothing it mounts leaks out:
+//!
+//! - **rootfs mode**, when the entrypoint is a file inside the rootfs: `/dev`, `/proc`
+//!   and `/sys` of the host are bound in, then the config's `mounts` (binds), the
+//!   socket dir, and `<plugin dir>/propagated-mount` onto `PropagatedMount`; then
+//!   `chroot`.
+//! - **host mode**, when the entrypoint is an absolute path that is not in the rootfs
+//!   but exists on the host (a plugin binary fresh from `cargo build`): no chroot;
+//!   only the socket dir is bound onto `/run/docker/plugins`.
+//!
+//! Knowing differences from runc: no new PID, network, IPC or UTS namespaces (the
+//! plugin runs as if `pidhost`, `ipchost` and `network: host` were set), no
+//! capability or device filtering, no cgroups, and mounts the plugin makes under its
+//! propagated mount are not propagated back to the host (files it writes there are
+//! visible, FUSE mounts are not).
+//!
+//! Every line the plugin writes to stdout or stderr is kept and logged through
+//! `tracing` with `plugin=<id>`, as dockerd logs it.
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{chdir, chroot};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::error::HarnessError;
+use crate::package::config::PluginConfig;
+
+/// dockerd's `PATH` for plugin processes (moby's `system.DefaultPathEnv`).
+pub const PLUGIN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Which stream a plugin log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line a managed plugin printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginLogLine {
+    /// The plugin ID (dockerd logs it as `plugin=<id>`).
+    pub plugin_id: String,
+    /// Where it was printed.
+    pub stream: Stream,
+    /// The line, without its newline.
+    pub line: String,
+}
+
+/// The lines a plugin printed, shared with the reader tasks.
+pub(crate) type LogLines = Arc<Mutex<Vec<PluginLogLine>>>;
+
+/// Everything needed to start one plugin process.
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchSpec {
+    pub(crate) id: String,
+    pub(crate) rootfs: PathBuf,
+    pub(crate) socket_dir: PathBuf,
+    pub(crate) propagated_source: PathBuf,
+    pub(crate) config: PluginConfig,
+}
+
+/// Where the entrypoint runs from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchMode {
+    /// Inside the rootfs, with `chroot`.
+    Rootfs,
+    /// A host binary, without `chroot`.
+    Host,
+}
+
+impl LaunchSpec {
+    /// Rootfs mode when the entrypoint is in the rootfs, host mode when it is an
+    /// existing absolute host path, else an error naming both places looked at.
+    pub(crate) fn mode(&self) -> Result<LaunchMode, HarnessError> {
+        let Some(program) = self.config.entrypoint.first() else {
+            return Err(self.fail("config.json has an empty entrypoint".into()));
+        };
+        let inside = self.rootfs.join(program.trim_start_matches('/'));
+        if inside.is_file() {
+            return Ok(LaunchMode::Rootfs);
+        }
+        if program.starts_with('/') && Path::new(program).is_file() {
+            return Ok(LaunchMode::Host);
+        }
+        Err(self.fail(format!(
+            "entrypoint {program:?} is neither in the rootfs ({}) nor an absolute host path",
+            inside.display()
+        )))
+    }
+
+    fn fail(&self, problem: String) -> HarnessError {
+        HarnessError::EnableFailed {
+            id: self.id.clone(),
+            problem,
+        }
+    }
+
+    /// Starts the process; its output lines go to `logs`.
+    pub(crate) fn spawn(&self, logs: &LogLines) -> Result<Child, HarnessError> {
+        let mode = self.mode()?;
+        let plan = MountPlan::new(self, mode)?;
+        let config = &self.config;
+        let mut command = Command::new(&config.entrypoint[0]);
+        command
+            .args(&config.entrypoint[1..])
+            .args(&config.args.value)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command.env("PATH", PLUGIN_PATH);
+        for env in &config.env {
+            if let Some(value) = &env.value {
+                command.env(&env.name, value);
+            }
+        }
+        // SAFETY: the closure runs in the child between fork and exec and only makes
+        // system calls on data prepared before the fork (no allocation, no locks).
+        unsafe {
+            command.pre_exec(move || plan.enter());
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| self.fail(format!("starting {:?}: {e}", config.entrypoint[0])))?;
+        if let Some(out) = child.stdout.take() {
+            forward_lines(out, Stream::Stdout, self.id.clone(), Arc::clone(logs));
+        }
+        if let Some(err) = child.stderr.take() {
+            forward_lines(err, Stream::Stderr, self.id.clone(), Arc::clone(logs));
+        }
+        Ok(child)
+    }
+}
+
+fn forward_lines(
+    reader: impl AsyncRead + Unpin + Send + 'static,
+    stream: Stream,
+    plugin_id: String,
+    logs: LogLines,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(plugin = %plugin_id, ?stream, "{line}");
+            logs.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(PluginLogLine {
+                    plugin_id: plugin_id.clone(),
+                    stream,
+                    line,
+                });
+        }
+    });
+}
+
+/// One bind mount, its paths as C strings made before the fork.
+#[derive(Debug)]
+struct Bind {
+    source: CString,
+    target: CString,
+    recursive: bool,
+    read_only: bool,
+}
+
+/// The namespace setup of the child, prepared in the parent.
+#[derive(Debug)]
+struct MountPlan {
+    user_ns: Option<UserMaps>,
+    binds: Vec<Bind>,
+    chroot: Option<CString>,
+    workdir: CString,
+}
+
+/// `/proc/self/{setgroups,uid_map,gid_map}` contents for an unprivileged harness.
+#[derive(Debug)]
+struct UserMaps {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+}
+
+fn c_path(path: impl AsRef<OsStr>) -> Result<CString, HarnessError> {
+    CString::new(path.as_ref().as_bytes()).map_err(|_| HarnessError::Io {
+        action: format!("path {:?}", path.as_ref()),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "contains a NUL byte"),
+    })
+}
+
+/// Creates `path` (a dir, or an empty file when `file`) if missing, so a bind has a
+/// target; only ever inside the harness's own copy of the rootfs.
+fn ensure_target(path: &Path, file: bool) -> Result<(), HarnessError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let created = if file {
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(path).map(drop))
+    } else {
+        std::fs::create_dir_all(path)
+    };
+    created.map_err(|e| HarnessError::io(format!("creating {}", path.display()), e))
+}
+
+impl MountPlan {
+    fn new(spec: &LaunchSpec, mode: LaunchMode) -> Result<Self, HarnessError> {
+        let config = &spec.config;
+        let mut binds = Vec::new();
+        let mut bind = |source: &Path, target: PathBuf, recursive, read_only| {
+            ensure_target(&target, source.is_file())?;
+            binds.push(Bind {
+                source: c_path(source)?,
+                target: c_path(&target)?,
+                recursive,
+                read_only,
+            });
+            Ok::<(), HarnessError>(())
+        };
+        let chroot = match mode {
+            LaunchMode::Rootfs => {
+                let inside = |path: &str| spec.rootfs.join(path.trim_start_matches('/'));
+                for dir in ["/dev", "/proc", "/sys"] {
+                    bind(Path::new(dir), inside(dir), true, false)?;
+                }
+                // dockerd passes every mount to runc; the harness does binds only.
+                for m in config
+                    .mounts
+                    .iter()
+                    .filter(|m| m.r#type.is_empty() || m.r#type == "bind")
+                {
+                    let Some(source) = m.source.as_deref().filter(|s| !s.is_empty()) else {
+                        continue;
+                    };
+                    let read_only = m.options.iter().any(|o| o == "ro");
+                    let recursive = m.options.iter().any(|o| o == "rbind");
+                    bind(
+                        Path::new(source),
+                        inside(&m.destination),
+                        recursive,
+                        read_only,
+                    )?;
+                }
+                bind(
+                    &spec.socket_dir,
+                    inside(crate::transport::DEFAULT_SOCKET_DIR),
+                    false,
+                    false,
+                )?;
+                if !config.propagated_mount.is_empty() {
+                    bind(
+                        &spec.propagated_source,
+                        inside(&config.propagated_mount),
+                        false,
+                        false,
+                    )?;
+                }
+                Some(c_path(&spec.rootfs)?)
+            }
+            LaunchMode::Host => {
+                bind(
+                    &spec.socket_dir,
+                    PathBuf::from(crate::transport::DEFAULT_SOCKET_DIR),
+                    false,
+                    false,
+                )?;
+                None
+            }
+        };
+        let workdir = if config.work_dir.is_empty() {
+            "/"
+        } else {
+            &config.work_dir
+        };
+        let uid = nix::unistd::geteuid();
+        let user_ns = (!uid.is_root()).then(|| UserMaps {
+            uid_map: format!("0 {uid} 1").into_bytes(),
+            gid_map: format!("0 {} 1", nix::unistd::getegid()).into_bytes(),
+        });
+        Ok(Self {
+            user_ns,
+            binds,
+            chroot,
+            workdir: c_path(workdir)?,
+        })
+    }
+
+    /// Runs in the child: namespaces, mounts, chroot, chdir. System calls only.
+    fn enter(&self) -> std::io::Result<()> {
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        if self.user_ns.is_some() {
+            flags |= CloneFlags::CLONE_NEWUSER;
+        }
+        unshare(flags)?;
+        if let Some(maps) = &self.user_ns {
+            write_proc(c"/proc/self/setgroups", b"deny")?;
+            write_proc(c"/proc/self/uid_map", &maps.uid_map)?;
+            write_proc(c"/proc/self/gid_map", &maps.gid_map)?;
+        }
+        // Host mounts reach the plugin; nothing mounted here reaches the host.
+        mount(
+            None::<&std::ffi::CStr>,
+            c"/",
+            None::<&std::ffi::CStr>,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&std::ffi::CStr>,
+        )?;
+        for bind in &self.binds {
+            let mut flags = MsFlags::MS_BIND;
+            if bind.recursive {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(bind.source.as_c_str()),
+                bind.target.as_c_str(),
+                None::<&std::ffi::CStr>,
+                flags,
+                None::<&std::ffi::CStr>,
+            )?;
+            if bind.read_only {
+                mount(
+                    None::<&std::ffi::CStr>,
+                    bind.target.as_c_str(),
+                    None::<&std::ffi::CStr>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&std::ffi::CStr>,
+                )?;
+            }
+        }
+        if let Some(root) = &self.chroot {
+            chroot(root.as_c_str())?;
+        }
+        chdir(self.workdir.as_c_str())?;
+        Ok(())
+    }
+}
+
+fn write_proc(path: &std::ffi::CStr, contents: &[u8]) -> std::io::Result<()> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    nix::unistd::write(&fd, contents)?;
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The mini-engine running the example plugin as a MANAGED plugin from a bundle
+//! (`config.json` + `rootfs/`), the way `docker plugin create/enable/disable/rm` do:
+//! both from a rootfs (chroot, with the binary's shared libraries in it) and as a host
+//! binary; no `/Plugin.Activate`; references held by volumes; set only while disabled;
+//! restart after a crash; a plugin that never listens stays disabled.
+#![cfg(feature = "harness")]
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use docker_plugin_sdk::harness::{Engine, EngineConfig, HarnessError, SocketProbe, VolumeUse};
+use serde_json::json;
+use support::process::example_binary;
+
+/// Probing quick enough for tests (dockerd: 500 ms, then 4 dials 3 s apart).
+fn fast_probe() -> SocketProbe {
+    SocketProbe {
+        first_wait: Duration::from_millis(100),
+        interval: Duration::from_millis(200),
+        attempts: 25,
+    }
+}
+
+fn engine(root: &Path) -> Engine {
+    Engine::with_config(EngineConfig {
+        socket_probe: fast_probe(),
+        ..EngineConfig::rooted(root)
+    })
+}
+
+fn write_config(bundle: &Path, config: serde_json::Value) {
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A bundle whose entrypoint is the host's freshly built localvol.
+fn host_bundle(dir: &Path, socket: &str, volumes: &Path) -> PathBuf {
+    let bundle = dir.join("bundle-host");
+    write_config(
+        &bundle,
+        json!({
+            "description": "localvol as a host binary",
+            "entrypoint": [example_binary("localvol"), "--name", socket.trim_end_matches(".sock")],
+            "args": {"name": "args", "settable": ["value"], "value": ["--root", volumes]},
+            "env": [{"name": "RUST_LOG", "settable": ["value"], "value": "info"}],
+            "interface": {"socket": socket, "types": ["docker.volumedriver/1.0"]},
+            "network": {"type": "host"}
+        }),
+    );
+    bundle
+}
+
+/// Copies `binary` and the shared libraries `ldd` lists for it into `rootfs`.
+fn install_with_libraries(binary: &Path, rootfs: &Path, at: &str) {
+    let target = rootfs.join(at.trim_start_matches('/'));
+    fs::create_dir_all(target.parent().unwrap()).unwrap();
+    fs::copy(binary, &target).unwrap();
+    let out = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let dest = rootfs.join(path.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(path, dest).unwrap();
+    }
+}
+
+/// A bundle with localvol and its libraries in the rootfs, volumes under the
+/// propagated mount.
+fn rootfs_bundle(dir: &Path, socket: &str) -> PathBuf {
+    let bundle = dir.join("bundle-rootfs");
+    write_config(
+        &bundle,
+        json!({
+            "description": "localvol in its own rootfs",
+            "entrypoint": ["/bin/localvol", "--name", socket.trim_end_matches(".sock")],
+            "args": {"name": "args", "settable": ["value"], "value": ["--root", "/mnt/volumes"]},
+            "interface": {"socket": socket, "types": ["docker.volumedriver/1.0"]},
+            "network": {"type": "host"},
+            "propagatedmount": "/mnt/volumes",
+            "linux": {"capabilities": ["CAP_SYS_ADMIN"]}
+        }),
+    );
+    let rootfs = bundle.join("rootfs");
+    install_with_libraries(&example_binary("localvol"), &rootfs, "/bin/localvol");
+    for dir in ["run/docker/plugins", "mnt/volumes", "tmp"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    bundle
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let bundle = rootfs_bundle(dir.path(), "lvr.sock");
+
+    let id = e.plugin_create("lvr", &bundle).await.unwrap();
+    assert_eq!(id.len(), 64);
+    let info = e.plugin_inspect("lvr").unwrap();
+    assert_eq!(info.name, "lvr:latest");
+    assert!(!info.enabled);
+    assert!(info.rootfs.join("bin/localvol").is_file(), "rootfs copied");
+    let privileges: Vec<String> = e
+        .plugin_privileges("lvr")
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        privileges,
+        ["network: [host]", "capabilities: [CAP_SYS_ADMIN]"]
+    );
+
+    e.plugin_enable("lvr").await.unwrap();
+    let info = e.plugin_inspect("lvr").unwrap();
+    assert!(info.enabled && info.pid.is_some());
+    assert_eq!(
+        info.socket,
+        dir.path()
+            .join("run/docker/plugins")
+            .join(&id)
+            .join("lvr.sock")
+    );
+    assert!(
+        e.calls().records().is_empty(),
+        "managed plugins are not activated"
+    );
+
+    // The volume driver is found by its short name and recorded by its full one.
+    let created = e
+        .volume_create("lvr", "v1", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert_eq!(created.driver, "lvr:latest");
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "VolumeDriver.Capabilities",
+            "VolumeDriver.Get",
+            "VolumeDriver.Create"
+        ]
+    );
+    let propagated = info.propagated_mount.clone();
+    e.run_with_volumes(&[VolumeUse::existing("v1")], |c| {
+        let mountpoint = c.mountpoint("v1").unwrap();
+        assert!(
+            mountpoint.starts_with(&propagated),
+            "{} is mapped under the propagated mount",
+            mountpoint.display()
+        );
+        fs::write(mountpoint.join("hello"), "hi").unwrap();
+    })
+    .await
+    .unwrap();
+    // The plugin, chrooted, wrote under /mnt/volumes: on the host that is the
+    // propagated-mount dir.
+    assert_eq!(
+        fs::read_to_string(propagated.join("v1/data/hello")).unwrap(),
+        "hi"
+    );
+    let inspected = e.volume_inspect("v1").await.unwrap();
+    assert_eq!(inspected.mountpoint, Some(propagated.join("v1/data")));
+
+    // A volume holds a reference: disable and rm are refused until it goes.
+    let err = e.plugin_disable("lvr", false).await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvr:latest is in use");
+    let err = e.plugin_rm("lvr", false).await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvr:latest is in use");
+    e.volume_rm("v1").await.unwrap();
+    let err = e.plugin_rm("lvr", false).await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvr:latest is enabled");
+
+    let pid = info.pid.unwrap();
+    e.plugin_disable("lvr", false).await.unwrap();
+    assert!(!e.plugin_inspect("lvr").unwrap().enabled);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process stopped"
+    );
+    let err = e
+        .volume_create("lvr", "v2", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvr:latest found but disabled");
+
+    // What it printed was captured, tagged with its ID.
+    let logs = e.plugin_logs("lvr").unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.plugin_id == id && l.line.contains("plugin listening")),
+        "{logs:?}"
+    );
+
+    e.plugin_rm("lvr", false).await.unwrap();
+    assert!(!info.rootfs.exists(), "files removed");
+    assert!(matches!(
+        e.plugin_inspect("lvr"),
+        Err(HarnessError::NoSuchPlugin { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let volumes = dir.path().join("volumes");
+    let bundle = host_bundle(dir.path(), "lvh.sock", &volumes);
+    e.plugin_create("lvh", &bundle).await.unwrap();
+    let err = e.plugin_create("lvh:latest", &bundle).await.unwrap_err();
+    assert_eq!(err.to_string(), r#"plugin "lvh:latest" already exists"#);
+
+    e.plugin_enable("lvh").await.unwrap();
+    let err = e.plugin_enable("lvh").await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvh:latest is already enabled");
+    let err = e.plugin_set("lvh", ["RUST_LOG=debug"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot set on an active plugin, disable plugin before setting"
+    );
+    e.run_with_volumes(&[VolumeUse::with_driver("h1", "lvh")], |c| {
+        // A host binary's paths are the host's.
+        assert!(c.mountpoint("h1").unwrap().starts_with(&volumes));
+    })
+    .await
+    .unwrap();
+    assert!(volumes.join("h1/data").is_dir());
+    e.volume_rm("h1").await.unwrap();
+    let t = std::time::Instant::now();
+    e.plugin_disable("lvh", false).await.unwrap();
+    eprintln!("DISABLE TOOK {:?} {:#?}", t.elapsed(), e.plugin_logs("lvh").unwrap().iter().map(|l| &l.line).collect::<Vec<_>>());
+    let err = e.plugin_disable("lvh", false).await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin lvh:latest is already disabled");
+
+    // New args: volumes go elsewhere after the next enable.
+    let elsewhere = dir.path().join("elsewhere");
+    e.plugin_set("lvh", [format!("args=--root {}", elsewhere.display())])
+        .unwrap();
+    let err = e.plugin_set("lvh", ["NOPE=1"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"setting "NOPE" not found in the plugin configuration"#
+    );
+    e.plugin_enable("lvh").await.unwrap();
+    e.volume_create("lvh", "h2", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert!(elsewhere.join("h2/data").is_dir(), "the set args were used");
+
+    // rm -f of an enabled plugin in use disables and removes it.
+    e.plugin_rm("lvh", true).await.unwrap();
+    assert!(e.plugin_ls().is_empty());
+}
+
+#[tokio::test]
+async fn a_plugin_that_exits_while_enabled_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let bundle = host_bundle(dir.path(), "lvc.sock", &dir.path().join("volumes"));
+    e.plugin_create("lvc", &bundle).await.unwrap();
+    e.plugin_enable("lvc").await.unwrap();
+    e.volume_create("lvc", "c1", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    let first = e.plugin_inspect("lvc").unwrap().pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("a new plugin process", || {
+        e.plugin_inspect("lvc")
+            .unwrap()
+            .pid
+            .is_some_and(|pid| pid != first)
+    })
+    .await;
+    assert!(e.plugin_inspect("lvc").unwrap().enabled);
+    // The engine's retries ride out the restart; the volume is still there.
+    let listed = e.volume_ls().await.unwrap();
+    assert_eq!(listed.len(), 1, "{:#?}", e.calls().records());
+    assert_eq!(listed[0].driver, "lvc:latest");
+    e.plugin_rm("lvc", true).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_plugin_that_never_listens_stays_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::with_config(EngineConfig {
+        socket_probe: SocketProbe {
+            first_wait: Duration::from_millis(50),
+            interval: Duration::from_millis(50),
+            attempts: 4,
+        },
+        ..EngineConfig::rooted(dir.path())
+    });
+    let bundle = dir.path().join("mute");
+    write_config(
+        &bundle,
+        json!({
+            "entrypoint": ["/bin/sleep", "60"],
+            "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]}
+        }),
+    );
+    e.plugin_create("mute", &bundle).await.unwrap();
+    let err = e.plugin_enable("mute").await.unwrap_err().to_string();
+    assert!(
+        err.contains("dial unix") && err.contains("mute.sock"),
+        "{err}"
+    );
+    let info = e.plugin_inspect("mute").unwrap();
+    assert!(!info.enabled && info.pid.is_none());
+    e.plugin_rm("mute", false).await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let err = e.plugin_create("x", dir.path().join("nothing")).await;
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("config.json is missing")
+    );
+    let bad = dir.path().join("bad");
+    fs::create_dir_all(bad.join("rootfs")).unwrap();
+    fs::write(bad.join("config.json"), r#"{"entrypoint": "/p"}"#).unwrap();
+    let err = e.plugin_create("x", &bad).await.unwrap_err().to_string();
+    assert!(err.contains("entrypoint"), "{err}");
+    let nowhere = dir.path().join("nowhere");
+    write_config(&nowhere, json!({"entrypoint": ["/no/such/binary"]}));
+    e.plugin_create("nowhere", &nowhere).await.unwrap();
+    let err = e.plugin_enable("nowhere").await.unwrap_err().to_string();
+    assert!(err.contains("neither in the rootfs"), "{err}");
+
+    let unrooted = Engine::new(docker_plugin_sdk::harness::Discovery::rooted(dir.path()));
+    let err = unrooted.plugin_create("x", &nowhere).await.unwrap_err();
+    assert!(matches!(err, HarnessError::NoDataRoot), "{err}");
+}
