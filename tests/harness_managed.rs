@@ -251,9 +251,7 @@ async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled()
     .unwrap();
     assert!(volumes.join("h1/data").is_dir());
     e.volume_rm("h1").await.unwrap();
-    let t = std::time::Instant::now();
     e.plugin_disable("lvh", false).await.unwrap();
-    eprintln!("DISABLE TOOK {:?} {:#?}", t.elapsed(), e.plugin_logs("lvh").unwrap().iter().map(|l| &l.line).collect::<Vec<_>>());
     let err = e.plugin_disable("lvh", false).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvh:latest is already disabled");
 

@@ -23,9 +23,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Managed plugins (`plugin_create`, `plugin_set`, `plugin_enable`, `plugin_disable`,
+//! `plugin_rm`) run from bundle dirs: see the `managed` and `launch` sections of
+//! [`Engine`]'s methods and [`SocketProbe`].
+//!
 //! Where it knowingly differs from dockerd: it has no `local` driver (a volume without
 //! a plugin driver is "no such volume"), containers are played by a closure (nothing
-//! is bind-mounted), and `https://` plugins are not supported yet.
+//! is bind-mounted), `https://` plugins are not supported yet, and a managed plugin
+//! gets a private mount namespace and chroot but no PID, network, IPC or UTS
+//! namespace, no capability, device or cgroup limits, and its mounts under the
+//! propagated mount are not propagated back to the host (files are, through the
+//! bind of `<plugin dir>/propagated-mount`).
 
 mod calls;
 mod discovery;
