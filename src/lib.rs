@@ -72,6 +72,7 @@ mod server;
 pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod options;
 pub mod package;
 pub mod protocol;
 pub mod spec;
@@ -79,8 +80,11 @@ pub mod transport;
 pub mod volume;
 
 pub use async_trait::async_trait;
+#[cfg(feature = "macros")]
+pub use docker_plugin_sdk_macros::{DriverOptions, main};
 pub use endpoint::{DEFAULT_BODY_LIMIT, WireRequest};
 pub use error::{Error, ErrorKind, Result, ServeError};
+pub use options::DriverOptions;
 pub use plugin::Plugin;
 pub use server::Server;
 pub use tokio_util::sync::CancellationToken;
@@ -90,3 +94,8 @@ pub use tokio_util::sync::CancellationToken;
 #[doc = include_str!("../README.md")]
 #[cfg(all(doctest, feature = "harness"))]
 pub struct ReadmeDoctests;
+
+/// What the macros expand to; not a public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private;

@@ -1,0 +1,51 @@
+//! Procedural macros of `docker-plugin-sdk`; use them through the library's re-exports
+//! (`docker_plugin_sdk::DriverOptions`, `#[docker_plugin_sdk::main]`, feature `macros`).
+//!
+//! - `options`: `#[derive(DriverOptions)]`, Docker's `-o key=value` map as a typed
+//!   struct.
+//! - `main`: `#[docker_plugin_sdk::main]`, the runtime, logging and exit code of a
+//!   plugin binary.
+
+mod main_attr;
+mod options;
+
+use proc_macro::TokenStream;
+
+/// Derives `docker_plugin_sdk::options::DriverOptions` for a struct with named fields.
+///
+/// Each field is one option, its key the field name (or `#[opt(rename = "key")]`):
+/// - a plain field is required; `#[opt(default = "text")]` gives a default (parsed like
+///   a given value), `#[opt(default)]` uses `Default::default()`;
+/// - an `Option<T>` field is optional;
+/// - `#[opt(secret)]` marks a secret: its type must be `Secret<T>` (or
+///   `Option<Secret<T>>`), it is left out of `to_status`, and a bad value is reported
+///   without echoing it;
+/// - `#[opt(no_status)]` leaves a field out of `to_status` (for types without
+///   `Display`).
+///
+/// Field types implement `FromStr` (and `Display`, for `to_status`). The first line of
+/// a field's doc comment is its help text.
+#[proc_macro_derive(DriverOptions, attributes(opt))]
+pub fn derive_driver_options(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    options::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns `async fn main()` (returning `()` or `Result<(), E: Display>`) into a plugin's
+/// `main`: `tracing` logs to stderr filtered by `RUST_LOG` (default `info`, colours
+/// only on a terminal), a current-thread tokio runtime, and an error printed as
+/// `error: …` with exit code 1.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    main_attr::expand(args.into(), item)
+        .unwrap_or_else(|err| {
+            // The error alone, plus an empty `main` so that rustc does not add
+            // "`main` function not found" to it.
+            let err = err.into_compile_error();
+            quote::quote!(#err fn main() {})
+        })
+        .into()
+}

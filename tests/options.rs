@@ -1,0 +1,181 @@
+//! `#[derive(DriverOptions)]`: Docker's `-o key=value` map as a typed struct, with every
+//! error message a user can get asserted word for word.
+#![cfg(feature = "macros")]
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use docker_plugin_sdk::DriverOptions;
+use docker_plugin_sdk::options::{OptionInfo, Secret};
+
+#[derive(Debug, DriverOptions)]
+struct SshOptions {
+    /// The remote, user@host:/path.
+    #[opt(rename = "sshcmd")]
+    ssh_cmd: String,
+    /// The ssh port.
+    #[opt(default = "22")]
+    port: u16,
+    #[opt(secret)]
+    password: Option<Secret<String>>,
+    #[opt(default)]
+    allow_other: bool,
+    bind: Option<IpAddr>,
+    #[opt(secret, default = "none")]
+    token: Secret<String>,
+}
+
+fn parse(pairs: &[(&str, &str)]) -> Result<SshOptions, String> {
+    SshOptions::from_options(pairs.iter().copied()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn values_defaults_and_optionals() {
+    let o = parse(&[("sshcmd", "me@host:/srv"), ("password", "hunter2")]).unwrap();
+    assert_eq!(o.ssh_cmd, "me@host:/srv");
+    assert_eq!(o.port, 22);
+    assert_eq!(o.password.as_ref().unwrap().expose(), "hunter2");
+    assert!(!o.allow_other);
+    assert_eq!(o.bind, None);
+    assert_eq!(o.token.expose(), "none");
+
+    let o = parse(&[
+        ("sshcmd", "h:/"),
+        ("port", "2222"),
+        ("allow_other", "true"),
+        ("bind", "10.0.0.1"),
+    ])
+    .unwrap();
+    assert_eq!((o.port, o.allow_other), (2222, true));
+    assert_eq!(o.bind, Some("10.0.0.1".parse().unwrap()));
+}
+
+#[test]
+fn from_a_request_map() {
+    let map = HashMap::from([("sshcmd".to_string(), "h:/x".to_string())]);
+    assert_eq!(SshOptions::from_map(&map).unwrap().ssh_cmd, "h:/x");
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let err = parse(&[
+        ("prot", "1"),
+        ("port", "ab"),
+        ("bind", "nowhere"),
+        ("zz", ""),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "invalid options: \
+         unknown option `prot` (valid options: sshcmd, port, password, allow_other, bind, token); \
+         unknown option `zz` (valid options: sshcmd, port, password, allow_other, bind, token); \
+         missing required option `sshcmd`; \
+         option `port` must be a non-negative whole number, got `ab`: invalid digit found in string; \
+         option `bind` must be an IP address, got `nowhere`: invalid IP address syntax"
+    );
+    let err = SshOptions::from_options([("port", "ab"), ("sshcmd", "h:/")]).unwrap_err();
+    assert!(err.unknown.is_empty() && err.missing.is_empty());
+    let err = SshOptions::from_options([("x", "1")]).unwrap_err();
+    assert_eq!(
+        (err.unknown, err.missing),
+        (vec!["x".to_string()], vec!["sshcmd"])
+    );
+}
+
+#[test]
+fn bad_booleans_and_out_of_range_numbers() {
+    assert_eq!(
+        parse(&[("sshcmd", "h:/"), ("allow_other", "yes")]).unwrap_err(),
+        "invalid options: option `allow_other` must be `true` or `false`, got `yes`: \
+         provided string was not `true` or `false`"
+    );
+    assert_eq!(
+        parse(&[("sshcmd", "h:/"), ("port", "70000")]).unwrap_err(),
+        "invalid options: option `port` must be a non-negative whole number, got `70000`: \
+         number too large to fit in target type"
+    );
+}
+
+#[test]
+fn secrets_are_never_echoed() {
+    #[derive(Debug, DriverOptions)]
+    struct Key {
+        #[opt(secret)]
+        pin: Secret<u32>,
+    }
+    let err = Key::from_options([("pin", "12ab")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid options: option `pin` must be a non-negative whole number: \
+         invalid digit found in string (value not shown: secret)"
+    );
+    let key = Key::from_options([("pin", "1234")]).unwrap();
+    assert_eq!(*key.pin.expose(), 1234);
+    assert_eq!(format!("{key:?}"), "Key { pin: Secret(********) }");
+    assert!(key.to_status().is_empty());
+
+    let o = parse(&[("sshcmd", "h:/"), ("password", "hunter2")]).unwrap();
+    let status = o.to_status();
+    assert_eq!(
+        status,
+        [
+            ("sshcmd", "h:/".to_string()),
+            ("port", "22".to_string()),
+            ("allow_other", "false".to_string())
+        ]
+    );
+    assert!(!format!("{o:?}").contains("hunter2"));
+    assert_eq!(o.status_map()["port"], "22");
+}
+
+#[test]
+fn option_metadata_and_help() {
+    assert_eq!(
+        SshOptions::OPTIONS[0],
+        OptionInfo {
+            key: "sshcmd",
+            required: true,
+            default: None,
+            secret: false,
+            doc: "The remote, user@host:/path."
+        }
+    );
+    assert_eq!(SshOptions::OPTIONS[1].default, Some("22"));
+    assert_eq!(
+        SshOptions::help().lines().take(3).collect::<Vec<_>>(),
+        [
+            "  -o sshcmd=…  (required)  The remote, user@host:/path.",
+            "  -o port=…  (default 22)  The ssh port.",
+            "  -o password=…  (secret)"
+        ]
+    );
+}
+
+#[test]
+fn a_struct_without_options_refuses_any() {
+    #[derive(Debug, DriverOptions)]
+    struct NoOptions {}
+    assert!(NoOptions::from_options([]).is_ok());
+    assert_eq!(
+        NoOptions::from_options([("a", "1")])
+            .unwrap_err()
+            .to_string(),
+        "invalid options: unknown option `a` (this driver takes no options)"
+    );
+}
+
+#[test]
+fn returned_from_a_driver_it_becomes_the_users_error() {
+    fn create(opts: &HashMap<String, String>) -> docker_plugin_sdk::Result<()> {
+        SshOptions::from_map(opts)?;
+        Ok(())
+    }
+    let err = create(&HashMap::new()).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "invalid options: missing required option `sshcmd`"
+    );
+}

@@ -1,0 +1,2 @@
+#[docker_plugin_sdk::main]
+fn main() {}

@@ -1,0 +1,2 @@
+#[docker_plugin_sdk::main]
+async fn main(name: String) {}
