@@ -1,0 +1,116 @@
+//! The cargo-generate templates, generated with the real `cargo generate` (0.23.5,
+//! installed by `scripts/install-test-deps`) and built against this checkout: each
+//! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
+//! which drive the real plugin binary through the harness).
+//!
+//! The `mount` kind's tests mount tmpfs and need root: under CI=true they fail loudly
+//! when not root; otherwise they are reported as not run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ci_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn cargo_generate_available() -> bool {
+    Command::new("cargo")
+        .args(["generate", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn generate(into: &Path, name: &str, backing: &str) -> PathBuf {
+    run(
+        Command::new("cargo")
+            .args(["generate", "--path"])
+            .arg(workspace().join("templates/volume"))
+            .args(["--name", name, "--vcs", "none", "--silent"])
+            .args([
+                "--define",
+                &format!("description=A {backing}-backed test plugin"),
+            ])
+            .args(["--define", &format!("backing={backing}")])
+            .arg("--define")
+            .arg(format!("sdk_path={}", workspace().display()))
+            .current_dir(into),
+        &format!("cargo generate ({backing})"),
+    );
+    into.join(name)
+}
+
+fn check_generated(crate_dir: &Path, backing: &str) {
+    for file in [
+        "Cargo.toml",
+        "README.md",
+        ".ci/run",
+        "src/lib.rs",
+        "src/main.rs",
+        "tests/plugin.rs",
+    ] {
+        assert!(
+            crate_dir.join(file).is_file(),
+            "{backing}: {file} generated"
+        );
+    }
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("[package.metadata.docker-plugin]"));
+    assert!(
+        !manifest.contains("{{") && !manifest.contains("{%"),
+        "{manifest}"
+    );
+    // Start from the workspace's lock file: the same dependency versions, known to
+    // build on this toolchain.
+    std::fs::copy(workspace().join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    run(
+        Command::new(crate_dir.join(".ci/run"))
+            .current_dir(crate_dir)
+            .env("CARGO_TARGET_DIR", workspace().join("target/templates"))
+            .env_remove("RUSTFLAGS"),
+        &format!("the generated {backing} plugin's .ci/run"),
+    );
+}
+
+#[test]
+fn volume_template_generates_crates_that_pass_their_own_ci() {
+    if !cargo_generate_available() {
+        assert!(
+            !ci_required(),
+            "cargo generate is missing: run scripts/install-test-deps \
+             (cargo install cargo-generate --version 0.23.5 --locked)"
+        );
+        eprintln!("NOT RUN: cargo generate is not installed (scripts/install-test-deps)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = generate(dir.path(), "tpl-dir-volumes", "directory");
+    check_generated(&crate_dir, "directory");
+
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            !ci_required(),
+            "the mount template's tests need root under CI"
+        );
+        eprintln!("NOT RUN: the mount template's tests need root");
+        return;
+    }
+    let crate_dir = generate(dir.path(), "tpl-mount-volumes", "mount");
+    check_generated(&crate_dir, "mount");
+}
