@@ -92,7 +92,7 @@ pub use tokio_util::sync::CancellationToken;
 /// The README's examples, compiled as doc tests so they cannot rot (they use the
 /// `harness` feature).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "harness"))]
+#[cfg(all(doctest, feature = "harness", feature = "macros"))]
 pub struct ReadmeDoctests;
 
 /// What the macros expand to; not a public API.
