@@ -3,7 +3,7 @@
 //! double) to reproduce exactly.
 //!
 //! ```text
-//! sudo cargo run --example record_sequences            # every action (about 2 minutes)
+//! sudo cargo run --example record_sequences            # every action (about 4 minutes)
 //! sudo cargo run --example record_sequences -- --only volume_rm,plugin_restart
 //! scripts/record-dockerd-sequences                     # the same, as a script
 //! ```
@@ -20,6 +20,13 @@
 //! itself in a private mount namespace (`unshare --mount`) with empty tmpfs mounts over
 //! those directories (`--no-isolate` skips this), and it keeps only calls whose peer
 //! process is the action's own dockerd.
+//!
+//! Managed ("v2") plugins: the same recorder, built as a static binary (its own target
+//! dir, `target/static-recorder`), is put into a bundle (`{tmp}/NAME.bundle`) that the
+//! action's commands `docker plugin create` and `enable`; dockerd runs it, so it runs
+//! with `pidhost` (the peer filter keeps working) and writes its log into a host
+//! directory bind-mounted into it. For these actions each result also holds what dockerd
+//! logged about the plugin during the command (its output lines, refused API calls).
 //!
 //! Options:
 //!   --only A,B      record only these actions
