@@ -614,7 +614,8 @@ const ACTIONS: &[Action] = &[
         name: "plugin_create_errors",
         description: "docker plugin create of broken bundles, of a name twice, of the same \
                       bundle under a second name; enable of a plugin whose entrypoint is \
-                      missing and of one whose socket never appears",
+                      missing and of one whose socket never appears; rm and create again: \
+                      a new ID",
         plugins: &[managed("rec-m")],
         bundles: &[
             ("bad-json", BadBundle::InvalidJson),
@@ -638,6 +639,9 @@ const ACTIONS: &[Action] = &[
             &["plugin", "create", "no-socket", "{tmp}/no-socket.bundle"],
             &["plugin", "enable", "no-socket"],
             &["plugin", "ls", "--no-trunc"],
+            &["plugin", "rm", "rec-m"],
+            CREATE_M,
+            &["plugin", "inspect", "--format", "{{.Id}}", "rec-m"],
         ],
         failing: &[0, 1, 2, 3, 5, 6, 8, 10],
     },
@@ -1397,10 +1401,18 @@ impl Session<'_> {
             (0, stdout, String::new())
         } else {
             let out = self.d.docker(args);
+            // The CLI's own log lines (`time="…" level=error msg="Can't add file … to
+            // tar: io: read/write on closed pipe"` when dockerd refuses a plugin create
+            // before the upload ends) come or not from run to run: left out.
+            let stderr = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|line| !line.starts_with("time=\""))
+                .collect::<Vec<_>>()
+                .join("\n");
             (
                 out.status.code().unwrap_or(-1),
                 String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-                String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
+                stderr.trim_end().to_owned(),
             )
         };
         let ran = started.elapsed();
