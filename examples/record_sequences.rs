@@ -3,7 +3,7 @@
 //! double) to reproduce exactly.
 //!
 //! ```text
-//! sudo cargo run --example record_sequences            # every action (about 2 minutes)
+//! sudo cargo run --example record_sequences            # every action (about 4 minutes)
 //! sudo cargo run --example record_sequences -- --only volume_rm,plugin_restart
 //! scripts/record-dockerd-sequences                     # the same, as a script
 //! ```
@@ -20,6 +20,13 @@
 //! itself in a private mount namespace (`unshare --mount`) with empty tmpfs mounts over
 //! those directories (`--no-isolate` skips this), and it keeps only calls whose peer
 //! process is the action's own dockerd.
+//!
+//! Managed ("v2") plugins: the same recorder, built as a static binary (its own target
+//! dir, `target/static-recorder`), is put into a bundle (`{tmp}/NAME.bundle`) that the
+//! action's commands `docker plugin create` and `enable`; dockerd runs it, so it runs
+//! with `pidhost` (the peer filter keeps working) and writes its log into a host
+//! directory bind-mounted into it. For these actions each result also holds what dockerd
+//! logged about the plugin during the command (its output lines, refused API calls).
 //!
 //! Options:
 //!   --only A,B      record only these actions
@@ -42,6 +49,7 @@ use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use docker_plugin_sdk::package::bundle::Bundle;
 use dockerd::Dockerd;
 use process::{PluginProcess, example_binary};
 use serde::Serialize;
@@ -65,6 +73,27 @@ const RECORDER_ENV: &str = "DPS_RECORDER_BIN";
 const RESTART: &str = "@restart-plugin";
 /// Replaced in command arguments by the action's temp dir (shown as `<tmp>`).
 const TMP: &str = "{tmp}";
+/// The pseudo-command that SIGKILLs a managed plugin's process and reports whether
+/// dockerd starts a new one.
+const KILL: &str = "@kill-plugin";
+/// The pseudo-command that lists a managed plugin's files on the host: its socket
+/// directory and where its volumes are.
+const HOST_FILES: &str = "@host-files";
+/// The static recorder (for managed plugins' rootfs), passed to the copy inside.
+const STATIC_RECORDER_ENV: &str = "DPS_STATIC_RECORDER_BIN";
+/// The target dir of the static recorder build, under the ordinary one.
+const STATIC_TARGET_DIR: &str = "static-recorder";
+/// The target triple the static recorder is built for (with `--target`, RUSTFLAGS do
+/// not reach build scripts and proc macros).
+const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The managed recorder's propagated mount, where its volumes live.
+const PROPAGATED_MOUNT: &str = "/mnt/volumes";
+/// Where the managed recorder's host log directory is mounted inside it.
+const MANAGED_LOG_DIR: &str = "/log";
+/// How long [`KILL`] waits for dockerd to start the plugin again.
+const RESTART_WAIT: Duration = Duration::from_secs(10);
+/// A command that runs this long gets its duration (whole seconds) in the fixture.
+const SLOW: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------
 // The actions.
@@ -73,6 +102,9 @@ struct PluginSpec {
     name: &'static str,
     capabilities: bool,
     bare_get: bool,
+    /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
+    /// commands `docker plugin create` and enable, instead of a process on a socket.
+    managed: bool,
 }
 
 const fn plugin(name: &'static str) -> PluginSpec {
@@ -80,18 +112,46 @@ const fn plugin(name: &'static str) -> PluginSpec {
         name,
         capabilities: true,
         bare_get: false,
+        managed: false,
     }
+}
+
+const fn managed(name: &'static str) -> PluginSpec {
+    PluginSpec {
+        name,
+        capabilities: true,
+        bare_get: false,
+        managed: true,
+    }
+}
+
+/// Broken bundles for `docker plugin create` / `enable` errors, at `{tmp}/NAME.bundle`.
+#[derive(Clone, Copy)]
+enum BadBundle {
+    /// config.json is not JSON (cut off).
+    InvalidJson,
+    /// `"description": 5`.
+    WrongType,
+    /// No rootfs/ directory.
+    NoRootfs,
+    /// The entrypoint does not exist in rootfs/.
+    MissingEntrypoint,
+    /// The recorder listens elsewhere, so the socket dockerd waits for never appears.
+    NoSocket,
 }
 
 struct Action {
     name: &'static str,
     description: &'static str,
     plugins: &'static [PluginSpec],
+    /// Broken bundles the commands refer to as `{tmp}/NAME.bundle`.
+    bundles: &'static [(&'static str, BadBundle)],
     /// Whether containers run (the busybox image is imported first).
     image: bool,
     /// Commands run first, recorded apart from the action's own.
     setup: &'static [&'static [&'static str]],
-    /// The action: docker CLI arguments (`{tmp}` is a temp dir), or `[RESTART, plugin]`.
+    /// The action: docker CLI arguments (`{tmp}` is a temp dir), or a pseudo-command:
+    /// `[RESTART, plugin]`, `[KILL, plugin]`, `[HOST_FILES, plugin]`.
     commands: &'static [&'static [&'static str]],
     /// Which commands are expected to fail (indexes into `commands`).
     failing: &'static [usize],
@@ -103,6 +163,7 @@ const ACTIONS: &[Action] = &[
         description: "docker volume create with -o options, then one without options, on a \
                       plugin that implements Capabilities (scope local)",
         plugins: &[plugin("rec-create")],
+        bundles: &[],
         image: false,
         setup: &[],
         commands: &[
@@ -129,7 +190,9 @@ const ACTIONS: &[Action] = &[
             name: "rec-nocaps",
             capabilities: false,
             bare_get: false,
+            managed: false,
         }],
+        bundles: &[],
         image: false,
         setup: &[],
         commands: &[
@@ -152,6 +215,7 @@ const ACTIONS: &[Action] = &[
         name: "volume_create_existing",
         description: "docker volume create of the same name twice",
         plugins: &[plugin("rec-exists")],
+        bundles: &[],
         image: false,
         setup: &[],
         commands: &[
@@ -166,6 +230,7 @@ const ACTIONS: &[Action] = &[
                       without -d (the CLI sends driver local) of a name the plugin already has: \
                       both refused",
         plugins: &[plugin("rec-other")],
+        bundles: &[],
         image: false,
         setup: &[
             &["volume", "create", "vlocal"],
@@ -182,6 +247,7 @@ const ACTIONS: &[Action] = &[
         description: "docker volume ls with one volume on rec-ls and a second plugin, \
                       rec-ls-idle, that dockerd never heard of before",
         plugins: &[plugin("rec-ls"), plugin("rec-ls-idle")],
+        bundles: &[],
         image: false,
         setup: &[&["volume", "create", "-d", "rec-ls", "-o", "a=b", "v1"]],
         commands: &[&["volume", "ls"]],
@@ -191,6 +257,7 @@ const ACTIONS: &[Action] = &[
         name: "volume_inspect",
         description: "docker volume inspect of a plugin volume (Get answers with a Mountpoint)",
         plugins: &[plugin("rec-inspect")],
+        bundles: &[],
         image: false,
         setup: &[&["volume", "create", "-d", "rec-inspect", "-o", "a=b", "v1"]],
         commands: &[&["volume", "inspect", "v1"]],
@@ -204,7 +271,9 @@ const ACTIONS: &[Action] = &[
             name: "rec-bare",
             capabilities: true,
             bare_get: true,
+            managed: false,
         }],
+        bundles: &[],
         image: true,
         setup: &[&["volume", "create", "-d", "rec-bare", "v1"]],
         commands: &[
@@ -219,6 +288,7 @@ const ACTIONS: &[Action] = &[
         description: "docker volume inspect of a name no driver has, with a plugin running \
                       that dockerd never used",
         plugins: &[plugin("rec-unknown")],
+        bundles: &[],
         image: false,
         setup: &[],
         commands: &[&["volume", "inspect", "nosuch"]],
@@ -228,6 +298,7 @@ const ACTIONS: &[Action] = &[
         name: "volume_rm",
         description: "docker volume rm of an unused plugin volume",
         plugins: &[plugin("rec-rm")],
+        bundles: &[],
         image: false,
         setup: &[&["volume", "create", "-d", "rec-rm", "v1"]],
         commands: &[&["volume", "rm", "v1"]],
@@ -238,6 +309,7 @@ const ACTIONS: &[Action] = &[
         description: "docker volume rm of a volume a stopped (created, never started) \
                       container references: dockerd refuses",
         plugins: &[plugin("rec-inuse")],
+        bundles: &[],
         image: true,
         setup: &[
             &["volume", "create", "-d", "rec-inuse", "v1"],
@@ -250,6 +322,7 @@ const ACTIONS: &[Action] = &[
         name: "run_with_volume",
         description: "docker run --rm -v VOLUME:/data with an existing plugin volume",
         plugins: &[plugin("rec-run")],
+        bundles: &[],
         image: true,
         setup: &[&["volume", "create", "-d", "rec-run", "v1"]],
         commands: &[&["run", "--rm", "-v", "v1:/data", IMAGE, "true"]],
@@ -260,6 +333,7 @@ const ACTIONS: &[Action] = &[
         description: "docker run --rm --volume-driver PLUGIN -v NEWVOLUME:/data: dockerd \
                       creates the volume itself",
         plugins: &[plugin("rec-autocreate")],
+        bundles: &[],
         image: true,
         setup: &[],
         commands: &[&[
@@ -279,6 +353,7 @@ const ACTIONS: &[Action] = &[
         description: "two detached containers mount the same volume, are stopped one after \
                       the other, then removed: one mount ID per container",
         plugins: &[plugin("rec-shared")],
+        bundles: &[],
         image: true,
         setup: &[&["volume", "create", "-d", "rec-shared", "v1"]],
         commands: &[
@@ -299,6 +374,7 @@ const ACTIONS: &[Action] = &[
         description: "docker cp out of a running container that mounts the volume: dockerd \
                       mounts the volume again, with the container's mount ID",
         plugins: &[plugin("rec-cp")],
+        bundles: &[],
         image: true,
         setup: &[
             &["volume", "create", "-d", "rec-cp", "v1"],
@@ -317,6 +393,7 @@ const ACTIONS: &[Action] = &[
         description: "the plugin is killed (SIGKILL) and started again on the same socket; \
                       then inspect, ls and a container using the volume",
         plugins: &[plugin("rec-restart")],
+        bundles: &[],
         image: true,
         setup: &[&["volume", "create", "-d", "rec-restart", "v1"]],
         commands: &[
@@ -327,7 +404,252 @@ const ACTIONS: &[Action] = &[
         ],
         failing: &[],
     },
+    // Managed ("v2") plugins: `rec-m` is a bundle of the static recorder that the
+    // commands create and enable (see `managed_config`).
+    Action {
+        name: "plugin_enable",
+        description: "docker plugin create of a managed plugin, ls, inspect, enable, ls: \
+                      which calls the plugin gets on enable, and where its socket is",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[
+            CREATE_M,
+            &["plugin", "ls"],
+            &["plugin", "inspect", "rec-m"],
+            ENABLE_M,
+            &["plugin", "ls"],
+            &[HOST_FILES, "rec-m"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "managed_volume_lifecycle",
+        description: "volumes of an enabled managed plugin: create (-d NAME and -d \
+                      NAME:latest), ls, inspect, a container writing to one, the files on \
+                      the host, a running container's mounts, rm",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["volume", "create", "-d", "rec-m", "v1"],
+            &["volume", "create", "-d", "rec-m:latest", "v2"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &[
+                "run",
+                "--rm",
+                "-v",
+                "v1:/data",
+                IMAGE,
+                "sh",
+                "-c",
+                "echo hi > /data/f",
+            ],
+            &[HOST_FILES, "rec-m"],
+            &[
+                "run", "-d", "--name", "c1", "-v", "v2:/data", IMAGE, "sleep", "60",
+            ],
+            &["inspect", "--format", "{{json .Mounts}}", "c1"],
+            &["stop", "-t", "1", "c1"],
+            &["rm", "c1"],
+            &["volume", "rm", "v1"],
+            &["volume", "ls"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "plugin_disable_in_use",
+        description: "docker plugin disable of a managed plugin with a volume (no \
+                      container), then with a created container using it, then disable -f; \
+                      then the volume and the container without their plugin",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "disable", "rec-m"],
+            &["create", "--name", "c1", "-v", "v1:/data", IMAGE, "true"],
+            &["plugin", "disable", "rec-m"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &["volume", "rm", "v1"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["start", "c1"],
+        ],
+        failing: &[0, 2, 6, 7, 8, 9],
+    },
+    Action {
+        name: "plugin_disable_enable",
+        description: "disable after the plugin's only volume was removed, enable again, \
+                      volume calls; then disable -f with a volume and enable again",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["volume", "create", "-d", "rec-m", "v1"],
+            &["volume", "rm", "v1"],
+            &["plugin", "disable", "rec-m"],
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["volume", "ls"],
+            &["plugin", "disable", "-f", "rec-m"],
+            ENABLE_M,
+            &["volume", "ls"],
+            &["volume", "inspect", "v2"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "plugin_rm",
+        description: "docker plugin rm of a managed plugin: in use (a volume), enabled, \
+                      disabled with a volume, rm -f",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "rm", "rec-m"],
+            &["volume", "rm", "v1"],
+            &["plugin", "rm", "rec-m"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "rm", "rec-m"],
+            &["plugin", "rm", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+        ],
+        failing: &[0, 2, 5],
+    },
+    Action {
+        name: "plugin_rm_force_enabled",
+        description: "docker plugin rm -f of an enabled managed plugin that has a volume; \
+                      then the orphaned volume",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "rm", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "rm", "v1"],
+        ],
+        failing: &[3],
+    },
+    Action {
+        name: "plugin_set",
+        description: "docker plugin set: while enabled, after disable, an unknown key, a \
+                      mount that is not settable, a mix of good and bad; the settings \
+                      afterwards and the environment the plugin starts with",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["plugin", "set", "rec-m", "DEBUG=1"],
+            &["plugin", "disable", "rec-m"],
+            &["plugin", "set", "rec-m", "DEBUG=1"],
+            &["plugin", "set", "rec-m", "NOPE=1"],
+            &["plugin", "set", "rec-m", "log.source=/tmp"],
+            &["plugin", "set", "rec-m", "DEBUG=2", "log.source=/tmp"],
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{json .Settings}}",
+                "rec-m",
+            ],
+            ENABLE_M,
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{json .Settings.Env}} {{json .Config.Env}}",
+                "rec-m",
+            ],
+        ],
+        failing: &[0, 3, 4, 5],
+    },
+    Action {
+        name: "plugin_crash_restart",
+        description: "the managed plugin's process is SIGKILLed: dockerd starts it again; \
+                      then ls, inspect, create and a container",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &[KILL, "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "plugin_create_errors",
+        description: "docker plugin create of broken bundles, of a name twice, of the same \
+                      bundle under a second name; enable of a plugin whose entrypoint is \
+                      missing and of one whose socket never appears; rm and create again: \
+                      a new ID",
+        plugins: &[managed("rec-m")],
+        bundles: &[
+            ("bad-json", BadBundle::InvalidJson),
+            ("bad-type", BadBundle::WrongType),
+            ("no-rootfs", BadBundle::NoRootfs),
+            ("no-binary", BadBundle::MissingEntrypoint),
+            ("no-socket", BadBundle::NoSocket),
+        ],
+        image: false,
+        setup: &[],
+        commands: &[
+            &["plugin", "create", "bad-json", "{tmp}/bad-json.bundle"],
+            &["plugin", "create", "bad-type", "{tmp}/bad-type.bundle"],
+            &["plugin", "create", "no-rootfs", "{tmp}/no-rootfs.bundle"],
+            &["plugin", "create", "nowhere", "{tmp}/nowhere.bundle"],
+            CREATE_M,
+            CREATE_M,
+            &["plugin", "create", "rec-m2", "{tmp}/rec-m.bundle"],
+            &["plugin", "create", "no-binary", "{tmp}/no-binary.bundle"],
+            &["plugin", "enable", "no-binary"],
+            &["plugin", "create", "no-socket", "{tmp}/no-socket.bundle"],
+            &["plugin", "enable", "no-socket"],
+            &["plugin", "ls", "--no-trunc"],
+            &["plugin", "rm", "rec-m"],
+            CREATE_M,
+            &["plugin", "inspect", "--format", "{{.Id}}", "rec-m"],
+        ],
+        failing: &[0, 1, 2, 3, 5, 6, 8, 10],
+    },
 ];
+
+/// `docker plugin create rec-m <bundle>` and `docker plugin enable rec-m`.
+const CREATE_M: &[&str] = &["plugin", "create", "rec-m", "{tmp}/rec-m.bundle"];
+const ENABLE_M: &[&str] = &["plugin", "enable", "rec-m"];
 
 // ---------------------------------------------------------------------------------------
 // The fixture format.
@@ -354,6 +676,18 @@ struct PluginInfo {
     name: String,
     capabilities: bool,
     bare_get: bool,
+    /// Only for managed plugins (then true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    managed: bool,
+    /// The managed plugin's ID (`<idN>`), once `docker plugin create` made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// The socket dockerd dials, as seen on the host once the plugin listened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<String>,
+    /// The managed plugin's bundle config.json, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Value>,
 }
 
 #[derive(Serialize, Default)]
@@ -368,6 +702,14 @@ struct Outcome {
     exit_code: i32,
     stdout: String,
     stderr: String,
+    /// Whole seconds, only for commands that took at least [`SLOW`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_s: Option<u64>,
+    /// Actions with managed plugins only: what dockerd logged during the command about
+    /// the plugins (their output, `plugin=<id>`) and refused API calls, timestamps
+    /// replaced by `<time>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dockerd_log: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -446,6 +788,14 @@ impl Normalizer {
                 out.push_str(&text[copied..start]);
                 out.push_str(&format!("<id{n}>"));
                 copied = i;
+            } else if i - start == 12 && bounded {
+                // The short form (`docker plugin ls`, `docker ps`) of an ID seen before.
+                let short = &text[start..i];
+                if let Some(n) = self.ids.iter().position(|known| known.starts_with(short)) {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&format!("<id{}:12>", n + 1));
+                    copied = i;
+                }
             }
         }
         out.push_str(&text[copied..]);
@@ -467,18 +817,346 @@ impl Normalizer {
 }
 
 // ---------------------------------------------------------------------------------------
+// Managed plugins: bundles, the static recorder, and what the host sees of them.
+
+fn bundle_dir(tmp: &Path, name: &str) -> PathBuf {
+    tmp.join(format!("{name}.bundle"))
+}
+
+/// The managed recorder's config.json: host network and PID namespace (so that
+/// SO_PEERCRED still names dockerd's host pid), volumes under the propagated mount, and
+/// the call log in a host directory bind-mounted at [`MANAGED_LOG_DIR`].
+fn managed_config(spec: &PluginSpec, log_dir: &Path) -> Value {
+    let mut entrypoint = vec![
+        "/recorder".to_owned(),
+        "--name".to_owned(),
+        spec.name.to_owned(),
+        "--socket-dir".to_owned(),
+        SOCKET_DIR.to_owned(),
+        "--root".to_owned(),
+        PROPAGATED_MOUNT.to_owned(),
+        "--log".to_owned(),
+        format!("{MANAGED_LOG_DIR}/calls.jsonl"),
+        "--print-env".to_owned(),
+        "DEBUG".to_owned(),
+    ];
+    if spec.capabilities {
+        entrypoint.push("--capabilities".to_owned());
+    }
+    if spec.bare_get {
+        entrypoint.push("--bare-get".to_owned());
+    }
+    serde_json::json!({
+        "description": "recorder: logs every call",
+        "documentation": "https://example.invalid/recorder",
+        "entrypoint": entrypoint,
+        "env": [{
+            "name": "DEBUG",
+            "description": "printed by the recorder at start",
+            "settable": ["value"],
+            "value": "0"
+        }],
+        "interface": {"socket": format!("{}.sock", spec.name), "types": ["docker.volumedriver/1.0"]},
+        "network": {"type": "host"},
+        "pidhost": true,
+        "propagatedmount": PROPAGATED_MOUNT,
+        "mounts": [{
+            "name": "log",
+            "description": "where the recorder writes its call log",
+            "source": log_dir.display().to_string(),
+            "destination": MANAGED_LOG_DIR,
+            "type": "bind",
+            "options": ["rbind"]
+        }]
+    })
+}
+
+/// Writes `dir/config.json` and, with a recorder, `dir/rootfs/` (the recorder as
+/// `/recorder` plus the directories it uses); checks the result with [`Bundle`].
+fn write_bundle(dir: &Path, config: &Value, recorder: Option<PathBuf>) -> Result<(), String> {
+    let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    let rootfs = dir.join("rootfs");
+    for sub in [
+        &SOCKET_DIR[1..],
+        "tmp",
+        &PROPAGATED_MOUNT[1..],
+        &MANAGED_LOG_DIR[1..],
+    ] {
+        fs::create_dir_all(rootfs.join(sub)).map_err(|e| io(&rootfs.join(sub), e))?;
+    }
+    if let Some(recorder) = recorder {
+        let to = rootfs.join("recorder");
+        fs::copy(&recorder, &to).map_err(|e| io(&to, e))?;
+    }
+    let mut json = serde_json::to_string_pretty(config).map_err(|e| e.to_string())?;
+    json.push('\n');
+    let path = dir.join("config.json");
+    fs::write(&path, json).map_err(|e| io(&path, e))?;
+    Bundle::open(dir).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Writes one of the broken bundles.
+fn write_bad_bundle(tmp: &Path, name: &str, kind: BadBundle) -> Result<(), String> {
+    let dir = bundle_dir(tmp, name);
+    let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    let volume_plugin = |entrypoint: &[&str]| {
+        serde_json::json!({
+            "description": name,
+            "entrypoint": entrypoint,
+            "interface": {"socket": format!("{name}.sock"), "types": ["docker.volumedriver/1.0"]},
+            "network": {"type": "host"}
+        })
+    };
+    match kind {
+        BadBundle::InvalidJson | BadBundle::WrongType | BadBundle::NoRootfs => {
+            let text = match kind {
+                BadBundle::InvalidJson => "{\"description\": \"cut off\",\n".to_owned(),
+                BadBundle::WrongType => "{\"description\": 5}\n".to_owned(),
+                _ => format!("{:#}\n", volume_plugin(&["/recorder"])),
+            };
+            fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            if !matches!(kind, BadBundle::NoRootfs) {
+                fs::create_dir_all(dir.join("rootfs")).map_err(|e| io(&dir, e))?;
+            }
+            let path = dir.join("config.json");
+            fs::write(&path, text).map_err(|e| io(&path, e))
+        }
+        BadBundle::MissingEntrypoint => {
+            write_bundle(&dir, &volume_plugin(&["/no-such-binary"]), None)
+        }
+        BadBundle::NoSocket => {
+            let entrypoint = [
+                "/recorder",
+                "--name",
+                name,
+                "--socket-dir",
+                "/elsewhere",
+                "--root",
+                "/tmp/volumes",
+                "--log",
+                "/tmp/calls.jsonl",
+            ];
+            write_bundle(&dir, &volume_plugin(&entrypoint), Some(static_recorder()?))?;
+            // dockerd 20.10 refuses a second plugin whose rootfs layer is byte for byte
+            // one it already has (`content sha256:…: already exists`): differ from rec-m.
+            let marker = dir.join("rootfs/bundle-name");
+            fs::write(&marker, name).map_err(|e| io(&marker, e))
+        }
+    }
+}
+
+/// The static recorder built before entering the namespace.
+fn static_recorder() -> Result<PathBuf, String> {
+    std::env::var_os(STATIC_RECORDER_ENV)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{STATIC_RECORDER_ENV} is not set"))
+}
+
+/// Builds the recorder as a static binary (managed plugins' rootfs holds nothing else)
+/// into its own target dir, so the ordinary build keeps its RUSTFLAGS.
+fn build_static_recorder() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // target/<profile>/examples/record_sequences -> target
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .ok_or("record_sequences does not live in target/<profile>/examples")?
+        .join(STATIC_TARGET_DIR);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "recorder",
+            "--target",
+            STATIC_TARGET,
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C strip=symbols",
+        )
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map_err(|e| format!("running cargo build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the static recorder failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let binary = target.join(STATIC_TARGET).join("debug/examples/recorder");
+    let bytes = fs::read(&binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+    if dockerd::elf_has_interpreter(&bytes) {
+        return Err(format!("{} is not static", binary.display()));
+    }
+    Ok(binary)
+}
+
+/// The pids of a managed recorder's processes (its argv[0] is `/recorder`).
+fn managed_pids(name: &str) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            let named = args
+                .windows(2)
+                .any(|w| w[0] == b"--name" && w[1] == name.as_bytes());
+            (args.first() == Some(&&b"/recorder"[..]) && named).then_some(pid)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// `@kill-plugin NAME`: SIGKILLs the managed plugin's process, then waits for dockerd
+/// to start a new one. The outcome is the pseudo-command's stdout.
+fn kill_managed(plugin: &RunningPlugin) -> Result<String, String> {
+    let before = managed_pids(&plugin.name);
+    if before.is_empty() {
+        return Err(format!("{KILL} {}: no plugin process", plugin.name));
+    }
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .args(before.iter().map(u32::to_string))
+        .status()
+        .map_err(|e| format!("running kill: {e}"))?;
+    if !status.success() {
+        return Err(format!("kill {before:?} failed ({status})"));
+    }
+    let deadline = Instant::now() + RESTART_WAIT;
+    while Instant::now() < deadline {
+        let now = managed_pids(&plugin.name);
+        if !now.is_empty() && now.iter().all(|pid| !before.contains(pid)) {
+            return Ok("killed the plugin process; dockerd started a new one".to_owned());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(format!(
+        "killed the plugin process; no new one within {}s",
+        RESTART_WAIT.as_secs()
+    ))
+}
+
+/// `@host-files NAME`: the managed plugin's socket directory and volume directories on
+/// the host, one `path (kind)` a line.
+fn host_files(d: &Dockerd, plugin: &RunningPlugin) -> Result<String, String> {
+    let id = plugin
+        .id
+        .as_deref()
+        .ok_or_else(|| format!("{HOST_FILES} {}: no plugin ID yet", plugin.name))?;
+    let plugin_dir = d.root().join("data/plugins").join(id);
+    let roots = [
+        Path::new(SOCKET_DIR).join(id),
+        plugin_dir.join("propagated-mount"),
+        plugin_dir.join("rootfs").join(&PROPAGATED_MOUNT[1..]),
+    ];
+    let mut lines = Vec::new();
+    for root in roots {
+        walk(&root, &mut lines);
+    }
+    Ok(lines.join("\n"))
+}
+
+fn walk(path: &Path, lines: &mut Vec<String>) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        lines.push(format!("{} (missing)", path.display()));
+        return;
+    };
+    let kind = meta.file_type();
+    let kind = if kind.is_dir() {
+        "dir"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_fifo() {
+        "fifo"
+    } else if kind.is_symlink() {
+        "symlink"
+    } else {
+        "file"
+    };
+    lines.push(format!("{} ({kind})", path.display()));
+    if kind == "dir"
+        && let Ok(entries) = fs::read_dir(path)
+    {
+        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        children.sort();
+        for child in children {
+            walk(&child, lines);
+        }
+    }
+}
+
+/// The lines dockerd logged about the plugins (`plugin=<id>` output, lines naming a
+/// plugin) and refused API calls, without containerd's chatter; `time=` normalized.
+fn interesting_log_lines(text: &str, plugins: &[RunningPlugin]) -> Vec<String> {
+    const NOISE: &[&str] = &[
+        "runtime=io.containerd",
+        "module=libcontainerd",
+        "module=grpc",
+        "shim disconnected",
+        "cleaning up",
+        "cleanup warnings",
+        "starting signal loop",
+    ];
+    text.lines()
+        .filter(|line| {
+            // A managed plugin's output, any plugin's (broken bundles too).
+            let output = line.contains(" plugin=");
+            let named = plugins.iter().filter(|p| p.managed).any(|p| {
+                line.contains(p.name.as_str()) || p.id.as_ref().is_some_and(|id| line.contains(id))
+            });
+            output
+                || ((named || line.contains("Handler for"))
+                    && !NOISE.iter().any(|noise| line.contains(noise)))
+        })
+        .map(normalize_time)
+        .collect()
+}
+
+/// `time="2026-…"` → `time="<time>"`.
+fn normalize_time(line: &str) -> String {
+    const KEY: &str = "time=\"";
+    match line.find(KEY) {
+        Some(start) => {
+            let value = start + KEY.len();
+            match line[value..].find('"') {
+                Some(len) => format!("{}<time>{}", &line[..value], &line[value + len..]),
+                None => line.to_owned(),
+            }
+        }
+        None => line.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Running plugins and commands.
 
 struct RunningPlugin {
     name: String,
     capabilities: bool,
     bare_get: bool,
+    managed: bool,
     root: PathBuf,
     log: PathBuf,
     dir: PathBuf,
     offset: u64,
     starts: usize,
     process: Option<PluginProcess>,
+    /// Managed: the config.json written into the bundle.
+    config: Option<Value>,
+    /// Managed: the plugin ID, once `docker plugin create` made it.
+    id: Option<String>,
+    /// Managed: the socket dockerd dials, once it was seen on the host.
+    socket: Option<PathBuf>,
 }
 
 impl RunningPlugin {
@@ -487,14 +1165,33 @@ impl RunningPlugin {
             name: spec.name.to_owned(),
             capabilities: spec.capabilities,
             bare_get: spec.bare_get,
+            managed: spec.managed,
             root: dir.join(spec.name),
             log: dir.join(format!("{}.calls.jsonl", spec.name)),
             dir: dir.to_path_buf(),
             offset: 0,
             starts: 0,
             process: None,
+            config: None,
+            id: None,
+            socket: None,
         };
-        plugin.start()?;
+        if plugin.managed {
+            // dockerd runs it: only the bundle is made here; its log comes back
+            // through a bind mount of a host directory.
+            let log_dir = dir.join(format!("{}.log", spec.name));
+            fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+            plugin.log = log_dir.join("calls.jsonl");
+            let config = managed_config(spec, &log_dir);
+            write_bundle(
+                &bundle_dir(dir, spec.name),
+                &config,
+                Some(static_recorder()?),
+            )?;
+            plugin.config = Some(config);
+        } else {
+            plugin.start()?;
+        }
         Ok(plugin)
     }
 
@@ -525,6 +1222,9 @@ impl RunningPlugin {
 
     /// SIGKILL (the socket file stays behind, as after a crash), then start again.
     fn restart(&mut self) -> Result<(), String> {
+        if self.managed {
+            return Err(format!("{RESTART} {}: managed, use {KILL}", self.name));
+        }
         if let Some(mut process) = self.process.take() {
             process.signal_and_wait("KILL")?;
         }
@@ -559,12 +1259,18 @@ impl RunningPlugin {
 }
 
 /// Waits until no plugin log has grown for [`QUIET`].
-fn settle(plugins: &[RunningPlugin]) {
+/// With `dockerd_log`, that log must be quiet too (managed plugins' output reaches it
+/// asynchronously).
+fn settle(plugins: &[RunningPlugin], dockerd_log: Option<&Path>) {
     let sizes = || {
-        plugins
+        let mut sizes = plugins
             .iter()
             .map(RunningPlugin::log_len)
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        if let Some(log) = dockerd_log {
+            sizes.push(fs::metadata(log).map(|m| m.len()).unwrap_or(0));
+        }
+        sizes
     };
     let deadline = Instant::now() + SETTLE_LIMIT;
     let mut last = sizes();
@@ -583,7 +1289,7 @@ fn settle(plugins: &[RunningPlugin]) {
 }
 
 fn display_command(args: &[&str]) -> String {
-    if args.first() == Some(&RESTART) {
+    if args.first().is_some_and(|a| a.starts_with('@')) {
         return args.join(" ");
     }
     let quoted: Vec<String> = args
@@ -604,67 +1310,151 @@ struct RawStep {
     exit_code: i32,
     stdout: String,
     stderr: String,
+    duration_s: Option<u64>,
+    dockerd_log: Vec<String>,
     /// (plugin index, log line) in plugin order, then log order.
     calls: Vec<(usize, Value)>,
 }
 
-/// Runs one command (or restart) and collects the calls it caused.
-fn run_step(
-    d: &Dockerd,
+/// What a step needs besides the command: the daemon, the plugins, and (for actions
+/// with managed plugins) where dockerd's log was read up to.
+struct Session<'a> {
+    d: &'a Dockerd,
     dockerd_pid: Option<i64>,
-    plugins: &mut [RunningPlugin],
-    tmp: &Path,
-    args: &[&str],
-) -> Result<RawStep, String> {
-    let tmp = tmp.display().to_string();
-    let args: Vec<String> = args.iter().map(|a| a.replace(TMP, &tmp)).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let args = args.as_slice();
-    let command = display_command(args);
-    let started = Instant::now();
-    let (exit_code, stdout, stderr) = if args.first() == Some(&RESTART) {
-        let name = args.get(1).copied().unwrap_or_default();
-        let plugin = plugins
-            .iter_mut()
-            .find(|p| p.name == name)
-            .ok_or_else(|| format!("{RESTART}: no plugin {name}"))?;
-        plugin.restart()?;
-        (0, String::new(), String::new())
-    } else {
-        let out = d.docker(args);
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-            String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
-        )
-    };
-    let ran = started.elapsed();
-    settle(plugins);
-    eprintln!(
-        "  $ {command}  [exit {exit_code}, {:.1}s]",
-        ran.as_secs_f64()
-    );
-    let mut calls = Vec::new();
-    for (index, plugin) in plugins.iter_mut().enumerate() {
-        for call in plugin.new_calls()? {
-            let peer = call.get("peer_pid").and_then(Value::as_i64);
-            if dockerd_pid.is_some() && peer != dockerd_pid {
-                eprintln!(
-                    "  warning: ignoring a call to {} from pid {peer:?}, not our dockerd: {}",
-                    plugin.name, call["path"]
-                );
-                continue;
+    plugins: Vec<RunningPlugin>,
+    tmp: PathBuf,
+    /// `Some(offset)` when dockerd's log is collected.
+    dockerd_log: Option<u64>,
+}
+
+impl Session<'_> {
+    fn dockerd_log_path(&self) -> PathBuf {
+        self.d.root().join("dockerd.log")
+    }
+
+    /// The complete lines dockerd logged since the last call.
+    fn new_log_text(&mut self) -> String {
+        let Some(offset) = self.dockerd_log else {
+            return String::new();
+        };
+        let mut text = String::new();
+        if let Ok(mut file) = fs::File::open(self.dockerd_log_path()) {
+            let _ = file
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| file.read_to_string(&mut text));
+        }
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        self.dockerd_log = Some(offset + complete as u64);
+        text.truncate(complete);
+        text
+    }
+
+    /// Learns managed plugins' IDs (after `docker plugin create`) and sockets.
+    fn observe_managed(&mut self) {
+        for plugin in self.plugins.iter_mut().filter(|p| p.managed) {
+            if plugin.id.is_none() {
+                let out =
+                    self.d
+                        .docker(&["plugin", "inspect", "--format", "{{.Id}}", &plugin.name]);
+                if out.status.success() {
+                    plugin.id = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+                }
             }
-            calls.push((index, call));
+            if plugin.socket.is_none()
+                && let Some(id) = &plugin.id
+            {
+                let socket = Path::new(SOCKET_DIR)
+                    .join(id)
+                    .join(format!("{}.sock", plugin.name));
+                if socket.exists() {
+                    plugin.socket = Some(socket);
+                }
+            }
         }
     }
-    Ok(RawStep {
-        command,
-        exit_code,
-        stdout,
-        stderr,
-        calls,
-    })
+
+    /// Runs one command (or pseudo-command) and collects the calls it caused.
+    fn run_step(&mut self, args: &[&str]) -> Result<RawStep, String> {
+        let tmp = self.tmp.display().to_string();
+        let args: Vec<String> = args.iter().map(|a| a.replace(TMP, &tmp)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = args.as_slice();
+        let command = display_command(args);
+        let started = Instant::now();
+        let pseudo = args.first().copied().filter(|a| a.starts_with('@'));
+        let (exit_code, stdout, stderr) = if let Some(pseudo) = pseudo {
+            let name = args.get(1).copied().unwrap_or_default();
+            let plugin = self
+                .plugins
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| format!("{pseudo}: no plugin {name}"))?;
+            let stdout = match pseudo {
+                RESTART => {
+                    plugin.restart()?;
+                    String::new()
+                }
+                KILL => kill_managed(plugin)?,
+                HOST_FILES => host_files(self.d, plugin)?,
+                other => return Err(format!("unknown pseudo-command {other}")),
+            };
+            (0, stdout, String::new())
+        } else {
+            let out = self.d.docker(args);
+            // The CLI's own log lines (`time="…" level=error msg="Can't add file … to
+            // tar: io: read/write on closed pipe"` when dockerd refuses a plugin create
+            // before the upload ends) come or not from run to run: left out.
+            let stderr = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|line| !line.starts_with("time=\""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
+                stderr.trim_end().to_owned(),
+            )
+        };
+        let ran = started.elapsed();
+        let log_path = self.dockerd_log.map(|_| self.dockerd_log_path());
+        settle(&self.plugins, log_path.as_deref());
+        eprintln!(
+            "  $ {command}  [exit {exit_code}, {:.1}s]",
+            ran.as_secs_f64()
+        );
+        if self.dockerd_log.is_some() {
+            self.observe_managed();
+        }
+        let log_text = self.new_log_text();
+        let mut dockerd_log = interesting_log_lines(&log_text, &self.plugins);
+        // dockerd reads a plugin's stdout and stderr from two pipes, so their relative
+        // order varies from run to run: stdout lines (level=info) first, for stable
+        // fixtures.
+        dockerd_log.sort_by_key(|line| !(line.contains(" plugin=") && line.contains("level=info")));
+        let mut calls = Vec::new();
+        for (index, plugin) in self.plugins.iter_mut().enumerate() {
+            for call in plugin.new_calls()? {
+                let peer = call.get("peer_pid").and_then(Value::as_i64);
+                if self.dockerd_pid.is_some() && peer != self.dockerd_pid {
+                    eprintln!(
+                        "  warning: ignoring a call to {} from pid {peer:?}, not our dockerd: {}",
+                        plugin.name, call["path"]
+                    );
+                    continue;
+                }
+                calls.push((index, call));
+            }
+        }
+        Ok(RawStep {
+            command,
+            exit_code,
+            stdout,
+            stderr,
+            duration_s: (ran >= SLOW).then_some(ran.as_secs()),
+            dockerd_log,
+            calls,
+        })
+    }
 }
 
 fn headers_without_length(call: &Value) -> Value {
@@ -711,20 +1501,38 @@ fn record_action(action: &Action, out_dir: &Path, raw: Option<&Path>) -> Result<
     if action.image {
         d.import_busybox(IMAGE)?;
     }
-    let mut plugins = action
+    for (name, kind) in action.bundles {
+        write_bad_bundle(temp.path(), name, *kind)?;
+    }
+    let plugins = action
         .plugins
         .iter()
         .map(|spec| RunningPlugin::new(spec, temp.path()))
         .collect::<Result<Vec<_>, _>>()?;
-
+    let managed = action.plugins.iter().any(|p| p.managed);
+    let mut session = Session {
+        d: &d,
+        dockerd_pid,
+        plugins,
+        tmp: temp.path().to_path_buf(),
+        // From now on: the lines logged while the daemon started are not the action's.
+        dockerd_log: managed
+            .then(|| fs::metadata(d.root().join("dockerd.log")).map_or(0, |m| m.len())),
+    };
     let mut run_all = |commands: &[&[&str]]| -> Result<Vec<RawStep>, String> {
-        commands
-            .iter()
-            .map(|args| run_step(&d, dockerd_pid, &mut plugins, temp.path(), args))
-            .collect()
+        commands.iter().map(|args| session.run_step(args)).collect()
     };
     let setup = run_all(action.setup);
     let steps = setup.and_then(|setup| Ok((setup, run_all(action.commands)?)));
+    let mut plugins = session.plugins;
+    if let Some(raw) = raw
+        && managed
+    {
+        fs::create_dir_all(raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+        let to = raw.join(format!("{}.dockerd.log", action.name));
+        fs::copy(d.root().join("dockerd.log"), &to)
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+    }
     // dockerd first (removing containers may unmount), then the plugins.
     d.stop();
     for plugin in &mut plugins {
@@ -734,7 +1542,7 @@ fn record_action(action: &Action, out_dir: &Path, raw: Option<&Path>) -> Result<
     }
     if let Some(raw) = raw {
         fs::create_dir_all(raw).map_err(|e| format!("{}: {e}", raw.display()))?;
-        for plugin in &plugins {
+        for plugin in plugins.iter().filter(|p| p.log.exists()) {
             let to = raw.join(format!("{}.{}.jsonl", action.name, plugin.name));
             fs::copy(&plugin.log, &to).map_err(|e| format!("{}: {e}", to.display()))?;
         }
@@ -766,8 +1574,10 @@ fn record_action(action: &Action, out_dir: &Path, raw: Option<&Path>) -> Result<
         return Err(problems.join("\n"));
     }
 
+    // A managed plugin's volumes are inside it (`/mnt/volumes/...`): left as they are.
     let mut paths: Vec<(String, String)> = plugins
         .iter()
+        .filter(|p| !p.managed)
         .map(|p| (p.root.display().to_string(), "<root>".to_owned()))
         .collect();
     paths.push((temp.path().display().to_string(), "<tmp>".to_owned()));
@@ -811,10 +1621,28 @@ fn record_action(action: &Action, out_dir: &Path, raw: Option<&Path>) -> Result<
                 exit_code: step.exit_code,
                 stdout: norm.text(&step.stdout),
                 stderr: norm.text(&step.stderr),
+                duration_s: step.duration_s,
+                dockerd_log: step.dockerd_log.iter().map(|l| norm.text(l)).collect(),
             });
         }
         phase
     };
+    // In file order: the plugins (their IDs, config paths) come before the setup.
+    let plugin_infos: Vec<PluginInfo> = plugins
+        .iter()
+        .map(|p| PluginInfo {
+            name: p.name.clone(),
+            capabilities: p.capabilities,
+            bare_get: p.bare_get,
+            managed: p.managed,
+            id: p.id.as_deref().map(|id| norm.text(id)),
+            socket: p
+                .socket
+                .as_ref()
+                .map(|s| norm.text(&s.display().to_string())),
+            config: p.config.clone().map(|c| norm.value(c)),
+        })
+        .collect();
     let setup = phase(setup, &mut norm);
     let main = phase(steps, &mut norm);
     let fixture = Fixture {
@@ -827,14 +1655,7 @@ fn record_action(action: &Action, out_dir: &Path, raw: Option<&Path>) -> Result<
         dockerd_version: versions.dockerd,
         api_version: versions.api,
         docker_cli_version: versions.cli,
-        plugins: plugins
-            .iter()
-            .map(|p| PluginInfo {
-                name: p.name.clone(),
-                capabilities: p.capabilities,
-                bare_get: p.bare_get,
-            })
-            .collect(),
+        plugins: plugin_infos,
         request_headers: norm.value(common_headers),
         setup,
         commands: main.commands,
@@ -1035,6 +1856,27 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let selected = |action: &&Action| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|name| name == action.name))
+    };
+    if std::env::var_os(STATIC_RECORDER_ENV).is_none()
+        && ACTIONS
+            .iter()
+            .filter(selected)
+            .any(|a| a.plugins.iter().any(|p| p.managed) || !a.bundles.is_empty())
+    {
+        match build_static_recorder() {
+            // Safety: no other thread runs yet.
+            Ok(binary) => unsafe { std::env::set_var(STATIC_RECORDER_ENV, binary) },
+            Err(message) => {
+                eprintln!("record_sequences: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if options.isolate && std::env::var_os(ISOLATED_ENV).is_none() {
         // Build the plugin once, before entering the namespace.
         let recorder = example_binary("recorder");
@@ -1057,12 +1899,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut fixtures = Vec::new();
     let mut failed = false;
-    for action in ACTIONS {
-        if let Some(only) = &options.only
-            && !only.iter().any(|name| name == action.name)
-        {
-            continue;
-        }
+    for action in ACTIONS.iter().filter(selected) {
         eprintln!("== {}", action.name);
         let t = Instant::now();
         match record_action(action, &options.out, options.raw.as_deref()) {

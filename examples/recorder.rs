@@ -23,6 +23,9 @@
 //!                      the method is left unimplemented and answers 404
 //!   --bare-get         Get and List describe volumes without a Mountpoint, so that
 //!                      dockerd has to ask VolumeDriver.Path
+//!   --print-env VAR    print `VAR=value` (or `VAR is not set`) on stdout at start,
+//!                      repeatable: shows what a managed plugin's environment is (dockerd
+//!                      logs a managed plugin's stdout)
 //!
 //! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
 //! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
@@ -67,10 +70,11 @@ struct Args {
     log: PathBuf,
     capabilities: bool,
     bare_get: bool,
+    print_env: Vec<String>,
 }
 
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
-                     [--capabilities] [--bare-get]";
+                     [--capabilities] [--bare-get] [--print-env VAR]...";
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut name = "recorder".to_owned();
@@ -79,6 +83,7 @@ fn parse_args() -> std::result::Result<Args, String> {
     let mut log = None;
     let mut capabilities = false;
     let mut bare_get = false;
+    let mut print_env = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -89,6 +94,7 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--log" => log = Some(PathBuf::from(value()?)),
             "--capabilities" => capabilities = true,
             "--bare-get" => bare_get = true,
+            "--print-env" => print_env.push(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
@@ -100,6 +106,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         log: log.ok_or_else(|| format!("--log is required; {USAGE}"))?,
         capabilities,
         bare_get,
+        print_env,
     })
 }
 
@@ -376,6 +383,12 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> io::Result<()> {
+    for var in &args.print_env {
+        match std::env::var(var) {
+            Ok(value) => println!("recorder: {var}={value}"),
+            Err(_) => println!("recorder: {var} is not set"),
+        }
+    }
     fs::create_dir_all(&args.root)?;
     let recorder = Arc::new(Recorder::open(&args.log)?);
     let driver = DirVolumes {

@@ -553,7 +553,7 @@ fn effective_uid() -> Option<u32> {
 }
 
 /// Whether an ELF binary has a `PT_INTERP` segment (i.e. is dynamically linked).
-fn elf_has_interpreter(b: &[u8]) -> bool {
+pub fn elf_has_interpreter(b: &[u8]) -> bool {
     let u16_at = |o: usize| {
         b.get(o..o + 2)
             .map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
