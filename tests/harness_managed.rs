@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use docker_plugin_sdk::harness::{Engine, EngineConfig, HarnessError, SocketProbe, VolumeUse};
 use serde_json::json;
+use support::bundle::{install_with_libraries, make_dirs, write_config};
 use support::process::example_binary;
 
 /// Probing quick enough for tests (dockerd: 500 ms, then 4 dials 3 s apart).
@@ -31,21 +32,12 @@ fn engine(root: &Path) -> Engine {
     })
 }
 
-fn write_config(bundle: &Path, config: serde_json::Value) {
-    fs::create_dir_all(bundle.join("rootfs")).unwrap();
-    fs::write(
-        bundle.join("config.json"),
-        serde_json::to_vec_pretty(&config).unwrap(),
-    )
-    .unwrap();
-}
-
 /// A bundle whose entrypoint is the host's freshly built localvol.
 fn host_bundle(dir: &Path, socket: &str, volumes: &Path) -> PathBuf {
     let bundle = dir.join("bundle-host");
     write_config(
         &bundle,
-        json!({
+        &json!({
             "description": "localvol as a host binary",
             "entrypoint": [example_binary("localvol"), "--name", socket.trim_end_matches(".sock")],
             "args": {"name": "args", "settable": ["value"], "value": ["--root", volumes]},
@@ -57,36 +49,13 @@ fn host_bundle(dir: &Path, socket: &str, volumes: &Path) -> PathBuf {
     bundle
 }
 
-/// Copies `binary` and the shared libraries `ldd` lists for it into `rootfs`.
-fn install_with_libraries(binary: &Path, rootfs: &Path, at: &str) {
-    let target = rootfs.join(at.trim_start_matches('/'));
-    fs::create_dir_all(target.parent().unwrap()).unwrap();
-    fs::copy(binary, &target).unwrap();
-    let out = std::process::Command::new("ldd")
-        .arg(binary)
-        .output()
-        .unwrap();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        let Some(path) = path.filter(|p| p.starts_with('/')) else {
-            continue;
-        };
-        let dest = rootfs.join(path.trim_start_matches('/'));
-        fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        fs::copy(path, dest).unwrap();
-    }
-}
-
 /// A bundle with localvol and its libraries in the rootfs, volumes under the
 /// propagated mount.
 fn rootfs_bundle(dir: &Path, socket: &str) -> PathBuf {
     let bundle = dir.join("bundle-rootfs");
     write_config(
         &bundle,
-        json!({
+        &json!({
             "description": "localvol in its own rootfs",
             "entrypoint": ["/bin/localvol", "--name", socket.trim_end_matches(".sock")],
             "args": {"name": "args", "settable": ["value"], "value": ["--root", "/mnt/volumes"]},
@@ -98,9 +67,7 @@ fn rootfs_bundle(dir: &Path, socket: &str) -> PathBuf {
     );
     let rootfs = bundle.join("rootfs");
     install_with_libraries(&example_binary("localvol"), &rootfs, "/bin/localvol");
-    for dir in ["run/docker/plugins", "mnt/volumes", "tmp"] {
-        fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
+    make_dirs(&rootfs, &["/mnt/volumes"]);
     bundle
 }
 
@@ -207,7 +174,10 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
         .volume_create("lvr", "v2", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "plugin lvr:latest found but disabled");
+    assert_eq!(
+        err.to_string(),
+        "create v2: error looking up volume plugin lvr: plugin lvr found but disabled"
+    );
 
     // What it printed was captured, tagged with its ID.
     let logs = e.plugin_logs("lvr").unwrap();
@@ -233,7 +203,7 @@ async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled()
     let bundle = host_bundle(dir.path(), "lvh.sock", &volumes);
     e.plugin_create("lvh", &bundle).await.unwrap();
     let err = e.plugin_create("lvh:latest", &bundle).await.unwrap_err();
-    assert_eq!(err.to_string(), r#"plugin "lvh:latest" already exists"#);
+    assert_eq!(err.to_string(), "plugin lvh:latest already exists");
 
     e.plugin_enable("lvh").await.unwrap();
     let err = e.plugin_enable("lvh").await.unwrap_err();
@@ -320,7 +290,7 @@ async fn a_plugin_that_never_listens_stays_disabled() {
     let bundle = dir.path().join("mute");
     write_config(
         &bundle,
-        json!({
+        &json!({
             "entrypoint": ["/bin/sleep", "60"],
             "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]}
         }),
@@ -352,7 +322,7 @@ async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
     let err = e.plugin_create("x", &bad).await.unwrap_err().to_string();
     assert!(err.contains("entrypoint"), "{err}");
     let nowhere = dir.path().join("nowhere");
-    write_config(&nowhere, json!({"entrypoint": ["/no/such/binary"]}));
+    write_config(&nowhere, &json!({"entrypoint": ["/no/such/binary"]}));
     e.plugin_create("nowhere", &nowhere).await.unwrap();
     let err = e.plugin_enable("nowhere").await.unwrap_err().to_string();
     assert!(err.contains("neither in the rootfs"), "{err}");

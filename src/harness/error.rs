@@ -8,8 +8,9 @@ use crate::client::ClientError;
 /// What a harness action can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    /// No socket or spec file for the plugin (dockerd: "plugin not found").
-    #[error("could not find plugin {name} in v1 plugin registry: plugin not found")]
+    /// No managed plugin of that name and no socket or spec file for it, after
+    /// dockerd's retries (moby's plugin store: `plugin "NAME" not found`).
+    #[error("plugin {name:?} not found")]
     PluginNotFound {
         /// The plugin name looked up.
         name: String,
@@ -83,7 +84,7 @@ pub enum HarnessError {
         name: String,
     },
     /// `plugin create` with a name already taken.
-    #[error("plugin {name:?} already exists")]
+    #[error("plugin {name} already exists")]
     PluginExists {
         /// The normalized name.
         name: String,
@@ -91,8 +92,36 @@ pub enum HarnessError {
     /// A managed plugin that is disabled was asked for by a driver lookup.
     #[error("plugin {name} found but disabled")]
     PluginDisabled {
-        /// The normalized name.
+        /// The name as asked for.
         name: String,
+    },
+    /// A volume's driver could not be looked up (dockerd's wording, with the lookup
+    /// failure as `source`).
+    #[error(
+        "{}error looking up volume plugin {driver}: {source}",
+        if *.creating {
+            format!("create {volume}: ")
+        } else {
+            format!("get {volume}: error while checking if volume {volume:?} exists in driver {driver:?}: ")
+        }
+    )]
+    DriverLookup {
+        /// The volume.
+        volume: String,
+        /// The driver name.
+        driver: String,
+        /// Whether the volume was being created.
+        creating: bool,
+        /// Why the lookup failed.
+        source: Box<HarnessError>,
+    },
+    /// `docker start`: mounting a volume failed.
+    #[error("error while mounting volume '{source_path}': {source}")]
+    MountFailed {
+        /// The mount's host path (empty: not mounted yet).
+        source_path: String,
+        /// Why.
+        source: Box<HarnessError>,
     },
     /// `plugin disable` or `rm` while volumes hold references (use force).
     #[error("plugin {name} is in use")]

@@ -502,7 +502,7 @@ impl Engine {
                 }
             }
             _ => Err(HarnessError::PluginDisabled {
-                name: plugin.name.clone(),
+                name: name.to_owned(),
             }),
         }
     }

@@ -18,6 +18,16 @@
 //!   driver and does not exist); `start`: `Get`, `Mount` with the mount point's 64-hex ID;
 //!   `stop`: `Get`, `Unmount` with the same ID; `rm`: nothing; `cp` on a running
 //!   container: `Get`, `Mount`, `Get`, `Unmount`, with the same ID again.
+//!
+//! A **managed** driver is never activated and its Capabilities is never cached:
+//! dockerd asks it on every lookup and again when it wraps a volume, so `volume
+//! create` is Capabilities, `Get`, `Create`; `inspect` Capabilities, `Get`,
+//! Capabilities; `ls` `List`, Capabilities; a container's create Capabilities, `Get`;
+//! start Capabilities, `Get`, Capabilities, `Mount`; stop the same with `Unmount`; `rm`
+//! (Capabilities, `Get`, Capabilities) twice, then Capabilities, `Remove`,
+//! Capabilities. A lookup that fails is worded as dockerd words it (`create NAME: error
+//! looking up volume plugin D: …`, `get NAME: error while checking if volume "NAME"
+//! exists in driver "D": …`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -126,6 +136,11 @@ impl VolumeUse {
     }
 }
 
+/// Whether a driver is a managed plugin.
+fn is_managed(plugin: &ActivePlugin) -> bool {
+    plugin.scope.is_some()
+}
+
 /// A random 64-hex ID, as dockerd's `stringid.GenerateRandomID`.
 pub(crate) fn random_id() -> String {
     let state = std::collections::hash_map::RandomState::new();
@@ -149,13 +164,54 @@ impl Engine {
     }
 
     /// The volume driver `name`: activated, and on first lookup its scope asked.
+    ///
+    /// A managed driver is asked Capabilities on every lookup: dockerd builds a fresh
+    /// adapter for it each time (recorded: `plugin_*` and `managed_*` fixtures).
     async fn volume_driver(&self, name: &str) -> Result<Arc<ActivePlugin>, HarnessError> {
         let plugin = self.plugin(name, IMPLEMENTS).await?;
+        if is_managed(&plugin) {
+            self.ask_scope(&plugin).await;
+            return Ok(plugin);
+        }
         let first = self.state().adapters.insert(name.to_owned());
         if first {
             self.scope(&plugin).await;
         }
         Ok(plugin)
+    }
+
+    /// [`volume_driver`](Self::volume_driver) with dockerd's wording on failure:
+    /// `create NAME: error looking up volume plugin D: …` when creating, `get NAME:
+    /// error while checking if volume "NAME" exists in driver "D": error looking up
+    /// volume plugin D: …` otherwise.
+    async fn volume_driver_for(
+        &self,
+        driver: &str,
+        volume: &str,
+        creating: bool,
+    ) -> Result<Arc<ActivePlugin>, HarnessError> {
+        self.volume_driver(driver)
+            .await
+            .map_err(|source| match source {
+                HarnessError::PluginNotFound { .. }
+                | HarnessError::PluginDisabled { .. }
+                | HarnessError::NotImplements { .. } => HarnessError::DriverLookup {
+                    volume: volume.to_owned(),
+                    driver: driver.to_owned(),
+                    creating,
+                    source: Box::new(source),
+                },
+                other => other,
+            })
+    }
+
+    /// The extra Capabilities dockerd asks a managed driver around volume calls (its
+    /// volume wrappers read the scope through a fresh adapter); nothing for a legacy
+    /// driver, whose answer is cached.
+    async fn managed_scope(&self, plugin: &ActivePlugin) {
+        if is_managed(plugin) {
+            self.ask_scope(plugin).await;
+        }
     }
 
     /// The name volumes record for driver `name`: a managed plugin's normalized name
@@ -175,6 +231,11 @@ impl Engine {
         if let Some(scope) = self.cached_scope(plugin) {
             return scope;
         }
+        self.ask_scope(plugin).await
+    }
+
+    /// Asks Capabilities; a successful answer is cached, a failure means `local`.
+    async fn ask_scope(&self, plugin: &ActivePlugin) -> Scope {
         match plugin
             .rpc
             .call::<_, CapabilitiesResponse>("VolumeDriver.Capabilities", Some(&Empty {}))
@@ -242,12 +303,15 @@ impl Engine {
         K: Into<String>,
         V: Into<String>,
     {
+        let given = driver;
         let driver = &self.driver_name(driver);
         // The driver that has the name, else the one asked for: asked with Get first.
         let existing = self.state().known.get(name).cloned();
-        let plugin = self
-            .volume_driver(existing.as_deref().unwrap_or(driver))
-            .await?;
+        let plugin = match &existing {
+            Some(owner) => self.volume_driver_for(owner, name, false).await?,
+            // dockerd looks the driver up by the name as given.
+            None => self.volume_driver_for(given, name, true).await?,
+        };
         let found = self.get_from(&plugin, name).await;
         if let Some(existing) = existing
             && existing != *driver
@@ -286,8 +350,13 @@ impl Engine {
             .known
             .insert(name.to_owned(), driver.to_owned());
         self.managed_reference(driver, true);
-        // dockerd reads the new volume's scope, asking again when it is not cached.
-        let scope = self.scope(&plugin).await;
+        // dockerd reads the new volume's scope, asking again when it is not cached; a
+        // managed driver's adapter of this lookup already has it.
+        let scope = if is_managed(&plugin) {
+            self.cached_scope(&plugin).unwrap_or(Scope::Local)
+        } else {
+            self.scope(&plugin).await
+        };
         Ok(VolumeInfo {
             name: name.to_owned(),
             driver: driver.to_owned(),
@@ -307,7 +376,7 @@ impl Engine {
     ) -> Result<(Arc<ActivePlugin>, Option<VolumeInfo>), HarnessError> {
         let known = self.state().known.get(name).cloned();
         if let Some(driver) = known {
-            return Ok((self.volume_driver(&driver).await?, None));
+            return Ok((self.volume_driver_for(&driver, name, false).await?, None));
         }
         for plugin in self.plugins_implementing(IMPLEMENTS).await {
             if let Ok(info) = self.get_from(&plugin, name).await {
@@ -323,10 +392,15 @@ impl Engine {
 
     /// `docker volume inspect NAME`.
     pub async fn volume_inspect(&self, name: &str) -> Result<VolumeInfo, HarnessError> {
-        match self.owner(name).await? {
-            (_, Some(info)) => Ok(info),
-            (plugin, None) => self.get_from(&plugin, name).await,
-        }
+        let (plugin, info) = match self.owner(name).await? {
+            (plugin, Some(info)) => (plugin, info),
+            (plugin, None) => {
+                let info = self.get_from(&plugin, name).await?;
+                (plugin, info)
+            }
+        };
+        self.managed_scope(&plugin).await;
+        Ok(info)
     }
 
     /// `docker volume ls`: every volume of every discovered volume driver, sorted by
@@ -358,6 +432,9 @@ impl Engine {
                         continue;
                     }
                 };
+            if !list.volumes.is_empty() {
+                self.managed_scope(&plugin).await;
+            }
             let scope = self.cached_scope(&plugin).unwrap_or(Scope::Local);
             for volume in list.volumes {
                 self.state()
@@ -384,13 +461,17 @@ impl Engine {
         if found.is_none() {
             self.get_from(&plugin, name).await?;
         }
+        self.managed_scope(&plugin).await;
         if let Some(users) = self.state().users.get(name).filter(|u| !u.is_empty()) {
             return Err(HarnessError::VolumeInUse {
                 name: name.to_owned(),
                 containers: users.clone(),
             });
         }
+        self.managed_scope(&plugin).await;
         self.get_from(&plugin, name).await?;
+        self.managed_scope(&plugin).await;
+        self.managed_scope(&plugin).await;
         plugin
             .rpc
             .call::<_, Empty>(
@@ -400,6 +481,7 @@ impl Engine {
                 }),
             )
             .await?;
+        self.managed_scope(&plugin).await;
         if let Some(driver) = self.state().known.remove(name) {
             self.managed_reference(&driver, false);
         }
@@ -423,7 +505,7 @@ impl Engine {
             let known = self.state().known.get(&volume.name).cloned();
             let driver = match (known, &volume.driver) {
                 (Some(driver), _) => {
-                    let plugin = self.volume_driver(&driver).await?;
+                    let plugin = self.volume_driver_for(&driver, &volume.name, false).await?;
                     self.get_from(&plugin, &volume.name).await?;
                     driver
                 }
@@ -453,8 +535,11 @@ impl Engine {
     }
 
     async fn mount(&self, mount: &mut ContainerMount) -> Result<(), HarnessError> {
-        let plugin = self.volume_driver(&mount.driver).await?;
+        let plugin = self
+            .volume_driver_for(&mount.driver, &mount.volume, false)
+            .await?;
         self.get_from(&plugin, &mount.volume).await?;
+        self.managed_scope(&plugin).await;
         let request = MountRequest {
             name: mount.volume.clone(),
             id: mount.mount_id.clone(),
@@ -475,8 +560,11 @@ impl Engine {
     }
 
     async fn unmount(&self, mount: &ContainerMount) -> Result<(), HarnessError> {
-        let plugin = self.volume_driver(&mount.driver).await?;
+        let plugin = self
+            .volume_driver_for(&mount.driver, &mount.volume, false)
+            .await?;
         self.get_from(&plugin, &mount.volume).await?;
+        self.managed_scope(&plugin).await;
         let request = UnmountRequest {
             name: mount.volume.clone(),
             id: mount.mount_id.clone(),
@@ -496,7 +584,11 @@ impl Engine {
                 for done in container.mounts[..i].iter().rev() {
                     let _ = self.unmount(done).await;
                 }
-                return Err(err);
+                // dockerd names the mount's host path, still empty before it mounted.
+                return Err(HarnessError::MountFailed {
+                    source_path: String::new(),
+                    source: Box::new(err),
+                });
             }
         }
         container.running = true;

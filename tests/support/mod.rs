@@ -2,5 +2,6 @@
 //! plugin processes built from the examples ([`process`]).
 #![allow(dead_code)]
 
+pub mod bundle;
 pub mod dockerd;
 pub mod process;
