@@ -181,11 +181,14 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
 
     // What it printed was captured, tagged with its ID.
     let logs = e.plugin_logs("lvr").unwrap();
-    assert!(
-        logs.iter()
-            .any(|l| l.plugin_id == id && l.line.contains("plugin listening")),
-        "{logs:?}"
-    );
+    let listening = logs
+        .iter()
+        .find(|l| l.plugin_id == id && l.line.contains("plugin listening"))
+        .unwrap_or_else(|| panic!("{logs:?}"));
+    // localvol logs to stderr, which dockerd logs at level error.
+    let shown = listening.to_string();
+    assert!(shown.starts_with("level=error msg=\""), "{shown}");
+    assert!(shown.ends_with(&format!("\" plugin={id}")), "{shown}");
 
     e.plugin_rm("lvr", false).await.unwrap();
     assert!(!info.rootfs.exists(), "files removed");

@@ -62,6 +62,22 @@ pub struct PluginLogLine {
     pub line: String,
 }
 
+impl std::fmt::Display for PluginLogLine {
+    /// The line as dockerd logs it, without the time:
+    /// `level=info msg="…" plugin=<id>` (stdout), `level=error …` (stderr).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.stream {
+            Stream::Stdout => "info",
+            Stream::Stderr => "error",
+        };
+        write!(
+            f,
+            "level={level} msg={:?} plugin={}",
+            self.line, self.plugin_id
+        )
+    }
+}
+
 /// The lines a plugin printed, shared with the reader tasks.
 pub(crate) type LogLines = Arc<Mutex<Vec<PluginLogLine>>>;
 
@@ -158,7 +174,11 @@ fn forward_lines(
     tokio::spawn(async move {
         let mut lines = BufReader::new(reader).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(plugin = %plugin_id, ?stream, "{line}");
+            // dockerd logs stdout at info and stderr at error, with `plugin=<id>`.
+            match stream {
+                Stream::Stdout => tracing::info!(plugin = %plugin_id, "{line}"),
+                Stream::Stderr => tracing::error!(plugin = %plugin_id, "{line}"),
+            }
             logs.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(PluginLogLine {
