@@ -334,3 +334,81 @@ async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
     let err = unrooted.plugin_create("x", &nowhere).await.unwrap_err();
     assert!(matches!(err, HarnessError::NoDataRoot), "{err}");
 }
+
+/// Set (to a shared dir) in the copy of this test binary that runs as `nobody`.
+const AS_NOBODY: &str = "DPS_HARNESS_AS_NOBODY";
+
+/// The harness without root: the plugin's mount namespace lives in a user namespace.
+/// Run as root (as CI does), the test runs itself again as `nobody` through
+/// `setpriv`; run by an ordinary user, it is already the unprivileged case.
+#[test]
+fn without_root_a_rootfs_plugin_runs_in_a_user_namespace() {
+    let shared = std::env::var_os(AS_NOBODY).map(PathBuf::from);
+    let am_root = nix::unistd::geteuid().is_root();
+    match shared {
+        None if am_root => {
+            let dir = tempfile::tempdir().unwrap();
+            // The copy finds it at <dir>/bundle-rootfs.
+            rootfs_bundle(dir.path(), "lvu.sock");
+            let work = dir.path().join("work");
+            fs::create_dir(&work).unwrap();
+            for path in [dir.path(), work.as_path()] {
+                fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                    .unwrap();
+            }
+            let out = std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "without_root_a_rootfs_plugin_runs_in_a_user_namespace",
+                    "--nocapture",
+                ])
+                .env(AS_NOBODY, dir.path())
+                .output()
+                .expect("setpriv (util-linux) runs the test as nobody");
+            assert!(
+                out.status.success(),
+                "as nobody:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+                "the unprivileged copy ran the test"
+            );
+        }
+        _ => {
+            let made;
+            let (bundle, work) = match &shared {
+                Some(dir) => (dir.join("bundle-rootfs"), dir.join("work")),
+                None => {
+                    made = tempfile::tempdir().unwrap();
+                    (
+                        rootfs_bundle(made.path(), "lvu.sock"),
+                        made.path().join("work"),
+                    )
+                }
+            };
+            assert!(!nix::unistd::geteuid().is_root());
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let e = engine(&work);
+                    e.plugin_create("lvu", &bundle).await.unwrap();
+                    e.plugin_enable("lvu").await.unwrap();
+                    let info = e.plugin_inspect("lvu").unwrap();
+                    e.run_with_volumes(&[VolumeUse::with_driver("u1", "lvu")], |c| {
+                        fs::write(c.mountpoint("u1").unwrap().join("f"), "x").unwrap();
+                    })
+                    .await
+                    .unwrap();
+                    assert!(info.propagated_mount.join("u1/data/f").is_file());
+                    e.volume_rm("u1").await.unwrap();
+                    e.plugin_rm("lvu", true).await.unwrap();
+                });
+        }
+    }
+}
