@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::package::archive::sha256;
+use docker_plugin_sdk::package::elf::ElfInfo;
 use libtest_mimic::{Arguments, Failed, Trial};
 use support::dockerd::{self, Dockerd};
 use support::process::{PluginProcess, example_binary};
@@ -219,6 +220,75 @@ fn an_invalid_config_lists_each_problem() -> Result<(), Failed> {
     })?;
     check(stderr.contains("interface.socket"), || stderr.to_string())?;
     check(stderr.contains("propagatedMount"), || stderr.to_string())
+}
+
+fn host_binaries_and_files_join_the_rootfs() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    fs::write(dir.path().join("extra.conf"), "answer = 42\n")?;
+    let file = dir.path().join("plugin.toml");
+    fs::write(
+        &file,
+        r#"interface = { types = ["docker.volumedriver/1.0"], socket = "localvol.sock" }
+propagated-mount = "/mnt/volumes"
+binaries = ["/usr/bin/ssh"]
+files = [{ source = "extra.conf", destination = "/etc/localvol/extra.conf" }]
+dirs = ["/var/lib/localvol"]
+"#,
+    )?;
+    let out = dir.path().join("out");
+    ok(&[
+        "package",
+        "--example",
+        "localvol",
+        "--profile",
+        "e2e",
+        "--metadata",
+        file.to_str().ok_or("path")?,
+        "--out",
+        out.to_str().ok_or("path")?,
+    ])?;
+    let rootfs = out.join("rootfs");
+    check(rootfs.join("usr/bin/ssh").is_file(), || {
+        "no /usr/bin/ssh".into()
+    })?;
+    check(
+        fs::read_to_string(rootfs.join("etc/localvol/extra.conf"))? == "answer = 42\n",
+        || "extra.conf content".into(),
+    )?;
+    check(rootfs.join("var/lib/localvol").is_dir(), || {
+        "no /var/lib/localvol".into()
+    })?;
+    // Every library ssh needs, and every library those need, is in the rootfs.
+    let mut pending = vec![PathBuf::from("/usr/bin/ssh")];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(program) = pending.pop() {
+        for name in ElfInfo::read(&program)?.needed {
+            let found = [
+                "lib/x86_64-linux-gnu",
+                "usr/lib/x86_64-linux-gnu",
+                "lib",
+                "usr/lib",
+            ]
+            .iter()
+            .map(|d| rootfs.join(d).join(&name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{} needs {name}, missing from the rootfs",
+                    program.display()
+                )
+            })?;
+            if seen.insert(name) {
+                pending.push(found);
+            }
+        }
+    }
+    // The entrypoint defaults to the binary.
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(out.join("config.json"))?)?;
+    check(
+        config["Entrypoint"] == serde_json::json!(["/localvol"]),
+        || config["Entrypoint"].to_string(),
+    )
 }
 
 fn inspect_prints_config_and_privileges() -> Result<(), Failed> {
@@ -605,6 +675,10 @@ fn main() {
         (
             "an_invalid_config_lists_each_problem",
             an_invalid_config_lists_each_problem,
+        ),
+        (
+            "host_binaries_and_files_join_the_rootfs",
+            host_binaries_and_files_join_the_rootfs,
         ),
         (
             "inspect_prints_config_and_privileges",

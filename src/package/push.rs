@@ -8,6 +8,14 @@
 //! - The manifest, `application/vnd.docker.distribution.manifest.v2+json`
 //!   (schema 2), under the tag.
 //!
+//! `diff_ids`: dockerd's own `docker plugin push` (still in Docker 28.2) writes the
+//! digest of the *compressed* layer there, where the image spec wants the
+//! uncompressed tar's. `docker plugin install` accepts both (it locates the layer by
+//! the manifest's digest and does not check `diff_ids`; `tests/packager.rs` pushes
+//! both forms to a real registry and installs each with a real dockerd). The default
+//! here is the image spec's ([`DiffIds::Uncompressed`]); [`DiffIds::Compressed`]
+//! mimics dockerd.
+//!
 //! The registry API is the distribution spec's: blobs are uploaded with `POST
 //! /v2/REPO/blobs/uploads/` then a monolithic `PUT …?digest=…` (skipped when `HEAD`
 //! finds them), then `PUT /v2/REPO/manifests/TAG`. A `401` is answered as the
