@@ -668,6 +668,26 @@ linux = { capabilities = ["CAP_SYS_ADMIN"], allow-all-devices = true, devices = 
         assert_eq!(info.description, None);
     }
 
+    /// This crate's own `[package.metadata.docker-plugin.examples.localvol]` gives
+    /// the golden `config.json` (the e2e test checks the packaged bundle's too).
+    #[test]
+    fn localvol_metadata_gives_the_golden_config() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = root.join("Cargo.toml");
+        let (info, meta) = Metadata::from_manifest(&manifest, Some("localvol")).expect("metadata");
+        let config = meta
+            .to_config(&info, "localvol", &manifest)
+            .expect("config");
+        config.validate().expect("valid");
+        let mut json = config.to_json_pretty().expect("json");
+        json.push('\n');
+        let golden =
+            std::fs::read_to_string(root.join("tests/golden/package/localvol.config.json"))
+                .expect("golden file");
+        assert_eq!(json, golden);
+        assert!(config.privileges().is_empty());
+    }
+
     #[test]
     fn a_standalone_file_has_the_keys_at_the_top() {
         let dir = tempfile::tempdir().expect("tempdir");
