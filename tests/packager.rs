@@ -60,7 +60,19 @@ fn work_dir() -> PathBuf {
 /// `cargo docker-plugin ARGS` from the repository root, with the `e2e` profile
 /// defined.
 fn cargo_docker_plugin(args: &[&str]) -> Output {
-    Command::new(BIN)
+    cargo_docker_plugin_with_input(args, None)
+}
+
+/// [`cargo_docker_plugin`] with `input` on standard input. `DOCKER_CONFIG` points at
+/// an empty directory: no stored registry login leaks in.
+fn cargo_docker_plugin_with_input(args: &[&str], input: Option<&str>) -> Output {
+    static DOCKER_CONFIG: OnceLock<PathBuf> = OnceLock::new();
+    let docker_config = DOCKER_CONFIG.get_or_init(|| {
+        let dir = work_dir().join(format!("docker-config-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("create DOCKER_CONFIG dir");
+        dir
+    });
+    let mut child = Command::new(BIN)
         .arg("docker-plugin")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -68,9 +80,22 @@ fn cargo_docker_plugin(args: &[&str]) -> Output {
         .env("CARGO_PROFILE_E2E_DEBUG", "false")
         .env("CARGO_PROFILE_E2E_STRIP", "symbols")
         .env_remove("SOURCE_DATE_EPOCH")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cargo-docker-plugin")
+        .env("DOCKER_CONFIG", docker_config)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo-docker-plugin");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child
+        .wait_with_output()
+        .expect("wait for cargo-docker-plugin")
 }
 
 fn ok(args: &[&str]) -> Result<String, Failed> {
@@ -442,6 +467,11 @@ struct Registry {
 
 impl Registry {
     fn start() -> Result<Self, Failed> {
+        Self::start_with_login(None)
+    }
+
+    /// With `login`, the registry wants it (htpasswd, HTTP basic authentication).
+    fn start_with_login(login: Option<(&str, &str)>) -> Result<Self, Failed> {
         let program = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -449,13 +479,28 @@ impl Registry {
         let dir = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.path().join("config.yml");
-        fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )?;
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = login {
+            let htpasswd = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .map_err(|e| {
+                    format!(
+                        "htpasswd: {e} (install apache2-utils, e.g. with scripts/install-test-deps)"
+                    )
+                })?;
+            check(out.status.success(), || "htpasswd failed".into())?;
+            fs::write(&htpasswd, &out.stdout)?;
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: dps-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        fs::write(&config, yaml)?;
         let log = fs::File::create(dir.path().join("registry.log"))?;
         let child = Command::new(program)
             .arg("serve")
@@ -471,9 +516,10 @@ impl Registry {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            // 200, or 401 when it wants a login: either way it serves.
             if registry
                 .get("/v2/")
-                .is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
+                .is_ok_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.1 401"))
             {
                 return Ok(registry);
             }
@@ -643,6 +689,61 @@ fn push_then_install_from_a_registry(d: &Dockerd, image: &ImageOnce) -> Result<(
     Ok(())
 }
 
+fn push_logs_in_when_the_registry_asks() -> Result<(), Failed> {
+    let dir = bundle()?;
+    let dir = dir.to_str().ok_or("path")?;
+    let registry = Registry::start_with_login(Some(("pusher", "s3cret pass")))?;
+    let reference = format!("127.0.0.1:{}/test/private:1", registry.port);
+    let anonymous = cargo_docker_plugin(&["push", dir, &reference]);
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    check(!anonymous.status.success(), || {
+        "anonymous push accepted".into()
+    })?;
+    check(
+        stderr.contains("needs a login") && stderr.contains("--username"),
+        || stderr.to_string(),
+    )?;
+    let wrong = cargo_docker_plugin_with_input(
+        &[
+            "push",
+            dir,
+            &reference,
+            "--username",
+            "pusher",
+            "--password-stdin",
+        ],
+        Some("wrong\n"),
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    check(!wrong.status.success(), || {
+        "a wrong password was accepted".into()
+    })?;
+    check(stderr.contains("refused the credentials"), || {
+        stderr.to_string()
+    })?;
+    let out = cargo_docker_plugin_with_input(
+        &[
+            "push",
+            dir,
+            &reference,
+            "--username",
+            "pusher",
+            "--password-stdin",
+        ],
+        Some("s3cret pass\n"),
+    );
+    check(out.status.success(), || {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(stdout.contains(&format!("pushed   {reference}")), || {
+        stdout.to_string()
+    })?;
+    // Without the login, the registry shows nothing.
+    let manifest = registry.get("/v2/test/private/manifests/1")?;
+    check(manifest.starts_with("HTTP/1.1 401"), || manifest.clone())
+}
+
 /// Imports the busybox test image once per run, on first use.
 struct ImageOnce(Mutex<Option<Result<(), String>>>);
 
@@ -691,6 +792,10 @@ fn main() {
         (
             "call_talks_to_a_running_plugin",
             call_talks_to_a_running_plugin,
+        ),
+        (
+            "push_logs_in_when_the_registry_asks",
+            push_logs_in_when_the_registry_asks,
         ),
     ];
     let with_dockerd: Vec<(&str, DockerdTest)> = vec![
