@@ -678,4 +678,131 @@ mod tests {
             .expect("prepare");
         assert_eq!(compressed.rootfs.expect("rootfs").diff_ids, [layer.digest]);
     }
+
+    /// A registry that wants a bearer token from its token service, served by one
+    /// std-only thread: checks the token flow, the digests of the uploaded blobs, and
+    /// the manifest.
+    #[test]
+    fn bearer_token_flow_against_a_scripted_registry() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::net::TcpListener;
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let mut log: Vec<String> = Vec::new();
+            let mut manifest = Vec::new();
+            for stream in listener.incoming() {
+                let mut stream = stream.expect("accept");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("request line");
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_owned();
+                let target = parts.next().unwrap_or_default().to_owned();
+                let (mut length, mut auth) = (0usize, String::new());
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).expect("header");
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    let (name, value) = header.split_once(": ").unwrap_or((header, ""));
+                    match name.to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.parse().expect("length"),
+                        "authorization" => auth = value.to_owned(),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                log.push(format!("{method} {target}"));
+                let (status, headers, reply): (&str, String, String) = if target
+                    .starts_with("/token")
+                {
+                    ("200 OK", String::new(), r#"{"token":"tok123"}"#.to_owned())
+                } else if auth != "Bearer tok123" {
+                    (
+                        "401 Unauthorized",
+                        format!(
+                            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\",scope=\"repository:test/p:pull\"\r\n"
+                        ),
+                        String::new(),
+                    )
+                } else if method == "HEAD" {
+                    ("404 Not Found", String::new(), String::new())
+                } else if method == "POST" {
+                    (
+                        "202 Accepted",
+                        "Location: /v2/test/p/blobs/uploads/u1?state=x\r\n".to_owned(),
+                        String::new(),
+                    )
+                } else if method == "PUT" && target.contains("/blobs/uploads/") {
+                    let digest = target.split("digest=").nth(1).unwrap_or_default();
+                    if sha256(&body) == digest && target.contains("state=x&") {
+                        ("201 Created", String::new(), String::new())
+                    } else {
+                        (
+                            "400 Bad Request",
+                            String::new(),
+                            "DIGEST_INVALID".to_owned(),
+                        )
+                    }
+                } else if method == "PUT" && target == "/v2/test/p/manifests/1" {
+                    manifest = body;
+                    ("201 Created", String::new(), String::new())
+                } else {
+                    ("404 Not Found", String::new(), String::new())
+                };
+                write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )
+                .expect("reply");
+                if !manifest.is_empty() {
+                    return (log, manifest);
+                }
+            }
+            (log, manifest)
+        });
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("rootfs")).expect("mkdir");
+        std::fs::write(dir.path().join("rootfs/p"), "binary").expect("write");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"entrypoint":["/p"],"interface":{"socket":"p.sock","types":["docker.volumedriver/1.0"]}}"#,
+        )
+        .expect("write");
+        let bundle = Bundle::open(dir.path()).expect("bundle");
+        let reference: Reference = format!("127.0.0.1:{port}/test/p:1").parse().expect("ref");
+        let pushed = Pusher::new().push(&bundle, &reference).expect("push");
+        let (log, manifest) = server.join().expect("server thread");
+
+        // One 401, one token request with the push scope, then everything with it.
+        assert_eq!(
+            log.iter()
+                .filter(|l| l.starts_with("GET /token"))
+                .collect::<Vec<_>>(),
+            ["GET /token?scope=repository:test/p:pull,push&service=test-registry"]
+        );
+        assert_eq!(
+            log.iter().filter(|l| l.starts_with("POST")).count(),
+            2,
+            "{log:?}"
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).expect("manifest");
+        assert_eq!(manifest["schemaVersion"], 2);
+        assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
+        assert_eq!(manifest["config"]["mediaType"], PLUGIN_CONFIG_MEDIA_TYPE);
+        assert_eq!(manifest["config"]["digest"], pushed.config_digest.as_str());
+        assert_eq!(manifest["layers"][0]["mediaType"], LAYER_MEDIA_TYPE);
+        assert_eq!(
+            manifest["layers"][0]["digest"],
+            pushed.layer_digest.as_str()
+        );
+        assert_eq!(manifest["layers"][0]["size"], pushed.layer_size);
+    }
 }
