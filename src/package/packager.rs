@@ -228,6 +228,29 @@ impl Packager {
         pick_artifact(artifacts, &self.target)
     }
 
+    /// The package's `Cargo.toml`: `--manifest-path`, or the one cargo finds from the
+    /// current directory (`cargo locate-project`).
+    pub fn locate_manifest(&self) -> Result<PathBuf, PackageError> {
+        if let Some(path) = &self.manifest_path {
+            return Ok(path.clone());
+        }
+        let output = self
+            .cargo()
+            .args(["locate-project", "--message-format", "plain"])
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| PackageError::Cargo(format!("cannot run cargo locate-project: {e}")))?;
+        if !output.status.success() {
+            return Err(PackageError::Cargo(format!(
+                "no Cargo.toml here or above: run in a package or pass --manifest-path ({})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+        ))
+    }
+
     /// The target directory of the package (`cargo metadata`).
     pub fn target_directory(&self) -> Result<PathBuf, PackageError> {
         let mut command = self.cargo();
@@ -258,10 +281,7 @@ impl Packager {
     /// of each step.
     pub fn run(&self, progress: &mut dyn FnMut(Step)) -> Result<Packaged, PackageError> {
         // Read the metadata first: a typo should not cost a release build.
-        let manifest = match &self.manifest_path {
-            Some(path) => path.clone(),
-            None => std::env::current_dir().at(".")?.join("Cargo.toml"),
-        };
+        let manifest = self.locate_manifest()?;
         let example = match &self.target {
             Target::Example(name) => Some(name.as_str()),
             _ => None,
