@@ -250,15 +250,24 @@ fn package(args: PackageArgs) -> Result<(), String> {
         packager = packager.out_dir(dir);
     }
     let bar = spinner();
-    let result = packager.run(&mut |step: Step| {
+    let result = packager.run(&mut |step: Step| match step {
         // cargo prints its own progress: no spinner over it.
-        if step == Step::Building {
-            bar.set_message(step.to_string());
-            bar.disable_steady_tick();
-        } else {
+        Step::Building => bar.disable_steady_tick(),
+        Step::Assembling(_) => {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar.set_message(step.to_string());
         }
+        Step::Archiving(_, total) => {
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_length(total);
+            bar.set_position(0);
+            bar.set_message(step.to_string());
+        }
+        Step::Archived(done) => bar.set_position(done),
     });
     bar.finish_and_clear();
     let packaged = result.map_err(|e| e.to_string())?;

@@ -66,23 +66,43 @@ pub struct Archive {
 impl Archive {
     /// Archives the content of `dir` (not `dir` itself: entries start at `.`).
     pub fn of_dir(dir: &Path, options: &ArchiveOptions) -> Result<Self, PackageError> {
-        let mut tar = tar::Builder::new(Vec::new());
+        Self::of_dir_with_progress(dir, options, &mut |_| {})
+    }
+
+    /// [`of_dir`](Self::of_dir), calling `progress` with the bytes of file content
+    /// archived so far after each file.
+    pub fn of_dir_with_progress(
+        dir: &Path,
+        options: &ArchiveOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Self, PackageError> {
+        // The tar is compressed and hashed as it is written, so the progress is the
+        // real one and the uncompressed tar is never held in memory.
+        let sink = TarSink {
+            hasher: Sha256::new(),
+            size: 0,
+            gz: GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), Compression::default()),
+        };
+        let mut tar = tar::Builder::new(sink);
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        let mut files = 0;
+        let mut count = Count {
+            files: 0,
+            bytes: 0,
+            progress,
+        };
         let mut header = dir_header(options.mtime, 0o755);
         tar.append_data(&mut header, ".", io::empty()).at(dir)?;
-        append_dir(&mut tar, dir, Path::new(""), options, &mut files)?;
-        let tar = tar.into_inner().at(dir)?;
-        let mut gz = GzBuilder::new()
-            .mtime(0)
-            .write(Vec::new(), Compression::default());
-        gz.write_all(&tar).at(dir)?;
-        let gz = gz.finish().at(dir)?;
+        append_dir(&mut tar, dir, Path::new(""), options, &mut count)?;
+        let files = count.files;
+        let sink = tar.into_inner().at(dir)?;
+        let gz = sink.gz.finish().at(dir)?;
         Ok(Self {
-            diff_id: sha256(&tar),
+            diff_id: hex_digest(sink.hasher.finalize().as_slice()),
             digest: sha256(&gz),
-            tar_size: tar.len() as u64,
+            tar_size: sink.size,
             files,
             gz,
         })
@@ -96,7 +116,10 @@ impl Archive {
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex_digest(Sha256::digest(bytes).as_slice())
+}
+
+fn hex_digest(digest: &[u8]) -> String {
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for b in digest {
@@ -126,12 +149,38 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
     Ok(entries)
 }
 
+/// Where the tar goes: hashed (the `diff_id`), counted and gzipped.
+struct TarSink {
+    hasher: Sha256,
+    size: u64,
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+}
+
+impl Write for TarSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.gz.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.gz.flush()
+    }
+}
+
+struct Count<'a> {
+    files: usize,
+    bytes: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
 fn append_dir(
-    tar: &mut tar::Builder<Vec<u8>>,
+    tar: &mut tar::Builder<TarSink>,
     dir: &Path,
     rel: &Path,
     options: &ArchiveOptions,
-    files: &mut usize,
+    count: &mut Count<'_>,
 ) -> Result<(), PackageError> {
     for path in sorted_entries(dir)? {
         let Some(name) = path.file_name() else {
@@ -144,7 +193,7 @@ fn append_dir(
         if file_type.is_dir() {
             let mut header = dir_header(options.mtime, mode);
             tar.append_data(&mut header, &rel, io::empty()).at(&path)?;
-            append_dir(tar, &path, &rel, options, files)?;
+            append_dir(tar, &path, &rel, options, count)?;
         } else if file_type.is_symlink() {
             let target = fs::read_link(&path).at(&path)?;
             let mut header = tar::Header::new_gnu();
@@ -165,7 +214,9 @@ fn append_dir(
             header.set_gid(0);
             let file = fs::File::open(&path).at(&path)?;
             tar.append_data(&mut header, &rel, file).at(&path)?;
-            *files += 1;
+            count.files += 1;
+            count.bytes += meta.size();
+            (count.progress)(count.bytes);
         } else {
             return Err(PackageError::io(
                 &path,
@@ -228,7 +279,18 @@ mod tests {
         assert!(list.iter().all(|e| e.2 == 42 && e.3 == 0), "{list:?}");
         assert_eq!(list[1].1, 0o755);
         assert_eq!(archive.files, 2);
+        let mut seen = Vec::new();
+        Archive::of_dir_with_progress(dir.path(), &ArchiveOptions::default(), &mut |done| {
+            seen.push(done)
+        })
+        .expect("tar");
+        assert_eq!(seen, [1, 2]);
         assert_ne!(archive.diff_id, archive.digest);
+        let mut tar = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&archive.gz[..]), &mut tar)
+            .expect("gunzip");
+        assert_eq!(archive.diff_id, sha256(&tar));
+        assert_eq!(archive.tar_size, tar.len() as u64);
     }
 
     #[test]

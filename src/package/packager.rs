@@ -41,8 +41,10 @@ pub enum Step {
     Building,
     /// The rootfs is being assembled into this directory.
     Assembling(PathBuf),
-    /// The bundle is being archived into this file.
-    Archiving(PathBuf),
+    /// The bundle is being archived into this file; `total` bytes of files.
+    Archiving(PathBuf, u64),
+    /// Bytes of the bundle's files archived so far.
+    Archived(u64),
 }
 
 impl fmt::Display for Step {
@@ -50,7 +52,8 @@ impl fmt::Display for Step {
         match self {
             Step::Building => f.write_str("building with cargo"),
             Step::Assembling(dir) => write!(f, "assembling {}", dir.display()),
-            Step::Archiving(file) => write!(f, "archiving into {}", file.display()),
+            Step::Archiving(file, _) => write!(f, "archiving into {}", file.display()),
+            Step::Archived(bytes) => write!(f, "{bytes} bytes archived"),
         }
     }
 }
@@ -330,8 +333,13 @@ impl Packager {
             let mut name = out_dir.clone().into_os_string();
             name.push(".tar.gz");
             let path = PathBuf::from(name);
-            progress(Step::Archiving(path.clone()));
-            let archive = Archive::of_dir(&out_dir, &ArchiveOptions { mtime: self.mtime })?;
+            let (_, total) = count(&out_dir)?;
+            progress(Step::Archiving(path.clone(), total));
+            let archive = Archive::of_dir_with_progress(
+                &out_dir,
+                &ArchiveOptions { mtime: self.mtime },
+                &mut |done| progress(Step::Archived(done)),
+            )?;
             archive.write_to(&path)?;
             Some((path, archive))
         } else {
@@ -458,7 +466,7 @@ mod tests {
     fn steps_read_as_progress_messages() {
         assert_eq!(Step::Building.to_string(), "building with cargo");
         assert_eq!(
-            Step::Archiving(PathBuf::from("/o.tar.gz")).to_string(),
+            Step::Archiving(PathBuf::from("/o.tar.gz"), 10).to_string(),
             "archiving into /o.tar.gz"
         );
     }
