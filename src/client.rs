@@ -216,6 +216,34 @@ impl Client {
         Err(ClientError::BadAddress(url.to_string()))
     }
 
+    /// A client for a plugin named the way a person names it: a URL (`unix://…`,
+    /// `tcp://…`), a socket path (anything with a `/`), or a plugin name, whose
+    /// socket is `/run/docker/plugins/NAME.sock` (where dockerd looks first).
+    ///
+    /// ```
+    /// use docker_plugin_sdk::client::Client;
+    /// use std::path::Path;
+    /// let by_name = Client::locate("localvol").unwrap();
+    /// assert_eq!(by_name.socket_path(), Some(Path::new("/run/docker/plugins/localvol.sock")));
+    /// let by_path = Client::locate("./p.sock").unwrap();
+    /// assert_eq!(by_path.socket_path(), Some(Path::new("./p.sock")));
+    /// assert!(Client::locate("tcp://127.0.0.1:8080").unwrap().socket_path().is_none());
+    /// ```
+    pub fn locate(target: &str) -> Result<Self, ClientError> {
+        if target.contains("://") {
+            return Self::from_url(target);
+        }
+        if target.contains('/') {
+            return Ok(Self::unix(target));
+        }
+        if target.is_empty() {
+            return Err(ClientError::BadAddress(target.to_string()));
+        }
+        Ok(Self::unix(
+            Path::new(crate::transport::DEFAULT_SOCKET_DIR).join(format!("{target}.sock")),
+        ))
+    }
+
     /// Gives up on a call that takes longer than `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);

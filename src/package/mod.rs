@@ -13,6 +13,39 @@
 //!   `docker plugin set`.
 //! - [`bundle`]: [`Bundle`](bundle::Bundle), a bundle directory (`config.json` +
 //!   `rootfs/`) as the packager writes it and the harness and `push` read it.
+//! - [`systemd`]: the `.service` and `.socket` units of a socket-activated plugin.
+//!
+//! With the `packager` feature (the `cargo-docker-plugin` binary is a thin shell over
+//! these):
+//!
+//! - `metadata`: `[package.metadata.docker-plugin]`, typed, typos refused.
+//! - `elf`: the shared libraries (and dynamic loader) a program needs.
+//! - `rootfs`: `BundleWriter`, which writes `config.json` and a reproducible
+//!   `rootfs/`.
+//! - `archive`: reproducible `.tar.gz` archives and their digests.
+//! - `packager`: `Packager`, the whole `cargo docker-plugin package` (cargo build,
+//!   metadata, rootfs, tarball).
+//! - `push`: uploading a bundle to a registry in the format `docker plugin install`
+//!   pulls.
+//! - `PackageError`: the one error type of all of them.
 
+#[cfg(feature = "packager")]
+pub mod archive;
 pub mod bundle;
 pub mod config;
+#[cfg(feature = "packager")]
+pub mod elf;
+#[cfg(feature = "packager")]
+mod error;
+#[cfg(feature = "packager")]
+pub mod metadata;
+#[cfg(feature = "packager")]
+pub mod packager;
+#[cfg(feature = "packager")]
+pub mod push;
+#[cfg(feature = "packager")]
+pub mod rootfs;
+pub mod systemd;
+
+#[cfg(feature = "packager")]
+pub use error::PackageError;

@@ -1,0 +1,367 @@
+//! The shared libraries an ELF program needs, so a rootfs can run it.
+//!
+//! [`LibraryResolver::closure`] reads each program's dynamic section (`DT_NEEDED`,
+//! `DT_RUNPATH`, `DT_RPATH`) and its `PT_INTERP` (the dynamic loader), finds each
+//! library the way `ld.so` does (the object's own `RUNPATH`, or `RPATH` when it has
+//! no `RUNPATH`, then the directories of `/etc/ld.so.conf`, then the standard
+//! ones), skipping files of another ELF class or machine, and repeats for every
+//! library found. A static program needs nothing.
+//!
+//! ```no_run
+//! use docker_plugin_sdk::package::elf::LibraryResolver;
+//!
+//! let needed = LibraryResolver::system().closure(["/bin/ls"])?;
+//! assert!(needed.iter().any(|p| p.ends_with("libc.so.6")));
+//! # Ok::<(), docker_plugin_sdk::package::PackageError>(())
+//! ```
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use object::elf;
+use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use object::{Endianness, FileKind};
+
+use super::error::{IoContext, PackageError};
+
+/// The directories `ld.so` searches last, after `/etc/ld.so.conf`'s.
+pub const STANDARD_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+];
+
+/// What the dynamic section and program headers of one ELF file say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElfInfo {
+    /// `DT_NEEDED`: library names, e.g. `libc.so.6`.
+    pub needed: Vec<String>,
+    /// `DT_RUNPATH` entries (`$ORIGIN` expanded).
+    pub runpath: Vec<PathBuf>,
+    /// `DT_RPATH` entries (`$ORIGIN` expanded).
+    pub rpath: Vec<PathBuf>,
+    /// `PT_INTERP`: the dynamic loader, e.g. `/lib64/ld-linux-x86-64.so.2`.
+    pub interpreter: Option<PathBuf>,
+    /// 64-bit.
+    pub is_64: bool,
+    /// `e_machine`.
+    pub machine: u16,
+}
+
+impl ElfInfo {
+    /// Reads the ELF file at `path`.
+    pub fn read(path: &Path) -> Result<Self, PackageError> {
+        let data = std::fs::read(path).at(path)?;
+        let bad = |message: String| PackageError::Elf {
+            path: path.to_path_buf(),
+            message,
+        };
+        let origin = path.parent().unwrap_or(Path::new("/"));
+        match FileKind::parse(&*data) {
+            Ok(FileKind::Elf32) => parse::<elf::FileHeader32<Endianness>>(&data, origin, false)
+                .map_err(|e| bad(e.to_string())),
+            Ok(FileKind::Elf64) => parse::<elf::FileHeader64<Endianness>>(&data, origin, true)
+                .map_err(|e| bad(e.to_string())),
+            _ => Err(bad(
+                "not an ELF file: only Linux ELF programs can run in a plugin".into(),
+            )),
+        }
+    }
+}
+
+fn parse<H: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+    origin: &Path,
+    is_64: bool,
+) -> object::read::Result<ElfInfo> {
+    let header = H::parse(data)?;
+    let endian = header.endian()?;
+    let mut info = ElfInfo {
+        is_64,
+        machine: header.e_machine(endian),
+        ..ElfInfo::default()
+    };
+    for ph in header.program_headers(endian, data)? {
+        if let Some(interp) = ph.interpreter(endian, data)? {
+            info.interpreter = Some(PathBuf::from(String::from_utf8_lossy(interp).as_ref()));
+        }
+    }
+    let sections = header.sections(endian, data)?;
+    if let Some((dynamic, link)) = sections.dynamic(endian, data)? {
+        let strings = sections.strings(endian, data, link)?;
+        for d in dynamic {
+            let Some(tag) = d.tag32(endian) else { continue };
+            if tag == elf::DT_NULL {
+                break;
+            }
+            let text = || -> object::read::Result<String> {
+                Ok(String::from_utf8_lossy(d.string(endian, strings)?).into_owned())
+            };
+            match tag {
+                elf::DT_NEEDED => info.needed.push(text()?),
+                elf::DT_RUNPATH => info.runpath.extend(search_path(&text()?, origin)),
+                elf::DT_RPATH => info.rpath.extend(search_path(&text()?, origin)),
+                _ => {}
+            }
+        }
+    }
+    Ok(info)
+}
+
+fn search_path(value: &str, origin: &Path) -> Vec<PathBuf> {
+    let origin = origin.to_string_lossy();
+    value
+        .split(':')
+        .filter(|s| !s.is_empty())
+        .map(|s| PathBuf::from(s.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin)))
+        .collect()
+}
+
+/// Finds libraries the way `ld.so` does, in a set of directories.
+#[derive(Debug, Clone)]
+pub struct LibraryResolver {
+    dirs: Vec<PathBuf>,
+}
+
+impl LibraryResolver {
+    /// The host's search path: `/etc/ld.so.conf` (with its `include`s), then
+    /// [`STANDARD_DIRS`].
+    pub fn system() -> Self {
+        let mut dirs = Vec::new();
+        read_ld_so_conf(Path::new("/etc/ld.so.conf"), &mut dirs, 0);
+        dirs.extend(STANDARD_DIRS.iter().map(PathBuf::from));
+        Self::with_dirs(dirs)
+    }
+
+    /// Searches only `dirs` (after each object's own `RUNPATH`/`RPATH`).
+    pub fn with_dirs(dirs: Vec<PathBuf>) -> Self {
+        let mut seen = BTreeSet::new();
+        let dirs = dirs
+            .into_iter()
+            .filter(|d| seen.insert(d.clone()))
+            .collect();
+        Self { dirs }
+    }
+
+    /// The search directories, in order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Every file the programs need to run, besides themselves: their libraries,
+    /// recursively, and their dynamic loaders. Sorted and without duplicates; empty
+    /// for static programs. A library that cannot be found is an error naming it
+    /// and the program that needs it.
+    pub fn closure<P: AsRef<Path>>(
+        &self,
+        programs: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<PathBuf>, PackageError> {
+        let mut found = BTreeSet::new();
+        let mut queue: VecDeque<(PathBuf, ElfInfo)> = VecDeque::new();
+        for program in programs {
+            let program = program.as_ref().to_path_buf();
+            let info = ElfInfo::read(&program)?;
+            queue.push_back((program, info));
+        }
+        while let Some((path, info)) = queue.pop_front() {
+            if let Some(interp) = &info.interpreter
+                && found.insert(interp.clone())
+                && !interp.exists()
+            {
+                return Err(PackageError::Elf {
+                    path,
+                    message: format!(
+                        "its dynamic loader {} does not exist on this host",
+                        interp.display()
+                    ),
+                });
+            }
+            for name in &info.needed {
+                let lib = self.find(name, &info).ok_or_else(|| PackageError::Elf {
+                    path: path.clone(),
+                    message: format!(
+                        "needs {name}, which is in none of {} (install it, or add its directory to /etc/ld.so.conf.d)",
+                        self.candidates(&info)
+                            .iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+                if found.insert(lib.clone()) {
+                    let lib_info = ElfInfo::read(&lib)?;
+                    queue.push_back((lib, lib_info));
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    fn candidates(&self, needer: &ElfInfo) -> Vec<PathBuf> {
+        let own = if needer.runpath.is_empty() {
+            &needer.rpath
+        } else {
+            &needer.runpath
+        };
+        own.iter().chain(self.dirs.iter()).cloned().collect()
+    }
+
+    fn find(&self, name: &str, needer: &ElfInfo) -> Option<PathBuf> {
+        if name.contains('/') {
+            let path = PathBuf::from(name);
+            return path.exists().then_some(path);
+        }
+        self.candidates(needer).into_iter().find_map(|dir| {
+            let path = dir.join(name);
+            let info = ElfInfo::read(&path).ok()?;
+            (info.is_64 == needer.is_64 && info.machine == needer.machine).then_some(path)
+        })
+    }
+}
+
+fn read_ld_so_conf(path: &Path, dirs: &mut Vec<PathBuf>, depth: usize) {
+    // A missing or unreadable file is what ld.so ignores too.
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    if depth > 8 {
+        return;
+    }
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pattern) = line.strip_prefix("include") {
+            for file in glob(pattern.trim(), path) {
+                read_ld_so_conf(&file, dirs, depth + 1);
+            }
+        } else if line.starts_with('/') {
+            dirs.push(PathBuf::from(line));
+        }
+    }
+}
+
+/// `include` patterns of ld.so.conf: a directory and a file name with one `*`.
+fn glob(pattern: &str, conf: &Path) -> Vec<PathBuf> {
+    let pattern = if pattern.starts_with('/') {
+        PathBuf::from(pattern)
+    } else {
+        conf.parent().unwrap_or(Path::new("/")).join(pattern)
+    };
+    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name()) else {
+        return Vec::new();
+    };
+    let name = name.to_string_lossy();
+    let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
+    let exact = !name.contains('*');
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|f| {
+                let f = f.to_string_lossy();
+                if exact {
+                    f == name
+                } else {
+                    f.len() >= prefix.len() + suffix.len()
+                        && f.starts_with(prefix)
+                        && f.ends_with(suffix)
+                }
+            })
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls() -> PathBuf {
+        ["/bin/ls", "/usr/bin/ls"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("ls is installed")
+    }
+
+    #[test]
+    fn a_dynamic_program_needs_libc_and_the_loader() {
+        let info = ElfInfo::read(&ls()).expect("ls is ELF");
+        assert!(info.needed.iter().any(|n| n == "libc.so.6"), "{info:?}");
+        let interp = info.interpreter.clone().expect("ls is dynamic");
+        let closure = LibraryResolver::system().closure([ls()]).expect("closure");
+        assert!(
+            closure
+                .iter()
+                .any(|p| p.file_name().is_some_and(|f| f == "libc.so.6")),
+            "{closure:?}"
+        );
+        assert!(closure.contains(&interp), "{closure:?}");
+        let mut sorted = closure.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, closure);
+        // Recursive: everything libc needs is in too.
+        let libc = closure
+            .iter()
+            .find(|p| p.ends_with("libc.so.6"))
+            .expect("libc");
+        for name in ElfInfo::read(libc).expect("libc is ELF").needed {
+            assert!(closure.iter().any(|p| p.ends_with(&name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_static_program_needs_nothing() {
+        let busybox = Path::new("/bin/busybox");
+        if !busybox.exists() {
+            panic!("/bin/busybox (busybox-static) is needed: run scripts/install-test-deps");
+        }
+        let info = ElfInfo::read(busybox).expect("ELF");
+        assert!(
+            info.needed.is_empty() && info.interpreter.is_none(),
+            "{info:?}"
+        );
+        assert!(
+            LibraryResolver::system()
+                .closure([busybox])
+                .expect("closure")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_missing_library_names_it_and_the_dirs() {
+        let err = LibraryResolver::with_dirs(vec![PathBuf::from("/nonexistent")])
+            .closure([ls()])
+            .expect_err("nothing to find in /nonexistent")
+            .to_string();
+        assert!(err.contains("needs lib"), "{err}");
+        assert!(err.contains("/nonexistent"), "{err}");
+    }
+
+    #[test]
+    fn non_elf_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("run.sh");
+        std::fs::write(&script, "#!/bin/sh\n").expect("write");
+        let err = ElfInfo::read(&script).expect_err("script").to_string();
+        assert!(err.contains("not an ELF file"), "{err}");
+    }
+
+    #[test]
+    fn origin_is_expanded() {
+        assert_eq!(
+            search_path("$ORIGIN/../lib:/opt/x", Path::new("/app/bin")),
+            [PathBuf::from("/app/bin/../lib"), PathBuf::from("/opt/x")]
+        );
+    }
+}

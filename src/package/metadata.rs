@@ -1,0 +1,702 @@
+//! `[package.metadata.docker-plugin]`: what a crate says about the plugin it builds.
+//!
+//! The packager turns this table (or the same keys in a standalone TOML file) into the
+//! plugin's `config.json` ([`Metadata::to_config`]) and into the extra content of its
+//! root filesystem (`binaries`, `files`, `dirs`, `base-rootfs`). Every table is
+//! decoded with `deny_unknown_fields`, so a typo is an error naming the field and
+//! its line instead of a silently ignored setting.
+//!
+//! ```toml
+//! [package.metadata.docker-plugin]
+//! description = "sshFS volumes"                # default: the package description
+//! interface = { types = ["docker.volumedriver/1.0"], socket = "sshfs.sock" }
+//! entrypoint = ["/docker-volume-sshfs"]        # default: ["/<binary>"]
+//! network = "host"
+//! propagated-mount = "/mnt/volumes"
+//! env = [{ name = "DEBUG", settable = ["value"], value = "0" }]
+//! linux = { capabilities = ["CAP_SYS_ADMIN"], devices = [{ path = "/dev/fuse" }] }
+//! binaries = ["/usr/bin/sshfs", "/usr/bin/ssh"] # copied with their libraries
+//!
+//! # Metadata for an example of the package: `cargo docker-plugin package --example localvol`.
+//! [package.metadata.docker-plugin.examples.localvol]
+//! interface = { types = ["docker.volumedriver/1.0"], socket = "localvol.sock" }
+//! ```
+//!
+//! ```
+//! use docker_plugin_sdk::package::metadata::{Metadata, PackageInfo};
+//!
+//! let manifest = r#"
+//! [package]
+//! name = "myvol"
+//! description = "My volumes"
+//!
+//! [package.metadata.docker-plugin]
+//! interface = { types = ["docker.volumedriver/1.0"], socket = "myvol.sock" }
+//! propagated-mount = "/mnt/volumes"
+//! "#;
+//! let (package, metadata) = Metadata::from_manifest_str(manifest, "Cargo.toml".as_ref(), None)?;
+//! let config = metadata.to_config(&package, "myvol", "Cargo.toml".as_ref())?;
+//! assert_eq!(config.description, "My volumes");
+//! assert_eq!(config.entrypoint, ["/myvol"]);
+//!
+//! let typo = manifest.replace("propagated-mount", "propagated-mnt");
+//! let err = Metadata::from_manifest_str(&typo, "Cargo.toml".as_ref(), None).unwrap_err();
+//! assert!(err.to_string().contains("unknown field `propagated-mnt`"), "{err}");
+//! # Ok::<(), docker_plugin_sdk::package::PackageError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use super::config::{self, InterfaceType, PluginConfig};
+use super::error::{IoContext, PackageError};
+
+/// The plugin's metadata: the keys of `[package.metadata.docker-plugin]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Metadata {
+    /// `description` (default: the package's).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `documentation` (default: the package's `documentation`, `homepage` or
+    /// `repository`).
+    #[serde(default)]
+    pub documentation: Option<String>,
+    /// `interface = { types = [...], socket = "x.sock", protocol-scheme = "..." }`.
+    #[serde(default)]
+    pub interface: InterfaceMeta,
+    /// `entrypoint` (default: the binary, at `/<binary name>`).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// `workdir`.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// `user = { uid, gid }`.
+    #[serde(default)]
+    pub user: Option<UserMeta>,
+    /// `network`: the network type, e.g. `host` (default: none).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// `propagated-mount`: where the plugin mounts volumes, shared with the host.
+    #[serde(default)]
+    pub propagated_mount: Option<String>,
+    /// `ipc-host`: use the host's IPC namespace.
+    #[serde(default)]
+    pub ipc_host: bool,
+    /// `pid-host`: use the host's PID namespace.
+    #[serde(default)]
+    pub pid_host: bool,
+    /// `mounts = [{ name, description, settable, source, destination, type, options }]`.
+    #[serde(default)]
+    pub mounts: Vec<MountMeta>,
+    /// `env = [{ name, description, settable, value }]`.
+    #[serde(default)]
+    pub env: Vec<EnvMeta>,
+    /// `args = { name, description, settable, value }`: arguments after the
+    /// entrypoint that `docker plugin set NAME args=...` may replace.
+    #[serde(default)]
+    pub args: Option<ArgsMeta>,
+    /// `linux = { capabilities, allow-all-devices, devices }`.
+    #[serde(default)]
+    pub linux: LinuxMeta,
+    /// `binaries`: host programs copied into the rootfs at the same path, with the
+    /// shared libraries they need (e.g. `/usr/bin/sshfs`).
+    #[serde(default)]
+    pub binaries: Vec<String>,
+    /// `files = [{ source, destination }]`: extra files (source relative to the
+    /// manifest's directory).
+    #[serde(default)]
+    pub files: Vec<FileMeta>,
+    /// `dirs`: extra empty directories in the rootfs.
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    /// `base-rootfs`: a tarball (`.tar` or `.tar.gz`, relative to the manifest's
+    /// directory) unpacked into the rootfs first.
+    #[serde(default)]
+    pub base_rootfs: Option<PathBuf>,
+    /// `examples.NAME`: the metadata of the package's example `NAME`.
+    #[serde(default)]
+    pub examples: BTreeMap<String, Metadata>,
+}
+
+/// `interface = { ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InterfaceMeta {
+    /// `types`, e.g. `["docker.volumedriver/1.0"]`.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// `socket`: the socket's file name in `/run/docker/plugins`, e.g. `x.sock`.
+    #[serde(default)]
+    pub socket: String,
+    /// `protocol-scheme`, e.g. `moby.plugins.http/v1`.
+    #[serde(default)]
+    pub protocol_scheme: Option<String>,
+}
+
+/// `user = { uid, gid }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserMeta {
+    /// `uid`.
+    #[serde(default)]
+    pub uid: u32,
+    /// `gid`.
+    #[serde(default)]
+    pub gid: u32,
+}
+
+/// One entry of `mounts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountMeta {
+    /// `name` (what `docker plugin set NAME name=...` uses).
+    #[serde(default)]
+    pub name: String,
+    /// `description`.
+    #[serde(default)]
+    pub description: String,
+    /// `settable`: `["source"]` or nothing.
+    #[serde(default)]
+    pub settable: Vec<String>,
+    /// `source`: the host path.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `destination`: the path in the plugin.
+    pub destination: String,
+    /// `type`, e.g. `bind`.
+    #[serde(default, rename = "type")]
+    pub r#type: String,
+    /// `options`, e.g. `["rbind", "rw"]`.
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// One entry of `env`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvMeta {
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    #[serde(default)]
+    pub description: String,
+    /// `settable`: `["value"]` or nothing.
+    #[serde(default)]
+    pub settable: Vec<String>,
+    /// `value`.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// `args = { ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgsMeta {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `description`.
+    #[serde(default)]
+    pub description: String,
+    /// `settable`: `["value"]` or nothing.
+    #[serde(default)]
+    pub settable: Vec<String>,
+    /// `value`: the arguments.
+    #[serde(default)]
+    pub value: Vec<String>,
+}
+
+/// `linux = { ... }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinuxMeta {
+    /// `capabilities`, e.g. `["CAP_SYS_ADMIN"]`.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// `allow-all-devices`.
+    #[serde(default)]
+    pub allow_all_devices: bool,
+    /// `devices = [{ name, description, settable, path }]`.
+    #[serde(default)]
+    pub devices: Vec<DeviceMeta>,
+}
+
+/// One entry of `linux.devices`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceMeta {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `description`.
+    #[serde(default)]
+    pub description: String,
+    /// `settable`: `["path"]` or nothing.
+    #[serde(default)]
+    pub settable: Vec<String>,
+    /// `path`, e.g. `/dev/fuse`.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// One entry of `files`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMeta {
+    /// `source`: the file on the host (relative to the manifest's directory).
+    pub source: PathBuf,
+    /// `destination`: its absolute path in the rootfs.
+    pub destination: String,
+}
+
+/// What the packager takes from `[package]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageInfo {
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `documentation`, else `homepage`, else `repository`.
+    pub documentation: Option<String>,
+}
+
+/// The parts of `Cargo.toml` the packager reads; everything else is ignored.
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    package: Option<ManifestPackage>,
+}
+
+#[derive(Deserialize)]
+struct ManifestPackage {
+    name: String,
+    // `toml::Value`: `description.workspace = true` is not a string and means
+    // "none that we can use here".
+    #[serde(default)]
+    description: Option<toml::Value>,
+    #[serde(default)]
+    documentation: Option<toml::Value>,
+    #[serde(default)]
+    homepage: Option<toml::Value>,
+    #[serde(default)]
+    repository: Option<toml::Value>,
+    #[serde(default)]
+    metadata: Option<ManifestMetadata>,
+}
+
+#[derive(Deserialize)]
+struct ManifestMetadata {
+    #[serde(default, rename = "docker-plugin")]
+    docker_plugin: Option<Metadata>,
+}
+
+impl PackageInfo {
+    /// Reads `[package]` from the `Cargo.toml` at `path`.
+    pub fn from_manifest(path: &Path) -> Result<Self, PackageError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Ok(parse_manifest(&text, path)?.0)
+    }
+}
+
+fn parse_manifest(
+    text: &str,
+    path: &Path,
+) -> Result<(PackageInfo, Option<Metadata>), PackageError> {
+    let manifest: Manifest = toml::from_str(text).map_err(|e| PackageError::Metadata {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let Some(package) = manifest.package else {
+        return Err(PackageError::MetadataValue {
+            path: path.to_path_buf(),
+            message: "no [package] table: point --manifest-path at a package's Cargo.toml, not a virtual workspace".into(),
+        });
+    };
+    let info = PackageInfo {
+        name: package.name,
+        description: string(package.description),
+        documentation: string(package.documentation)
+            .or_else(|| string(package.homepage))
+            .or_else(|| string(package.repository)),
+    };
+    Ok((info, package.metadata.and_then(|m| m.docker_plugin)))
+}
+
+fn string(value: Option<toml::Value>) -> Option<String> {
+    match value {
+        Some(toml::Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+impl Metadata {
+    /// Reads `[package]` and the plugin metadata from the `Cargo.toml` at `path`:
+    /// `[package.metadata.docker-plugin]`, or with `example`,
+    /// `[package.metadata.docker-plugin.examples.EXAMPLE]`.
+    pub fn from_manifest(
+        path: &Path,
+        example: Option<&str>,
+    ) -> Result<(PackageInfo, Metadata), PackageError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Self::from_manifest_str(&text, path, example)
+    }
+
+    /// [`from_manifest`](Self::from_manifest) on the manifest's text (`path` is only
+    /// used in error messages).
+    pub fn from_manifest_str(
+        text: &str,
+        path: &Path,
+        example: Option<&str>,
+    ) -> Result<(PackageInfo, Metadata), PackageError> {
+        let (info, root) = parse_manifest(text, path)?;
+        let missing = |what: String| PackageError::MetadataValue {
+            path: path.to_path_buf(),
+            message: format!(
+                "no [{what}] table: add it to say what the plugin implements, e.g.\n[{what}]\ninterface = {{ types = [\"docker.volumedriver/1.0\"], socket = \"{}.sock\" }}",
+                example.unwrap_or(&info.name)
+            ),
+        };
+        let root = root.ok_or_else(|| missing(section(example)))?;
+        let mut metadata = match example {
+            None => root,
+            Some(name) => {
+                let mut root = root;
+                root.examples
+                    .remove(name)
+                    .ok_or_else(|| missing(section(example)))?
+            }
+        };
+        if example.is_some() && !metadata.examples.is_empty() {
+            return Err(PackageError::MetadataValue {
+                path: path.to_path_buf(),
+                message: format!("[{}.examples]: examples cannot be nested", section(example)),
+            });
+        }
+        if example.is_none() {
+            metadata.examples.clear();
+        }
+        Ok((info, metadata))
+    }
+
+    /// Reads a standalone metadata file: the keys of `[package.metadata.docker-plugin]`
+    /// at its top level.
+    pub fn from_file(path: &Path) -> Result<Metadata, PackageError> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        toml::from_str(&text).map_err(|e| PackageError::Metadata {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The `config.json` for the plugin built from binary `binary` of `package`, not
+    /// yet validated (see [`PluginConfig::validate`]). `path` (the manifest) is used
+    /// in error messages.
+    pub fn to_config(
+        &self,
+        package: &PackageInfo,
+        binary: &str,
+        path: &Path,
+    ) -> Result<PluginConfig, PackageError> {
+        let mut types = Vec::with_capacity(self.interface.types.len());
+        for t in &self.interface.types {
+            types.push(
+                InterfaceType::from_str(t).map_err(|e| PackageError::MetadataValue {
+                    path: path.to_path_buf(),
+                    message: format!("interface.types: {e}"),
+                })?,
+            );
+        }
+        Ok(PluginConfig {
+            description: self
+                .description
+                .clone()
+                .or_else(|| package.description.clone())
+                .unwrap_or_default(),
+            documentation: self
+                .documentation
+                .clone()
+                .or_else(|| package.documentation.clone())
+                .unwrap_or_default(),
+            interface: config::Interface {
+                types,
+                socket: self.interface.socket.clone(),
+                protocol_scheme: self.interface.protocol_scheme.clone().unwrap_or_default(),
+            },
+            entrypoint: self
+                .entrypoint
+                .clone()
+                .unwrap_or_else(|| vec![binary_path(binary)]),
+            work_dir: self.workdir.clone().unwrap_or_default(),
+            user: self
+                .user
+                .as_ref()
+                .map(|u| config::User {
+                    uid: u.uid,
+                    gid: u.gid,
+                })
+                .unwrap_or_default(),
+            network: config::Network {
+                r#type: self.network.clone().unwrap_or_default(),
+            },
+            linux: config::Linux {
+                capabilities: self.linux.capabilities.clone(),
+                allow_all_devices: self.linux.allow_all_devices,
+                devices: self
+                    .linux
+                    .devices
+                    .iter()
+                    .map(|d| config::Device {
+                        name: d.name.clone(),
+                        description: d.description.clone(),
+                        settable: d.settable.clone(),
+                        path: d.path.clone(),
+                    })
+                    .collect(),
+            },
+            propagated_mount: self.propagated_mount.clone().unwrap_or_default(),
+            ipc_host: self.ipc_host,
+            pid_host: self.pid_host,
+            mounts: self
+                .mounts
+                .iter()
+                .map(|m| config::Mount {
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    settable: m.settable.clone(),
+                    source: m.source.clone(),
+                    destination: m.destination.clone(),
+                    r#type: m.r#type.clone(),
+                    options: m.options.clone(),
+                })
+                .collect(),
+            env: self
+                .env
+                .iter()
+                .map(|e| config::Env {
+                    name: e.name.clone(),
+                    description: e.description.clone(),
+                    settable: e.settable.clone(),
+                    value: e.value.clone(),
+                })
+                .collect(),
+            args: self
+                .args
+                .as_ref()
+                .map(|a| config::Args {
+                    name: a.name.clone(),
+                    description: a.description.clone(),
+                    settable: a.settable.clone(),
+                    value: a.value.clone(),
+                })
+                .unwrap_or_default(),
+            ..PluginConfig::default()
+        })
+    }
+}
+
+/// Where the packager puts the plugin binary `binary` in the rootfs: `/<binary>`.
+pub fn binary_path(binary: &str) -> String {
+    format!("/{binary}")
+}
+
+fn section(example: Option<&str>) -> String {
+    match example {
+        None => "package.metadata.docker-plugin".to_owned(),
+        Some(name) => format!("package.metadata.docker-plugin.examples.{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[package]
+name = "p"
+description = "from package"
+repository = "https://example.com/p"
+
+[package.metadata.docker-plugin]
+interface = { types = ["docker.volumedriver/1.0"], socket = "p.sock" }
+"#;
+
+    fn parse(extra: &str) -> Result<(PackageInfo, Metadata), PackageError> {
+        Metadata::from_manifest_str(&format!("{BASE}{extra}"), Path::new("Cargo.toml"), None)
+    }
+
+    fn config(extra: &str) -> PluginConfig {
+        let (info, meta) = parse(extra).expect("parses");
+        meta.to_config(&info, "p", Path::new("Cargo.toml"))
+            .expect("config")
+    }
+
+    #[test]
+    fn defaults_come_from_the_package_and_the_binary() {
+        let c = config("");
+        assert_eq!(c.description, "from package");
+        assert_eq!(c.documentation, "https://example.com/p");
+        assert_eq!(c.entrypoint, ["/p"]);
+        assert_eq!(c.interface.socket, "p.sock");
+        assert_eq!(c.interface.types[0].to_string(), "docker.volumedriver/1.0");
+        assert!(c.privileges().is_empty());
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn every_key_lands_in_its_config_field() {
+        let c = config(
+            r#"description = "d"
+documentation = "https://doc"
+entrypoint = ["/bin/p", "-v"]
+workdir = "/w"
+user = { uid = 1, gid = 2 }
+network = "host"
+propagated-mount = "/mnt/volumes"
+ipc-host = true
+pid-host = true
+mounts = [{ name = "state", settable = ["source"], source = "/var/lib/p", destination = "/state", type = "bind", options = ["rbind"] }]
+env = [{ name = "DEBUG", description = "debug", settable = ["value"], value = "0" }]
+args = { name = "args", settable = ["value"], value = ["--x"] }
+linux = { capabilities = ["CAP_SYS_ADMIN"], allow-all-devices = true, devices = [{ path = "/dev/fuse" }] }
+"#,
+        );
+        assert_eq!(c.description, "d");
+        assert_eq!(c.documentation, "https://doc");
+        assert_eq!(c.entrypoint, ["/bin/p", "-v"]);
+        assert_eq!(c.work_dir, "/w");
+        assert_eq!((c.user.uid, c.user.gid), (1, 2));
+        assert_eq!(c.network.r#type, "host");
+        assert_eq!(c.propagated_mount, "/mnt/volumes");
+        assert!(c.ipc_host && c.pid_host);
+        assert_eq!(c.mounts[0].source.as_deref(), Some("/var/lib/p"));
+        assert_eq!(c.mounts[0].options, ["rbind"]);
+        assert_eq!(c.env[0].value.as_deref(), Some("0"));
+        assert_eq!(c.args.value, ["--x"]);
+        assert!(c.linux.allow_all_devices);
+        assert_eq!(c.linux.devices[0].path.as_deref(), Some("/dev/fuse"));
+        let privileges: Vec<String> = c.privileges().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            privileges,
+            [
+                "network: [host]",
+                "host ipc namespace: [true]",
+                "host pid namespace: [true]",
+                "mount: [/var/lib/p]",
+                "device: [/dev/fuse]",
+                "allow-all-devices: [true]",
+                "capabilities: [CAP_SYS_ADMIN]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typo_is_an_error_naming_the_field() {
+        for (extra, field) in [
+            ("entrypont = [\"/p\"]\n", "entrypont"),
+            ("linux = { capabilites = [] }\n", "capabilites"),
+            ("env = [{ name = \"A\", vaule = \"1\" }]\n", "vaule"),
+            ("propagatedmount = \"/x\"\n", "propagatedmount"),
+        ] {
+            let err = parse(extra).expect_err(extra).to_string();
+            assert!(err.contains(&format!("unknown field `{field}`")), "{err}");
+            assert!(err.starts_with("Cargo.toml: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let err = parse("network = { type = \"host\" }\n").expect_err("table");
+        assert!(err.to_string().contains("network"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_interface_type_is_refused_at_conversion() {
+        let manifest = BASE.replace("docker.volumedriver/1.0", "volumedriver");
+        let (info, meta) =
+            Metadata::from_manifest_str(&manifest, Path::new("Cargo.toml"), None).expect("parses");
+        let err = meta
+            .to_config(&info, "p", Path::new("Cargo.toml"))
+            .expect_err("bad type")
+            .to_string();
+        assert!(err.contains("interface.types"), "{err}");
+    }
+
+    #[test]
+    fn examples_have_their_own_table() {
+        let manifest = format!(
+            "{BASE}[package.metadata.docker-plugin.examples.ex]\ninterface = {{ types = [\"docker.ipamdriver/1.0\"], socket = \"ex.sock\" }}\n"
+        );
+        let (info, meta) =
+            Metadata::from_manifest_str(&manifest, Path::new("Cargo.toml"), Some("ex"))
+                .expect("example");
+        let c = meta
+            .to_config(&info, "ex", Path::new("Cargo.toml"))
+            .expect("config");
+        assert_eq!(c.interface.socket, "ex.sock");
+        assert_eq!(c.entrypoint, ["/ex"]);
+        let err = Metadata::from_manifest_str(&manifest, Path::new("Cargo.toml"), Some("nope"))
+            .expect_err("no such example")
+            .to_string();
+        assert!(
+            err.contains("no [package.metadata.docker-plugin.examples.nope] table"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_metadata_says_what_to_add() {
+        let err =
+            Metadata::from_manifest_str("[package]\nname = \"p\"\n", Path::new("Cargo.toml"), None)
+                .expect_err("missing")
+                .to_string();
+        assert!(err.contains("[package.metadata.docker-plugin]"), "{err}");
+        assert!(err.contains("socket = \"p.sock\""), "{err}");
+    }
+
+    #[test]
+    fn workspace_inherited_fields_are_not_strings() {
+        let manifest = BASE.replace(
+            "description = \"from package\"",
+            "description.workspace = true",
+        );
+        let (info, _) =
+            Metadata::from_manifest_str(&manifest, Path::new("Cargo.toml"), None).expect("parses");
+        assert_eq!(info.description, None);
+    }
+
+    /// This crate's own `[package.metadata.docker-plugin.examples.localvol]` gives
+    /// the golden `config.json` (the e2e test checks the packaged bundle's too).
+    #[test]
+    fn localvol_metadata_gives_the_golden_config() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = root.join("Cargo.toml");
+        let (info, meta) = Metadata::from_manifest(&manifest, Some("localvol")).expect("metadata");
+        let config = meta
+            .to_config(&info, "localvol", &manifest)
+            .expect("config");
+        config.validate().expect("valid");
+        let mut json = config.to_json_pretty().expect("json");
+        json.push('\n');
+        let golden =
+            std::fs::read_to_string(root.join("tests/golden/package/localvol.config.json"))
+                .expect("golden file");
+        assert_eq!(json, golden);
+        assert!(config.privileges().is_empty());
+    }
+
+    #[test]
+    fn a_standalone_file_has_the_keys_at_the_top() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plugin.toml");
+        std::fs::write(&path, "network = \"host\"\nbinares = []\n").expect("write");
+        let err = Metadata::from_file(&path).expect_err("typo").to_string();
+        assert!(err.contains("unknown field `binares`"), "{err}");
+        std::fs::write(&path, "network = \"host\"\nbinaries = [\"/bin/sh\"]\n").expect("write");
+        let meta = Metadata::from_file(&path).expect("parses");
+        assert_eq!(meta.binaries, ["/bin/sh"]);
+    }
+}

@@ -1,0 +1,473 @@
+//! `cargo docker-plugin package` as a library: build the crate, turn its metadata into
+//! `config.json`, assemble the rootfs, and optionally archive the bundle.
+//!
+//! ```no_run
+//! use docker_plugin_sdk::package::packager::{Packager, Target};
+//!
+//! let packaged = Packager::new()
+//!     .target(Target::Example("localvol".into()))
+//!     .tarball(true)
+//!     .run(&mut |step| eprintln!("{step}"))?;
+//! println!("{}: {} files, {} bytes", packaged.bundle.dir().display(), packaged.files, packaged.size);
+//! # Ok::<(), docker_plugin_sdk::package::PackageError>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::archive::{Archive, ArchiveOptions, source_date_epoch};
+use super::bundle::Bundle;
+use super::error::{IoContext, PackageError};
+use super::metadata::{Metadata, PackageInfo, binary_path};
+use super::rootfs::BundleWriter;
+
+/// Which binary of the package is the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Target {
+    /// The package's only binary.
+    #[default]
+    Default,
+    /// `--bin NAME`.
+    Bin(String),
+    /// `--example NAME` (its metadata is `[package.metadata.docker-plugin.examples.NAME]`).
+    Example(String),
+}
+
+/// A step of [`Packager::run`], for progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `cargo build` is running.
+    Building,
+    /// The rootfs is being assembled into this directory.
+    Assembling(PathBuf),
+    /// The bundle is being archived into this file; `total` bytes of files.
+    Archiving(PathBuf, u64),
+    /// Bytes of the bundle's files archived so far.
+    Archived(u64),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Building => f.write_str("building with cargo"),
+            Step::Assembling(dir) => write!(f, "assembling {}", dir.display()),
+            Step::Archiving(file, _) => write!(f, "archiving into {}", file.display()),
+            Step::Archived(bytes) => write!(f, "{bytes} bytes archived"),
+        }
+    }
+}
+
+/// Options of `cargo docker-plugin package`.
+#[derive(Debug, Clone)]
+pub struct Packager {
+    manifest_path: Option<PathBuf>,
+    target: Target,
+    profile: String,
+    features: Vec<String>,
+    all_features: bool,
+    no_default_features: bool,
+    metadata_file: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+    tarball: bool,
+    mtime: u64,
+}
+
+impl Default for Packager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`Packager::run`] produced.
+#[derive(Debug, Clone)]
+pub struct Packaged {
+    /// The bundle directory.
+    pub bundle: Bundle,
+    /// The plugin binary cargo built.
+    pub binary: PathBuf,
+    /// Regular files in the rootfs.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub size: u64,
+    /// The `.tar.gz` of the bundle and its path, with `--tar`.
+    pub tarball: Option<(PathBuf, Archive)>,
+}
+
+/// A binary cargo built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The target's name.
+    pub name: String,
+    /// The executable.
+    pub executable: PathBuf,
+    /// The `Cargo.toml` of its package.
+    pub manifest_path: PathBuf,
+    /// Whether it is an example.
+    pub example: bool,
+}
+
+impl Packager {
+    /// Release build of the package in the current directory, bundle in
+    /// `target/docker-plugin/<binary>`.
+    pub fn new() -> Self {
+        Self {
+            manifest_path: None,
+            target: Target::Default,
+            profile: "release".into(),
+            features: Vec::new(),
+            all_features: false,
+            no_default_features: false,
+            metadata_file: None,
+            out_dir: None,
+            tarball: false,
+            mtime: source_date_epoch(),
+        }
+    }
+
+    /// `--manifest-path`.
+    pub fn manifest_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.manifest_path = Some(path.into());
+        self
+    }
+
+    /// `--bin` / `--example`.
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// `--profile` (default `release`).
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// `--features`, `--all-features`, `--no-default-features`.
+    pub fn features(mut self, features: Vec<String>, all: bool, no_default: bool) -> Self {
+        self.features = features;
+        self.all_features = all;
+        self.no_default_features = no_default;
+        self
+    }
+
+    /// `--metadata FILE.toml`: the plugin metadata from this file instead of
+    /// `Cargo.toml`.
+    pub fn metadata_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.metadata_file = Some(path.into());
+        self
+    }
+
+    /// `--out DIR`: the bundle directory.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// `--tar`: also write `DIR.tar.gz`.
+    pub fn tarball(mut self, yes: bool) -> Self {
+        self.tarball = yes;
+        self
+    }
+
+    /// The mtime of the output (default: `SOURCE_DATE_EPOCH` or 0).
+    pub fn mtime(mut self, secs: u64) -> Self {
+        self.mtime = secs;
+        self
+    }
+
+    fn cargo(&self) -> Command {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `cargo build --profile P --message-format=json-render-diagnostics` and
+    /// returns the plugin binary it built. Cargo's diagnostics go to stderr.
+    pub fn build(&self) -> Result<Artifact, PackageError> {
+        let mut command = self.cargo();
+        command
+            .args([
+                "build",
+                "--message-format=json-render-diagnostics",
+                "--profile",
+            ])
+            .arg(&self.profile);
+        if let Some(path) = &self.manifest_path {
+            command.arg("--manifest-path").arg(path);
+        }
+        match &self.target {
+            Target::Default => {
+                command.arg("--bins");
+            }
+            Target::Bin(name) => {
+                command.args(["--bin", name]);
+            }
+            Target::Example(name) => {
+                command.args(["--example", name]);
+            }
+        }
+        if !self.features.is_empty() {
+            command.arg("--features").arg(self.features.join(","));
+        }
+        if self.all_features {
+            command.arg("--all-features");
+        }
+        if self.no_default_features {
+            command.arg("--no-default-features");
+        }
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let output = command
+            .output()
+            .map_err(|e| PackageError::Cargo(format!("cannot run cargo: {e}")))?;
+        if !output.status.success() {
+            return Err(PackageError::Cargo(format!(
+                "cargo build failed ({}); see its messages above",
+                output.status
+            )));
+        }
+        let artifacts = parse_artifacts(&output.stdout)?;
+        pick_artifact(artifacts, &self.target)
+    }
+
+    /// The package's `Cargo.toml`: `--manifest-path`, or the one cargo finds from the
+    /// current directory (`cargo locate-project`).
+    pub fn locate_manifest(&self) -> Result<PathBuf, PackageError> {
+        if let Some(path) = &self.manifest_path {
+            return Ok(path.clone());
+        }
+        let output = self
+            .cargo()
+            .args(["locate-project", "--message-format", "plain"])
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| PackageError::Cargo(format!("cannot run cargo locate-project: {e}")))?;
+        if !output.status.success() {
+            return Err(PackageError::Cargo(format!(
+                "no Cargo.toml here or above: run in a package or pass --manifest-path ({})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+        ))
+    }
+
+    /// The target directory of the package (`cargo metadata`).
+    pub fn target_directory(&self) -> Result<PathBuf, PackageError> {
+        let mut command = self.cargo();
+        command.args(["metadata", "--format-version", "1", "--no-deps"]);
+        if let Some(path) = &self.manifest_path {
+            command.arg("--manifest-path").arg(path);
+        }
+        let output = command
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| PackageError::Cargo(format!("cannot run cargo metadata: {e}")))?;
+        if !output.status.success() {
+            return Err(PackageError::Cargo(format!(
+                "cargo metadata failed ({})",
+                output.status
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| PackageError::Cargo(format!("cargo metadata printed bad JSON: {e}")))?;
+        value
+            .get("target_directory")
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| PackageError::Cargo("cargo metadata has no target_directory".into()))
+    }
+
+    /// Builds, assembles the bundle (and the tarball with `--tar`); `progress` hears
+    /// of each step.
+    pub fn run(&self, progress: &mut dyn FnMut(Step)) -> Result<Packaged, PackageError> {
+        // Read the metadata first: a typo should not cost a release build.
+        let manifest = self.locate_manifest()?;
+        let example = match &self.target {
+            Target::Example(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let (info, metadata, base_dir) = match &self.metadata_file {
+            Some(file) => (
+                PackageInfo::from_manifest(&manifest)?,
+                Metadata::from_file(file)?,
+                file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => {
+                let (info, metadata) = Metadata::from_manifest(&manifest, example)?;
+                let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+                (info, metadata, dir)
+            }
+        };
+        progress(Step::Building);
+        let artifact = self.build()?;
+        let config = metadata.to_config(&info, &artifact.name, &manifest)?;
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => self
+                .target_directory()?
+                .join("docker-plugin")
+                .join(&artifact.name),
+        };
+        progress(Step::Assembling(out_dir.clone()));
+        let mut writer = BundleWriter::new(&out_dir, config)
+            .mtime(self.mtime)
+            .program(binary_path(&artifact.name), &artifact.executable);
+        for program in &metadata.binaries {
+            writer = writer.host_program(program.clone());
+        }
+        for file in &metadata.files {
+            writer = writer.file(file.destination.clone(), base_dir.join(&file.source));
+        }
+        for dir in &metadata.dirs {
+            writer = writer.dir(dir.clone());
+        }
+        if let Some(base) = &metadata.base_rootfs {
+            writer = writer.base_rootfs(base_dir.join(base));
+        }
+        let written = writer.write()?;
+        let (files, size) = count(&written.bundle.rootfs())?;
+        let tarball = if self.tarball {
+            let mut name = out_dir.clone().into_os_string();
+            name.push(".tar.gz");
+            let path = PathBuf::from(name);
+            let (_, total) = count(&out_dir)?;
+            progress(Step::Archiving(path.clone(), total));
+            let archive = Archive::of_dir_with_progress(
+                &out_dir,
+                &ArchiveOptions { mtime: self.mtime },
+                &mut |done| progress(Step::Archived(done)),
+            )?;
+            archive.write_to(&path)?;
+            Some((path, archive))
+        } else {
+            None
+        };
+        Ok(Packaged {
+            bundle: written.bundle,
+            binary: artifact.executable,
+            files,
+            size,
+            tarball,
+        })
+    }
+}
+
+/// Regular files under `dir` and their total size.
+pub fn count(dir: &Path) -> Result<(usize, u64), PackageError> {
+    let mut files = 0;
+    let mut size = 0;
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let meta = std::fs::symlink_metadata(&path).at(&path)?;
+        if meta.is_dir() {
+            let (f, s) = count(&path)?;
+            files += f;
+            size += s;
+        } else if meta.is_file() {
+            files += 1;
+            size += meta.len();
+        }
+    }
+    Ok((files, size))
+}
+
+/// The executables in cargo's `--message-format=json` output.
+fn parse_artifacts(stdout: &[u8]) -> Result<Vec<Artifact>, PackageError> {
+    let mut artifacts = Vec::new();
+    for line in stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message.get("reason").and_then(|r| r.as_str()) != Some("compiler-artifact") {
+            continue;
+        }
+        let Some(executable) = message.get("executable").and_then(|e| e.as_str()) else {
+            continue;
+        };
+        let target = &message["target"];
+        let kinds: Vec<&str> = target["kind"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        let example = kinds.contains(&"example");
+        if !example && !kinds.contains(&"bin") {
+            continue;
+        }
+        artifacts.push(Artifact {
+            name: target["name"].as_str().unwrap_or_default().to_owned(),
+            executable: PathBuf::from(executable),
+            manifest_path: PathBuf::from(message["manifest_path"].as_str().unwrap_or_default()),
+            example,
+        });
+    }
+    Ok(artifacts)
+}
+
+fn pick_artifact(artifacts: Vec<Artifact>, target: &Target) -> Result<Artifact, PackageError> {
+    let wanted = |a: &Artifact| match target {
+        Target::Default => !a.example,
+        Target::Bin(name) => !a.example && &a.name == name,
+        Target::Example(name) => a.example && &a.name == name,
+    };
+    let mut matching: Vec<Artifact> = artifacts.into_iter().filter(wanted).collect();
+    match matching.len() {
+        1 => Ok(matching.remove(0)),
+        0 => Err(PackageError::Cargo(
+            "cargo built no matching executable: name it with --bin or --example".into(),
+        )),
+        _ => Err(PackageError::Cargo(format!(
+            "the package has several binaries ({}): choose one with --bin",
+            matching
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"x"},"executable":null,"manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"a"},"executable":"/p/target/release/a","manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"b"},"executable":"/p/target/release/b","manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["example"],"name":"a"},"executable":"/p/target/release/examples/a","manifest_path":"/p/Cargo.toml"}
+{"reason":"build-finished","success":true}
+"#;
+
+    #[test]
+    fn the_named_artifact_is_picked() {
+        let artifacts = parse_artifacts(OUTPUT.as_bytes()).expect("parse");
+        assert_eq!(artifacts.len(), 3);
+        let bin = pick_artifact(artifacts.clone(), &Target::Bin("a".into())).expect("bin");
+        assert_eq!(bin.executable, Path::new("/p/target/release/a"));
+        let example =
+            pick_artifact(artifacts.clone(), &Target::Example("a".into())).expect("example");
+        assert_eq!(
+            example.executable,
+            Path::new("/p/target/release/examples/a")
+        );
+        let err = pick_artifact(artifacts.clone(), &Target::Default)
+            .expect_err("two bins")
+            .to_string();
+        assert!(err.contains("several binaries (a, b)"), "{err}");
+        let err = pick_artifact(artifacts, &Target::Bin("c".into()))
+            .expect_err("none")
+            .to_string();
+        assert!(err.contains("--bin"), "{err}");
+    }
+
+    #[test]
+    fn steps_read_as_progress_messages() {
+        assert_eq!(Step::Building.to_string(), "building with cargo");
+        assert_eq!(
+            Step::Archiving(PathBuf::from("/o.tar.gz"), 10).to_string(),
+            "archiving into /o.tar.gz"
+        );
+    }
+}

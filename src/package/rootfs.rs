@@ -1,0 +1,415 @@
+//! Writing a bundle: `config.json` and a `rootfs/` holding the plugin binary, the
+//! shared libraries it needs, extra host programs and files, and the directories
+//! dockerd expects.
+//!
+//! ```no_run
+//! use docker_plugin_sdk::package::config::PluginConfig;
+//! use docker_plugin_sdk::package::rootfs::BundleWriter;
+//!
+//! let config = PluginConfig::from_json(br#"{
+//!     "entrypoint": ["/myvol"],
+//!     "interface": {"socket": "myvol.sock", "types": ["docker.volumedriver/1.0"]},
+//!     "propagatedmount": "/mnt/volumes"
+//! }"#)?;
+//! let written = BundleWriter::new("target/docker-plugin/myvol", config)
+//!     .program("/myvol", "target/release/myvol")
+//!     .host_program("/usr/bin/sshfs")
+//!     .write()?;
+//! assert!(written.bundle.rootfs().join("mnt/volumes").is_dir());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The output is reproducible: files are written in sorted order with a fixed mtime
+//! and normalized modes (`0755` for executables and directories, `0644` otherwise,
+//! `1777` for `/tmp`), so [`Archive::of_dir`](super::archive::Archive::of_dir) of two
+//! bundles of the same input gives identical bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR};
+use super::config::PluginConfig;
+use super::elf::LibraryResolver;
+use super::error::{IoContext, PackageError};
+
+/// The directory dockerd binds the plugin's socket directory to.
+pub const PLUGIN_SOCKET_DIR: &str = "/run/docker/plugins";
+
+/// Builds a bundle directory from a config and the files of its rootfs.
+#[derive(Debug, Clone)]
+pub struct BundleWriter {
+    dir: PathBuf,
+    config: PluginConfig,
+    /// Programs whose libraries are added too: destination → host file.
+    programs: BTreeMap<String, PathBuf>,
+    /// Plain files: destination → host file.
+    files: BTreeMap<String, PathBuf>,
+    dirs: BTreeSet<String>,
+    base: Option<PathBuf>,
+    resolver: LibraryResolver,
+    mtime: u64,
+}
+
+/// What [`BundleWriter::write`] put into the rootfs.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// Every file added to the rootfs (not counting a base tarball's), by its path
+    /// in the rootfs.
+    pub files: Vec<String>,
+}
+
+impl BundleWriter {
+    /// A bundle in `dir` with `config`; [`write`](Self::write) validates the config.
+    pub fn new(dir: impl Into<PathBuf>, config: PluginConfig) -> Self {
+        Self {
+            dir: dir.into(),
+            config,
+            programs: BTreeMap::new(),
+            files: BTreeMap::new(),
+            dirs: BTreeSet::new(),
+            base: None,
+            resolver: LibraryResolver::system(),
+            mtime: super::archive::source_date_epoch(),
+        }
+    }
+
+    /// Adds the program at `host` as `dest` in the rootfs, with its libraries.
+    pub fn program(mut self, dest: impl Into<String>, host: impl Into<PathBuf>) -> Self {
+        self.programs.insert(dest.into(), host.into());
+        self
+    }
+
+    /// Adds the host program at `path` at the same path, with its libraries.
+    pub fn host_program(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        let host = PathBuf::from(&path);
+        self.program(path, host)
+    }
+
+    /// Adds the file at `host` as `dest` (no libraries).
+    pub fn file(mut self, dest: impl Into<String>, host: impl Into<PathBuf>) -> Self {
+        self.files.insert(dest.into(), host.into());
+        self
+    }
+
+    /// Adds an empty directory.
+    pub fn dir(mut self, dest: impl Into<String>) -> Self {
+        self.dirs.insert(dest.into());
+        self
+    }
+
+    /// Unpacks the tarball at `path` (`.tar`, or gzip-compressed) into the rootfs
+    /// before anything else is added.
+    pub fn base_rootfs(mut self, path: impl Into<PathBuf>) -> Self {
+        self.base = Some(path.into());
+        self
+    }
+
+    /// Resolves libraries with `resolver` instead of the host's search path.
+    pub fn resolver(mut self, resolver: LibraryResolver) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The mtime of every written file (default: [`source_date_epoch`](super::archive::source_date_epoch)).
+    pub fn mtime(mut self, secs: u64) -> Self {
+        self.mtime = secs;
+        self
+    }
+
+    /// Validates the config ([`PluginConfig::validate`]), checks that the entrypoint
+    /// is in the rootfs, replaces `DIR/config.json` and `DIR/rootfs/`, and writes them.
+    pub fn write(self) -> Result<Written, PackageError> {
+        self.config.validate()?;
+        let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for (dest, host) in &self.programs {
+            files.insert(checked_dest(dest)?, host.clone());
+        }
+        let libraries = self.resolver.closure(self.programs.values())?;
+        for lib in libraries {
+            let dest = lib.to_string_lossy().into_owned();
+            files.entry(dest).or_insert(lib);
+        }
+        for (dest, host) in &self.files {
+            files.insert(checked_dest(dest)?, host.clone());
+        }
+        let mut dirs: BTreeSet<String> = self
+            .dirs
+            .iter()
+            .map(|d| checked_dest(d))
+            .collect::<Result<_, _>>()?;
+        dirs.insert(PLUGIN_SOCKET_DIR.to_owned());
+        dirs.insert("/tmp".to_owned());
+        if !self.config.propagated_mount.is_empty() {
+            dirs.insert(checked_dest(&self.config.propagated_mount)?);
+        }
+        if let Some(entry) = self.config.entrypoint.first()
+            && entry.starts_with('/')
+            && !files.contains_key(entry)
+            && self.base.is_none()
+        {
+            return Err(PackageError::MetadataValue {
+                path: self.dir.join(CONFIG_FILE),
+                message: format!(
+                    "entrypoint {entry} is not in the rootfs (it holds {}): point the entrypoint at the plugin binary, or add the file",
+                    files.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+
+        fs::create_dir_all(&self.dir).at(&self.dir)?;
+        let rootfs = self.dir.join(ROOTFS_DIR);
+        match fs::remove_dir_all(&rootfs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PackageError::io(&rootfs, e)),
+        }
+        fs::create_dir(&rootfs).at(&rootfs)?;
+        if let Some(base) = &self.base {
+            unpack(base, &rootfs)?;
+        }
+        let mtime = UNIX_EPOCH + Duration::from_secs(self.mtime);
+        for dir in &dirs {
+            let path = rootfs.join(dir.trim_start_matches('/'));
+            fs::create_dir_all(&path).at(&path)?;
+        }
+        for (dest, host) in &files {
+            let path = rootfs.join(dest.trim_start_matches('/'));
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).at(parent)?;
+            }
+            // Copy the content (following symlinks) into a fresh regular file.
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(PackageError::io(&path, e)),
+            }
+            fs::copy(host, &path).map_err(|e| {
+                PackageError::io(
+                    host,
+                    io::Error::new(e.kind(), format!("copying to {}: {e}", path.display())),
+                )
+            })?;
+            let executable = fs::metadata(host).at(host)?.permissions().mode() & 0o111 != 0;
+            let mode = if executable { 0o755 } else { 0o644 };
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).at(&path)?;
+            let file = fs::File::options().write(true).open(&path).at(&path)?;
+            file.set_modified(mtime).at(&path)?;
+        }
+        normalize_dirs(&rootfs)?;
+        let tmp = rootfs.join("tmp");
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).at(&tmp)?;
+
+        let config_path = self.dir.join(CONFIG_FILE);
+        let mut json = self.config.to_json_pretty()?;
+        json.push('\n');
+        fs::write(&config_path, json).at(&config_path)?;
+        let bundle = Bundle::open(&self.dir)?;
+        Ok(Written {
+            bundle,
+            files: files.into_keys().collect(),
+        })
+    }
+}
+
+/// `0755` for every directory the writer created (a base rootfs keeps its modes).
+fn normalize_dirs(dir: &Path) -> Result<(), PackageError> {
+    for entry in fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let meta = fs::symlink_metadata(&path).at(&path)?;
+        if meta.is_dir() {
+            if meta.permissions().mode() & 0o7777 != 0o755
+                && path.file_name() != Some("tmp".as_ref())
+            {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).at(&path)?;
+            }
+            normalize_dirs(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// An absolute, normalized destination without `..`.
+fn checked_dest(dest: &str) -> Result<String, PackageError> {
+    let path = Path::new(dest);
+    let ok = path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !ok {
+        return Err(PackageError::MetadataValue {
+            path: PathBuf::from(dest),
+            message:
+                "paths in the rootfs must be absolute and without `.` or `..`, e.g. /usr/bin/tool"
+                    .into(),
+        });
+    }
+    Ok(path.to_string_lossy().trim_end_matches('/').to_owned())
+}
+
+fn unpack(tarball: &Path, rootfs: &Path) -> Result<(), PackageError> {
+    let bytes = fs::read(tarball).at(tarball)?;
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn io::Read> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
+    } else {
+        Box::new(&bytes[..])
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    archive.unpack(rootfs).at(tarball)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::archive::{Archive, ArchiveOptions};
+    use super::*;
+
+    fn config(entry: &str) -> PluginConfig {
+        PluginConfig::from_json(
+            format!(
+                r#"{{"entrypoint":["{entry}"],"interface":{{"socket":"p.sock","types":["docker.volumedriver/1.0"]}},"propagatedmount":"/mnt/volumes"}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("config")
+    }
+
+    fn ls() -> &'static str {
+        if Path::new("/bin/ls").exists() {
+            "/bin/ls"
+        } else {
+            "/usr/bin/ls"
+        }
+    }
+
+    #[test]
+    fn a_dynamic_program_brings_libc_and_the_loader() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .dir("/var/lib/p")
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        assert!(rootfs.join("p").is_file());
+        let interp = super::super::elf::ElfInfo::read(Path::new(ls()))
+            .expect("elf")
+            .interpreter
+            .expect("dynamic");
+        assert!(
+            rootfs
+                .join(interp.strip_prefix("/").expect("abs"))
+                .is_file()
+        );
+        assert!(
+            written.files.iter().any(|f| f.ends_with("/libc.so.6")),
+            "{:?}",
+            written.files
+        );
+        for d in ["run/docker/plugins", "tmp", "mnt/volumes", "var/lib/p"] {
+            assert!(rootfs.join(d).is_dir(), "{d}");
+        }
+        let mode = fs::metadata(rootfs.join("tmp"))
+            .expect("tmp")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o1777);
+        let config = fs::read_to_string(dir.path().join("b/config.json")).expect("config");
+        assert!(
+            config.contains("\"PropagatedMount\": \"/mnt/volumes\""),
+            "{config}"
+        );
+    }
+
+    #[test]
+    fn two_writes_give_identical_archives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = dir.path().join("extra.txt");
+        fs::write(&extra, "x").expect("write");
+        let build = |name: &str| {
+            let written = BundleWriter::new(dir.path().join(name), config("/p"))
+                .program("/p", ls())
+                .file("/etc/p/extra.txt", &extra)
+                .mtime(0)
+                .write()
+                .expect("write");
+            Archive::of_dir(written.bundle.dir(), &ArchiveOptions::default()).expect("archive")
+        };
+        let a = build("a");
+        // Touch the source in between: the output must not change.
+        fs::write(&extra, "x").expect("rewrite");
+        let b = build("b");
+        assert_eq!(a.gz, b.gz);
+        assert_eq!(a.digest, b.digest);
+    }
+
+    #[test]
+    fn an_entrypoint_outside_the_rootfs_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = BundleWriter::new(dir.path(), config("/missing"))
+            .program("/p", ls())
+            .write()
+            .expect_err("entrypoint missing")
+            .to_string();
+        assert!(
+            err.contains("entrypoint /missing is not in the rootfs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_config_lists_its_problems() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config("/p");
+        config.interface.socket = "a/b.sock".into();
+        let err = BundleWriter::new(dir.path(), config)
+            .program("/p", ls())
+            .write()
+            .expect_err("invalid")
+            .to_string();
+        assert!(err.contains("config.json has a problem"), "{err}");
+        assert!(!dir.path().join("config.json").exists());
+    }
+
+    #[test]
+    fn relative_destinations_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = BundleWriter::new(dir.path(), config("/p"))
+            .program("/p", ls())
+            .file("../etc/x", ls())
+            .write()
+            .expect_err("relative")
+            .to_string();
+        assert!(err.contains("must be absolute"), "{err}");
+    }
+
+    #[test]
+    fn a_base_rootfs_is_unpacked_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base_dir = dir.path().join("base");
+        fs::create_dir_all(base_dir.join("etc")).expect("mkdir");
+        fs::write(base_dir.join("etc/os-release"), "ID=test\n").expect("write");
+        let base = dir.path().join("base.tar.gz");
+        Archive::of_dir(&base_dir, &ArchiveOptions::default())
+            .expect("archive")
+            .write_to(&base)
+            .expect("write");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .base_rootfs(&base)
+            .write()
+            .expect("write");
+        assert_eq!(
+            fs::read_to_string(written.bundle.rootfs().join("etc/os-release")).expect("read"),
+            "ID=test\n"
+        );
+    }
+}
