@@ -6,7 +6,7 @@
 //!
 //! Known difference: the harness has no `local` driver, so the fixture about a name
 //! held by `local` (`volume_create_other_driver`) is checked only for its plugin part.
-#![cfg(feature = "harness")]
+#![cfg(all(feature = "harness", feature = "packager"))]
 
 mod support;
 
@@ -93,14 +93,13 @@ impl Replay {
             config
         };
         let with_recorder = |config: &Value| {
-            bundle::write_config(&dir, config);
-            let rootfs = dir.join("rootfs");
-            bundle::install_with_libraries(&example_binary("recorder"), &rootfs, "/recorder");
-            let pm = config["propagatedmount"]
-                .as_str()
-                .unwrap_or("/mnt/volumes")
-                .to_owned();
-            bundle::make_dirs(&rootfs, &[pm.as_str(), "/log"]);
+            bundle::packaged(
+                &dir,
+                config,
+                &example_binary("recorder"),
+                "/recorder",
+                &["/log"],
+            );
         };
         match name {
             "bad-json" => {

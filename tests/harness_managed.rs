@@ -3,7 +3,7 @@
 //! both from a rootfs (chroot, with the binary's shared libraries in it) and as a host
 //! binary; no `/Plugin.Activate`; references held by volumes; set only while disabled;
 //! restart after a crash; a plugin that never listens stays disabled.
-#![cfg(feature = "harness")]
+#![cfg(all(feature = "harness", feature = "packager"))]
 
 mod support;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use docker_plugin_sdk::harness::{Engine, EngineConfig, HarnessError, SocketProbe, VolumeUse};
 use serde_json::json;
-use support::bundle::{install_with_libraries, make_dirs, write_config};
+use support::bundle::{packaged, write_config};
 use support::process::example_binary;
 
 /// Probing quick enough for tests (dockerd: 500 ms, then 4 dials 3 s apart).
@@ -52,9 +52,8 @@ fn host_bundle(dir: &Path, socket: &str, volumes: &Path) -> PathBuf {
 /// A bundle with localvol and its libraries in the rootfs, volumes under the
 /// propagated mount.
 fn rootfs_bundle(dir: &Path, socket: &str) -> PathBuf {
-    let bundle = dir.join("bundle-rootfs");
-    write_config(
-        &bundle,
+    packaged(
+        &dir.join("bundle-rootfs"),
         &json!({
             "description": "localvol in its own rootfs",
             "entrypoint": ["/bin/localvol", "--name", socket.trim_end_matches(".sock")],
@@ -64,11 +63,10 @@ fn rootfs_bundle(dir: &Path, socket: &str) -> PathBuf {
             "propagatedmount": "/mnt/volumes",
             "linux": {"capabilities": ["CAP_SYS_ADMIN"]}
         }),
-    );
-    let rootfs = bundle.join("rootfs");
-    install_with_libraries(&example_binary("localvol"), &rootfs, "/bin/localvol");
-    make_dirs(&rootfs, &["/mnt/volumes"]);
-    bundle
+        &example_binary("localvol"),
+        "/bin/localvol",
+        &[],
+    )
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -411,4 +409,48 @@ fn without_root_a_rootfs_plugin_runs_in_a_user_namespace() {
                 });
         }
     }
+}
+
+/// The bundle `cargo docker-plugin package --example localvol` writes (config from this
+/// crate's `[package.metadata.docker-plugin.examples.localvol]`, rootfs by the
+/// packager's writer) runs in the harness as it does in dockerd.
+#[tokio::test]
+async fn the_packagers_localvol_bundle_runs_in_the_harness() {
+    use docker_plugin_sdk::package::metadata::{Metadata, binary_path};
+    use docker_plugin_sdk::package::rootfs::BundleWriter;
+
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let (package, metadata) = Metadata::from_manifest(&manifest, Some("localvol")).unwrap();
+    let config = metadata.to_config(&package, "localvol", &manifest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let written = BundleWriter::new(dir.path().join("localvol"), config)
+        .program(binary_path("localvol"), example_binary("localvol"))
+        .write()
+        .unwrap();
+
+    let e = engine(&dir.path().join("engine"));
+    e.plugin_create("localvol", written.bundle.dir())
+        .await
+        .unwrap();
+    e.plugin_set("localvol", ["RUST_LOG=debug"]).unwrap();
+    e.plugin_enable("localvol").await.unwrap();
+    e.volume_create("localvol", "p1", [("mode", "0700")])
+        .await
+        .unwrap();
+    let info = e.plugin_inspect("localvol").unwrap();
+    e.run_with_volumes(&[VolumeUse::existing("p1")], |c| {
+        fs::write(c.mountpoint("p1").unwrap().join("f"), "packaged").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string(info.propagated_mount.join("p1/data/f")).unwrap(),
+        "packaged"
+    );
+    // The settable RUST_LOG reached the plugin: it logs calls at debug.
+    let logs = e.plugin_logs("localvol").unwrap();
+    assert!(logs.iter().any(|l| l.line.contains("call ok")), "{logs:#?}");
+    e.volume_rm("p1").await.unwrap();
+    e.plugin_disable("localvol", false).await.unwrap();
+    e.plugin_rm("localvol", false).await.unwrap();
 }

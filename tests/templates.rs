@@ -88,6 +88,19 @@ fn check_generated(crate_dir: &Path, backing: &str) {
     );
 }
 
+/// The generated `[package.metadata.docker-plugin]` gives a config.json that passes
+/// every packaging rule (what `cargo docker-plugin package` checks first).
+fn packager_accepts(crate_dir: &Path) {
+    use docker_plugin_sdk::package::metadata::Metadata;
+    let manifest = crate_dir.join("Cargo.toml");
+    let (package, metadata) = Metadata::from_manifest(&manifest, None).unwrap();
+    let config = metadata
+        .to_config(&package, &package.name, &manifest)
+        .unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.interface.socket, format!("{}.sock", package.name));
+}
+
 #[test]
 fn volume_template_generates_crates_that_pass_their_own_ci() {
     if !cargo_generate_available() {
