@@ -76,6 +76,7 @@ fn check_generated(crate_dir: &Path, backing: &str) {
         !manifest.contains("{{") && !manifest.contains("{%"),
         "{manifest}"
     );
+    packager_accepts(crate_dir);
     // Start from the workspace's lock file: the same dependency versions, known to
     // build on this toolchain.
     std::fs::copy(workspace().join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
