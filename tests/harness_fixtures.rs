@@ -343,7 +343,19 @@ async fn replay_fixture(path: &Path) -> Vec<String> {
             let dockerd_ok = result["exit_code"] == 0;
             match (&outcome, dockerd_ok) {
                 (Ok(()), true) => {}
-                (Err(_), false) if text_differs_knowingly(command) => {}
+                (Err(err), false) if text_differs_knowingly(command) => {
+                    // Not dockerd's words, but the same kind of failure.
+                    let fits = match err {
+                        HarnessError::Bundle(_) => command.starts_with("docker plugin create"),
+                        HarnessError::EnableFailed { .. } => {
+                            command.starts_with("docker plugin enable")
+                        }
+                        _ => false,
+                    };
+                    if !fits {
+                        problems.push(format!("{part} `{command}`: harness failed with {err:?}"));
+                    }
+                }
                 (Err(err), false) => {
                     let stderr = result["stderr"].as_str().unwrap_or("").trim();
                     // The CLI's own last line ("Error: failed to start containers: c1").
@@ -367,9 +379,6 @@ async fn replay_fixture(path: &Path) -> Vec<String> {
     problems
 }
 
-/// Fixtures of managed ("v2") plugins (`"managed": true`: `docker plugin create`,
-/// enable, ...) record dockerd for the harness's managed-plugin support; this replay
-/// runs legacy plugins only.
 /// Commands whose failure the harness reproduces but not dockerd's text: the CLI
 /// decodes config.json itself (`unexpected EOF`, Go's unmarshal errors, `lstat`),
 /// dockerd's `no rootfs found: EOF` (the harness names the missing dir), runc's exec

@@ -292,7 +292,7 @@ async fn a_plugin_that_never_listens_stays_disabled() {
     write_config(
         &bundle,
         &json!({
-            "entrypoint": ["/bin/sleep", "60"],
+            "entrypoint": ["/bin/sh", "-c", "/bin/sleep 6061 & exec /bin/sleep 6060"],
             "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]}
         }),
     );
@@ -304,7 +304,105 @@ async fn a_plugin_that_never_listens_stays_disabled() {
     );
     let info = e.plugin_inspect("mute").unwrap();
     assert!(!info.enabled && info.pid.is_none());
+    // The plugin and what it started are stopped (its whole process group).
+    wait_for("the plugin's processes to go", || {
+        processes_running("6060") + processes_running("6061") == 0
+    })
+    .await;
     e.plugin_rm("mute", false).await.unwrap();
+}
+
+/// How many processes have `marker` as an argument.
+fn processes_running(marker: &str) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == marker.as_bytes())
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_plugin_that_exits_before_listening_fails_the_enable_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // dockerd's own probe: 0.5 s, then 4 dials 3 s apart (about 12.5 s when nothing
+    // listens); an exit ends the wait at once.
+    let e = Engine::rooted(dir.path());
+    let bundle = dir.path().join("dying");
+    write_config(
+        &bundle,
+        &json!({
+            "entrypoint": ["/bin/sh", "-c", "printf 'cannot start: \\377 bad config\\n' >&2; exit 3"],
+            "interface": {"socket": "dying.sock", "types": ["docker.volumedriver/1.0"]}
+        }),
+    );
+    e.plugin_create("dying", &bundle).await.unwrap();
+    let start = std::time::Instant::now();
+    let err = e.plugin_enable("dying").await.unwrap_err().to_string();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("exited (exit status: 3)"), "{err}");
+    assert!(err.contains("cannot start:"), "{err}");
+    assert!(!e.plugin_inspect("dying").unwrap().enabled);
+}
+
+#[tokio::test]
+async fn concurrent_lifecycle_calls_start_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let bundle = host_bundle(dir.path(), "lvx.sock", &dir.path().join("volumes"));
+    e.plugin_create("lvx", &bundle).await.unwrap();
+    let (a, b, c) = tokio::join!(
+        e.plugin_enable("lvx"),
+        e.plugin_enable("lvx"),
+        e.plugin_disable("lvx", true)
+    );
+    let errors: Vec<String> = [a, b, c]
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e
+                == "plugin lvx:latest is being enabled: try again once the enable has finished"),
+        "{errors:?}"
+    );
+    let info = e.plugin_inspect("lvx").unwrap();
+    assert!(info.enabled);
+    // Served, by the one process.
+    e.volume_create("lvx", "x1", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    e.volume_rm("x1").await.unwrap();
+    e.plugin_disable("lvx", false).await.unwrap();
+    assert!(!Path::new(&format!("/proc/{}", info.pid.unwrap())).exists());
+}
+
+#[tokio::test]
+async fn a_volume_the_driver_lost_and_got_again_holds_one_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let volumes = dir.path().join("volumes");
+    let bundle = host_bundle(dir.path(), "lvl.sock", &volumes);
+    e.plugin_create("lvl", &bundle).await.unwrap();
+    e.plugin_enable("lvl").await.unwrap();
+    let none = std::iter::empty::<(&str, &str)>;
+    e.volume_create("lvl", "l1", none()).await.unwrap();
+    // The driver loses it behind the engine's back; create makes it again.
+    fs::remove_dir_all(volumes.join("l1")).unwrap();
+    e.volume_create("lvl", "l1", none()).await.unwrap();
+    assert_eq!(e.plugin_inspect("lvl").unwrap().refs, 1);
+    e.volume_rm("l1").await.unwrap();
+    e.plugin_disable("lvl", false).await.unwrap();
 }
 
 #[tokio::test]
@@ -453,4 +551,58 @@ async fn the_packagers_localvol_bundle_runs_in_the_harness() {
     e.volume_rm("p1").await.unwrap();
     e.plugin_disable("localvol", false).await.unwrap();
     e.plugin_rm("localvol", false).await.unwrap();
+}
+
+/// Set in the copy of this test binary that runs where `/run/docker/plugins` is hidden.
+const NO_RUN_DOCKER: &str = "DPS_HARNESS_NO_RUN_DOCKER";
+
+/// Host mode on a host without `/run/docker/plugins`: the harness creates nothing on
+/// the host; the plugin gets a private tmpfs on `/run` holding the dir. The test runs
+/// itself again in a mount namespace where `/run/docker` is an empty tmpfs.
+#[test]
+fn host_mode_creates_nothing_on_a_host_without_run_docker_plugins() {
+    let name = "host_mode_creates_nothing_on_a_host_without_run_docker_plugins";
+    if std::env::var_os(NO_RUN_DOCKER).is_none() {
+        let mut unshare = std::process::Command::new("unshare");
+        if !nix::unistd::geteuid().is_root() {
+            unshare.args(["--user", "--map-root-user"]);
+        }
+        let out = unshare
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs tmpfs /run/docker 2>/dev/null || mount -t tmpfs tmpfs /run; \
+                 exec \"$0\" --exact \"$1\" --nocapture",
+            )
+            .arg(std::env::current_exe().unwrap())
+            .arg(name)
+            .env(NO_RUN_DOCKER, "1")
+            .output()
+            .expect("unshare (util-linux)");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "in a namespace without /run/docker/plugins:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let host_dir = Path::new("/run/docker/plugins");
+    assert!(!host_dir.exists(), "the namespace hides it");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let e = engine(dir.path());
+            let bundle = host_bundle(dir.path(), "lvn.sock", &dir.path().join("volumes"));
+            e.plugin_create("lvn", &bundle).await.unwrap();
+            e.plugin_enable("lvn").await.unwrap();
+            e.volume_create("lvn", "n1", std::iter::empty::<(&str, &str)>())
+                .await
+                .unwrap();
+            e.volume_rm("n1").await.unwrap();
+            e.plugin_rm("lvn", true).await.unwrap();
+        });
+    assert!(!host_dir.exists(), "nothing was created on the host");
 }

@@ -135,6 +135,12 @@ pub enum HarnessError {
         /// The normalized name.
         name: String,
     },
+    /// A lifecycle call while `plugin enable` is still starting the plugin.
+    #[error("plugin {name} is being enabled: try again once the enable has finished")]
+    PluginEnabling {
+        /// The normalized name.
+        name: String,
+    },
     /// `plugin enable` of an enabled plugin.
     #[error("plugin {name} is already enabled")]
     AlreadyEnabled {

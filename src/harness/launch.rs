@@ -140,6 +140,8 @@ impl LaunchSpec {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so stopping it reaches every process it started.
+            .process_group(0)
             .kill_on_drop(true);
         command.env("PATH", PLUGIN_PATH);
         for env in &config.env {
@@ -172,8 +174,22 @@ fn forward_lines(
     logs: LogLines,
 ) {
     tokio::spawn(async move {
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        // Bytes, not `lines()`: a line that is not UTF-8 must neither stop the reader
+        // nor close the pipe (the plugin would then die of EPIPE / SIGPIPE).
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(plugin = %plugin_id, %err, "reading the plugin's output");
+                    continue;
+                }
+            }
+            let text = String::from_utf8_lossy(&buf);
+            let line = text.trim_end_matches(['\n', '\r']).to_owned();
             // dockerd logs stdout at info and stderr at error, with `plugin=<id>`.
             match stream {
                 Stream::Stdout => tracing::info!(plugin = %plugin_id, "{line}"),
@@ -197,12 +213,42 @@ struct Bind {
     target: CString,
     recursive: bool,
     read_only: bool,
+    /// The source mount's nosuid/nodev/noexec/atime flags, kept on a read-only
+    /// remount (they are locked in a user namespace, and dropping them as root would
+    /// weaken the bind).
+    kept_flags: MsFlags,
+}
+
+/// The flags of the mount `path` is on that a bind remount must repeat.
+fn mount_flags_of(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let Ok(stat) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let flags = stat.flags();
+    let mut kept = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if flags.contains(fs) {
+            kept |= ms;
+        }
+    }
+    kept
 }
 
 /// The namespace setup of the child, prepared in the parent.
 #[derive(Debug)]
 struct MountPlan {
     user_ns: Option<UserMaps>,
+    /// Mount a tmpfs on `/run` and create `/run/docker/plugins` in it (host mode on a
+    /// host without that dir).
+    run_tmpfs: bool,
     binds: Vec<Bind>,
     chroot: Option<CString>,
     workdir: CString,
@@ -242,13 +288,21 @@ impl MountPlan {
     fn new(spec: &LaunchSpec, mode: LaunchMode) -> Result<Self, HarnessError> {
         let config = &spec.config;
         let mut binds = Vec::new();
+        let mut run_tmpfs = false;
         let mut bind = |source: &Path, target: PathBuf, recursive, read_only| {
-            ensure_target(&target, source.is_file())?;
+            if mode == LaunchMode::Rootfs {
+                ensure_target(&target, source.is_file())?;
+            }
             binds.push(Bind {
                 source: c_path(source)?,
                 target: c_path(&target)?,
                 recursive,
                 read_only,
+                kept_flags: if read_only {
+                    mount_flags_of(source)
+                } else {
+                    MsFlags::empty()
+                },
             });
             Ok::<(), HarnessError>(())
         };
@@ -293,6 +347,11 @@ impl MountPlan {
                 Some(c_path(&spec.rootfs)?)
             }
             LaunchMode::Host => {
+                // Nothing is created on the host: without /run/docker/plugins there,
+                // the plugin gets a private tmpfs on /run holding it.
+                if !Path::new(crate::transport::DEFAULT_SOCKET_DIR).is_dir() {
+                    run_tmpfs = true;
+                }
                 bind(
                     &spec.socket_dir,
                     PathBuf::from(crate::transport::DEFAULT_SOCKET_DIR),
@@ -314,6 +373,7 @@ impl MountPlan {
         });
         Ok(Self {
             user_ns,
+            run_tmpfs,
             binds,
             chroot,
             workdir: c_path(workdir)?,
@@ -340,6 +400,18 @@ impl MountPlan {
             MsFlags::MS_REC | MsFlags::MS_SLAVE,
             None::<&std::ffi::CStr>,
         )?;
+        if self.run_tmpfs {
+            mount(
+                Some(c"tmpfs"),
+                c"/run",
+                Some(c"tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(c"mode=755"),
+            )?;
+            let mode = nix::sys::stat::Mode::from_bits_truncate(0o755);
+            nix::unistd::mkdir(c"/run/docker", mode)?;
+            nix::unistd::mkdir(c"/run/docker/plugins", mode)?;
+        }
         for bind in &self.binds {
             let mut flags = MsFlags::MS_BIND;
             if bind.recursive {
@@ -357,7 +429,7 @@ impl MountPlan {
                     None::<&std::ffi::CStr>,
                     bind.target.as_c_str(),
                     None::<&std::ffi::CStr>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | bind.kept_flags,
                     None::<&std::ffi::CStr>,
                 )?;
             }

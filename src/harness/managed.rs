@@ -68,6 +68,8 @@ pub(crate) struct ManagedPlugin {
     dir: PathBuf,
     config: PluginConfig,
     refs: usize,
+    /// Set while an enable is starting it: other lifecycle calls are refused.
+    enabling: bool,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
 }
@@ -151,9 +153,12 @@ fn subsystem_of(ty: &InterfaceType) -> String {
     }
 }
 
+/// Copies a rootfs: dirs, files and symlinks as they are (a dir's mode is applied
+/// after its contents, so read-only dirs copy too). Sockets, fifos and device nodes
+/// are left out: a rootfs has none that a plugin can use (`/dev` is bound from the
+/// host).
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let kind = entry.file_type()?;
@@ -166,7 +171,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             std::fs::copy(entry.path(), &target)?;
         }
     }
-    Ok(())
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())
 }
 
 impl ManagedPlugin {
@@ -180,6 +185,15 @@ impl ManagedPlugin {
 
     fn enabled(&self) -> bool {
         self.shared.enabled.load(Ordering::SeqCst)
+    }
+
+    fn check_not_enabling(&self) -> Result<(), HarnessError> {
+        if self.enabling {
+            return Err(HarnessError::PluginEnabling {
+                name: self.name.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn info(&self, socket_dir: &Path) -> ManagedInfo {
@@ -256,15 +270,21 @@ impl Engine {
         .await
         .map_err(|e| HarnessError::io("copying the rootfs", std::io::Error::other(e)))?
         .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&plugin_dir);
             HarnessError::io(format!("copying the rootfs to {}", plugin_dir.display()), e)
         })?;
         let config = bundle.into_config();
-        let json = config.to_json_pretty()?;
+        // Nothing is left behind when the create fails from here on.
+        let discard = |err: HarnessError| {
+            let _ = std::fs::remove_dir_all(&plugin_dir);
+            err
+        };
+        let json = config.to_json_pretty().map_err(|e| discard(e.into()))?;
         std::fs::write(plugin_dir.join("config.json"), json)
-            .map_err(|e| HarnessError::io("writing config.json", e))?;
+            .map_err(|e| discard(HarnessError::io("writing config.json", e)))?;
         let mut managed = self.managed();
         if managed.contains_key(&name) {
-            return Err(HarnessError::PluginExists { name });
+            return Err(discard(HarnessError::PluginExists { name }));
         }
         managed.insert(
             name.clone(),
@@ -274,6 +294,7 @@ impl Engine {
                 dir: plugin_dir,
                 config,
                 refs: 0,
+                enabling: false,
                 shared: Arc::default(),
                 stop: None,
             },
@@ -293,7 +314,7 @@ impl Engine {
         S: AsRef<str>,
     {
         self.with_managed(name, |p| {
-            if p.enabled() {
+            if p.enabled() || p.enabling {
                 return Err(HarnessError::SetWhileEnabled);
             }
             p.config.set(args)?;
@@ -332,11 +353,13 @@ impl Engine {
     /// `docker plugin enable NAME`: starts it and waits for its socket.
     pub async fn plugin_enable(&self, name: &str) -> Result<(), HarnessError> {
         let (spec, shared, display) = self.with_managed(name, |p| {
+            p.check_not_enabling()?;
             if p.enabled() {
                 return Err(HarnessError::AlreadyEnabled {
                     name: p.name.clone(),
                 });
             }
+            p.enabling = true;
             Ok((
                 LaunchSpec {
                     id: p.id.clone(),
@@ -349,6 +372,26 @@ impl Engine {
                 p.name.clone(),
             ))
         })?;
+        let started = self.start_enabled(spec, &shared, &display).await;
+        let (stop, result) = match started {
+            Ok(stop) => (Some(stop), Ok(())),
+            Err(err) => (None, Err(err)),
+        };
+        self.with_managed(name, |p| {
+            p.enabling = false;
+            p.stop = stop;
+            Ok(())
+        })?;
+        result
+    }
+
+    /// Starts an enabling plugin and its watcher; the sender stops it.
+    async fn start_enabled(
+        &self,
+        spec: LaunchSpec,
+        shared: &Arc<Shared>,
+        display: &str,
+    ) -> Result<oneshot::Sender<oneshot::Sender<()>>, HarnessError> {
         std::fs::create_dir_all(&spec.socket_dir)
             .map_err(|e| HarnessError::io(format!("creating {}", spec.socket_dir.display()), e))?;
         let socket = spec.socket_dir.join(&spec.config.interface.socket);
@@ -367,10 +410,10 @@ impl Engine {
                 propagated_source: PathBuf::new(),
             },
         };
-        let child = start_and_probe(&spec, &shared, &dial, probe).await?;
+        let child = start_and_probe(&spec, shared, &dial, probe).await?;
         let active = Arc::new(ActivePlugin {
             rpc: PluginRpc::new(
-                &display,
+                display,
                 Client::unix(&dial),
                 RetryPolicy::default(),
                 self.calls().clone(),
@@ -384,13 +427,13 @@ impl Engine {
                 .map(subsystem_of)
                 .collect(),
             found: super::discovery::Found {
-                name: display.clone(),
+                name: display.to_owned(),
                 addr: format!("unix://{}", socket.display()),
                 path: socket.clone(),
                 tls: None,
             },
             scope: Some(scope),
-            _socket_dir: dir_handle,
+            _socket_dir: dir_handle.clone(),
         });
         *shared.active.lock().unwrap_or_else(|e| e.into_inner()) = Some(active);
         shared.enabled.store(true, Ordering::SeqCst);
@@ -398,20 +441,18 @@ impl Engine {
         tokio::spawn(watch(
             child,
             spec,
-            Arc::clone(&shared),
-            dial,
+            Arc::clone(shared),
+            (dial, dir_handle),
             probe,
             stop_rx,
         ));
-        self.with_managed(name, |p| {
-            p.stop = Some(stop_tx);
-            Ok(())
-        })
+        Ok(stop_tx)
     }
 
     /// `docker plugin disable [-f] NAME`: refused while in use unless `force`.
     pub async fn plugin_disable(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         let stop = self.with_managed(name, |p| {
+            p.check_not_enabling()?;
             if !p.enabled() {
                 return Err(HarnessError::AlreadyDisabled {
                     name: p.name.clone(),
@@ -442,6 +483,7 @@ impl Engine {
     /// `docker plugin rm [-f] NAME`: refused while in use or enabled unless `force`.
     pub async fn plugin_rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         let enabled = self.with_managed(name, |p| {
+            p.check_not_enabling()?;
             if !force {
                 if p.refs > 0 {
                     return Err(HarnessError::PluginInUse {
@@ -570,18 +612,55 @@ async fn start_and_probe(
     shared
         .pid
         .store(child.id().unwrap_or_default(), Ordering::SeqCst);
-    tokio::time::sleep(probe.first_wait).await;
     let mut last_error = None;
-    for attempt in 0..probe.attempts.max(1) {
-        match tokio::net::UnixStream::connect(socket).await {
-            Ok(_) => return Ok(child),
-            Err(err) => last_error = Some(err),
+    let probing = async {
+        tokio::time::sleep(probe.first_wait).await;
+        for attempt in 0..probe.attempts.max(1) {
+            match tokio::net::UnixStream::connect(socket).await {
+                Ok(_) => return true,
+                Err(err) => last_error = Some(err),
+            }
+            if attempt + 1 < probe.attempts || probe.attempts == 0 {
+                tokio::time::sleep(probe.interval).await;
+            }
         }
-        if attempt + 1 < probe.attempts || probe.attempts == 0 {
-            tokio::time::sleep(probe.interval).await;
+        tokio::time::sleep(probe.interval).await;
+        false
+    };
+    // A plugin that exits while being waited for fails the enable at once, with its
+    // exit status and last words (dockerd would wait out the dials).
+    let exited = tokio::select! {
+        listening = probing => {
+            if listening {
+                return Ok(child);
+            }
+            None
         }
+        status = child.wait() => Some(status),
+    };
+    if let Some(status) = exited {
+        shared.pid.store(0, Ordering::SeqCst);
+        // Let the output readers catch the last lines.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let last: Vec<String> = {
+            let logs = shared.logs.lock().unwrap_or_else(|e| e.into_inner());
+            logs.iter()
+                .rev()
+                .take(5)
+                .rev()
+                .map(|l| l.line.clone())
+                .collect()
+        };
+        let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+        return Err(HarnessError::EnableFailed {
+            id: spec.id.clone(),
+            problem: format!(
+                "the plugin exited ({status}) before listening on {}; its last output: {:?}",
+                socket.display(),
+                last
+            ),
+        });
     }
-    tokio::time::sleep(probe.interval).await;
     stop_process(&mut child).await;
     shared.pid.store(0, Ordering::SeqCst);
     let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| e.to_string());
@@ -593,17 +672,22 @@ async fn start_and_probe(
 
 /// SIGTERM, then SIGKILL after 10 s (moby `shutdownPlugin`).
 async fn stop_process(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let pid = nix::unistd::Pid::from_raw(pid as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .is_ok()
-        {
-            return;
-        }
+    use nix::sys::signal::{Signal, killpg};
+    let Some(pid) = child.id() else {
+        return;
+    };
+    // The whole process group: the plugin and whatever it started.
+    let group = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = killpg(group, Signal::SIGTERM);
+    let exited = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .is_ok();
+    // Whatever is left of the group (a process ignoring SIGTERM, a helper the plugin
+    // started) goes too; the group ID cannot be reused while any member lives.
+    let _ = killpg(group, Signal::SIGKILL);
+    if !exited {
+        let _ = child.kill().await;
     }
-    let _ = child.kill().await;
 }
 
 /// Watches an enabled plugin's process: restarts it when it exits on its own, stops
@@ -612,7 +696,8 @@ async fn watch(
     mut child: Child,
     spec: LaunchSpec,
     shared: Arc<Shared>,
-    socket: PathBuf,
+    // The path dialed, and the socket dir it may go through (kept open here).
+    (socket, _socket_dir): (PathBuf, Option<Arc<std::fs::File>>),
     probe: SocketProbe,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {

@@ -346,10 +346,15 @@ impl Engine {
             .rpc
             .call::<_, Empty>("VolumeDriver.Create", Some(&request))
             .await?;
-        self.state()
+        let new = self
+            .state()
             .known
-            .insert(name.to_owned(), driver.to_owned());
-        self.managed_reference(driver, true);
+            .insert(name.to_owned(), driver.to_owned())
+            .is_none();
+        if new {
+            // A name the engine knew (the driver had lost it) keeps its reference.
+            self.managed_reference(driver, true);
+        }
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
         let scope = if is_managed(&plugin) {
