@@ -240,8 +240,16 @@ impl<'a> Parser<'a> {
             Ok(v) => Some(v),
             Err(err) => {
                 let secret = self.info(key).is_some_and(|i| i.secret);
-                self.problems.push(if secret {
-                    format!("option `{key}` must be {expected}: {err} (value not shown: secret)")
+                let defaulted = !self.given.contains_key(key);
+                self.problems.push(if defaulted {
+                    // Not the user's mistake: the driver's own default does not parse.
+                    format!(
+                        "the driver's default for option `{key}` is invalid (must be {expected}): \
+                         {err}; set `-o {key}=…` explicitly, and report this to the plugin's authors"
+                    )
+                } else if secret {
+                    // The parse error itself may quote the input: it is left out too.
+                    format!("option `{key}` must be {expected} (value not shown: secret)")
                 } else {
                     format!("option `{key}` must be {expected}, got `{value}`: {err}")
                 });

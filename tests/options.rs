@@ -109,8 +109,7 @@ fn secrets_are_never_echoed() {
         .to_string();
     assert_eq!(
         err,
-        "invalid options: option `pin` must be a non-negative whole number: \
-         invalid digit found in string (value not shown: secret)"
+        "invalid options: option `pin` must be a non-negative whole number (value not shown: secret)"
     );
     let key = Key::from_options([("pin", "1234")]).unwrap();
     assert_eq!(*key.pin.expose(), 1234);
@@ -178,4 +177,52 @@ fn returned_from_a_driver_it_becomes_the_users_error() {
         err.message(),
         "invalid options: missing required option `sshcmd`"
     );
+}
+
+#[test]
+fn a_secret_type_is_secret_without_the_attribute() {
+    #[derive(Debug, DriverOptions)]
+    struct Token {
+        token: Secret<u64>,
+        name: String,
+    }
+    let err = Token::from_options([("token", "s3cr3t"), ("name", "n")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid options: option `token` must be a non-negative whole number (value not shown: secret)"
+    );
+    assert!(!err.contains("s3cr3t"));
+    assert!(Token::OPTIONS[0].secret);
+    let t = Token::from_options([("token", "7"), ("name", "n")]).unwrap();
+    assert_eq!((*t.token.expose(), t.name.as_str()), (7, "n"));
+    assert_eq!(t.to_status(), [("name", "n".to_string())]);
+}
+
+#[test]
+fn a_bad_default_is_blamed_on_the_driver_not_the_user() {
+    #[derive(Debug, DriverOptions)]
+    struct Bad {
+        #[opt(default = "abc")]
+        port: u16,
+    }
+    assert_eq!(
+        Bad::from_options([]).unwrap_err().to_string(),
+        "invalid options: the driver's default for option `port` is invalid \
+         (must be a non-negative whole number): invalid digit found in string; \
+         set `-o port=…` explicitly, and report this to the plugin's authors"
+    );
+    assert_eq!(Bad::from_options([("port", "80")]).unwrap().port, 80);
+}
+
+#[test]
+fn fields_may_use_any_name() {
+    #[derive(Debug, DriverOptions)]
+    struct Names {
+        parser: String,
+        options: Option<String>,
+    }
+    let n = Names::from_options([("parser", "p"), ("options", "o")]).unwrap();
+    assert_eq!((n.parser.as_str(), n.options.as_deref()), ("p", Some("o")));
 }

@@ -17,7 +17,7 @@ use proc_macro::TokenStream;
 /// - a plain field is required; `#[opt(default = "text")]` gives a default (parsed like
 ///   a given value), `#[opt(default)]` uses `Default::default()`;
 /// - an `Option<T>` field is optional;
-/// - `#[opt(secret)]` marks a secret: its type must be `Secret<T>` (or
+/// - `#[opt(secret)]` marks a secret (a `Secret<T>` field is one anyway): its type must be `Secret<T>` (or
 ///   `Option<Secret<T>>`), it is left out of `to_status`, and a bad value is reported
 ///   without echoing it;
 /// - `#[opt(no_status)]` leaves a field out of `to_status` (for types without

@@ -91,16 +91,16 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let span = ty.span();
         match &s.presence {
             Presence::Required => {
-                quote_spanned!(span=> let #ident = parser.parse_required::<#ty>(#key, #expected);)
+                quote_spanned!(span=> let #ident = __parser.parse_required::<#ty>(#key, #expected);)
             }
             Presence::Optional => {
-                quote_spanned!(span=> let #ident = parser.parse_optional::<#ty>(#key, #expected);)
+                quote_spanned!(span=> let #ident = __parser.parse_optional::<#ty>(#key, #expected);)
             }
             Presence::Default(lit) => {
-                quote_spanned!(span=> let #ident = parser.parse_or::<#ty>(#key, #expected, #lit);)
+                quote_spanned!(span=> let #ident = __parser.parse_or::<#ty>(#key, #expected, #lit);)
             }
             Presence::DefaultTrait => {
-                quote_spanned!(span=> let #ident = parser.parse_or_default::<#ty>(#key, #expected);)
+                quote_spanned!(span=> let #ident = __parser.parse_or_default::<#ty>(#key, #expected);)
             }
         }
     });
@@ -140,9 +140,9 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             fn from_options<'a>(
                 options: impl ::core::iter::IntoIterator<Item = (&'a str, &'a str)>,
             ) -> ::core::result::Result<Self, ::docker_plugin_sdk::options::OptionsError> {
-                let mut parser = ::docker_plugin_sdk::options::Parser::new(Self::OPTIONS, options);
+                let mut __parser = ::docker_plugin_sdk::options::Parser::new(Self::OPTIONS, options);
                 #(#parses)*
-                parser.finish()?;
+                __parser.finish()?;
                 #build
             }
 
@@ -211,7 +211,11 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
         (false, None) => Presence::Required,
     };
     let parsed = optional_inner.cloned().unwrap_or_else(|| field.ty.clone());
-    if secret && last_segment(&parsed).is_none_or(|s| s.ident != "Secret") {
+    let secret_type = last_segment(&parsed).is_some_and(|s| s.ident == "Secret");
+    // A `Secret<T>` field is secret with or without the attribute: its value must
+    // never reach an error message or the volume's Status.
+    let secret = secret || secret_type;
+    if secret && !secret_type {
         return Err(syn::Error::new(
             field.ty.span(),
             "#[opt(secret)] needs the field type to be `Secret<T>` (or `Option<Secret<T>>`) so the value is never printed",
