@@ -135,6 +135,18 @@ impl Volumes {
 {% endif -%}
 }
 
+{% if backing == "mount" -%}
+/// Whether `path` is a mount point: on another device than its parent.
+fn is_mount_point(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(false);
+    };
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    Ok(meta.dev() != fs::metadata(parent)?.dev())
+}
+
+{% endif -%}
 #[async_trait]
 impl volume::Driver for Volumes {
     async fn create(&self, req: CreateRequest) -> Result<()> {
@@ -168,17 +180,35 @@ impl volume::Driver for Volumes {
 
     async fn remove(&self, req: RemoveRequest) -> Result<()> {
         let dir = self.existing(&req.name)?;
-        if self.users(&req.name) > 0 {
+        // Held throughout, so no Mount can start while the volume goes.
+        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        if mounts.get(&req.name).is_some_and(|ids| !ids.is_empty()) {
             return Err(Error::new(format!("volume {} is in use", req.name)));
         }
+{%- if backing == "mount" %}
+        // After a plugin restart the mount may still be there while `mounts` is
+        // empty: unmount it first, and never delete recursively through it, or the
+        // files on the share would go.
+        let mountpoint = Self::mountpoint(&dir);
+        if is_mount_point(&mountpoint)? {
+            Self::run(std::process::Command::new("umount").arg(&mountpoint))?;
+        }
+        if mountpoint.exists() {
+            fs::remove_dir(&mountpoint)?;
+        }
+{%- endif %}
         fs::remove_dir_all(dir)?;
         Ok(())
     }
 
     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
         let dir = self.existing(&req.name)?;
+        // Held across the check, the mount and the bookkeeping: two Mounts at once
+        // must not both mount.
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
 {%- if backing == "mount" %}
-        if self.users(&req.name) == 0 {
+        let first = mounts.get(&req.name).is_none_or(Vec::is_empty);
+        if first && !is_mount_point(&Self::mountpoint(&dir))? {
             let options = Options::from_map(&Self::options(&dir)?)?;
             let mut command = std::process::Command::new("mount");
             command.arg("-t").arg(&options.fs_type);
@@ -189,31 +219,27 @@ impl volume::Driver for Volumes {
             Self::run(&mut command)?;
         }
 {%- endif %}
-        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
         mounts.entry(req.name).or_default().push(req.id);
         Ok(MountResponse::new(Self::mountpoint(&dir)))
     }
 
     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
         let dir = self.existing(&req.name)?;
-        let last = {
-            let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-            let ids = mounts.entry(req.name.clone()).or_default();
-            let Some(at) = ids.iter().position(|id| *id == req.id) else {
-                return Err(Error::new(format!(
-                    "volume {} is not mounted with ID {}",
-                    req.name, req.id
-                )));
-            };
-            ids.remove(at);
-            ids.is_empty()
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        let ids = mounts.entry(req.name.clone()).or_default();
+        let Some(at) = ids.iter().position(|id| *id == req.id) else {
+            return Err(Error::new(format!(
+                "volume {} is not mounted with ID {}",
+                req.name, req.id
+            )));
         };
+        ids.remove(at);
 {%- if backing == "mount" %}
-        if last {
+        if ids.is_empty() {
             Self::run(std::process::Command::new("umount").arg(Self::mountpoint(&dir)))?;
         }
 {%- else %}
-        let _ = (last, dir);
+        let _ = dir;
 {%- endif %}
         Ok(())
     }

@@ -58,10 +58,28 @@ async fn volume_lifecycle_through_the_harness() {
         .await
         .unwrap();
     wrote.unwrap();
+{%- if backing == "mount" %}
+    // While mounted, the plugin restarts: `volume rm` then unmounts instead of
+    // deleting through the mount.
+    let mut container = engine
+        .container_create(&[VolumeUse::existing("v1")])
+        .await
+        .unwrap();
+    engine.container_start(&mut container).await.unwrap();
+    let mnt = container.mountpoint("v1").unwrap().to_path_buf();
+    std::fs::write(mnt.join("kept"), "on the share").unwrap();
+    drop(_plugin);
+    let (_plugin, engine) = start(root.path());
+    // Wait for it as dockerd would (the lookup retries until the socket is back).
+    engine.plugin(PLUGIN, "VolumeDriver").await.unwrap();
+    engine.volume_rm("v1").await.unwrap();
+    assert!(!mnt.exists(), "unmounted and removed");
+{%- else %}
     let listed = engine.volume_ls().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "v1");
     engine.volume_rm("v1").await.unwrap();
+{%- endif %}
     assert!(engine.volume_inspect("v1").await.is_err());
 }
 
