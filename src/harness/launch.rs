@@ -19,7 +19,9 @@
 //! plugin runs as if `pidhost`, `ipchost` and `network: host` were set), no
 //! capability or device filtering, no cgroups, and mounts the plugin makes under its
 //! propagated mount are not propagated back to the host (files it writes there are
-//! visible, FUSE mounts are not).
+//! visible, FUSE mounts are not). Like dockerd, `User` is not applied: the plugin
+//! runs as the harness's user (root, or root of its user namespace). A host-mode
+//! plugin on a host without `/run/docker/plugins` gets a private tmpfs on `/run`.
 //!
 //! Every line the plugin writes to stdout or stderr is kept and logged through
 //! `tracing` with `plugin=<id>`, as dockerd logs it.
@@ -156,7 +158,7 @@ impl LaunchSpec {
         }
         let mut child = command
             .spawn()
-            .map_err(|e| self.fail(format!("starting {:?}: {e}", config.entrypoint[0])))?;
+            .map_err(|e| self.fail(spawn_problem(&config.entrypoint[0], mode, &e)))?;
         if let Some(out) = child.stdout.take() {
             forward_lines(out, Stream::Stdout, self.id.clone(), Arc::clone(logs));
         }
@@ -165,6 +167,30 @@ impl LaunchSpec {
         }
         Ok(child)
     }
+}
+
+/// What a failed start means. The error of the child's setup (namespaces, mounts,
+/// chroot) reaches the parent as a bare errno, so the likely step is named here.
+fn spawn_problem(program: &str, mode: LaunchMode, err: &std::io::Error) -> String {
+    let hint = match err.raw_os_error() {
+        Some(libc_eperm) if libc_eperm == nix::errno::Errno::EPERM as i32 => {
+            if nix::unistd::geteuid().is_root() {
+                " (a mount of the plugin's namespace was refused)"
+            } else {
+                " (without root the plugin needs an unprivileged user namespace: check \
+                 /proc/sys/user/max_user_namespaces and kernel.unprivileged_userns_clone, \
+                 or run as root)"
+            }
+        }
+        Some(enoent) if enoent == nix::errno::Errno::ENOENT as i32 => match mode {
+            LaunchMode::Rootfs => {
+                " (inside the rootfs: the entrypoint or its dynamic loader or libraries are missing)"
+            }
+            LaunchMode::Host => " (the entrypoint or a mount source is missing)",
+        },
+        _ => "",
+    };
+    format!("starting {program:?}: {err}{hint}")
 }
 
 fn forward_lines(
