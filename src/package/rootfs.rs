@@ -31,7 +31,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR};
+use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR, resolve_in_rootfs};
 use super::config::PluginConfig;
 use super::elf::LibraryResolver;
 use super::error::{IoContext, PackageError};
@@ -175,15 +175,21 @@ impl BundleWriter {
             unpack(base, &rootfs)?;
         }
         let mtime = UNIX_EPOCH + Duration::from_secs(self.mtime);
+        // Every path is resolved inside the rootfs: a base rootfs's symlinks (e.g.
+        // `/var/run -> /run`) must not lead a write onto the host.
         for dir in &dirs {
-            let path = rootfs.join(dir.trim_start_matches('/'));
+            let path = in_rootfs(&rootfs, dir)?;
             fs::create_dir_all(&path).at(&path)?;
         }
         for (dest, host) in &files {
-            let path = rootfs.join(dest.trim_start_matches('/'));
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).at(parent)?;
-            }
+            // The parent resolved, the file name not: a symlink there is replaced.
+            let (parent, name) = match dest.rsplit_once('/') {
+                Some((parent, name)) => (parent, name),
+                None => ("", dest.as_str()),
+            };
+            let parent = in_rootfs(&rootfs, parent)?;
+            fs::create_dir_all(&parent).at(&parent)?;
+            let path = parent.join(name);
             // Copy the content (following symlinks) into a fresh regular file.
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -203,7 +209,7 @@ impl BundleWriter {
             file.set_modified(mtime).at(&path)?;
         }
         normalize_dirs(&rootfs)?;
-        let tmp = rootfs.join("tmp");
+        let tmp = in_rootfs(&rootfs, "/tmp")?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).at(&tmp)?;
 
         let config_path = self.dir.join(CONFIG_FILE);
@@ -233,6 +239,12 @@ fn normalize_dirs(dir: &Path) -> Result<(), PackageError> {
         }
     }
     Ok(())
+}
+
+/// [`resolve_in_rootfs`] with the error naming the path.
+fn in_rootfs(rootfs: &Path, path: &str) -> Result<PathBuf, PackageError> {
+    resolve_in_rootfs(rootfs, path)
+        .map_err(|e| PackageError::io(rootfs.join(path.trim_start_matches('/')), e))
 }
 
 /// An absolute, normalized destination without `..`.
@@ -410,6 +422,81 @@ mod tests {
         assert_eq!(
             fs::read_to_string(written.bundle.rootfs().join("etc/os-release")).expect("read"),
             "ID=test\n"
+        );
+    }
+
+    /// A base rootfs tarball made of `entries` (path, mode, symlink target).
+    fn base_tar(path: &Path, entries: &[(&str, u32, Option<&str>)]) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, mode, link) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(*mode);
+            header.set_size(0);
+            match link {
+                Some(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    tar.append_link(&mut header, name, target).expect("link");
+                }
+                None => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    tar.append_data(&mut header, name, &[][..]).expect("dir");
+                }
+            }
+        }
+        fs::write(path, tar.into_inner().expect("tar")).expect("write tar");
+    }
+
+    #[test]
+    fn symlinks_of_a_base_rootfs_do_not_lead_onto_the_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = dir.path().join("host");
+        fs::create_dir(&host).expect("mkdir");
+        fs::write(host.join("victim"), "host file").expect("write");
+        let host_str = host.to_str().expect("utf-8");
+        let base = dir.path().join("base.tar");
+        base_tar(
+            &base,
+            &[
+                ("run/", 0o755, None),
+                ("var/", 0o755, None),
+                ("var/run", 0o777, Some("/run")),
+                ("escape", 0o777, Some(host_str)),
+                ("up", 0o777, Some("../../../../../..")),
+            ],
+        );
+        let extra = dir.path().join("extra.txt");
+        fs::write(&extra, "plugin file").expect("write");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .base_rootfs(&base)
+            .dir("/var/run/p")
+            .dir("/escape/made")
+            .file("/escape/victim", &extra)
+            .file("/up/tmp/x", &extra)
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        assert_eq!(
+            fs::read_to_string(host.join("victim")).expect("read"),
+            "host file"
+        );
+        assert!(!host.join("made").exists());
+        assert!(rootfs.join("run/p").is_dir());
+        assert!(rootfs.join("run/docker/plugins").is_dir());
+        let escaped = rootfs.join(host.strip_prefix("/").expect("absolute"));
+        assert!(escaped.join("made").is_dir());
+        assert_eq!(
+            fs::read_to_string(escaped.join("victim")).expect("read"),
+            "plugin file"
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("tmp/x")).expect("read"),
+            "plugin file"
+        );
+        assert!(
+            fs::symlink_metadata(rootfs.join("var/run"))
+                .expect("link")
+                .is_symlink()
         );
     }
 }
