@@ -20,8 +20,8 @@
 //! ```
 //!
 //! The output is reproducible: files are written in sorted order with a fixed mtime
-//! and normalized modes (`0755` for executables and directories, `0644` otherwise,
-//! `1777` for `/tmp`), so [`Archive::of_dir`](super::archive::Archive::of_dir) of two
+//! and normalized modes (`0755` for executables and the directories it creates,
+//! `0644` otherwise, `1777` for `/tmp`; a base rootfs's directories keep theirs), so [`Archive::of_dir`](super::archive::Archive::of_dir) of two
 //! bundles of the same input gives identical bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -179,7 +179,7 @@ impl BundleWriter {
         // `/var/run -> /run`) must not lead a write onto the host.
         for dir in &dirs {
             let path = in_rootfs(&rootfs, dir)?;
-            fs::create_dir_all(&path).at(&path)?;
+            create_dirs(&rootfs, &path)?;
         }
         for (dest, host) in &files {
             // The parent resolved, the file name not: a symlink there is replaced.
@@ -188,7 +188,7 @@ impl BundleWriter {
                 None => ("", dest.as_str()),
             };
             let parent = in_rootfs(&rootfs, parent)?;
-            fs::create_dir_all(&parent).at(&parent)?;
+            create_dirs(&rootfs, &parent)?;
             let path = parent.join(name);
             // Copy the content (following symlinks) into a fresh regular file.
             match fs::remove_file(&path) {
@@ -208,7 +208,6 @@ impl BundleWriter {
             let file = fs::File::options().write(true).open(&path).at(&path)?;
             file.set_modified(mtime).at(&path)?;
         }
-        normalize_dirs(&rootfs)?;
         let tmp = in_rootfs(&rootfs, "/tmp")?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).at(&tmp)?;
 
@@ -224,19 +223,22 @@ impl BundleWriter {
     }
 }
 
-/// `0755` for every directory the writer created (a base rootfs keeps its modes).
-fn normalize_dirs(dir: &Path) -> Result<(), PackageError> {
-    for entry in fs::read_dir(dir).at(dir)? {
-        let path = entry.at(dir)?.path();
-        let meta = fs::symlink_metadata(&path).at(&path)?;
-        if meta.is_dir() {
-            if meta.permissions().mode() & 0o7777 != 0o755
-                && path.file_name() != Some("tmp".as_ref())
-            {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).at(&path)?;
-            }
-            normalize_dirs(&path)?;
+/// `fs::create_dir_all`, then `0755` for each directory it created (whatever the
+/// umask); directories that exist, e.g. a base rootfs's, keep their modes.
+/// `path` is resolved ([`in_rootfs`]): none of its existing parts is a symlink.
+fn create_dirs(rootfs: &Path, path: &Path) -> Result<(), PackageError> {
+    let mut missing = Vec::new();
+    let mut dir = path;
+    while dir != rootfs && dir.starts_with(rootfs) && fs::symlink_metadata(dir).is_err() {
+        missing.push(dir.to_path_buf());
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => break,
         }
+    }
+    fs::create_dir_all(path).at(path)?;
+    for dir in missing.iter().rev() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).at(dir)?;
     }
     Ok(())
 }
@@ -498,5 +500,50 @@ mod tests {
                 .expect("link")
                 .is_symlink()
         );
+    }
+
+    #[test]
+    fn a_base_rootfs_keeps_its_directory_modes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("base.tar");
+        base_tar(
+            &base,
+            &[
+                ("root/", 0o700, None),
+                ("var/", 0o755, None),
+                ("var/mail/", 0o2775, None),
+                ("var/tmp/", 0o1777, None),
+            ],
+        );
+        let extra = dir.path().join("extra.txt");
+        fs::write(&extra, "x").expect("write");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .base_rootfs(&base)
+            .file("/root/.config/p/extra.txt", &extra)
+            .dir("/var/lib/p")
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        let mode = |p: &str| {
+            fs::symlink_metadata(rootfs.join(p))
+                .expect(p)
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("root"), 0o700);
+        assert_eq!(mode("var/mail"), 0o2775);
+        assert_eq!(mode("var/tmp"), 0o1777);
+        for created in [
+            "root/.config",
+            "root/.config/p",
+            "var/lib",
+            "var/lib/p",
+            "run",
+        ] {
+            assert_eq!(mode(created), 0o755, "{created}");
+        }
+        assert_eq!(mode("tmp"), 0o1777);
     }
 }
