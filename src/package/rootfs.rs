@@ -131,9 +131,9 @@ impl BundleWriter {
         for (dest, host) in &self.programs {
             files.insert(checked_dest(dest)?, host.clone());
         }
-        let libraries = self.resolver.closure(self.programs.values())?;
-        for lib in libraries {
-            let dest = lib.to_string_lossy().into_owned();
+        // Where the rootfs's loader (which has no ld.so.cache) finds them.
+        for (lib, dest) in self.resolver.placed(self.programs.values())? {
+            let dest = dest.to_string_lossy().into_owned();
             files.entry(dest).or_insert(lib);
         }
         for (dest, host) in &self.files {
@@ -545,5 +545,32 @@ mod tests {
             assert_eq!(mode(created), 0o755, "{created}");
         }
         assert_eq!(mode("tmp"), 0o1777);
+    }
+
+    #[test]
+    fn libraries_outside_the_loaders_default_dirs_land_in_usr_lib() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // libc found in a non-default directory, as via ld.so.conf or RUNPATH.
+        let libs = dir.path().join("opt-lib");
+        fs::create_dir(&libs).expect("mkdir");
+        let host_libc = super::super::elf::LibraryResolver::system()
+            .closure([ls()])
+            .expect("closure")
+            .into_iter()
+            .find(|p| p.ends_with("libc.so.6"))
+            .expect("libc");
+        fs::copy(&host_libc, libs.join("libc.so.6")).expect("copy");
+        let mut dirs = vec![libs.clone()];
+        dirs.extend(super::super::elf::STANDARD_DIRS.iter().map(PathBuf::from));
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .resolver(super::super::elf::LibraryResolver::with_dirs(dirs))
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        assert!(rootfs.join("usr/lib/libc.so.6").is_file());
+        assert!(written.files.contains(&"/usr/lib/libc.so.6".to_owned()));
+        let copied = rootfs.join(libs.strip_prefix("/").expect("absolute"));
+        assert!(!copied.exists(), "{}", copied.display());
     }
 }
