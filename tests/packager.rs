@@ -181,7 +181,11 @@ fn two_runs_give_identical_tarballs() -> Result<(), Failed> {
     let second = work_dir().join(unique("repro-b"));
     let summary = package_localvol(&first)?;
     check(summary.contains("privileges: none"), || summary.clone())?;
-    package_localvol(&second)?;
+    // `--out DIR/`: the tarball is still DIR.tar.gz, next to the bundle.
+    package_localvol(&PathBuf::from(format!("{}/", second.display())))?;
+    check(!second.join(".tar.gz").exists(), || {
+        "--out DIR/ wrote DIR/.tar.gz".into()
+    })?;
     let tar = |dir: &Path| fs::read(dir.with_extension("tar.gz"));
     let (a, b) = (tar(&first)?, tar(&second)?);
     check(!a.is_empty() && a == b, || {

@@ -22,8 +22,10 @@
 //! # Ok::<(), docker_plugin_sdk::package::bundle::BundleError>(())
 //! ```
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::config::{ConfigError, PluginConfig};
 
@@ -141,6 +143,98 @@ impl Bundle {
     }
 }
 
+/// How many symlinks [`resolve_in_rootfs`] follows before it gives up (Linux's
+/// `MAXSYMLINKS`).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Where `path`, a path inside the plugin, is on the host under `rootfs`, with the
+/// symlinks inside the rootfs resolved as the plugin would see them: as runc's
+/// `securejoin` does.
+///
+/// Each component of `path` is looked up under `rootfs` with `symlink_metadata`; a
+/// symlink is replaced by its target, an absolute target re-rooted at `rootfs` and a
+/// relative one taken from the link's directory, and `..` never climbs above
+/// `rootfs`. So the result is always under `rootfs`, even when a base rootfs has
+/// `/var/run -> /run` or a link to `../../..`: writing to it cannot touch a host
+/// file outside the rootfs (as long as nobody changes the rootfs meanwhile).
+/// Components that do not exist are appended as they are; the last component is
+/// resolved too (resolve the parent and join the file name to replace a link).
+///
+/// More than [`MAX_SYMLINK_HOPS`] symlinks is an error (the kind of `ELOOP`), as is
+/// any error of `symlink_metadata` other than `NotFound` or `NotADirectory`.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let rootfs = dir.path();
+/// std::fs::create_dir_all(rootfs.join("run"))?;
+/// std::fs::create_dir_all(rootfs.join("var"))?;
+/// std::os::unix::fs::symlink("/run", rootfs.join("var/run"))?;
+/// let path = docker_plugin_sdk::package::bundle::resolve_in_rootfs(rootfs, "/var/run/x.pid")?;
+/// assert_eq!(path, rootfs.join("run/x.pid"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn resolve_in_rootfs(rootfs: &Path, path: &str) -> io::Result<PathBuf> {
+    // The resolved components under `rootfs`, none of them a symlink.
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut pending: VecDeque<OsString> = VecDeque::new();
+    push_front(&mut pending, Path::new(path));
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let mut candidate = rootfs.to_path_buf();
+        candidate.extend(&resolved);
+        candidate.push(&part);
+        let meta = match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) => meta,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::NotADirectory =>
+            {
+                resolved.push(part);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_symlink() {
+            resolved.push(part);
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_SYMLINK_HOPS {
+            return Err(io::Error::new(
+                // `FilesystemLoop`, the kind of `ELOOP` (its name is not stable yet).
+                io::Error::from(nix::errno::Errno::ELOOP).kind(),
+                format!(
+                    "{path}: more than {MAX_SYMLINK_HOPS} symlinks in {} (a symlink loop?)",
+                    rootfs.display()
+                ),
+            ));
+        }
+        let target = std::fs::read_link(&candidate)?;
+        if target.is_absolute() {
+            resolved.clear();
+        }
+        push_front(&mut pending, &target);
+    }
+    let mut out = rootfs.to_path_buf();
+    out.extend(&resolved);
+    Ok(out)
+}
+
+/// Puts the `Normal` and `..` components of `path` in front of `pending`.
+fn push_front(pending: &mut VecDeque<OsString>, path: &Path) {
+    for component in path.components().rev() {
+        match component {
+            Component::Normal(name) => pending.push_front(name.to_os_string()),
+            Component::ParentDir => pending.push_front(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +289,80 @@ mod tests {
         );
         let bundle = Bundle::open(dir.path()).expect("decodes");
         assert!(matches!(bundle.validate(), Err(BundleError::Config { .. })));
+    }
+
+    #[test]
+    fn absolute_links_are_rerooted_at_the_rootfs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("run")).expect("mkdir");
+        std::fs::create_dir_all(rootfs.join("var")).expect("mkdir");
+        std::os::unix::fs::symlink("/run", rootfs.join("var/run")).expect("symlink");
+        // A link to a host path outside the rootfs stays inside it.
+        let host = dir.path().join("host");
+        std::fs::create_dir(&host).expect("mkdir");
+        std::os::unix::fs::symlink(&host, rootfs.join("escape")).expect("symlink");
+        assert_eq!(
+            resolve_in_rootfs(&rootfs, "/var/run/docker/plugins").expect("resolve"),
+            rootfs.join("run/docker/plugins")
+        );
+        let inside = resolve_in_rootfs(&rootfs, "/escape/f").expect("resolve");
+        assert!(inside.starts_with(&rootfs), "{}", inside.display());
+        assert_eq!(
+            inside,
+            rootfs
+                .join(host.strip_prefix("/").expect("absolute"))
+                .join("f")
+        );
+    }
+
+    #[test]
+    fn relative_links_are_taken_from_their_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rootfs = dir.path();
+        std::fs::create_dir_all(rootfs.join("usr/lib")).expect("mkdir");
+        std::os::unix::fs::symlink("usr/lib", rootfs.join("lib")).expect("symlink");
+        std::os::unix::fs::symlink("../lib/x", rootfs.join("usr/lib/y")).expect("symlink");
+        assert_eq!(
+            resolve_in_rootfs(rootfs, "/lib/libc.so.6").expect("resolve"),
+            rootfs.join("usr/lib/libc.so.6")
+        );
+        assert_eq!(
+            resolve_in_rootfs(rootfs, "lib/y").expect("resolve"),
+            rootfs.join("usr/lib/x")
+        );
+    }
+
+    #[test]
+    fn dot_dot_is_clamped_at_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("a")).expect("mkdir");
+        std::os::unix::fs::symlink("../../../../etc", rootfs.join("a/up")).expect("symlink");
+        assert_eq!(
+            resolve_in_rootfs(&rootfs, "/../../etc/passwd").expect("resolve"),
+            rootfs.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_rootfs(&rootfs, "/a/up/passwd").expect("resolve"),
+            rootfs.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_rootfs(&rootfs, "/a/missing/../b").expect("resolve"),
+            rootfs.join("a/b")
+        );
+    }
+
+    #[test]
+    fn a_symlink_loop_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rootfs = dir.path();
+        std::os::unix::fs::symlink("/b", rootfs.join("a")).expect("symlink");
+        std::os::unix::fs::symlink("a", rootfs.join("b")).expect("symlink");
+        let err = resolve_in_rootfs(rootfs, "/a/x").expect_err("loop");
+        assert_eq!(err.kind(), io::Error::from(nix::errno::Errno::ELOOP).kind());
+        assert!(err.to_string().contains("more than 40 symlinks"), "{err}");
+        std::os::unix::fs::symlink("self", rootfs.join("self")).expect("symlink");
+        assert!(resolve_in_rootfs(rootfs, "/self").is_err());
     }
 }

@@ -7,6 +7,13 @@
 //! ones), skipping files of another ELF class or machine, and repeats for every
 //! library found. A static program needs nothing.
 //!
+//! In the rootfs there is no `ld.so.cache`, so its loader searches only each
+//! object's `RUNPATH`/`RPATH` and its default directories. [`rootfs_path`] keeps a
+//! library found in a default directory at its path and puts any other (found via
+//! `/etc/ld.so.conf`, `RUNPATH`, `$ORIGIN`, …) in `/usr/lib`; the dynamic loader
+//! keeps its path (programs name it by path, in `PT_INTERP`). [`LibraryResolver::placed`]
+//! gives both paths of every file.
+//!
 //! ```no_run
 //! use docker_plugin_sdk::package::elf::LibraryResolver;
 //!
@@ -35,6 +42,44 @@ pub const STANDARD_DIRS: &[&str] = &[
     "/lib",
     "/usr/lib",
 ];
+
+/// The directory [`rootfs_path`] puts a library in when its host directory is not
+/// one the loader searches by default.
+pub const ROOTFS_LIBRARY_DIR: &str = "/usr/lib";
+
+/// Whether the dynamic loader searches `dir` without an `ld.so.cache`: `/lib`,
+/// `/usr/lib`, `/lib64`, `/usr/lib64`, and `/lib/TRIPLET`, `/usr/lib/TRIPLET` for a
+/// multiarch triplet such as `x86_64-linux-gnu`.
+pub fn is_default_dir(dir: &Path) -> bool {
+    let parts: Vec<String> = dir
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let triplet = |t: &str| {
+        let mut fields = t.splitn(3, '-');
+        matches!(
+            (fields.next(), fields.next(), fields.next()),
+            (Some(arch), Some("linux"), Some(abi)) if !arch.is_empty() && !abi.is_empty()
+        )
+    };
+    match parts.as_slice() {
+        ["/", "lib" | "lib64"] | ["/", "usr", "lib" | "lib64"] => true,
+        ["/", "lib", t] | ["/", "usr", "lib", t] => triplet(t),
+        _ => false,
+    }
+}
+
+/// Where the library at `host` goes in a rootfs so that the loader there finds it:
+/// the same path when its directory is a default one ([`is_default_dir`]), else
+/// `/usr/lib/NAME`.
+pub fn rootfs_path(host: &Path) -> PathBuf {
+    match (host.parent(), host.file_name()) {
+        (Some(dir), Some(_)) if is_default_dir(dir) => host.to_path_buf(),
+        (_, Some(name)) => Path::new(ROOTFS_LIBRARY_DIR).join(name),
+        (_, None) => host.to_path_buf(),
+    }
+}
 
 /// What the dynamic section and program headers of one ELF file say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,7 +206,38 @@ impl LibraryResolver {
         &self,
         programs: impl IntoIterator<Item = P>,
     ) -> Result<Vec<PathBuf>, PackageError> {
+        Ok(self.walk(programs)?.0.into_iter().collect())
+    }
+
+    /// [`closure`](Self::closure), each file with its path in the rootfs: the
+    /// dynamic loaders and the libraries in default directories at their host
+    /// path, the other libraries in `/usr/lib` ([`rootfs_path`]). Sorted by host
+    /// path.
+    pub fn placed<P: AsRef<Path>>(
+        &self,
+        programs: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<(PathBuf, PathBuf)>, PackageError> {
+        let (found, interpreters) = self.walk(programs)?;
+        Ok(found
+            .into_iter()
+            .map(|host| {
+                let dest = if interpreters.contains(&host) {
+                    host.clone()
+                } else {
+                    rootfs_path(&host)
+                };
+                (host, dest)
+            })
+            .collect())
+    }
+
+    /// Every needed file, and which of them are dynamic loaders.
+    fn walk<P: AsRef<Path>>(
+        &self,
+        programs: impl IntoIterator<Item = P>,
+    ) -> Result<(BTreeSet<PathBuf>, BTreeSet<PathBuf>), PackageError> {
         let mut found = BTreeSet::new();
+        let mut interpreters = BTreeSet::new();
         let mut queue: VecDeque<(PathBuf, ElfInfo)> = VecDeque::new();
         for program in programs {
             let program = program.as_ref().to_path_buf();
@@ -170,6 +246,7 @@ impl LibraryResolver {
         }
         while let Some((path, info)) = queue.pop_front() {
             if let Some(interp) = &info.interpreter
+                && interpreters.insert(interp.clone())
                 && found.insert(interp.clone())
                 && !interp.exists()
             {
@@ -199,7 +276,7 @@ impl LibraryResolver {
                 }
             }
         }
-        Ok(found.into_iter().collect())
+        Ok((found, interpreters))
     }
 
     fn candidates(&self, needer: &ElfInfo) -> Vec<PathBuf> {
@@ -363,5 +440,60 @@ mod tests {
             search_path("$ORIGIN/../lib:/opt/x", Path::new("/app/bin")),
             [PathBuf::from("/app/bin/../lib"), PathBuf::from("/opt/x")]
         );
+    }
+
+    #[test]
+    fn libraries_outside_the_default_dirs_go_to_usr_lib() {
+        for kept in [
+            "/lib/libz.so.1",
+            "/usr/lib/libz.so.1",
+            "/lib64/libz.so.1",
+            "/usr/lib64/libz.so.1",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib/aarch64-linux-gnu/libz.so.1",
+            "/usr/lib/arm-linux-gnueabihf/libz.so.1",
+        ] {
+            assert_eq!(rootfs_path(Path::new(kept)), Path::new(kept), "{kept}");
+        }
+        for (host, dest) in [
+            ("/usr/local/lib/libfuse3.so.3", "/usr/lib/libfuse3.so.3"),
+            ("/opt/x/lib/libx.so", "/usr/lib/libx.so"),
+            ("/app/bin/../lib/liby.so.2", "/usr/lib/liby.so.2"),
+            ("/usr/lib/x86_64-linux-gnu/sub/libz.so", "/usr/lib/libz.so"),
+            ("/usr/lib/python3/libp.so", "/usr/lib/libp.so"),
+        ] {
+            assert_eq!(rootfs_path(Path::new(host)), Path::new(dest), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_library_found_via_runpath_is_placed_in_usr_lib() {
+        // ls's libraries, found in a copy of their directory under /tmp as if by
+        // ld.so.conf or RUNPATH: they must land in /usr/lib; the loader stays put.
+        let libc_dir = LibraryResolver::system()
+            .closure([ls()])
+            .expect("closure")
+            .into_iter()
+            .find(|p| p.ends_with("libc.so.6"))
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .expect("libc");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(libc_dir.join("libc.so.6"), dir.path().join("libc.so.6")).expect("copy");
+        let mut dirs = vec![dir.path().to_path_buf()];
+        dirs.extend(STANDARD_DIRS.iter().map(PathBuf::from));
+        let placed = LibraryResolver::with_dirs(dirs)
+            .placed([ls()])
+            .expect("placed");
+        let libc = placed
+            .iter()
+            .find(|(host, _)| host.ends_with("libc.so.6"))
+            .expect("libc");
+        assert_eq!(libc.0, dir.path().join("libc.so.6"));
+        assert_eq!(libc.1, Path::new("/usr/lib/libc.so.6"));
+        let interp = ElfInfo::read(&ls())
+            .expect("elf")
+            .interpreter
+            .expect("dynamic");
+        assert!(placed.contains(&(interp.clone(), interp)), "{placed:?}");
     }
 }

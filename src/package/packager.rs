@@ -330,9 +330,7 @@ impl Packager {
         let written = writer.write()?;
         let (files, size) = count(&written.bundle.rootfs())?;
         let tarball = if self.tarball {
-            let mut name = out_dir.clone().into_os_string();
-            name.push(".tar.gz");
-            let path = PathBuf::from(name);
+            let path = tarball_path(&out_dir)?;
             let (_, total) = count(&out_dir)?;
             progress(Step::Archiving(path.clone(), total));
             let archive = Archive::of_dir_with_progress(
@@ -352,6 +350,31 @@ impl Packager {
             size,
             tarball,
         })
+    }
+}
+
+/// `DIR.tar.gz` next to the bundle directory `dir`, never inside it: `dist/lv/`
+/// (trailing separators) gives `dist/lv.tar.gz`; `.` or `..` are made absolute
+/// first (the bundle exists by then) to have a name.
+pub fn tarball_path(dir: &Path) -> Result<PathBuf, PackageError> {
+    // `Path::file_name` and `Path::parent` ignore trailing separators and `.`.
+    let named = match dir.file_name() {
+        Some(_) => dir.to_path_buf(),
+        None => std::fs::canonicalize(dir).at(dir)?,
+    };
+    match (named.parent(), named.file_name()) {
+        (Some(parent), Some(name)) => {
+            let mut file = name.to_os_string();
+            file.push(".tar.gz");
+            Ok(parent.join(file))
+        }
+        _ => Err(PackageError::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the bundle directory has no name to give its tarball: choose another --out",
+            ),
+        )),
     }
 }
 
@@ -469,5 +492,34 @@ mod tests {
             Step::Archiving(PathBuf::from("/o.tar.gz"), 10).to_string(),
             "archiving into /o.tar.gz"
         );
+    }
+
+    #[test]
+    fn the_tarball_is_next_to_the_bundle_not_inside() {
+        for (dir, tarball) in [
+            ("dist/lv/", "dist/lv.tar.gz"),
+            ("dist/lv//", "dist/lv.tar.gz"),
+            ("dist/lv", "dist/lv.tar.gz"),
+            ("dist/lv/.", "dist/lv.tar.gz"),
+            ("lv/", "lv.tar.gz"),
+            ("/abs/lv.d/", "/abs/lv.d.tar.gz"),
+        ] {
+            assert_eq!(
+                tarball_path(Path::new(dir)).expect(dir),
+                Path::new(tarball),
+                "{dir}"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = dir.path().join("lv");
+        std::fs::create_dir(&bundle).expect("mkdir");
+        let dotdot = bundle.join("sub/..");
+        std::fs::create_dir(bundle.join("sub")).expect("mkdir");
+        let canonical = std::fs::canonicalize(dir.path()).expect("canonical");
+        assert_eq!(
+            tarball_path(&dotdot).expect(".."),
+            canonical.join("lv.tar.gz")
+        );
+        assert!(tarball_path(Path::new("/")).is_err());
     }
 }

@@ -57,10 +57,18 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar
 /// Docker Hub's registry host, for references without one.
 pub const DOCKER_HUB: &str = "registry-1.docker.io";
 
+/// The names a reference may give Docker Hub by; all mean [`DOCKER_HUB`].
+pub const DOCKER_HUB_ALIASES: &[&str] = &["docker.io", "index.docker.io", DOCKER_HUB];
+
+/// The key `docker login` stores Docker Hub's credentials under in
+/// `~/.docker/config.json`.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
 /// `[registry/]repository[:tag]`, as `docker plugin install` takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    /// `host[:port]`.
+    /// `host[:port]`; [`DOCKER_HUB`] for Docker Hub, whichever of
+    /// [`DOCKER_HUB_ALIASES`] the reference named it by (or none).
     pub registry: String,
     /// `path/name` (Docker Hub names without a `/` get `library/`).
     pub repository: String,
@@ -83,7 +91,13 @@ impl FromStr for Reference {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
-                (first.to_owned(), rest.to_owned())
+                // docker.io/me/p is Docker Hub, spoken to at registry-1.docker.io.
+                let registry = if DOCKER_HUB_ALIASES.contains(&first) {
+                    DOCKER_HUB
+                } else {
+                    first
+                };
+                (registry.to_owned(), rest.to_owned())
             }
             _ => (DOCKER_HUB.to_owned(), s.to_owned()),
         };
@@ -163,8 +177,9 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// The credentials `docker login` stored for `registry` in
     /// `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), when stored
-    /// there in the file itself (`auths.REGISTRY.auth`; credential helpers are not
-    /// consulted).
+    /// there in the file itself (`auths.KEY.auth` for the first of
+    /// [`credential_keys`] present, e.g. `https://index.docker.io/v1/` for Docker
+    /// Hub; credential helpers are not consulted).
     pub fn from_docker_config(registry: &str) -> Option<Self> {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
@@ -179,15 +194,7 @@ impl Credentials {
         let text = std::fs::read(dir.join("config.json")).ok()?;
         let config: serde_json::Value = serde_json::from_slice(&text).ok()?;
         let auths = config.get("auths")?.as_object()?;
-        let keys = if registry == DOCKER_HUB {
-            vec![
-                "https://index.docker.io/v1/".to_owned(),
-                "docker.io".to_owned(),
-            ]
-        } else {
-            vec![registry.to_owned(), format!("https://{registry}")]
-        };
-        let auth = keys
+        let auth = credential_keys(registry)
             .iter()
             .find_map(|k| auths.get(k))?
             .get("auth")?
@@ -209,6 +216,21 @@ impl Credentials {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(raw)
         )
+    }
+}
+
+/// The keys of `auths` in `~/.docker/config.json` that may hold the credentials
+/// for `registry`, the one `docker login` writes first: for Docker Hub (any of
+/// [`DOCKER_HUB_ALIASES`]) [`DOCKER_HUB_AUTH_KEY`], then its other names; for
+/// another registry `host[:port]`, then `https://host[:port]`.
+pub fn credential_keys(registry: &str) -> Vec<String> {
+    if DOCKER_HUB_ALIASES.contains(&registry) {
+        std::iter::once(DOCKER_HUB_AUTH_KEY)
+            .chain(DOCKER_HUB_ALIASES.iter().copied())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        vec![registry.to_owned(), format!("https://{registry}")]
     }
 }
 
@@ -804,5 +826,59 @@ mod tests {
             pushed.layer_digest.as_str()
         );
         assert_eq!(manifest["layers"][0]["size"], pushed.layer_size);
+    }
+
+    #[test]
+    fn docker_hub_names_all_mean_docker_hub() {
+        for (reference, repository) in [
+            ("docker.io/me/p:1", "me/p"),
+            ("index.docker.io/me/p:1", "me/p"),
+            ("registry-1.docker.io/me/p:1", "me/p"),
+            ("me/p:1", "me/p"),
+            ("docker.io/p:1", "library/p"),
+            ("index.docker.io/p:1", "library/p"),
+            ("registry-1.docker.io/p:1", "library/p"),
+            ("p:1", "library/p"),
+        ] {
+            let r: Reference = reference.parse().expect(reference);
+            assert_eq!(
+                (r.registry.as_str(), r.repository.as_str(), r.tag.as_str()),
+                (DOCKER_HUB, repository, "1"),
+                "{reference}"
+            );
+        }
+        // Other registries keep their name and get no library/.
+        let r: Reference = "ghcr.io/p:1".parse().expect("ghcr");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("ghcr.io", "p")
+        );
+        let r: Reference = "docker.io.example/p".parse().expect("lookalike");
+        assert_eq!(r.registry, "docker.io.example");
+    }
+
+    #[test]
+    fn docker_hub_credentials_are_under_docker_logins_key() {
+        assert_eq!(
+            credential_keys(DOCKER_HUB)[0],
+            "https://index.docker.io/v1/"
+        );
+        assert_eq!(credential_keys("docker.io")[0], DOCKER_HUB_AUTH_KEY);
+        assert_eq!(
+            credential_keys("r.example:5000"),
+            ["r.example:5000", "https://r.example:5000"]
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let auth = base64::engine::general_purpose::STANDARD.encode("hubber:tok");
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}}}}}}"#),
+        )
+        .expect("write");
+        let r: Reference = "docker.io/me/p:1".parse().expect("hub");
+        let found = Credentials::from_docker_config_dir(dir.path(), &r.registry).expect("found");
+        assert_eq!(found.username, "hubber");
+        assert!(Credentials::from_docker_config_dir(dir.path(), "docker.io").is_some());
+        assert!(Credentials::from_docker_config_dir(dir.path(), "ghcr.io").is_none());
     }
 }

@@ -20,8 +20,8 @@
 //! ```
 //!
 //! The output is reproducible: files are written in sorted order with a fixed mtime
-//! and normalized modes (`0755` for executables and directories, `0644` otherwise,
-//! `1777` for `/tmp`), so [`Archive::of_dir`](super::archive::Archive::of_dir) of two
+//! and normalized modes (`0755` for executables and the directories it creates,
+//! `0644` otherwise, `1777` for `/tmp`; a base rootfs's directories keep theirs), so [`Archive::of_dir`](super::archive::Archive::of_dir) of two
 //! bundles of the same input gives identical bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +31,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR};
+use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR, resolve_in_rootfs};
 use super::config::PluginConfig;
 use super::elf::LibraryResolver;
 use super::error::{IoContext, PackageError};
@@ -131,9 +131,9 @@ impl BundleWriter {
         for (dest, host) in &self.programs {
             files.insert(checked_dest(dest)?, host.clone());
         }
-        let libraries = self.resolver.closure(self.programs.values())?;
-        for lib in libraries {
-            let dest = lib.to_string_lossy().into_owned();
+        // Where the rootfs's loader (which has no ld.so.cache) finds them.
+        for (lib, dest) in self.resolver.placed(self.programs.values())? {
+            let dest = dest.to_string_lossy().into_owned();
             files.entry(dest).or_insert(lib);
         }
         for (dest, host) in &self.files {
@@ -175,15 +175,21 @@ impl BundleWriter {
             unpack(base, &rootfs)?;
         }
         let mtime = UNIX_EPOCH + Duration::from_secs(self.mtime);
+        // Every path is resolved inside the rootfs: a base rootfs's symlinks (e.g.
+        // `/var/run -> /run`) must not lead a write onto the host.
         for dir in &dirs {
-            let path = rootfs.join(dir.trim_start_matches('/'));
-            fs::create_dir_all(&path).at(&path)?;
+            let path = in_rootfs(&rootfs, dir)?;
+            create_dirs(&rootfs, &path)?;
         }
         for (dest, host) in &files {
-            let path = rootfs.join(dest.trim_start_matches('/'));
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).at(parent)?;
-            }
+            // The parent resolved, the file name not: a symlink there is replaced.
+            let (parent, name) = match dest.rsplit_once('/') {
+                Some((parent, name)) => (parent, name),
+                None => ("", dest.as_str()),
+            };
+            let parent = in_rootfs(&rootfs, parent)?;
+            create_dirs(&rootfs, &parent)?;
+            let path = parent.join(name);
             // Copy the content (following symlinks) into a fresh regular file.
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -202,8 +208,7 @@ impl BundleWriter {
             let file = fs::File::options().write(true).open(&path).at(&path)?;
             file.set_modified(mtime).at(&path)?;
         }
-        normalize_dirs(&rootfs)?;
-        let tmp = rootfs.join("tmp");
+        let tmp = in_rootfs(&rootfs, "/tmp")?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).at(&tmp)?;
 
         let config_path = self.dir.join(CONFIG_FILE);
@@ -218,21 +223,30 @@ impl BundleWriter {
     }
 }
 
-/// `0755` for every directory the writer created (a base rootfs keeps its modes).
-fn normalize_dirs(dir: &Path) -> Result<(), PackageError> {
-    for entry in fs::read_dir(dir).at(dir)? {
-        let path = entry.at(dir)?.path();
-        let meta = fs::symlink_metadata(&path).at(&path)?;
-        if meta.is_dir() {
-            if meta.permissions().mode() & 0o7777 != 0o755
-                && path.file_name() != Some("tmp".as_ref())
-            {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).at(&path)?;
-            }
-            normalize_dirs(&path)?;
+/// `fs::create_dir_all`, then `0755` for each directory it created (whatever the
+/// umask); directories that exist, e.g. a base rootfs's, keep their modes.
+/// `path` is resolved ([`in_rootfs`]): none of its existing parts is a symlink.
+fn create_dirs(rootfs: &Path, path: &Path) -> Result<(), PackageError> {
+    let mut missing = Vec::new();
+    let mut dir = path;
+    while dir != rootfs && dir.starts_with(rootfs) && fs::symlink_metadata(dir).is_err() {
+        missing.push(dir.to_path_buf());
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => break,
         }
     }
+    fs::create_dir_all(path).at(path)?;
+    for dir in missing.iter().rev() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).at(dir)?;
+    }
     Ok(())
+}
+
+/// [`resolve_in_rootfs`] with the error naming the path.
+fn in_rootfs(rootfs: &Path, path: &str) -> Result<PathBuf, PackageError> {
+    resolve_in_rootfs(rootfs, path)
+        .map_err(|e| PackageError::io(rootfs.join(path.trim_start_matches('/')), e))
 }
 
 /// An absolute, normalized destination without `..`.
@@ -411,5 +425,152 @@ mod tests {
             fs::read_to_string(written.bundle.rootfs().join("etc/os-release")).expect("read"),
             "ID=test\n"
         );
+    }
+
+    /// A base rootfs tarball made of `entries` (path, mode, symlink target).
+    fn base_tar(path: &Path, entries: &[(&str, u32, Option<&str>)]) {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, mode, link) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(*mode);
+            header.set_size(0);
+            match link {
+                Some(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    tar.append_link(&mut header, name, target).expect("link");
+                }
+                None => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    tar.append_data(&mut header, name, &[][..]).expect("dir");
+                }
+            }
+        }
+        fs::write(path, tar.into_inner().expect("tar")).expect("write tar");
+    }
+
+    #[test]
+    fn symlinks_of_a_base_rootfs_do_not_lead_onto_the_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = dir.path().join("host");
+        fs::create_dir(&host).expect("mkdir");
+        fs::write(host.join("victim"), "host file").expect("write");
+        let host_str = host.to_str().expect("utf-8");
+        let base = dir.path().join("base.tar");
+        base_tar(
+            &base,
+            &[
+                ("run/", 0o755, None),
+                ("var/", 0o755, None),
+                ("var/run", 0o777, Some("/run")),
+                ("escape", 0o777, Some(host_str)),
+                ("up", 0o777, Some("../../../../../..")),
+            ],
+        );
+        let extra = dir.path().join("extra.txt");
+        fs::write(&extra, "plugin file").expect("write");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .base_rootfs(&base)
+            .dir("/var/run/p")
+            .dir("/escape/made")
+            .file("/escape/victim", &extra)
+            .file("/up/tmp/x", &extra)
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        assert_eq!(
+            fs::read_to_string(host.join("victim")).expect("read"),
+            "host file"
+        );
+        assert!(!host.join("made").exists());
+        assert!(rootfs.join("run/p").is_dir());
+        assert!(rootfs.join("run/docker/plugins").is_dir());
+        let escaped = rootfs.join(host.strip_prefix("/").expect("absolute"));
+        assert!(escaped.join("made").is_dir());
+        assert_eq!(
+            fs::read_to_string(escaped.join("victim")).expect("read"),
+            "plugin file"
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("tmp/x")).expect("read"),
+            "plugin file"
+        );
+        assert!(
+            fs::symlink_metadata(rootfs.join("var/run"))
+                .expect("link")
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_base_rootfs_keeps_its_directory_modes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("base.tar");
+        base_tar(
+            &base,
+            &[
+                ("root/", 0o700, None),
+                ("var/", 0o755, None),
+                ("var/mail/", 0o2775, None),
+                ("var/tmp/", 0o1777, None),
+            ],
+        );
+        let extra = dir.path().join("extra.txt");
+        fs::write(&extra, "x").expect("write");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .base_rootfs(&base)
+            .file("/root/.config/p/extra.txt", &extra)
+            .dir("/var/lib/p")
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        let mode = |p: &str| {
+            fs::symlink_metadata(rootfs.join(p))
+                .expect(p)
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("root"), 0o700);
+        assert_eq!(mode("var/mail"), 0o2775);
+        assert_eq!(mode("var/tmp"), 0o1777);
+        for created in [
+            "root/.config",
+            "root/.config/p",
+            "var/lib",
+            "var/lib/p",
+            "run",
+        ] {
+            assert_eq!(mode(created), 0o755, "{created}");
+        }
+        assert_eq!(mode("tmp"), 0o1777);
+    }
+
+    #[test]
+    fn libraries_outside_the_loaders_default_dirs_land_in_usr_lib() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // libc found in a non-default directory, as via ld.so.conf or RUNPATH.
+        let libs = dir.path().join("opt-lib");
+        fs::create_dir(&libs).expect("mkdir");
+        let host_libc = super::super::elf::LibraryResolver::system()
+            .closure([ls()])
+            .expect("closure")
+            .into_iter()
+            .find(|p| p.ends_with("libc.so.6"))
+            .expect("libc");
+        fs::copy(&host_libc, libs.join("libc.so.6")).expect("copy");
+        let mut dirs = vec![libs.clone()];
+        dirs.extend(super::super::elf::STANDARD_DIRS.iter().map(PathBuf::from));
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .resolver(super::super::elf::LibraryResolver::with_dirs(dirs))
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        assert!(rootfs.join("usr/lib/libc.so.6").is_file());
+        assert!(written.files.contains(&"/usr/lib/libc.so.6".to_owned()));
+        let copied = rootfs.join(libs.strip_prefix("/").expect("absolute"));
+        assert!(!copied.exists(), "{}", copied.display());
     }
 }
