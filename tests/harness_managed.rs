@@ -606,3 +606,57 @@ fn host_mode_creates_nothing_on_a_host_without_run_docker_plugins() {
         });
     assert!(!host_dir.exists(), "nothing was created on the host");
 }
+
+/// Symlinks in a rootfs are followed inside it, as the chrooted plugin sees them: an
+/// entrypoint behind an absolute link is in the rootfs (not the host's file of that
+/// name), and a bind target behind `/var/run -> /run` lands in the rootfs's `/run`.
+#[tokio::test]
+async fn rootfs_symlinks_are_followed_inside_the_rootfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = packaged(
+        &dir.path().join("bundle"),
+        &json!({
+            "entrypoint": ["/opt/localvol", "--name", "lvs", "--root", "/mnt/volumes"],
+            "interface": {"socket": "lvs.sock", "types": ["docker.volumedriver/1.0"]},
+            "propagatedmount": "/mnt/volumes",
+            "mounts": [{"source": dir.path().join("host-log"), "destination": "/var/run/log",
+                        "type": "bind", "options": ["rbind"]}]
+        }),
+        &example_binary("localvol"),
+        "/opt/localvol",
+        &["/run", "/var", "/usr/local/bin"],
+    );
+    let rootfs = bundle.join("rootfs");
+    // The entrypoint goes through an absolute link (the host has no such file).
+    std::os::unix::fs::symlink("/opt/localvol", rootfs.join("usr/local/bin/plugin")).unwrap();
+    let config_path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    config["Entrypoint"][0] = "/usr/local/bin/plugin".into();
+    fs::write(&config_path, config.to_string()).unwrap();
+    std::os::unix::fs::symlink("/run", rootfs.join("var/run")).unwrap();
+    fs::create_dir_all(dir.path().join("host-log")).unwrap();
+    let host_run_log = Path::new("/run/log");
+    let host_had_it = host_run_log.exists();
+
+    let e = engine(&dir.path().join("engine"));
+    e.plugin_create("lvs", &bundle).await.unwrap();
+    e.plugin_enable("lvs").await.unwrap();
+    let info = e.plugin_inspect("lvs").unwrap();
+    // Chrooted (rootfs mode): its volumes land under the propagated mount.
+    e.volume_create("lvs", "s1", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    assert!(info.propagated_mount.join("s1/data").is_dir());
+    assert!(
+        info.rootfs.join("run/log").is_dir(),
+        "bind target made in the rootfs"
+    );
+    assert_eq!(
+        host_run_log.exists(),
+        host_had_it,
+        "nothing made on the host"
+    );
+    e.volume_rm("s1").await.unwrap();
+    e.plugin_rm("lvs", true).await.unwrap();
+}

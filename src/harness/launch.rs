@@ -39,6 +39,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::error::HarnessError;
+use crate::package::bundle::resolve_in_rootfs;
 use crate::package::config::PluginConfig;
 
 /// dockerd's `PATH` for plugin processes (moby's `system.DefaultPathEnv`).
@@ -109,7 +110,10 @@ impl LaunchSpec {
         let Some(program) = self.config.entrypoint.first() else {
             return Err(self.fail("config.json has an empty entrypoint".into()));
         };
-        let inside = self.rootfs.join(program.trim_start_matches('/'));
+        // Resolved as the plugin will see it after chroot: an absolute symlink in the
+        // rootfs (`/bin/sh -> /bin/busybox`) points into the rootfs, not the host.
+        let inside = resolve_in_rootfs(&self.rootfs, program)
+            .unwrap_or_else(|_| self.rootfs.join(program.trim_start_matches('/')));
         if inside.is_file() {
             return Ok(LaunchMode::Rootfs);
         }
@@ -295,7 +299,7 @@ fn c_path(path: impl AsRef<OsStr>) -> Result<CString, HarnessError> {
 }
 
 /// Creates `path` (a dir, or an empty file when `file`) if missing, so a bind has a
-/// target; only ever inside the harness's own copy of the rootfs.
+/// target; `path` was resolved inside the harness's own copy of the rootfs.
 fn ensure_target(path: &Path, file: bool) -> Result<(), HarnessError> {
     if path.exists() {
         return Ok(());
@@ -334,9 +338,15 @@ impl MountPlan {
         };
         let chroot = match mode {
             LaunchMode::Rootfs => {
-                let inside = |path: &str| spec.rootfs.join(path.trim_start_matches('/'));
+                // Bind targets as the plugin sees them: symlinks in the rootfs are
+                // followed inside it, never onto the host.
+                let inside = |path: &str| {
+                    resolve_in_rootfs(&spec.rootfs, path).map_err(|e| {
+                        HarnessError::io(format!("resolving {path} in the plugin's rootfs"), e)
+                    })
+                };
                 for dir in ["/dev", "/proc", "/sys"] {
-                    bind(Path::new(dir), inside(dir), true, false)?;
+                    bind(Path::new(dir), inside(dir)?, true, false)?;
                 }
                 // dockerd passes every mount to runc; the harness does binds only.
                 for m in config
@@ -351,21 +361,21 @@ impl MountPlan {
                     let recursive = m.options.iter().any(|o| o == "rbind");
                     bind(
                         Path::new(source),
-                        inside(&m.destination),
+                        inside(&m.destination)?,
                         recursive,
                         read_only,
                     )?;
                 }
                 bind(
                     &spec.socket_dir,
-                    inside(crate::transport::DEFAULT_SOCKET_DIR),
+                    inside(crate::transport::DEFAULT_SOCKET_DIR)?,
                     false,
                     false,
                 )?;
                 if !config.propagated_mount.is_empty() {
                     bind(
                         &spec.propagated_source,
-                        inside(&config.propagated_mount),
+                        inside(&config.propagated_mount)?,
                         false,
                         false,
                     )?;
