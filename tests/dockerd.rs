@@ -14,11 +14,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use libtest_mimic::{Arguments, Failed, Trial};
-use support::dockerd::{self, Dockerd};
+use libtest_mimic::{Arguments, Failed};
+use support::dockerd::Dockerd;
 use support::process::{PluginProcess, example_binary};
+use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
 
 /// Where dockerd looks for legacy plugin sockets and spec files.
 const SOCKET_DIR: &str = "/run/docker/plugins";
@@ -315,22 +315,9 @@ fn sigterm_removes_the_socket_and_a_restart_serves_again(d: &Dockerd) -> Result<
     Ok(())
 }
 
-/// Imports the busybox test image once per run, on first use.
-struct ImageOnce(Mutex<Option<Result<(), String>>>);
-
-impl ImageOnce {
-    fn ensure(&self, d: &Dockerd) -> Result<(), Failed> {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let result = state.get_or_insert_with(|| d.import_busybox(IMAGE));
-        result.clone().map_err(Failed::from)
-    }
-}
-
-type Test = fn(&Dockerd, &ImageOnce) -> Result<(), Failed>;
-
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, Test)> = vec![
+    let tests: Vec<(&str, DockerdTest)> = vec![
         ("volume_lifecycle", |d, _| volume_lifecycle(d)),
         ("wrong_option_is_refused", |d, _| wrong_option_is_refused(d)),
         (
@@ -345,46 +332,12 @@ fn main() {
             |d, _| sigterm_removes_the_socket_and_a_restart_serves_again(d),
         ),
     ];
-    let required =
-        dockerd::required() || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1");
-    let daemon = if args.list {
-        Err("listing only".to_string())
-    } else {
-        Dockerd::start()
-    };
-    let daemon = match daemon {
-        Ok(d) => Ok(Arc::new(d)),
-        Err(why) => {
-            if !args.list {
-                eprintln!("dockerd e2e: cannot start dockerd: {why}");
-            }
-            Err(why)
-        }
-    };
-    let image = Arc::new(ImageOnce(Mutex::new(None)));
+    let shared = SharedDockerd::start(&args, "dockerd e2e", IMAGE);
     let trials = tests
         .into_iter()
-        .map(|(name, test)| {
-            let ignored = daemon.is_err() && !required && !args.list;
-            let daemon = daemon.clone();
-            let image = Arc::clone(&image);
-            let trial = Trial::test(name, move || match &daemon {
-                Ok(d) => test(d, &image),
-                Err(why) => {
-                    Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
-                }
-            });
-            trial.with_ignored_flag(ignored)
-        })
+        .map(|(name, test)| shared.trial(name, test))
         .collect::<Vec<_>>();
     let conclusion = libtest_mimic::run(&args, trials);
-    // The trials (and their clones of the daemon) are gone: stop it before exiting,
-    // as `exit` skips destructors.
-    if let Ok(d) = daemon {
-        match Arc::try_unwrap(d) {
-            Ok(mut d) => d.stop(),
-            Err(_) => eprintln!("dockerd e2e: daemon still shared at exit; not stopped"),
-        }
-    }
+    shared.stop();
     conclusion.exit();
 }

@@ -21,15 +21,16 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::package::archive::sha256;
 use docker_plugin_sdk::package::elf::ElfInfo;
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::dockerd::{self, Dockerd};
+use support::dockerd::Dockerd;
 use support::process::{PluginProcess, example_binary};
+use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
 
 const IMAGE: &str = "dps-busybox:pkg";
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-docker-plugin");
@@ -748,19 +749,7 @@ fn push_logs_in_when_the_registry_asks() -> Result<(), Failed> {
     check(manifest.starts_with("HTTP/1.1 401"), || manifest.clone())
 }
 
-/// Imports the busybox test image once per run, on first use.
-struct ImageOnce(Mutex<Option<Result<(), String>>>);
-
-impl ImageOnce {
-    fn ensure(&self, d: &Dockerd) -> Result<(), Failed> {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let result = state.get_or_insert_with(|| d.import_busybox(IMAGE));
-        result.clone().map_err(Failed::from)
-    }
-}
-
 type PlainTest = fn() -> Result<(), Failed>;
-type DockerdTest = fn(&Dockerd, &ImageOnce) -> Result<(), Failed>;
 
 fn main() {
     let args = Arguments::from_args();
@@ -812,45 +801,17 @@ fn main() {
             push_then_install_from_a_registry,
         ),
     ];
-    let required =
-        dockerd::required() || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1");
-    let daemon = if args.list {
-        Err("listing only".to_string())
-    } else {
-        Dockerd::start()
-    };
-    let daemon = match daemon {
-        Ok(d) => Ok(Arc::new(d)),
-        Err(why) => {
-            if !args.list {
-                eprintln!("packager e2e: cannot start dockerd: {why}");
-            }
-            Err(why)
-        }
-    };
-    let image = Arc::new(ImageOnce(Mutex::new(None)));
+    let shared = SharedDockerd::start(&args, "packager e2e", IMAGE);
     let mut trials: Vec<Trial> = plain
         .into_iter()
         .map(|(name, test)| Trial::test(name, test))
         .collect();
-    trials.extend(with_dockerd.into_iter().map(|(name, test)| {
-        let ignored = daemon.is_err() && !required && !args.list;
-        let daemon = daemon.clone();
-        let image = Arc::clone(&image);
-        Trial::test(name, move || match &daemon {
-            Ok(d) => test(d, &image),
-            Err(why) => {
-                Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
-            }
-        })
-        .with_ignored_flag(ignored)
-    }));
+    trials.extend(
+        with_dockerd
+            .into_iter()
+            .map(|(name, test)| shared.trial(name, test)),
+    );
     let conclusion = libtest_mimic::run(&args, trials);
-    if let Ok(d) = daemon {
-        match Arc::try_unwrap(d) {
-            Ok(mut d) => d.stop(),
-            Err(_) => eprintln!("packager e2e: daemon still shared at exit; not stopped"),
-        }
-    }
+    shared.stop();
     conclusion.exit();
 }

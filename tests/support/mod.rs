@@ -5,3 +5,4 @@
 pub mod bundle;
 pub mod dockerd;
 pub mod process;
+pub mod shared_dockerd;

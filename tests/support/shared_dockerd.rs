@@ -1,0 +1,89 @@
+//! One private dockerd shared by every trial of a libtest-mimic test binary: started
+//! once (unless only listing), handed to each trial, stopped after the run. Under
+//! CI=true (or DPS_REQUIRE_DOCKERD=1) a dockerd that cannot start fails every trial
+//! that needs it; otherwise those trials are reported as ignored.
+
+use std::sync::{Arc, Mutex};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use super::dockerd::{self, Dockerd};
+
+/// Imports the busybox test image once per run, on first use.
+pub struct ImageOnce {
+    name: &'static str,
+    state: Mutex<Option<Result<(), String>>>,
+}
+
+impl ImageOnce {
+    /// Imports it into `d` the first time; later calls give the first result.
+    pub fn ensure(&self, d: &Dockerd) -> Result<(), Failed> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let result = state.get_or_insert_with(|| d.import_busybox(self.name));
+        result.clone().map_err(Failed::from)
+    }
+}
+
+/// A trial that needs the daemon.
+pub type DockerdTest = fn(&Dockerd, &ImageOnce) -> Result<(), Failed>;
+
+/// The shared daemon of one test binary.
+pub struct SharedDockerd {
+    label: &'static str,
+    daemon: Result<Arc<Dockerd>, String>,
+    required: bool,
+    listing: bool,
+    image: Arc<ImageOnce>,
+}
+
+impl SharedDockerd {
+    /// Starts the daemon (not when only listing); `label` prefixes its messages,
+    /// `image` is the tag the busybox test image gets.
+    pub fn start(args: &Arguments, label: &'static str, image: &'static str) -> Self {
+        let required =
+            dockerd::required() || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1");
+        let daemon = if args.list {
+            Err("listing only".to_string())
+        } else {
+            Dockerd::start().map(Arc::new).inspect_err(|why| {
+                eprintln!("{label}: cannot start dockerd: {why}");
+            })
+        };
+        Self {
+            label,
+            daemon,
+            required,
+            listing: args.list,
+            image: Arc::new(ImageOnce {
+                name: image,
+                state: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A trial running `test` with the daemon: ignored when there is none and none
+    /// is required, failed when one is required and did not start.
+    pub fn trial(&self, name: &str, test: DockerdTest) -> Trial {
+        let ignored = self.daemon.is_err() && !self.required && !self.listing;
+        let daemon = self.daemon.clone();
+        let image = Arc::clone(&self.image);
+        Trial::test(name, move || match &daemon {
+            Ok(d) => test(d, &image),
+            Err(why) => {
+                Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
+            }
+        })
+        .with_ignored_flag(ignored)
+    }
+
+    /// Stops the daemon once the trials (and their clones of it) are gone; call it
+    /// before exiting, as `exit` skips destructors.
+    pub fn stop(self) {
+        if let Ok(d) = self.daemon {
+            match Arc::try_unwrap(d) {
+                Ok(mut d) => d.stop(),
+                Err(_) => eprintln!("{}: daemon still shared at exit; not stopped", self.label),
+            }
+        }
+    }
+}
