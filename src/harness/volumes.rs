@@ -292,6 +292,20 @@ impl Engine {
         })
     }
 
+    /// Records that `driver` has volume `name`. A volume new to the engine takes a
+    /// reference on its driver, as dockerd's volume store does (`CreateDriver`); a
+    /// name the engine knew (the driver had lost it and made it again) keeps its one.
+    fn remember_volume(&self, name: &str, driver: &str) {
+        let new = self
+            .state()
+            .known
+            .insert(name.to_owned(), driver.to_owned())
+            .is_none();
+        if new {
+            self.managed_reference(driver, true);
+        }
+    }
+
     /// `docker volume create -d DRIVER -o k=v NAME`.
     pub async fn volume_create<K, V>(
         &self,
@@ -322,16 +336,7 @@ impl Engine {
             });
         }
         if let Ok(info) = found {
-            let new = self
-                .state()
-                .known
-                .insert(name.to_owned(), driver.to_owned())
-                .is_none();
-            if new {
-                // dockerd's volume store takes a reference on the driver for a
-                // volume it did not have yet (`CreateDriver`).
-                self.managed_reference(driver, true);
-            }
+            self.remember_volume(name, driver);
             return Ok(info);
         }
         // Unknown to the driver (or lost by it): create it.
@@ -346,15 +351,7 @@ impl Engine {
             .rpc
             .call::<_, Empty>("VolumeDriver.Create", Some(&request))
             .await?;
-        let new = self
-            .state()
-            .known
-            .insert(name.to_owned(), driver.to_owned())
-            .is_none();
-        if new {
-            // A name the engine knew (the driver had lost it) keeps its reference.
-            self.managed_reference(driver, true);
-        }
+        self.remember_volume(name, driver);
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
         let scope = if is_managed(&plugin) {
