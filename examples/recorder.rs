@@ -121,17 +121,7 @@ struct DirVolumes {
 
 impl DirVolumes {
     fn volume_dir(&self, name: &str) -> Result<PathBuf> {
-        let valid = !name.is_empty()
-            && name != "."
-            && name != ".."
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if valid {
-            Ok(self.root.join(name))
-        } else {
-            Err(Error::new(format!("invalid volume name {name:?}")))
-        }
+        docker_plugin_sdk::volume::volume_dir(&self.root, name)
     }
 
     /// The data directory of an existing volume.

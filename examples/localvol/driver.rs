@@ -44,18 +44,7 @@ impl LocalVolumes {
     }
 
     fn volume_dir(&self, name: &str) -> Result<PathBuf> {
-        let valid = !name.is_empty()
-            && name != "."
-            && name != ".."
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !valid {
-            return Err(Error::new(format!(
-                "invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"
-            )));
-        }
-        Ok(self.root.join(name))
+        volume::volume_dir(&self.root, name)
     }
 
     fn data_dir(&self, name: &str) -> Result<PathBuf> {

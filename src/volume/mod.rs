@@ -46,12 +46,14 @@
 //! Mount with a fresh 64-hex ID before the container starts and Unmount with the same ID
 //! after it exits.
 
+mod dir;
 mod wire;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use dir::volume_dir;
 pub use wire::*;
 
 use crate::error::{Error, Result};

@@ -59,19 +59,8 @@ impl Volumes {
     }
 
     fn dir(&self, name: &str) -> Result<PathBuf> {
-        let valid = !name.is_empty()
-            && name != "."
-            && name != ".."
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if valid {
-            Ok(self.root.join(name))
-        } else {
-            Err(Error::new(format!(
-                "invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"
-            )))
-        }
+        // One safe path component, or a clear error for the user.
+        volume::volume_dir(&self.root, name)
     }
 
     fn existing(&self, name: &str) -> Result<PathBuf> {
