@@ -670,24 +670,26 @@ async fn start_and_probe(
     })
 }
 
-/// SIGTERM, then SIGKILL after 10 s (moby `shutdownPlugin`).
+/// SIGTERM, then SIGKILL after 10 s (moby `shutdownPlugin`), to the plugin's whole
+/// process group: the plugin and whatever it started.
 async fn stop_process(child: &mut Child) {
     use nix::sys::signal::{Signal, killpg};
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
     let Some(pid) = child.id() else {
         return;
     };
-    // The whole process group: the plugin and whatever it started.
     let group = nix::unistd::Pid::from_raw(pid as i32);
     let _ = killpg(group, Signal::SIGTERM);
-    let exited = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .is_ok();
-    // Whatever is left of the group (a process ignoring SIGTERM, a helper the plugin
-    // started) goes too; the group ID cannot be reused while any member lives.
+    // Wait for the exit without reaping (WNOWAIT): while the plugin is alive or a
+    // zombie, its group ID cannot belong to anybody else, so the SIGKILL below reaches
+    // only what is left of its own group (a process ignoring SIGTERM, a helper).
+    let exited = tokio::task::spawn_blocking(move || {
+        waitid(Id::Pid(group), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), exited).await;
     let _ = killpg(group, Signal::SIGKILL);
-    if !exited {
-        let _ = child.kill().await;
-    }
+    // Reaps it (at once, or once the SIGKILL has landed).
+    let _ = child.wait().await;
 }
 
 /// Watches an enabled plugin's process: restarts it when it exits on its own, stops
