@@ -83,6 +83,27 @@ struct Shared {
     logs: LogLines,
 }
 
+impl Shared {
+    /// The engine's handle on the running plugin, if any.
+    fn active(&self) -> Option<Arc<ActivePlugin>> {
+        self.active_slot().clone()
+    }
+
+    /// Puts (or, with `None`, takes away) the engine's handle on the plugin.
+    fn set_active(&self, active: Option<Arc<ActivePlugin>>) {
+        *self.active_slot() = active;
+    }
+
+    fn active_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<ActivePlugin>>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lines printed so far.
+    fn logs(&self) -> std::sync::MutexGuard<'_, Vec<PluginLogLine>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A managed plugin as `docker plugin inspect` shows it.
 #[derive(Debug, Clone)]
 pub struct ManagedInfo {
@@ -153,6 +174,11 @@ fn subsystem_of(ty: &InterfaceType) -> String {
     }
 }
 
+fn save_config(plugin_dir: &Path, config: &PluginConfig) -> Result<(), HarnessError> {
+    std::fs::write(plugin_dir.join("config.json"), config.to_json_pretty()?)
+        .map_err(|e| HarnessError::io("writing config.json", e))
+}
+
 /// Copies a rootfs: dirs, files and symlinks as they are (a dir's mode is applied
 /// after its contents, so read-only dirs copy too). Sockets, fifos and device nodes
 /// are left out: a rootfs has none that a plugin can use (`/dev` is bound from the
@@ -185,6 +211,12 @@ impl ManagedPlugin {
 
     fn enabled(&self) -> bool {
         self.shared.enabled.load(Ordering::SeqCst)
+    }
+
+    /// Writes the config (with the settings applied) to `<plugin dir>/config.json`,
+    /// as dockerd keeps it.
+    fn save_config(&self) -> Result<(), HarnessError> {
+        save_config(&self.dir, &self.config)
     }
 
     fn check_not_enabling(&self) -> Result<(), HarnessError> {
@@ -261,30 +293,35 @@ impl Engine {
         let id = super::volumes::random_id();
         let plugin_dir = self.data_root()?.join("plugins").join(&id);
         let rootfs = bundle.rootfs();
-        let target = plugin_dir.join("rootfs");
+        let config = bundle.into_config();
         let copied = plugin_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            copy_tree(&rootfs, &target)?;
+        let stored = tokio::task::spawn_blocking(move || {
+            copy_tree(&rootfs, &copied.join("rootfs")).map_err(|e| {
+                HarnessError::io(format!("copying the rootfs to {}", copied.display()), e)
+            })?;
             std::fs::create_dir_all(copied.join("propagated-mount"))
+                .map_err(|e| HarnessError::io("creating the propagated-mount dir", e))
         })
         .await
-        .map_err(|e| HarnessError::io("copying the rootfs", std::io::Error::other(e)))?
-        .map_err(|e| {
-            let _ = std::fs::remove_dir_all(&plugin_dir);
-            HarnessError::io(format!("copying the rootfs to {}", plugin_dir.display()), e)
-        })?;
-        let config = bundle.into_config();
-        // Nothing is left behind when the create fails from here on.
-        let discard = |err: HarnessError| {
-            let _ = std::fs::remove_dir_all(&plugin_dir);
-            err
-        };
-        let json = config.to_json_pretty().map_err(|e| discard(e.into()))?;
-        std::fs::write(plugin_dir.join("config.json"), json)
-            .map_err(|e| discard(HarnessError::io("writing config.json", e)))?;
+        .unwrap_or_else(|e| {
+            Err(HarnessError::io(
+                "copying the rootfs",
+                std::io::Error::other(e),
+            ))
+        })
+        .and_then(|()| save_config(&plugin_dir, &config));
         let mut managed = self.managed();
-        if managed.contains_key(&name) {
-            return Err(discard(HarnessError::PluginExists { name }));
+        let stored = stored.and_then(|()| {
+            if managed.contains_key(&name) {
+                Err(HarnessError::PluginExists { name: name.clone() })
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(err) = stored {
+            // Nothing is left behind by a create that fails.
+            let _ = std::fs::remove_dir_all(&plugin_dir);
+            return Err(err);
         }
         managed.insert(
             name.clone(),
@@ -318,9 +355,7 @@ impl Engine {
                 return Err(HarnessError::SetWhileEnabled);
             }
             p.config.set(args)?;
-            let json = p.config.to_json_pretty()?;
-            std::fs::write(p.dir.join("config.json"), json)
-                .map_err(|e| HarnessError::io("writing config.json", e))
+            p.save_config()
         })
     }
 
@@ -341,13 +376,7 @@ impl Engine {
 
     /// Every line the plugin printed on stdout and stderr, in order.
     pub fn plugin_logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
-        self.with_managed(name, |p| {
-            Ok(p.shared
-                .logs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone())
-        })
+        self.with_managed(name, |p| Ok(p.shared.logs().clone()))
     }
 
     /// `docker plugin enable NAME`: starts it and waits for its socket.
@@ -435,7 +464,7 @@ impl Engine {
             scope: Some(scope),
             _socket_dir: dir_handle.clone(),
         });
-        *shared.active.lock().unwrap_or_else(|e| e.into_inner()) = Some(active);
+        shared.set_active(Some(active));
         shared.enabled.store(true, Ordering::SeqCst);
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(watch(
@@ -464,11 +493,7 @@ impl Engine {
                 });
             }
             p.shared.enabled.store(false, Ordering::SeqCst);
-            p.shared
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            p.shared.set_active(None);
             Ok(p.stop.take())
         })?;
         if let Some(stop) = stop {
@@ -525,12 +550,7 @@ impl Engine {
         let Some(plugin) = managed.get(&normalize_name(name)) else {
             return Ok(None);
         };
-        let active = plugin
-            .shared
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let active = plugin.shared.active();
         match active {
             Some(active) if plugin.enabled() => {
                 if active.implements(subsystem) {
@@ -554,13 +574,7 @@ impl Engine {
         self.managed()
             .values()
             .filter(|p| p.enabled())
-            .filter_map(|p| {
-                p.shared
-                    .active
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-            })
+            .filter_map(|p| p.shared.active())
             .filter(|a| a.implements(subsystem))
             .collect()
     }
@@ -643,7 +657,7 @@ async fn start_and_probe(
         // Let the output readers catch the last lines.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let last: Vec<String> = {
-            let logs = shared.logs.lock().unwrap_or_else(|e| e.into_inner());
+            let logs = shared.logs();
             logs.iter()
                 .rev()
                 .take(5)
@@ -724,7 +738,7 @@ async fn watch(
                     Err(err) => {
                         tracing::error!(plugin = %spec.id, %err, "restarting the plugin failed, it is now disabled");
                         shared.enabled.store(false, Ordering::SeqCst);
-                        shared.active.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        shared.set_active(None);
                         return;
                     }
                 }
