@@ -92,6 +92,8 @@ pub(crate) struct LaunchSpec {
     pub(crate) socket_dir: PathBuf,
     pub(crate) propagated_source: PathBuf,
     pub(crate) config: PluginConfig,
+    /// Where the entrypoint runs from, decided once by [`LaunchSpec::new`].
+    pub(crate) mode: LaunchMode,
 }
 
 /// Where the entrypoint runs from.
@@ -104,26 +106,45 @@ pub enum LaunchMode {
 }
 
 impl LaunchSpec {
-    /// Rootfs mode when the entrypoint is in the rootfs, host mode when it is an
-    /// existing absolute host path, else an error naming both places looked at.
-    pub(crate) fn mode(&self) -> Result<LaunchMode, HarnessError> {
-        let Some(program) = self.config.entrypoint.first() else {
-            return Err(self.fail("config.json has an empty entrypoint".into()));
+    /// Everything needed to start plugin `id`, with its [`LaunchMode`]: rootfs mode
+    /// when the entrypoint is in the rootfs, host mode when it is an existing absolute
+    /// host path, else an error naming both places looked at.
+    pub(crate) fn new(
+        id: String,
+        rootfs: PathBuf,
+        socket_dir: PathBuf,
+        propagated_source: PathBuf,
+        config: PluginConfig,
+    ) -> Result<Self, HarnessError> {
+        let fail = |problem| HarnessError::EnableFailed {
+            id: id.clone(),
+            problem,
+        };
+        let Some(program) = config.entrypoint.first() else {
+            return Err(fail("config.json has an empty entrypoint".into()));
         };
         // Resolved as the plugin will see it after chroot: an absolute symlink in the
         // rootfs (`/bin/sh -> /bin/busybox`) points into the rootfs, not the host.
-        let inside = resolve_in_rootfs(&self.rootfs, program)
-            .unwrap_or_else(|_| self.rootfs.join(program.trim_start_matches('/')));
-        if inside.is_file() {
-            return Ok(LaunchMode::Rootfs);
-        }
-        if program.starts_with('/') && Path::new(program).is_file() {
-            return Ok(LaunchMode::Host);
-        }
-        Err(self.fail(format!(
-            "entrypoint {program:?} is neither in the rootfs ({}) nor an absolute host path",
-            inside.display()
-        )))
+        let inside = resolve_in_rootfs(&rootfs, program)
+            .unwrap_or_else(|_| rootfs.join(program.trim_start_matches('/')));
+        let mode = if inside.is_file() {
+            LaunchMode::Rootfs
+        } else if program.starts_with('/') && Path::new(program).is_file() {
+            LaunchMode::Host
+        } else {
+            return Err(fail(format!(
+                "entrypoint {program:?} is neither in the rootfs ({}) nor an absolute host path",
+                inside.display()
+            )));
+        };
+        Ok(Self {
+            id,
+            rootfs,
+            socket_dir,
+            propagated_source,
+            config,
+            mode,
+        })
     }
 
     fn fail(&self, problem: String) -> HarnessError {
@@ -135,7 +156,7 @@ impl LaunchSpec {
 
     /// Starts the process; its output lines go to `logs`.
     pub(crate) fn spawn(&self, logs: &LogLines) -> Result<Child, HarnessError> {
-        let mode = self.mode()?;
+        let mode = self.mode;
         let plan = MountPlan::new(self, mode)?;
         let config = &self.config;
         let mut command = Command::new(&config.entrypoint[0]);

@@ -388,18 +388,15 @@ impl Engine {
                     name: p.name.clone(),
                 });
             }
+            let spec = LaunchSpec::new(
+                p.id.clone(),
+                p.rootfs(),
+                self.managed_socket_dir().join(&p.id),
+                p.propagated_source(),
+                p.config.clone(),
+            )?;
             p.enabling = true;
-            Ok((
-                LaunchSpec {
-                    id: p.id.clone(),
-                    rootfs: p.rootfs(),
-                    socket_dir: self.managed_socket_dir().join(&p.id),
-                    propagated_source: p.propagated_source(),
-                    config: p.config.clone(),
-                },
-                Arc::clone(&p.shared),
-                p.name.clone(),
-            ))
+            Ok((spec, Arc::clone(&p.shared), p.name.clone()))
         })?;
         let started = self.start_enabled(spec, &shared, &display).await;
         let (stop, result) = match started {
@@ -427,7 +424,7 @@ impl Engine {
         let (dial, dir_handle) = dial_path(&spec.socket_dir, &socket)?;
         let probe = self.inner.config.socket_probe;
         // A host binary sees the host's paths; a rootfs plugin's are mapped.
-        let scope = match spec.mode()? {
+        let scope = match spec.mode {
             LaunchMode::Rootfs => ScopedPaths {
                 rootfs: spec.rootfs.clone(),
                 propagated_mount: spec.config.propagated_mount.clone(),
