@@ -41,7 +41,7 @@ use super::error::HarnessError;
 use crate::protocol::Empty;
 use crate::volume::{
     CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse,
-    MountRequest, MountResponse, RemoveRequest, Scope, UnmountRequest,
+    MountRequest, MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
 
 /// What the engine remembers about volumes between actions.
@@ -72,6 +72,22 @@ pub struct VolumeInfo {
     pub status: BTreeMap<String, Value>,
     /// The driver's scope.
     pub scope: Scope,
+}
+
+impl VolumeInfo {
+    /// What `plugin` answered about volume `name`, as the engine shows it: the
+    /// mountpoint mapped to the host, `Status` as a sorted map.
+    fn from_driver(plugin: &ActivePlugin, name: String, volume: Volume, scope: Scope) -> Self {
+        Self {
+            name,
+            driver: plugin.rpc.name().to_owned(),
+            mountpoint: (!volume.mountpoint.as_os_str().is_empty())
+                .then(|| plugin.host_path(&volume.mountpoint)),
+            created_at: volume.created_at,
+            status: volume.status.into_iter().collect(),
+            scope,
+        }
+    }
 }
 
 /// One volume mounted into a [`Container`].
@@ -281,15 +297,13 @@ impl Engine {
                 name: name.to_owned(),
             });
         }
-        Ok(VolumeInfo {
-            name: name.to_owned(),
-            driver: plugin.rpc.name().to_owned(),
-            mountpoint: (!volume.mountpoint.as_os_str().is_empty())
-                .then(|| plugin.host_path(&volume.mountpoint)),
-            created_at: volume.created_at,
-            status: volume.status.into_iter().collect(),
-            scope: self.cached_scope(plugin).unwrap_or(Scope::Local),
-        })
+        let scope = self.cached_scope(plugin).unwrap_or(Scope::Local);
+        Ok(VolumeInfo::from_driver(
+            plugin,
+            name.to_owned(),
+            volume,
+            scope,
+        ))
     }
 
     /// Records that `driver` has volume `name`. A volume new to the engine takes a
@@ -411,50 +425,44 @@ impl Engine {
         let mut out = Vec::new();
         // Enabled managed drivers first; then dockerd lists each legacy driver as
         // soon as it is loaded, so an idle plugin is activated right before its List.
-        let managed = self.managed_implementing(IMPLEMENTS);
-        let mut legacy = self.discovery().scan().into_iter();
-        let mut managed = managed.into_iter();
-        loop {
-            let plugin = match managed.next() {
-                Some(plugin) => plugin,
-                None => match legacy.next() {
-                    Some(name) => match self.try_plugin(&name, IMPLEMENTS).await {
-                        Some(plugin) => plugin,
-                        None => continue,
-                    },
-                    None => break,
-                },
-            };
-            let driver = plugin.rpc.name().to_owned();
-            let list: ListResponse =
-                match plugin.rpc.call("VolumeDriver.List", Some(&Empty {})).await {
-                    Ok(list) => list,
-                    Err(err) => {
-                        tracing::warn!(%driver, %err, "listing volumes failed");
-                        continue;
-                    }
-                };
-            if !list.volumes.is_empty() {
-                self.managed_scope(&plugin).await;
-            }
-            let scope = self.cached_scope(&plugin).unwrap_or(Scope::Local);
-            for volume in list.volumes {
-                self.state()
-                    .known
-                    .insert(volume.name.clone(), driver.clone());
-                out.push(VolumeInfo {
-                    mountpoint: (!volume.mountpoint.as_os_str().is_empty())
-                        .then(|| plugin.host_path(&volume.mountpoint)),
-                    name: volume.name,
-                    driver: driver.clone(),
-                    created_at: volume.created_at,
-                    status: volume.status.into_iter().collect(),
-                    scope,
-                });
+        for plugin in self.managed_implementing(IMPLEMENTS) {
+            self.list_from(&plugin, &mut out).await;
+        }
+        for name in self.discovery().scan() {
+            if let Some(plugin) = self.try_plugin(&name, IMPLEMENTS).await {
+                self.list_from(&plugin, &mut out).await;
             }
         }
         out.sort_by(|a, b| (&a.driver, &a.name).cmp(&(&b.driver, &b.name)));
         Ok(out)
+    }
+
+    /// One driver's part of `volume ls`, added to `out`; a driver whose List fails is
+    /// left out with a warning, as dockerd does.
+    async fn list_from(&self, plugin: &ActivePlugin, out: &mut Vec<VolumeInfo>) {
+        let driver = plugin.rpc.name().to_owned();
+        let list: ListResponse = match plugin.rpc.call("VolumeDriver.List", Some(&Empty {})).await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(%driver, %err, "listing volumes failed");
+                return;
+            }
+        };
+        if !list.volumes.is_empty() {
+            self.managed_scope(plugin).await;
+        }
+        let scope = self.cached_scope(plugin).unwrap_or(Scope::Local);
+        for volume in list.volumes {
+            self.state()
+                .known
+                .insert(volume.name.clone(), driver.clone());
+            out.push(VolumeInfo::from_driver(
+                plugin,
+                volume.name.clone(),
+                volume,
+                scope,
+            ));
+        }
     }
 
     /// `docker volume rm NAME`: refused while a container references it.
