@@ -9,17 +9,19 @@
 //! Tests, the demo, the harness and the CLI use it; plugin authors can use it to script
 //! their own plugin.
 //!
+//! Typed calls name the declared method ([`Method`]), so the client sends what the
+//! server decodes and decodes what it answers:
+//!
 //! ```no_run
 //! use docker_plugin_sdk::client::Client;
-//! use docker_plugin_sdk::volume::CreateRequest;
+//! use docker_plugin_sdk::volume::{self, CreateRequest};
 //!
 //! # async fn run() -> Result<(), docker_plugin_sdk::client::ClientError> {
 //! let client = Client::unix("/run/docker/plugins/myplugin.sock");
 //! let activated = client.activate().await?;
 //! assert!(activated.implements.iter().any(|s| s == "VolumeDriver"));
 //! client
-//!     .volume()
-//!     .create(&CreateRequest { name: "v1".into(), opts: Default::default() })
+//!     .call::<volume::Create>(&CreateRequest { name: "v1".into(), opts: Default::default() })
 //!     .await?;
 //! # Ok(()) }
 //! ```
@@ -31,15 +33,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::protocol::{ActivateResponse, Empty, ErrorResponse, MEDIA_TYPE_V1_2};
-use crate::volume;
+use crate::protocol::{
+    Activate, ActivateResponse, Empty, ErrorKey, ErrorResponse, MEDIA_TYPE_V1_2, Method,
+    RequestBody,
+};
 
 /// What a call through [`Client`] can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +157,14 @@ impl RawResponse {
     /// Interprets the reply to `method` the way dockerd does: a non-200 status or a
     /// non-empty `Err` is an error, anything else is decoded as `T`.
     pub fn decode<T: DeserializeOwned>(self, method: &str) -> Result<T, ClientError> {
-        decode_reply(method, self)
+        decode_reply(method, ErrorKey::Err, self)
+    }
+
+    /// Interprets the reply to method `M` the way dockerd does: a non-200 status is an
+    /// error (its `Err`, or the body), and so is a 200 whose error key (`Err`, or
+    /// `Error` for IPAM) is not empty; anything else is decoded as `M::Response`.
+    pub fn decode_as<M: Method>(self) -> Result<M::Response, ClientError> {
+        decode_reply(M::NAME, M::ERROR_KEY, self)
     }
 }
 
@@ -265,21 +276,33 @@ impl Client {
         }
     }
 
-    /// `/Plugin.Activate`.
+    /// `/Plugin.Activate`, with an empty body as dockerd sends it.
     pub async fn activate(&self) -> Result<ActivateResponse, ClientError> {
-        self.call("Plugin.Activate", &Empty {}).await
+        self.call::<Activate>(&Empty {}).await
     }
 
-    /// Calls `method` (for example `VolumeDriver.Get`) with `request` and decodes the
-    /// reply, failing like dockerd on a non-200 status or a non-empty `Err`.
-    pub async fn call<Req, Resp>(&self, method: &str, request: &Req) -> Result<Resp, ClientError>
+    /// Calls the declared method `M` with `request` as dockerd does (its body form,
+    /// JSON and `\n` or nothing) and decodes the reply as dockerd does (see
+    /// [`RawResponse::decode_as`]).
+    pub async fn call<M: Method>(&self, request: &M::Request) -> Result<M::Response, ClientError> {
+        let body = encode_method_request::<M>(request)?;
+        self.call_raw(M::NAME, body).await?.decode_as::<M>()
+    }
+
+    /// Calls `method` by name (for tools that take it from a user) with `request`
+    /// encoded as JSON, and decodes the reply as `Resp`, failing like dockerd on a
+    /// non-200 status or a non-empty `Err`.
+    pub async fn call_json<Req, Resp>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, ClientError>
     where
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
         let body = encode_request(method, request)?;
-        let reply = self.call_raw(method, body).await?;
-        decode_reply(method, reply)
+        self.call_raw(method, body).await?.decode(method)
     }
 
     /// Sends `body` as-is to `POST /method` with dockerd's headers; no interpretation.
@@ -294,7 +317,7 @@ impl Client {
             format!("/{method}")
         };
         let request = Request::builder()
-            .method(Method::POST)
+            .method(http::Method::POST)
             .uri(path)
             .header(HOST, "plugin")
             .header(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_V1_2))
@@ -367,11 +390,6 @@ impl Client {
             body,
         })
     }
-
-    /// Typed calls to a volume driver.
-    pub fn volume(&self) -> VolumeClient<'_> {
-        VolumeClient { client: self }
-    }
 }
 
 async fn handshake<S>(
@@ -389,6 +407,15 @@ where
     Ok(sender)
 }
 
+/// The body dockerd sends for method `M`: nothing for methods without arguments,
+/// else Go's `json.Encoder` output.
+pub(crate) fn encode_method_request<M: Method>(request: &M::Request) -> Result<Bytes, ClientError> {
+    match M::REQUEST_BODY {
+        RequestBody::Empty => Ok(Bytes::new()),
+        RequestBody::Json => encode_request(M::NAME, request),
+    }
+}
+
 /// Encodes a request body as dockerd does: Go's `json.Encoder`, so the JSON and `\n`.
 pub(crate) fn encode_request<Req: Serialize + ?Sized>(
     method: &str,
@@ -402,9 +429,11 @@ pub(crate) fn encode_request<Req: Serialize + ?Sized>(
     Ok(Bytes::from(body))
 }
 
-/// Interprets a reply the way dockerd's `pkg/plugins` client does.
+/// Interprets a reply the way dockerd's `pkg/plugins` client and the subsystem's proxy
+/// do: `error_key` is where a 200 reply carries an error.
 fn decode_reply<Resp: DeserializeOwned>(
     method: &str,
+    error_key: ErrorKey,
     reply: RawResponse,
 ) -> Result<Resp, ClientError> {
     let body = reply.body.trim_ascii();
@@ -419,13 +448,11 @@ fn decode_reply<Resp: DeserializeOwned>(
             message,
         });
     }
-    if let Ok(err) = serde_json::from_slice::<ErrorResponse>(body)
-        && !err.err.is_empty()
-    {
+    if let Some(message) = error_key.key().and_then(|key| error_in(body, key)) {
         return Err(ClientError::Plugin {
             method: method.to_string(),
             status: reply.status.as_u16(),
-            message: err.err,
+            message,
         });
     }
     crate::protocol::decode_body(body).map_err(|source| ClientError::Decode {
@@ -435,69 +462,14 @@ fn decode_reply<Resp: DeserializeOwned>(
     })
 }
 
-/// Typed `/VolumeDriver.*` calls, from [`Client::volume`].
-#[derive(Debug, Clone, Copy)]
-pub struct VolumeClient<'a> {
-    client: &'a Client,
-}
-
-impl VolumeClient<'_> {
-    /// `/VolumeDriver.Create`.
-    pub async fn create(&self, req: &volume::CreateRequest) -> Result<(), ClientError> {
-        self.client
-            .call::<_, Empty>("VolumeDriver.Create", req)
-            .await
-            .map(drop)
-    }
-
-    /// `/VolumeDriver.Remove`.
-    pub async fn remove(&self, req: &volume::RemoveRequest) -> Result<(), ClientError> {
-        self.client
-            .call::<_, Empty>("VolumeDriver.Remove", req)
-            .await
-            .map(drop)
-    }
-
-    /// `/VolumeDriver.Mount`.
-    pub async fn mount(
-        &self,
-        req: &volume::MountRequest,
-    ) -> Result<volume::MountResponse, ClientError> {
-        self.client.call("VolumeDriver.Mount", req).await
-    }
-
-    /// `/VolumeDriver.Unmount`.
-    pub async fn unmount(&self, req: &volume::UnmountRequest) -> Result<(), ClientError> {
-        self.client
-            .call::<_, Empty>("VolumeDriver.Unmount", req)
-            .await
-            .map(drop)
-    }
-
-    /// `/VolumeDriver.Path`.
-    pub async fn path(
-        &self,
-        req: &volume::PathRequest,
-    ) -> Result<volume::PathResponse, ClientError> {
-        self.client.call("VolumeDriver.Path", req).await
-    }
-
-    /// `/VolumeDriver.Get`.
-    pub async fn get(&self, req: &volume::GetRequest) -> Result<volume::GetResponse, ClientError> {
-        self.client.call("VolumeDriver.Get", req).await
-    }
-
-    /// `/VolumeDriver.List`.
-    pub async fn list(&self) -> Result<volume::ListResponse, ClientError> {
-        self.client.call("VolumeDriver.List", &Empty {}).await
-    }
-
-    /// `/VolumeDriver.Capabilities`; a driver without it answers 404, see
-    /// [`ClientError::is_not_implemented`].
-    pub async fn capabilities(&self) -> Result<volume::CapabilitiesResponse, ClientError> {
-        self.client
-            .call("VolumeDriver.Capabilities", &Empty {})
-            .await
+/// The non-empty string under `key` of a JSON object body.
+fn error_in(body: &[u8], key: &str) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get(key)?
+    {
+        serde_json::Value::String(message) if !message.is_empty() => Some(message.clone()),
+        _ => None,
     }
 }
 
@@ -515,25 +487,42 @@ mod tests {
 
     #[test]
     fn error_status_uses_err_field_or_raw_body() {
-        let err = decode_reply::<Empty>("M", reply(500, r#"{"Err":"boom"}"#)).unwrap_err();
+        let err =
+            decode_reply::<Empty>("M", ErrorKey::Err, reply(500, r#"{"Err":"boom"}"#)).unwrap_err();
         assert_eq!(err.status(), Some(500));
         assert!(err.to_string().contains("boom"));
-        let err = decode_reply::<Empty>("M", reply(404, "404 page not found\n")).unwrap_err();
+        let err = decode_reply::<Empty>("M", ErrorKey::Err, reply(404, "404 page not found\n"))
+            .unwrap_err();
         assert!(err.is_not_implemented());
         assert!(err.to_string().contains("404 page not found"));
     }
 
     #[test]
     fn ok_status_with_err_is_an_error() {
-        let err = decode_reply::<Empty>("M", reply(200, r#"{"Err":"no"}"#)).unwrap_err();
+        let err =
+            decode_reply::<Empty>("M", ErrorKey::Err, reply(200, r#"{"Err":"no"}"#)).unwrap_err();
         assert!(matches!(err, ClientError::Plugin { status: 200, .. }));
-        decode_reply::<Empty>("M", reply(200, r#"{"Err":""}"#)).unwrap();
-        decode_reply::<Empty>("M", reply(200, "")).unwrap();
+        decode_reply::<Empty>("M", ErrorKey::Err, reply(200, r#"{"Err":""}"#)).unwrap();
+        decode_reply::<Empty>("M", ErrorKey::Err, reply(200, "")).unwrap();
+    }
+
+    #[test]
+    fn the_error_key_is_the_methods() {
+        // IPAM: a 200 `Error` is an error, a 200 `Err` is not.
+        let err = decode_reply::<Empty>("M", ErrorKey::Error, reply(200, r#"{"Error":"no"}"#));
+        assert!(matches!(err, Err(ClientError::Plugin { status: 200, .. })));
+        decode_reply::<Empty>("M", ErrorKey::Error, reply(200, r#"{"Err":"no"}"#)).unwrap();
+        // authz: neither.
+        decode_reply::<Empty>("M", ErrorKey::Ignored, reply(200, r#"{"Err":"no"}"#)).unwrap();
+        // A non-200 reply is an error whatever the key, read from `Err`.
+        let err = decode_reply::<Empty>("M", ErrorKey::Error, reply(500, r#"{"Err":"boom"}"#));
+        assert!(err.unwrap_err().to_string().contains("boom"));
     }
 
     #[test]
     fn bad_json_reply_is_a_decode_error() {
-        let err = decode_reply::<ActivateResponse>("M", reply(200, "{nope")).unwrap_err();
+        let err =
+            decode_reply::<ActivateResponse>("M", ErrorKey::Err, reply(200, "{nope")).unwrap_err();
         assert!(matches!(err, ClientError::Decode { .. }));
     }
 

@@ -63,7 +63,7 @@
 
 #![warn(missing_docs)]
 
-mod endpoint;
+mod dispatch;
 mod error;
 mod plugin;
 mod server;
@@ -82,7 +82,6 @@ pub mod volume;
 pub use async_trait::async_trait;
 #[cfg(feature = "macros")]
 pub use docker_plugin_sdk_macros::{DriverOptions, main};
-pub use endpoint::{DEFAULT_BODY_LIMIT, WireRequest};
 pub use error::{Error, ErrorKind, Result, ServeError};
 pub use options::DriverOptions;
 pub use plugin::Plugin;

@@ -1,59 +1,19 @@
 //! The plugin builder: collects the drivers of each subsystem, derives
 //! `/Plugin.Activate` from them (design principle 3), and hands the routes to a server.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::any;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use serde::Serialize;
 
-use crate::endpoint::{
-    Dispatch, Endpoint, Limits, MethodEndpoint, ReplyFuture, RequestBody, WireRequest,
-};
-use crate::error::{Error, ServeError};
-use crate::protocol::{ACTIVATE_PATH, ActivateResponse};
+use crate::dispatch::{Dispatch, ReplyFuture, RequestBody, Subsystem};
+use crate::error::ServeError;
+use crate::protocol::{Activate, Method};
 use crate::server::Server;
-use crate::transport::{Listener, UnixSocket};
+use crate::transport::{Accept, UnixSocket};
 use crate::volume;
-
-/// One subsystem's routes and the `Implements` value that announces them.
-pub(crate) struct Subsystem {
-    implements: &'static str,
-    methods: Vec<(&'static str, Box<dyn Endpoint>)>,
-}
-
-impl Subsystem {
-    pub(crate) fn new(implements: &'static str) -> Self {
-        Self {
-            implements,
-            methods: Vec::new(),
-        }
-    }
-
-    /// Adds the method dockerd calls as `POST /<name>`, served by `call(driver, request)`.
-    pub(crate) fn method<D, Req, Resp, F, Fut>(
-        mut self,
-        name: &'static str,
-        driver: &Arc<D>,
-        call: F,
-    ) -> Self
-    where
-        D: Send + Sync + 'static,
-        Req: WireRequest,
-        Resp: Serialize + Send + 'static,
-        F: Fn(Arc<D>, Req) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<Resp, Error>> + Send + 'static,
-    {
-        let driver = Arc::clone(driver);
-        let endpoint = MethodEndpoint::new(name, move |request| call(Arc::clone(&driver), request));
-        self.methods.push((name, Box::new(endpoint)));
-        self
-    }
-}
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -69,7 +29,9 @@ impl Subsystem {
 /// ```
 pub struct Plugin {
     subsystems: Vec<Subsystem>,
-    limits: Limits,
+    /// Replaces every subsystem's default body limit when set.
+    body_limit: Option<usize>,
+    call_timeout: Option<Duration>,
 }
 
 impl Default for Plugin {
@@ -79,11 +41,13 @@ impl Default for Plugin {
 }
 
 impl Plugin {
-    /// A plugin with no drivers yet, a 1 MiB body limit and no call deadline.
+    /// A plugin with no drivers yet, each subsystem's default body limit (1 MiB for
+    /// volume drivers) and no call deadline.
     pub fn new() -> Self {
         Self {
             subsystems: Vec::new(),
-            limits: Limits::default(),
+            body_limit: None,
+            call_timeout: None,
         }
     }
 
@@ -94,15 +58,16 @@ impl Plugin {
 
     fn register(mut self, subsystem: Subsystem) -> Self {
         self.subsystems
-            .retain(|existing| existing.implements != subsystem.implements);
+            .retain(|existing| existing.implements() != subsystem.implements());
         self.subsystems.push(subsystem);
         self
     }
 
-    /// The largest request body accepted, in bytes (default 1 MiB); larger ones get a 413
-    /// with a JSON error.
+    /// The largest request body accepted, in bytes, for every method; larger ones get
+    /// a 413 with a JSON error. Without it each subsystem has its own default, sized
+    /// for what dockerd sends it (1 MiB for volume drivers).
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.limits.body_limit = bytes;
+        self.body_limit = Some(bytes);
         self
     }
 
@@ -110,7 +75,7 @@ impl Plugin {
     /// error (and its future dropped). dockerd has its own deadlines (1 to 2 minutes for
     /// volume calls), so this is off by default.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.call_timeout = Some(timeout);
+        self.call_timeout = Some(timeout);
         self
     }
 
@@ -121,7 +86,7 @@ impl Plugin {
     /// assert!(Plugin::new().implements().is_empty());
     /// ```
     pub fn implements(&self) -> Vec<&'static str> {
-        self.subsystems.iter().map(|s| s.implements).collect()
+        self.subsystems.iter().map(Subsystem::implements).collect()
     }
 
     /// The plugin as an axum [`Router`], to embed it in another server or to test it
@@ -129,7 +94,7 @@ impl Plugin {
     pub fn into_router(self) -> Router {
         let dispatch = Arc::new(self.into_dispatch());
         let mut router = Router::new().route(
-            ACTIVATE_PATH,
+            &Activate::SPEC.path(),
             any(answer(&dispatch, |dispatch, request| {
                 dispatch.call_activate(request)
             })),
@@ -149,27 +114,18 @@ impl Plugin {
 
     /// The routes, with the `/Plugin.Activate` reply encoded once.
     fn into_dispatch(self) -> Dispatch {
-        let activation = ActivateResponse {
-            implements: self.implements().into_iter().map(str::to_owned).collect(),
-        };
-        // Serializing a list of strings cannot fail.
-        let activation = Bytes::from(serde_json::to_vec(&activation).unwrap_or_default());
-        let routes = self
-            .subsystems
-            .into_iter()
-            .flat_map(|subsystem| subsystem.methods)
-            .map(|(name, endpoint)| (format!("/{name}"), endpoint));
-        Dispatch::new(routes, activation, self.limits)
+        Dispatch::new(self.subsystems, self.body_limit, self.call_timeout)
     }
 
-    /// A server for this plugin on `listener`, to configure further (spec file, shutdown).
-    pub fn server(self, listener: Listener) -> Server {
+    /// A server for this plugin on `listener` (a [`Listener`](crate::transport::Listener)
+    /// or any other [`Accept`]), to configure further (spec file, shutdown).
+    pub fn server<A: Accept>(self, listener: A) -> Server<A> {
         Server::new(Arc::new(self.into_dispatch()), listener)
     }
 
     /// Serves on `listener` until SIGTERM or SIGINT, then finishes in-flight calls and
     /// removes the socket.
-    pub async fn serve(self, listener: Listener) -> Result<(), ServeError> {
+    pub async fn serve<A: Accept>(self, listener: A) -> Result<(), ServeError> {
         self.server(listener).run().await
     }
 
@@ -198,7 +154,7 @@ where
         let reply = call(&dispatch, request.map(RequestBody::Axum));
         Box::pin(async move {
             match reply.await {
-                Ok(reply) => reply.map(|body| axum::body::Body::from(body.into_bytes())),
+                Ok(reply) => reply.map(|body| body.into_axum()),
                 Err(never) => match never {},
             }
         })

@@ -1,14 +1,18 @@
 //! What every plugin endpoint shares on the wire: media types, `Accept` negotiation,
-//! the `{"Err": "..."}` convention, the activation handshake, and the JSON quirks of
-//! Go's encoder that requests and replies must tolerate.
+//! the `{"Err": "..."}` convention, the activation handshake, the JSON quirks of
+//! Go's encoder that requests and replies must tolerate, and the [`Method`]
+//! declaration every subsystem writes once per endpoint.
 //!
 //! Facts checked against a real dockerd 20.10 (see `shared/protocol.md`, section 2):
 //! dockerd sends `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`,
 //! and bodies such as `{"Name":"v1"}\n`, `{}\n` or nothing at all. It never checks the
 //! reply's `Content-Type`, matches keys case-insensitively and ignores unknown keys.
 
+use std::time::Duration;
+
 use http::HeaderValue;
 use http::header::{ACCEPT, HeaderMap};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The media type of plugin API version 1 (the one Docker's documentation names).
@@ -18,8 +22,199 @@ pub const MEDIA_TYPE_V1_1: &str = "application/vnd.docker.plugins.v1.1+json";
 /// Version 1.2 (what dockerd sends in `Accept`).
 pub const MEDIA_TYPE_V1_2: &str = "application/vnd.docker.plugins.v1.2+json";
 
-/// The path of the activation handshake.
-pub const ACTIVATE_PATH: &str = "/Plugin.Activate";
+/// Where dockerd reads an error from a `200 OK` reply (moby v20.10.24
+/// `pkg/plugins/client.go` and each subsystem's proxy). A non-200 reply is always an
+/// error, read from its `Err` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKey {
+    /// `{"Err": "..."}`: volume, network, logging, secrets, metrics.
+    Err,
+    /// `{"Error": "..."}`: IPAM (`libnetwork/ipams/remote/api`); an `Err` there counts
+    /// as success.
+    Error,
+    /// None: authz reads only `Allow` and `Msg` from a 200 reply.
+    Ignored,
+}
+
+impl ErrorKey {
+    /// The JSON key, or `None` for [`ErrorKey::Ignored`].
+    pub const fn key(self) -> Option<&'static str> {
+        match self {
+            Self::Err => Some("Err"),
+            Self::Error => Some("Error"),
+            Self::Ignored => None,
+        }
+    }
+}
+
+/// What dockerd sends as the body of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBody {
+    /// The request encoded by Go's `json.Encoder`: the JSON and a `\n`.
+    Json,
+    /// Nothing: methods called without arguments (`Plugin.Activate`,
+    /// `NetworkDriver.GetCapabilities`, …).
+    Empty,
+}
+
+/// A request type of some plugin method: what dockerd sends, decoded by the server and
+/// encoded by the client.
+pub trait WireRequest: Serialize + DeserializeOwned + Send + 'static {
+    /// What the call is about (a volume name, a network ID), recorded as the `name`
+    /// field of the call's `tracing` span.
+    fn subject(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl WireRequest for Empty {}
+
+/// One plugin endpoint, declared once: its name, its request and response types and
+/// how dockerd calls it. The server's route, the client's call, the harness's timeouts
+/// and the golden tests all come from this declaration (design principle 2), so client
+/// and server cannot disagree.
+///
+/// ```
+/// use std::time::Duration;
+/// use docker_plugin_sdk::protocol::Method;
+/// use docker_plugin_sdk::volume;
+///
+/// assert_eq!(volume::Mount::NAME, "VolumeDriver.Mount");
+/// assert_eq!(volume::Mount::TIMEOUT, Some(Duration::from_secs(120)));
+/// assert!(volume::Capabilities::OPTIONAL && !volume::Mount::OPTIONAL);
+/// ```
+pub trait Method: Send + Sync + 'static {
+    /// What dockerd puts after the `/` of the path: `VolumeDriver.Create`.
+    const NAME: &'static str;
+    /// What dockerd sends.
+    type Request: WireRequest;
+    /// What the plugin answers on success (for a streaming method, one frame of the
+    /// reply).
+    type Response: Serialize + DeserializeOwned + Send + 'static;
+    /// dockerd's client timeout for the call; `None`: it waits for ever.
+    const TIMEOUT: Option<Duration> = None;
+    /// Whether dockerd takes a 404 as "not implemented" and falls back to a default.
+    const OPTIONAL: bool = false;
+    /// Where dockerd reads an error from a `200 OK` reply.
+    const ERROR_KEY: ErrorKey = ErrorKey::Err;
+    /// What dockerd sends as the body.
+    const REQUEST_BODY: RequestBody = RequestBody::Json;
+    /// This declaration as a value, for lists of methods.
+    const SPEC: MethodSpec = MethodSpec {
+        name: Self::NAME,
+        timeout: Self::TIMEOUT,
+        optional: Self::OPTIONAL,
+        error_key: Self::ERROR_KEY,
+        request_body: Self::REQUEST_BODY,
+    };
+}
+
+/// A [`Method`]'s declaration as a value (its types left out): what a list of methods
+/// holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodSpec {
+    /// [`Method::NAME`].
+    pub name: &'static str,
+    /// [`Method::TIMEOUT`].
+    pub timeout: Option<Duration>,
+    /// [`Method::OPTIONAL`].
+    pub optional: bool,
+    /// [`Method::ERROR_KEY`].
+    pub error_key: ErrorKey,
+    /// [`Method::REQUEST_BODY`].
+    pub request_body: RequestBody,
+}
+
+impl MethodSpec {
+    /// The HTTP path dockerd posts to: `/` and the name.
+    pub fn path(&self) -> String {
+        format!("/{}", self.name)
+    }
+
+    /// The name without its subsystem: `Create` for `VolumeDriver.Create`.
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit('.').next().unwrap_or(self.name)
+    }
+}
+
+/// Something done once per declared method, with its types: what walks a subsystem's
+/// methods generically (the golden tests, tools).
+///
+/// ```
+/// use docker_plugin_sdk::protocol::{Method, MethodVisitor};
+/// use docker_plugin_sdk::volume;
+///
+/// struct Names(Vec<&'static str>);
+/// impl MethodVisitor for Names {
+///     fn visit<M: Method>(&mut self) {
+///         self.0.push(M::NAME);
+///     }
+/// }
+/// let mut names = Names(Vec::new());
+/// volume::visit_methods(&mut names);
+/// assert_eq!(names.0.len(), volume::METHODS.len());
+/// ```
+pub trait MethodVisitor {
+    /// Called for method `M`.
+    fn visit<M: Method>(&mut self);
+}
+
+/// What a subsystem declares once: the `Implements` value that announces it, the
+/// default body limit of its calls, and its methods.
+#[derive(Debug, Clone, Copy)]
+pub struct SubsystemSpec {
+    /// The value in `/Plugin.Activate`'s `Implements` (`VolumeDriver`). A managed
+    /// plugin announces the same subsystem as the interface type
+    /// `docker.<lower case>/1.0`: dockerd lower-cases the one to compare with the other
+    /// (moby v20.10.24 `plugin/v2/plugin.go` `FilterByCap`).
+    pub implements: &'static str,
+    /// The default limit on request bodies (the plugin's own limit wins).
+    pub body_limit: usize,
+    /// Every method, in the order of Docker's documentation.
+    pub methods: &'static [MethodSpec],
+}
+
+impl SubsystemSpec {
+    /// The method named `name` (`VolumeDriver.Mount`), if the subsystem has it.
+    pub fn method(&self, name: &str) -> Option<&'static MethodSpec> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+}
+
+/// The default limit on request bodies: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// Declares a subsystem's list of methods once: the `METHODS` list of their
+/// [`MethodSpec`]s and `visit_methods`, which hands each method's type to a
+/// [`MethodVisitor`].
+macro_rules! method_list {
+    ($($method:ident),+ $(,)?) => {
+        /// Every method of this subsystem, in the order of Docker's documentation.
+        pub const METHODS: &[$crate::protocol::MethodSpec] =
+            &[$(<$method as $crate::protocol::Method>::SPEC),+];
+
+        /// Calls `visitor` once for each method of [`METHODS`], with its type.
+        pub fn visit_methods<V: $crate::protocol::MethodVisitor>(visitor: &mut V) {
+            $(visitor.visit::<$method>();)+
+        }
+    };
+}
+pub(crate) use method_list;
+
+/// `/Plugin.Activate`, the handshake every legacy plugin answers with the subsystems it
+/// implements. dockerd sends it with an empty body and no timeout; managed plugins are
+/// never sent it (moby v20.10.24 `pkg/plugins/plugins.go`).
+#[derive(Debug, Clone, Copy)]
+pub struct Activate;
+
+impl Method for Activate {
+    const NAME: &'static str = "Plugin.Activate";
+    type Request = Empty;
+    type Response = ActivateResponse;
+    const REQUEST_BODY: RequestBody = RequestBody::Empty;
+}
+
+method_list!(Activate);
 
 static V1: HeaderValue = HeaderValue::from_static(MEDIA_TYPE_V1);
 static V1_1: HeaderValue = HeaderValue::from_static(MEDIA_TYPE_V1_1);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Recorder, TestServer};
 use docker_plugin_sdk::client::{Client, ClientError, RawResponse};
-use docker_plugin_sdk::protocol::{MEDIA_TYPE_V1, MEDIA_TYPE_V1_1, MEDIA_TYPE_V1_2};
+use docker_plugin_sdk::protocol::{Empty, MEDIA_TYPE_V1, MEDIA_TYPE_V1_1, MEDIA_TYPE_V1_2};
 use docker_plugin_sdk::volume::*;
 use http::{Method, Request, StatusCode, header::ACCEPT};
 use http_body_util::Full;
@@ -160,29 +160,29 @@ async fn typed_client_round_trips_every_method() {
         |p| p,
     )
     .await;
-    let v = s.client.volume();
-    v.create(&CreateRequest {
+    let v = &s.client;
+    v.call::<Create>(&CreateRequest {
         name: "t".into(),
         opts: Default::default(),
     })
     .await
     .unwrap();
     let mount = v
-        .mount(&MountRequest {
+        .call::<Mount>(&MountRequest {
             name: "t".into(),
             id: ID.into(),
         })
         .await
         .unwrap();
     assert_eq!(mount.mountpoint.to_str(), Some("/mnt/t"));
-    v.unmount(&UnmountRequest {
+    v.call::<Unmount>(&UnmountRequest {
         name: "t".into(),
         id: ID.into(),
     })
     .await
     .unwrap();
     assert_eq!(
-        v.path(&PathRequest { name: "t".into() })
+        v.call::<Path>(&PathRequest { name: "t".into() })
             .await
             .unwrap()
             .mountpoint
@@ -190,19 +190,25 @@ async fn typed_client_round_trips_every_method() {
         Some("/mnt/t")
     );
     assert_eq!(
-        v.get(&GetRequest { name: "t".into() })
+        v.call::<Get>(&GetRequest { name: "t".into() })
             .await
             .unwrap()
             .volume
             .name,
         "t"
     );
-    assert_eq!(v.list().await.unwrap().volumes.len(), 2);
+    assert_eq!(v.call::<List>(&Empty {}).await.unwrap().volumes.len(), 2);
     assert_eq!(
-        v.capabilities().await.unwrap().capabilities.scope,
+        v.call::<Capabilities>(&Empty {})
+            .await
+            .unwrap()
+            .capabilities
+            .scope,
         Scope::Global
     );
-    v.remove(&RemoveRequest { name: "t".into() }).await.unwrap();
+    v.call::<Remove>(&RemoveRequest { name: "t".into() })
+        .await
+        .unwrap();
     s.shutdown().await.unwrap();
 }
 
@@ -248,7 +254,7 @@ async fn capabilities_is_not_implemented_by_default() {
         .await
         .unwrap();
     assert_err(&reply, 404, "VolumeDriver.Capabilities");
-    let err = s.client.volume().capabilities().await.unwrap_err();
+    let err = s.client.call::<Capabilities>(&Empty {}).await.unwrap_err();
     assert!(err.is_not_implemented(), "{err}");
     s.shutdown().await.unwrap();
 }
@@ -264,8 +270,7 @@ async fn driver_errors_become_err_with_status_500() {
     assert_err(&reply, 500, "the backend is on fire");
     let err = s
         .client
-        .volume()
-        .get(&GetRequest {
+        .call::<Get>(&GetRequest {
             name: "missing".into(),
         })
         .await

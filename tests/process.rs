@@ -12,6 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use docker_plugin_sdk::client::Client;
+use docker_plugin_sdk::protocol::Empty;
+use docker_plugin_sdk::volume;
 use support::process::{PluginProcess, example_binary};
 
 fn localvol(dir: &Path, name: &str) -> Command {
@@ -136,7 +138,10 @@ async fn systemd_socket_activation_with_the_real_systemd_socket_activate() {
 
     // The first connection starts the plugin on the socket systemd bound.
     assert_eq!(activate(&socket).await, ["VolumeDriver"]);
-    Client::unix(&socket).volume().list().await.unwrap();
+    Client::unix(&socket)
+        .call::<volume::List>(&Empty {})
+        .await
+        .unwrap();
     let mut buf = [0u8; 256];
     let n = notifications
         .recv(&mut buf)

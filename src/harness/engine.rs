@@ -16,7 +16,7 @@ use super::managed::{ManagedPlugin, ScopedPaths, SocketProbe};
 use super::rpc::{PluginRpc, RetryPolicy};
 use super::volumes::VolumeState;
 use crate::client::Client;
-use crate::protocol::ActivateResponse;
+use crate::protocol::{Activate, Empty};
 
 /// How the engine behaves; the defaults are dockerd's.
 #[derive(Debug, Clone)]
@@ -233,7 +233,7 @@ impl Engine {
         let found = self.find_with_retry(name, policy).await?;
         let client = client_for(&found)?;
         let rpc = PluginRpc::new(name, client, policy, self.inner.log.clone());
-        let activated: ActivateResponse = rpc.call::<(), _>("Plugin.Activate", None).await?;
+        let activated = rpc.call::<Activate>(&Empty {}).await?;
         let plugin = Arc::new(ActivePlugin {
             rpc,
             implements: activated.implements,

@@ -50,5 +50,5 @@ pub use engine::{ActivePlugin, Engine, EngineConfig};
 pub use error::HarnessError;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
 pub use managed::{ManagedInfo, ScopedPaths, SocketProbe, normalize_name};
-pub use rpc::{PluginRpc, RetryPolicy, method_timeout};
+pub use rpc::{PluginRpc, RetryPolicy};
 pub use volumes::{Container, ContainerMount, VolumeInfo, VolumeUse};

@@ -2,20 +2,20 @@
 //! with `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, a
 //! Go-encoded body (`{…}\n`, or nothing for methods without arguments); connection
 //! errors retried with backoff 1 s·2ⁿ while elapsed + backoff < deadline (30 s in
-//! dockerd, so 1, 2, 4, 8 s), HTTP answers never retried; per-method timeouts.
-//! Checked against moby `pkg/plugins/client.go` (`callWithRetry`, `backoff`, `abort`)
-//! and `volume/drivers/proxy.go` (timeouts).
+//! dockerd, so 1, 2, 4, 8 s), HTTP answers never retried; each method's timeout and
+//! error key as its declaration ([`Method`]) gives them.
+//! Checked against moby v20.10.24 `pkg/plugins/client.go` (`callWithRetry`, `backoff`,
+//! `abort`).
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::calls::{CallLog, CallRecord};
 use super::error::HarnessError;
-use crate::client::{Client, RawResponse, encode_request};
+use crate::client::{Client, RawResponse, encode_method_request};
+use crate::protocol::Method;
 
 /// dockerd's retry of connection errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +56,6 @@ impl RetryPolicy {
     }
 }
 
-/// The client timeout dockerd gives a method (`volume/drivers/proxy.go`: Create and
-/// Mount 2 minutes, the other volume methods 1 minute); `None` for no timeout.
-pub fn method_timeout(method: &str) -> Option<Duration> {
-    match method {
-        "VolumeDriver.Create" | "VolumeDriver.Mount" => Some(Duration::from_secs(120)),
-        m if m.starts_with("VolumeDriver.") => Some(Duration::from_secs(60)),
-        _ => None,
-    }
-}
-
 /// A plugin's client in the engine: retries, timeouts and the call log.
 #[derive(Debug, Clone)]
 pub struct PluginRpc {
@@ -99,50 +89,44 @@ impl PluginRpc {
         &self.name
     }
 
-    /// Calls `method` with `request` (`None`: empty body) and decodes the answer as
-    /// dockerd does.
-    pub async fn call<Req, Resp>(
-        &self,
-        method: &str,
-        request: Option<&Req>,
-    ) -> Result<Resp, HarnessError>
-    where
-        Req: Serialize + ?Sized,
-        Resp: DeserializeOwned,
-    {
-        let reply = self.call_raw(method, request).await?;
-        reply.decode(method).map_err(|source| HarnessError::Call {
+    /// Calls method `M` with `request` as dockerd does (its body form, its timeout
+    /// capped by the plugin's) and decodes the answer as dockerd does.
+    pub async fn call<M: Method>(&self, request: &M::Request) -> Result<M::Response, HarnessError> {
+        let reply = self.call_raw::<M>(request).await?;
+        reply.decode_as::<M>().map_err(|source| HarnessError::Call {
             plugin: self.name.clone(),
             source,
         })
     }
 
     /// Like [`PluginRpc::call`] without decoding: the answer as received.
-    pub async fn call_raw<Req>(
+    pub async fn call_raw<M: Method>(
+        &self,
+        request: &M::Request,
+    ) -> Result<RawResponse, HarnessError> {
+        let body = encode_method_request::<M>(request).map_err(|source| HarnessError::Call {
+            plugin: self.name.clone(),
+            source,
+        })?;
+        let timeout = match (M::TIMEOUT, self.max_timeout) {
+            (Some(method), Some(max)) => Some(method.min(max)),
+            (method, max) => method.or(max),
+        };
+        self.send(M::NAME, body, timeout).await
+    }
+
+    /// Sends `body` to `method`, retrying connection errors as dockerd does, and logs
+    /// every attempt.
+    async fn send(
         &self,
         method: &str,
-        request: Option<&Req>,
-    ) -> Result<RawResponse, HarnessError>
-    where
-        Req: Serialize + ?Sized,
-    {
-        let body = match request {
-            Some(request) => {
-                encode_request(method, request).map_err(|source| HarnessError::Call {
-                    plugin: self.name.clone(),
-                    source,
-                })?
-            }
-            None => Bytes::new(),
-        };
+        body: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<RawResponse, HarnessError> {
         let request_json = if body.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&body).unwrap_or(Value::Null)
-        };
-        let timeout = match (method_timeout(method), self.max_timeout) {
-            (Some(method), Some(max)) => Some(method.min(max)),
-            (method, max) => method.or(max),
         };
         let client = match timeout {
             Some(timeout) => self.client.clone().timeout(timeout),
@@ -215,18 +199,5 @@ mod tests {
             elapsed += b;
         }
         assert_eq!(slept, [1, 2, 4, 8]);
-    }
-
-    #[test]
-    fn timeouts_match_the_volume_proxy() {
-        assert_eq!(
-            method_timeout("VolumeDriver.Mount"),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            method_timeout("VolumeDriver.Get"),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(method_timeout("Plugin.Activate"), None);
     }
 }

@@ -40,8 +40,8 @@ use super::engine::{ActivePlugin, Engine};
 use super::error::HarnessError;
 use crate::protocol::Empty;
 use crate::volume::{
-    CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse,
-    MountRequest, MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
+    self, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse, MountRequest,
+    MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
 
 /// What the engine remembers about volumes between actions.
@@ -252,11 +252,7 @@ impl Engine {
 
     /// Asks Capabilities; a successful answer is cached, a failure means `local`.
     async fn ask_scope(&self, plugin: &ActivePlugin) -> Scope {
-        match plugin
-            .rpc
-            .call::<_, CapabilitiesResponse>("VolumeDriver.Capabilities", Some(&Empty {}))
-            .await
-        {
+        match plugin.rpc.call::<volume::Capabilities>(&Empty {}).await {
             Ok(caps) => {
                 let scope = caps.capabilities.scope;
                 self.state()
@@ -283,12 +279,9 @@ impl Engine {
     ) -> Result<VolumeInfo, HarnessError> {
         let reply: GetResponse = plugin
             .rpc
-            .call(
-                "VolumeDriver.Get",
-                Some(&GetRequest {
-                    name: name.to_owned(),
-                }),
-            )
+            .call::<volume::Get>(&GetRequest {
+                name: name.to_owned(),
+            })
             .await?;
         let volume = reply.volume;
         if volume.name.is_empty() {
@@ -361,10 +354,7 @@ impl Engine {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         };
-        plugin
-            .rpc
-            .call::<_, Empty>("VolumeDriver.Create", Some(&request))
-            .await?;
+        plugin.rpc.call::<volume::Create>(&request).await?;
         self.remember_volume(name, driver);
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
@@ -441,7 +431,7 @@ impl Engine {
     /// left out with a warning, as dockerd does.
     async fn list_from(&self, plugin: &ActivePlugin, out: &mut Vec<VolumeInfo>) {
         let driver = plugin.rpc.name().to_owned();
-        let list: ListResponse = match plugin.rpc.call("VolumeDriver.List", Some(&Empty {})).await {
+        let list: ListResponse = match plugin.rpc.call::<volume::List>(&Empty {}).await {
             Ok(list) => list,
             Err(err) => {
                 tracing::warn!(%driver, %err, "listing volumes failed");
@@ -484,12 +474,9 @@ impl Engine {
         self.managed_scope(&plugin).await;
         plugin
             .rpc
-            .call::<_, Empty>(
-                "VolumeDriver.Remove",
-                Some(&RemoveRequest {
-                    name: name.to_owned(),
-                }),
-            )
+            .call::<volume::Remove>(&RemoveRequest {
+                name: name.to_owned(),
+            })
             .await?;
         self.managed_scope(&plugin).await;
         if let Some(driver) = self.state().known.remove(name) {
@@ -554,10 +541,7 @@ impl Engine {
             name: mount.volume.clone(),
             id: mount.mount_id.clone(),
         };
-        let reply: MountResponse = plugin
-            .rpc
-            .call("VolumeDriver.Mount", Some(&request))
-            .await?;
+        let reply: MountResponse = plugin.rpc.call::<volume::Mount>(&request).await?;
         if !reply.mountpoint.is_absolute() {
             return Err(HarnessError::BadMountpoint {
                 plugin: plugin.rpc.name().to_owned(),
@@ -579,11 +563,7 @@ impl Engine {
             name: mount.volume.clone(),
             id: mount.mount_id.clone(),
         };
-        plugin
-            .rpc
-            .call::<_, Empty>("VolumeDriver.Unmount", Some(&request))
-            .await
-            .map(drop)
+        plugin.rpc.call::<volume::Unmount>(&request).await.map(drop)
     }
 
     /// `docker start`: mounts every volume (`Get`, `Mount`). If one fails, those mounted

@@ -3,17 +3,19 @@
 //! protocol (design principle 4): a [`Listener`] only accepts connections; the server
 //! speaks HTTP on whatever it accepts.
 
+mod accept;
 mod systemd;
 #[cfg(feature = "tls")]
 mod tls;
 mod unix;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
+pub use accept::{Accept, Connection, Handshake};
 pub(crate) use systemd::{notify_ready, notify_stopping};
-pub(crate) use unix::{BoundUnix, OwnedSocket, validate_name};
+pub(crate) use unix::{BoundUnix, validate_name};
 pub use unix::{DEFAULT_SOCKET_DIR, UnixSocket};
 
 #[cfg(feature = "tls")]
@@ -22,6 +24,9 @@ pub use tls::TlsConfig;
 use crate::error::ServeError;
 
 /// A bound listening socket, ready to be served by [`Plugin::serve`](crate::Plugin::serve).
+///
+/// A unix socket this process created is removed when the listener is dropped (when
+/// the server stops accepting), unless another process has replaced it since.
 #[derive(Debug)]
 pub struct Listener {
     pub(crate) kind: ListenerKind,
@@ -30,9 +35,78 @@ pub struct Listener {
 #[derive(Debug)]
 pub(crate) enum ListenerKind {
     Unix(BoundUnix),
-    Tcp(TcpListener),
+    Tcp(Socket<std::net::TcpListener, tokio::net::TcpListener>),
     #[cfg(feature = "tls")]
-    Tls(TcpListener, tls::TlsConfig),
+    Tls(
+        Socket<std::net::TcpListener, tokio::net::TcpListener>,
+        tls::TlsConfig,
+    ),
+}
+
+impl ListenerKind {
+    /// Registers the socket with the tokio runtime (see [`Accept::ready`]).
+    fn register(&mut self) -> Result<(), ServeError> {
+        let registered = match self {
+            Self::Unix(bound) => bound.socket.register(|std| {
+                std.set_nonblocking(true)?;
+                tokio::net::UnixListener::from_std(std)
+            }),
+            Self::Tcp(socket) => socket.register(register_tcp),
+            #[cfg(feature = "tls")]
+            Self::Tls(socket, _) => socket.register(register_tcp),
+        };
+        registered.map_err(|e| ServeError::io("registering the listener with tokio", e))
+    }
+}
+
+fn register_tcp(std: std::net::TcpListener) -> io::Result<tokio::net::TcpListener> {
+    std.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(std)
+}
+
+/// A listening socket: bound with the standard library (possibly before any runtime
+/// exists), then registered with tokio when the server starts.
+#[derive(Debug)]
+pub(crate) enum Socket<S, T> {
+    Bound(S),
+    Ready(T),
+    /// Registration failed; the socket is closed.
+    Gone,
+}
+
+impl<S, T> Socket<S, T> {
+    fn register(&mut self, with: impl FnOnce(S) -> io::Result<T>) -> io::Result<()> {
+        match std::mem::replace(self, Self::Gone) {
+            Self::Bound(std) => {
+                *self = Self::Ready(with(std)?);
+                Ok(())
+            }
+            other => {
+                *self = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// The registered socket.
+    pub(crate) fn ready(&self) -> io::Result<&T> {
+        match self {
+            Self::Ready(socket) => Ok(socket),
+            _ => Err(io::Error::other(
+                "the listener is not registered with the runtime (Accept::ready was not called)",
+            )),
+        }
+    }
+}
+
+impl Socket<std::net::TcpListener, tokio::net::TcpListener> {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Self::Bound(l) => l.local_addr(),
+            Self::Ready(l) => l.local_addr(),
+            Self::Gone => Err(io::Error::other("the listener is closed")),
+        }
+    }
 }
 
 impl Listener {
@@ -46,7 +120,7 @@ impl Listener {
     pub fn tcp(addr: impl ToSocketAddrs) -> Result<Self, ServeError> {
         let listener = bind_tcp(addr)?;
         Ok(Self {
-            kind: ListenerKind::Tcp(listener),
+            kind: ListenerKind::Tcp(Socket::Bound(listener)),
         })
     }
 
@@ -56,7 +130,7 @@ impl Listener {
     pub fn tls(addr: impl ToSocketAddrs, config: TlsConfig) -> Result<Self, ServeError> {
         let listener = bind_tcp(addr)?;
         Ok(Self {
-            kind: ListenerKind::Tls(listener, config),
+            kind: ListenerKind::Tls(Socket::Bound(listener), config),
         })
     }
 
@@ -100,8 +174,8 @@ impl Listener {
     }
 }
 
-fn bind_tcp(addr: impl ToSocketAddrs) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).map_err(|e| ServeError::io("binding TCP listener", e))
+fn bind_tcp(addr: impl ToSocketAddrs) -> Result<std::net::TcpListener, ServeError> {
+    std::net::TcpListener::bind(addr).map_err(|e| ServeError::io("binding TCP listener", e))
 }
 
 fn display_addr(addr: io::Result<SocketAddr>) -> String {

@@ -4,7 +4,7 @@
 
 use listenfd::ListenFd;
 
-use super::{BoundUnix, Listener, ListenerKind};
+use super::{BoundUnix, Listener, ListenerKind, Socket};
 use crate::error::ServeError;
 
 /// Takes the first passed socket, unix first, then TCP.
@@ -20,7 +20,7 @@ pub(super) fn take_first() -> Result<Listener, ServeError> {
             .and_then(|a| a.as_pathname().map(|p| p.to_path_buf()));
         return Ok(Listener {
             kind: ListenerKind::Unix(BoundUnix {
-                listener,
+                socket: Socket::Bound(listener),
                 owned: None, // systemd owns the socket file
                 path,
             }),
@@ -28,7 +28,7 @@ pub(super) fn take_first() -> Result<Listener, ServeError> {
     }
     match fds.take_tcp_listener(0) {
         Ok(Some(listener)) => Ok(Listener {
-            kind: ListenerKind::Tcp(listener),
+            kind: ListenerKind::Tcp(Socket::Bound(listener)),
         }),
         Ok(None) => Err(ServeError::NoActivatedSocket),
         Err(e) => Err(ServeError::io("taking the socket passed by systemd", e)),

@@ -1,8 +1,14 @@
 //! TLS for TCP listeners (feature `tls`), with rustls.
 
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -25,7 +31,7 @@ use crate::error::ServeError;
 /// ```
 #[derive(Clone)]
 pub struct TlsConfig {
-    pub(crate) acceptor: TlsAcceptor,
+    acceptor: TlsAcceptor,
     chain: Vec<CertificateDer<'static>>,
     key: Arc<PrivateKeyDer<'static>>,
 }
@@ -38,7 +44,23 @@ impl fmt::Debug for TlsConfig {
     }
 }
 
+/// How long a client gets to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl TlsConfig {
+    /// The server side of the handshake on `io`, bounded by [`HANDSHAKE_TIMEOUT`].
+    pub(crate) fn handshake(
+        &self,
+        io: TcpStream,
+    ) -> impl Future<Output = io::Result<TlsStream<TcpStream>>> + Send + 'static {
+        let accept = self.acceptor.accept(io);
+        async move {
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+        }
+    }
+
     /// Loads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub fn from_pem_files(
         cert: impl AsRef<Path>,

@@ -35,17 +35,20 @@ pub struct UnixSocket {
     group: Option<String>,
 }
 
-/// A bound unix socket this process owns, removed again on shutdown.
+/// A bound unix socket; the socket file is removed when it is dropped, if this process
+/// created it.
 #[derive(Debug)]
 pub struct BoundUnix {
-    pub(crate) listener: UnixListener,
-    /// The path and identity of the socket file, when this process created it.
+    pub(crate) socket: super::Socket<UnixListener, tokio::net::UnixListener>,
+    /// The path and identity of the socket file, when this process created it: the
+    /// file is removed when this is dropped, after `socket` is closed.
+    #[allow(dead_code)] // read by its `Drop`
     pub(crate) owned: Option<OwnedSocket>,
     pub(crate) path: Option<PathBuf>,
 }
 
 /// The socket file a server created, identified so that it is only removed while it is
-/// still the same file.
+/// still the same file; removed when dropped.
 #[derive(Debug)]
 pub(crate) struct OwnedSocket {
     path: PathBuf,
@@ -53,9 +56,9 @@ pub(crate) struct OwnedSocket {
     ino: u64,
 }
 
-impl OwnedSocket {
+impl Drop for OwnedSocket {
     /// Removes the socket file if it is still the one this process created.
-    pub(crate) fn remove(&self) {
+    fn drop(&mut self) {
         match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => {
                 if let Err(err) = fs::remove_file(&self.path) {
@@ -185,7 +188,7 @@ fn finish(
         .map_err(|e| ServeError::io(format!("inspecting socket {}", path.display()), e))?;
     Ok(crate::transport::Listener {
         kind: crate::transport::ListenerKind::Unix(BoundUnix {
-            listener,
+            socket: super::Socket::Bound(listener),
             owned: Some(OwnedSocket {
                 path: path.to_path_buf(),
                 dev: meta.dev(),

@@ -47,6 +47,7 @@
 //! after it exits.
 
 mod dir;
+mod methods;
 mod wire;
 
 use std::sync::Arc;
@@ -54,14 +55,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use dir::volume_dir;
+pub use methods::*;
 pub use wire::*;
 
+use crate::dispatch::Subsystem;
 use crate::error::{Error, Result};
-use crate::plugin::Subsystem;
-use crate::protocol::Empty;
-
-/// The value of `Implements` for volume drivers.
-pub const IMPLEMENTS: &str = "VolumeDriver";
+use crate::protocol::{Empty, Method};
 
 /// A volume driver. Every method except [`capabilities`](Driver::capabilities) is
 /// required; an error becomes the `Err` dockerd shows to the user.
@@ -94,40 +93,67 @@ pub trait Driver: Send + Sync + 'static {
     /// The driver's scope. Optional: by default it answers "not implemented" (HTTP 404)
     /// and dockerd takes scope `local`.
     async fn capabilities(&self) -> Result<CapabilitiesResponse> {
-        Err(Error::not_implemented("VolumeDriver.Capabilities"))
+        Err(Error::not_implemented(Capabilities::NAME))
     }
 }
 
-/// The routes of a volume driver.
+/// The routes of a volume driver: one per declared method.
 pub(crate) fn subsystem<D: Driver>(driver: D) -> Subsystem {
     let driver = Arc::new(driver);
-    Subsystem::new(IMPLEMENTS)
-        .method("VolumeDriver.Create", &driver, |d, r| async move {
+    Subsystem::new(&SUBSYSTEM)
+        .route(Create, &driver, |d, r| async move {
             d.create(r).await.map(|()| Empty {})
         })
-        .method("VolumeDriver.Remove", &driver, |d, r| async move {
+        .route(Remove, &driver, |d, r| async move {
             d.remove(r).await.map(|()| Empty {})
         })
-        .method("VolumeDriver.Mount", &driver, |d, r| async move {
-            d.mount(r).await
-        })
-        .method("VolumeDriver.Unmount", &driver, |d, r| async move {
+        .route(Mount, &driver, |d, r| async move { d.mount(r).await })
+        .route(Unmount, &driver, |d, r| async move {
             d.unmount(r).await.map(|()| Empty {})
         })
-        .method("VolumeDriver.Path", &driver, |d, r| async move {
-            d.path(r).await
+        .route(Path, &driver, |d, r| async move { d.path(r).await })
+        .route(Get, &driver, |d, r| async move { d.get(r).await })
+        .route(List, &driver, |d, _| async move { d.list().await })
+        .route(Capabilities, &driver, |d, _| async move {
+            d.capabilities().await
         })
-        .method(
-            "VolumeDriver.Get",
-            &driver,
-            |d, r| async move { d.get(r).await },
-        )
-        .method("VolumeDriver.List", &driver, |d, _: Empty| async move {
-            d.list().await
-        })
-        .method(
-            "VolumeDriver.Capabilities",
-            &driver,
-            |d, _: Empty| async move { d.capabilities().await },
-        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    #[async_trait]
+    impl Driver for Nothing {
+        async fn create(&self, _: CreateRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, _: RemoveRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn mount(&self, _: MountRequest) -> Result<MountResponse> {
+            Ok(MountResponse::default())
+        }
+        async fn unmount(&self, _: UnmountRequest) -> Result<()> {
+            Ok(())
+        }
+        async fn path(&self, _: PathRequest) -> Result<PathResponse> {
+            Ok(PathResponse::default())
+        }
+        async fn get(&self, _: GetRequest) -> Result<GetResponse> {
+            Ok(GetResponse::default())
+        }
+        async fn list(&self) -> Result<ListResponse> {
+            Ok(ListResponse::default())
+        }
+    }
+
+    #[test]
+    fn the_server_routes_exactly_the_declared_methods() {
+        let served = subsystem(Nothing).method_names();
+        let declared: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        assert_eq!(served, declared);
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::WireRequest;
+use crate::protocol::WireRequest;
 use crate::protocol::null_as_default;
 
 /// `/VolumeDriver.Create`: create a volume (`docker volume create -d DRIVER -o k=v NAME`).
@@ -197,12 +197,12 @@ impl Volume {
 pub struct CapabilitiesResponse {
     /// The capabilities.
     #[serde(rename = "Capabilities")]
-    pub capabilities: Capabilities,
+    pub capabilities: Capability,
 }
 
-/// What the driver can do.
+/// What the driver can do (go-plugins-helpers calls it `Capability` too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Capabilities {
+pub struct Capability {
     /// Whether volumes are local to this host or visible cluster-wide.
     #[serde(rename = "Scope", default)]
     pub scope: Scope,
@@ -223,7 +223,7 @@ impl CapabilitiesResponse {
     /// A reply with this scope.
     pub fn scope(scope: Scope) -> Self {
         Self {
-            capabilities: Capabilities { scope },
+            capabilities: Capability { scope },
         }
     }
 }

@@ -1,0 +1,282 @@
+//! Bodies, both ways: reading a request body within its limit (without trusting
+//! `Content-Type`, which dockerd never sends), and the reply body, which is either JSON
+//! encoded at once or, for a streaming method, frames produced as the driver yields
+//! them.
+//!
+//! The request half is on every call's path, so it avoids what it can: a body that
+//! arrives in one frame (dockerd's always do) is returned as it came, without a copy,
+//! and a JSON reply is sent from the encoder's buffer as it is.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use super::rejection::Rejection;
+use crate::protocol::ErrorResponse;
+
+/// A request body, straight from hyper (the plugin's own [`Server`](crate::Server)) or
+/// from axum (a plugin embedded with [`Plugin::into_router`](crate::Plugin::into_router)).
+/// An enum rather than a boxed body: the server's calls allocate nothing for it.
+pub(crate) enum RequestBody {
+    Hyper(hyper::body::Incoming),
+    Axum(axum::body::Body),
+}
+
+impl RequestBody {
+    /// The length the body declares, when known before reading it.
+    pub(crate) fn declared_length(&self, headers: &http::HeaderMap) -> Option<u64> {
+        match self {
+            // hyper has parsed and checked `Content-Length` already.
+            Self::Hyper(body) => body.size_hint().exact(),
+            Self::Axum(_) => headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+        }
+    }
+
+    /// Reads the whole body of a call to `method`, refusing more than `limit` bytes.
+    pub(crate) async fn read(
+        self,
+        declared: Option<u64>,
+        limit: usize,
+        method: &'static str,
+    ) -> Result<Bytes, Rejection> {
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(Rejection::TooLarge { method, limit });
+        }
+        let read = match self {
+            Self::Hyper(body) => collect(body, limit).await,
+            Self::Axum(body) => collect(body, limit).await,
+        };
+        read.map_err(|err| match err {
+            ReadError::TooLarge => Rejection::TooLarge { method, limit },
+            ReadError::Read(error) => Rejection::BodyRead { method, error },
+        })
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Read(String),
+}
+
+/// Collects a body of at most `limit` bytes. A body that arrives in one frame is
+/// returned as it came, without a copy; and a body known to be complete is not polled
+/// again.
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<Vec<u8>> = None;
+    let mut total = 0usize;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame.map_err(|err| ReadError::Read(err.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(ReadError::TooLarge);
+        }
+        match &mut joined {
+            Some(buf) => buf.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None if data.is_empty() => {}
+            None => {
+                let mut buf = Vec::with_capacity(total);
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(joined.map_or(first, Bytes::from))
+}
+
+/// Every reply: a status, the negotiated `Content-Type` and a body.
+pub(crate) type Reply = Response<ReplyBody>;
+
+/// A reply body: JSON already encoded and sent in one frame, or the frames of a
+/// streaming method.
+pub(crate) enum ReplyBody {
+    Json(Option<Chunk>),
+    Stream(StreamBody),
+}
+
+/// A piece of a reply: shared bytes (the activation reply, encoded once; a streamed
+/// frame) or a buffer this reply owns (encoded JSON, sent from the encoder's buffer as
+/// it is, without a copy or a `Bytes` allocation).
+pub(crate) enum Chunk {
+    Shared(Bytes),
+    Owned { buf: Vec<u8>, sent: usize },
+}
+
+/// The frames a streaming method yields, until the stream ends or the server starts
+/// shutting down (a follow stream never ends by itself, and must not hold the drain).
+pub(crate) struct StreamBody {
+    frames: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl StreamBody {
+    pub(crate) fn new(
+        frames: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
+        shutdown: WaitForCancellationFutureOwned,
+    ) -> Self {
+        Self {
+            frames,
+            shutdown: Box::pin(shutdown),
+        }
+    }
+}
+
+impl ReplyBody {
+    /// The whole body, for a server that wants it as [`Bytes`] (axum). A stream is
+    /// passed on as a stream by [`ReplyBody::into_axum`] instead.
+    fn json_bytes(chunk: Option<Chunk>) -> Bytes {
+        match chunk {
+            None => Bytes::new(),
+            Some(Chunk::Shared(bytes)) => bytes,
+            Some(Chunk::Owned { mut buf, sent }) => {
+                buf.drain(..sent);
+                Bytes::from(buf)
+            }
+        }
+    }
+
+    /// The body as axum's.
+    pub(crate) fn into_axum(self) -> axum::body::Body {
+        match self {
+            Self::Json(chunk) => axum::body::Body::from(Self::json_bytes(chunk)),
+            Self::Stream(stream) => axum::body::Body::new(stream.map_frame(|frame| {
+                frame.map_data(|mut chunk| chunk.copy_to_bytes(chunk.remaining()))
+            })),
+        }
+    }
+}
+
+impl From<Bytes> for ReplyBody {
+    fn from(bytes: Bytes) -> Self {
+        Self::Json(Some(Chunk::Shared(bytes)))
+    }
+}
+
+impl From<Vec<u8>> for ReplyBody {
+    fn from(buf: Vec<u8>) -> Self {
+        Self::Json(Some(Chunk::Owned { buf, sent: 0 }))
+    }
+}
+
+impl From<StreamBody> for ReplyBody {
+    fn from(stream: StreamBody) -> Self {
+        Self::Stream(stream)
+    }
+}
+
+impl Body for ReplyBody {
+    type Data = Chunk;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Chunk>, Infallible>>> {
+        match self.get_mut() {
+            Self::Json(chunk) => Poll::Ready(chunk.take().map(|json| Ok(Frame::data(json)))),
+            Self::Stream(stream) => Pin::new(stream).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Json(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Json(chunk) => {
+                SizeHint::with_exact(chunk.as_ref().map_or(0, |json| json.remaining() as u64))
+            }
+            Self::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl Body for StreamBody {
+    type Data = Chunk;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Chunk>, Infallible>>> {
+        let this = self.get_mut();
+        if this.shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        this.frames
+            .as_mut()
+            .poll_next(cx)
+            .map(|frame| frame.map(|bytes| Ok(Frame::data(Chunk::Shared(bytes)))))
+    }
+}
+
+impl Buf for Chunk {
+    fn remaining(&self) -> usize {
+        match self {
+            Self::Shared(bytes) => bytes.remaining(),
+            Self::Owned { buf, sent } => buf.len() - sent,
+        }
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self {
+            Self::Shared(bytes) => bytes.chunk(),
+            Self::Owned { buf, sent } => &buf[*sent..],
+        }
+    }
+
+    fn advance(&mut self, count: usize) {
+        match self {
+            Self::Shared(bytes) => bytes.advance(count),
+            Self::Owned { buf, sent } => *sent = sent.saturating_add(count).min(buf.len()),
+        }
+    }
+}
+
+/// A reply with the negotiated content type.
+pub(crate) fn reply(
+    content_type: &HeaderValue,
+    status: StatusCode,
+    body: impl Into<ReplyBody>,
+) -> Reply {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, content_type.clone());
+    response
+}
+
+/// Docker's `{"Err": "..."}` reply.
+pub(crate) fn error_reply(content_type: &HeaderValue, status: StatusCode, message: &str) -> Reply {
+    let body = serde_json::to_vec(&ErrorResponse {
+        err: message.to_owned(),
+    })
+    .unwrap_or_else(|_| br#"{"Err":"internal error"}"#.to_vec());
+    reply(content_type, status, body)
+}

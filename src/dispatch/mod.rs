@@ -1,0 +1,278 @@
+//! Routing: a plugin's subsystems, each a list of declared methods with the driver
+//! calls that serve them, and [`Dispatch`], which answers every request through the
+//! one generic endpoint of its call shape.
+//!
+//! go-plugins-helpers repeats "decode, call the driver, encode" for every path. Here
+//! two generic endpoints do it for all of them (design principle 2): [`unary`] for
+//! "one JSON request, one JSON reply" and [`streaming`] for a reply that streams
+//! (`LogDriver.ReadLogs`), sharing the request half in [`request`]. Every way a request
+//! is refused before a driver sees it is one typed [`rejection`]; [`body`] reads
+//! request bodies and carries replies.
+//!
+//! The server calls [`Dispatch::call`] straight from hyper, `Plugin::into_router`
+//! through axum, so both answer alike.
+//!
+//! Imports run one way: `protocol` → `dispatch` → the subsystems (`volume`, …) →
+//! `plugin` → `server`.
+
+mod body;
+mod rejection;
+mod request;
+mod streaming;
+mod unary;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::Request;
+use http::request::Parts;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use body::{Reply, RequestBody};
+use rejection::{Rejection, check_head};
+
+use crate::error::Error;
+use crate::protocol::{Activate, ActivateResponse, Method, SubsystemSpec};
+
+/// What an endpoint needs to know about the call besides the request.
+#[derive(Clone, Copy)]
+pub(crate) struct CallContext<'a> {
+    /// The largest body accepted for this method.
+    pub(crate) body_limit: usize,
+    /// The plugin's deadline for unary calls, if it set one.
+    pub(crate) call_timeout: Option<Duration>,
+    /// Cancelled when the server starts shutting down (ends streaming replies).
+    pub(crate) shutdown: &'a CancellationToken,
+}
+
+/// One plugin method, its types erased.
+pub(crate) trait Endpoint: Send + Sync + 'static {
+    fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture;
+}
+
+/// One subsystem's routes, built from its declared methods: what
+/// [`Plugin`](crate::Plugin)'s builder collects.
+pub(crate) struct Subsystem {
+    spec: &'static SubsystemSpec,
+    routes: Vec<(&'static str, Box<dyn Endpoint>)>,
+}
+
+impl Subsystem {
+    /// A subsystem with no routes yet.
+    pub(crate) fn new(spec: &'static SubsystemSpec) -> Self {
+        Self {
+            spec,
+            routes: Vec::new(),
+        }
+    }
+
+    /// Serves method `M` with `call(driver, request)`: one JSON reply.
+    pub(crate) fn route<M, D, F, Fut>(mut self, _method: M, driver: &Arc<D>, call: F) -> Self
+    where
+        M: Method,
+        D: Send + Sync + 'static,
+        F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
+    {
+        let driver = Arc::clone(driver);
+        let endpoint = unary::Unary::<M, _>::new(move |request| call(Arc::clone(&driver), request));
+        self.routes.push((M::NAME, Box::new(endpoint)));
+        self
+    }
+
+    /// Serves method `M` with `call(driver, request)`, whose stream of frames is the
+    /// reply.
+    #[allow(dead_code)] // LogDriver.ReadLogs is its first user
+    pub(crate) fn stream<M, D, F, Fut, S>(mut self, _method: M, driver: &Arc<D>, call: F) -> Self
+    where
+        M: Method,
+        D: Send + Sync + 'static,
+        F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<S, Error>> + Send + 'static,
+        S: Stream<Item = Bytes> + Send + 'static,
+    {
+        let driver = Arc::clone(driver);
+        let endpoint =
+            streaming::Streaming::<M, _>::new(move |request| call(Arc::clone(&driver), request));
+        self.routes.push((M::NAME, Box::new(endpoint)));
+        self
+    }
+
+    /// The `Implements` value that announces this subsystem.
+    pub(crate) fn implements(&self) -> &'static str {
+        self.spec.implements
+    }
+
+    /// The names of the methods it serves, in registration order.
+    #[cfg(test)]
+    pub(crate) fn method_names(&self) -> Vec<&'static str> {
+        self.routes.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// One route: a method's path, its body limit and its endpoint.
+struct Route {
+    path: String,
+    body_limit: usize,
+    endpoint: Box<dyn Endpoint>,
+}
+
+/// The routes of a plugin: every method of every subsystem, `/Plugin.Activate` and the
+/// JSON 404 for everything else.
+pub(crate) struct Dispatch {
+    /// Looked up by a linear scan: a plugin has a few dozen paths at most, and comparing
+    /// their lengths first is cheaper than hashing the request's path.
+    routes: Vec<Route>,
+    /// The `/Plugin.Activate` reply, encoded once.
+    activation: Bytes,
+    call_timeout: Option<Duration>,
+    shutdown: CancellationToken,
+}
+
+impl Dispatch {
+    /// The routes of `subsystems`. `body_limit`, when set, replaces every subsystem's
+    /// default limit.
+    pub(crate) fn new(
+        subsystems: Vec<Subsystem>,
+        body_limit: Option<usize>,
+        call_timeout: Option<Duration>,
+    ) -> Self {
+        let activation = ActivateResponse {
+            implements: subsystems
+                .iter()
+                .map(|s| s.implements().to_owned())
+                .collect(),
+        };
+        // Serializing a list of strings cannot fail.
+        let activation = Bytes::from(serde_json::to_vec(&activation).unwrap_or_default());
+        let mut routes: Vec<Route> = Vec::new();
+        for subsystem in subsystems {
+            let limit = body_limit.unwrap_or(subsystem.spec.body_limit);
+            for (name, endpoint) in subsystem.routes {
+                let path = format!("/{name}");
+                // A path registered twice is served by the last registration.
+                routes.retain(|existing| existing.path != path);
+                routes.push(Route {
+                    path,
+                    body_limit: limit,
+                    endpoint,
+                });
+            }
+        }
+        Self {
+            routes,
+            activation,
+            call_timeout,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    fn context(&self, route: &Route) -> CallContext<'_> {
+        CallContext {
+            body_limit: route.body_limit,
+            call_timeout: self.call_timeout,
+            shutdown: &self.shutdown,
+        }
+    }
+
+    /// Answers one request, routed by its path.
+    pub(crate) fn call(&self, request: Request<RequestBody>) -> ReplyFuture {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path();
+        if let Some(route) = self.routes.iter().find(|route| route.path == path) {
+            return route.endpoint.call(self.context(route), parts, body);
+        }
+        ReplyFuture::ready(if path.strip_prefix('/') == Some(Activate::NAME) {
+            self.activate(&parts)
+        } else {
+            unknown_endpoint(&parts)
+        })
+    }
+
+    /// The paths of the methods, in the order [`Dispatch::call_route`] numbers them.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|route| route.path.as_str())
+    }
+
+    /// Answers a request routed (by a router) to the method numbered `index`.
+    pub(crate) fn call_route(&self, index: usize, request: Request<RequestBody>) -> ReplyFuture {
+        let (parts, body) = request.into_parts();
+        match self.routes.get(index) {
+            Some(route) => route.endpoint.call(self.context(route), parts, body),
+            None => ReplyFuture::ready(unknown_endpoint(&parts)),
+        }
+    }
+
+    /// Answers a request routed to `/Plugin.Activate`.
+    pub(crate) fn call_activate(&self, request: Request<RequestBody>) -> ReplyFuture {
+        ReplyFuture::ready(self.activate(&request.into_parts().0))
+    }
+
+    /// Answers a request for a path this plugin does not serve.
+    pub(crate) fn call_unknown(&self, request: Request<RequestBody>) -> ReplyFuture {
+        ReplyFuture::ready(unknown_endpoint(&request.into_parts().0))
+    }
+
+    /// Shutdown has started: streaming replies end.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn activate(&self, parts: &Parts) -> Reply {
+        match check_head(parts) {
+            Ok(content_type) => {
+                body::reply(content_type, http::StatusCode::OK, self.activation.clone())
+            }
+            Err(reply) => reply,
+        }
+    }
+}
+
+fn unknown_endpoint(parts: &Parts) -> Reply {
+    let content_type = match check_head(parts) {
+        Ok(content_type) => content_type,
+        Err(reply) => return reply,
+    };
+    let rejection = Rejection::UnknownEndpoint {
+        path: parts.uri.path().to_owned(),
+    };
+    tracing::debug!("{rejection}");
+    rejection.into_reply(content_type)
+}
+
+/// The reply to one request: ready at once (errors found in the head, activation), or
+/// a method's call.
+pub(crate) enum ReplyFuture {
+    Ready(Option<Reply>),
+    Call(Pin<Box<dyn Future<Output = Reply> + Send>>),
+}
+
+impl ReplyFuture {
+    fn ready(reply: Reply) -> Self {
+        Self::Ready(Some(reply))
+    }
+}
+
+impl Future for ReplyFuture {
+    type Output = Result<Reply, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Call(call) => call.as_mut().poll(cx).map(Ok),
+            Self::Ready(reply) => match reply.take() {
+                Some(reply) => Poll::Ready(Ok(reply)),
+                // Polled again after completion, which callers never do.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Every way a request can be refused before a driver sees it, as one typed rejection
+//! that knows its HTTP status and its message (in the spirit of axum's
+//! `extract::rejection`): a format the client cannot accept (406), a method other
+//! than POST (405), an unknown path (404, which dockerd reads as "not implemented"), a
+//! body over the limit (413) or unreadable (400), and malformed JSON (400).
+//!
+//! Each becomes Docker's `{"Err": "..."}` body, so dockerd shows the message to the
+//! user.
+
+use http::request::Parts;
+use http::{HeaderValue, Method, StatusCode};
+
+use super::body::{Reply, error_reply};
+use crate::protocol;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Rejection {
+    /// The `Accept` header names no format this server produces.
+    #[error(
+        "cannot answer in any of the accepted formats ({accept}): this plugin speaks {}",
+        protocol::MEDIA_TYPE_V1_2
+    )]
+    NotAcceptable { accept: String },
+    /// Plugin endpoints take `POST` only.
+    #[error("method {method} is not allowed on {path}: plugin endpoints take POST")]
+    MethodNotAllowed { method: Method, path: String },
+    /// No method of this plugin has this path.
+    #[error("unknown endpoint {path}: this plugin does not implement it")]
+    UnknownEndpoint { path: String },
+    /// The body is larger than the limit.
+    #[error("{method} request body is larger than the {limit}-byte limit")]
+    TooLarge { method: &'static str, limit: usize },
+    /// The body could not be read (the connection broke mid-body).
+    #[error("could not read the {method} request body: {error}")]
+    BodyRead { method: &'static str, error: String },
+    /// The body is not the JSON the method takes.
+    #[error("malformed JSON in {method} request: {error}")]
+    MalformedJson {
+        method: &'static str,
+        error: serde_json::Error,
+    },
+}
+
+impl Rejection {
+    /// The HTTP status of the reply.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            // dockerd reads a 404 as "not implemented", which is what an unknown method is.
+            Self::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyRead { .. } | Self::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The reply: `{"Err": "<message>"}` with the status, as `content_type`.
+    pub(crate) fn into_reply(self, content_type: &HeaderValue) -> Reply {
+        error_reply(content_type, self.status(), &self.to_string())
+    }
+}
+
+static FALLBACK_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(protocol::MEDIA_TYPE_V1);
+
+/// Checks what must hold before the body is read: an acceptable `Accept` and `POST`.
+/// Returns the reply's `Content-Type`, or the finished rejection.
+// The `Err` is the finished reply; it is built only on the rare bad request and moved
+// straight out, so boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+pub(crate) fn check_head(parts: &Parts) -> Result<&'static HeaderValue, Reply> {
+    let Some(content_type) = protocol::negotiate(&parts.headers) else {
+        let rejection = Rejection::NotAcceptable {
+            accept: accept_list(&parts.headers),
+        };
+        return Err(rejection.into_reply(&FALLBACK_CONTENT_TYPE));
+    };
+    if parts.method != Method::POST {
+        let rejection = Rejection::MethodNotAllowed {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        };
+        return Err(rejection.into_reply(content_type));
+    }
+    Ok(content_type)
+}
+
+fn accept_list(headers: &http::HeaderMap) -> String {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Request;
+    use http::header::ACCEPT;
+
+    fn parts(method: Method, accept: Option<&str>) -> Parts {
+        let mut request = Request::builder().method(method).uri("/VolumeDriver.Get");
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn each_rejection_has_its_status_and_message() {
+        let cases: Vec<(Rejection, u16, &str)> = vec![
+            (
+                Rejection::NotAcceptable {
+                    accept: "text/html".into(),
+                },
+                406,
+                "cannot answer in any of the accepted formats (text/html): this plugin speaks application/vnd.docker.plugins.v1.2+json",
+            ),
+            (
+                Rejection::MethodNotAllowed {
+                    method: Method::GET,
+                    path: "/VolumeDriver.Get".into(),
+                },
+                405,
+                "method GET is not allowed on /VolumeDriver.Get: plugin endpoints take POST",
+            ),
+            (
+                Rejection::UnknownEndpoint {
+                    path: "/VolumeDriver.Nope".into(),
+                },
+                404,
+                "unknown endpoint /VolumeDriver.Nope: this plugin does not implement it",
+            ),
+            (
+                Rejection::TooLarge {
+                    method: "VolumeDriver.Get",
+                    limit: 64,
+                },
+                413,
+                "VolumeDriver.Get request body is larger than the 64-byte limit",
+            ),
+            (
+                Rejection::BodyRead {
+                    method: "VolumeDriver.Get",
+                    error: "connection reset".into(),
+                },
+                400,
+                "could not read the VolumeDriver.Get request body: connection reset",
+            ),
+            (
+                Rejection::MalformedJson {
+                    method: "VolumeDriver.Get",
+                    error: serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
+                },
+                400,
+                "malformed JSON in VolumeDriver.Get request: EOF while parsing an object at line 1 column 1",
+            ),
+        ];
+        for (rejection, status, message) in cases {
+            assert_eq!(rejection.status().as_u16(), status, "{rejection}");
+            assert_eq!(rejection.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn the_head_check_answers_406_as_v1_and_405_as_negotiated() {
+        let v12 = Some(protocol::MEDIA_TYPE_V1_2);
+        let reply = check_head(&parts(Method::POST, Some("text/html"))).unwrap_err();
+        assert_eq!(reply.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(reply.headers()["content-type"], protocol::MEDIA_TYPE_V1);
+        let reply = check_head(&parts(Method::GET, v12)).unwrap_err();
+        assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(reply.headers()["content-type"], protocol::MEDIA_TYPE_V1_2);
+        let negotiated = check_head(&parts(Method::POST, v12)).ok();
+        assert_eq!(negotiated.unwrap(), protocol::MEDIA_TYPE_V1_2);
+    }
+}

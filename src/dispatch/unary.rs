@@ -1,0 +1,154 @@
+//! The unary endpoint: one JSON request, one JSON reply (every method but
+//! `LogDriver.ReadLogs`). It turns "async fn(Request) -> Result<Response, Error>" into
+//! a route: the shared request half, the driver called inside the call's span (and
+//! optionally a deadline), a panic caught, and the reply encoded or Docker's
+//! `{"Err": "..."}` sent with the error's status.
+//!
+//! This is every call's path, so it avoids what it can per call: one allocation for the
+//! call's future, and the reply encoded into one buffer sent as it is.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use http::StatusCode;
+use http::request::Parts;
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::body::{RequestBody, error_reply, reply};
+use super::request::Accepted;
+use super::{CallContext, Endpoint, ReplyFuture};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::Method;
+
+/// Method `M` served by `call`.
+pub(crate) struct Unary<M, F> {
+    call: F,
+    method: PhantomData<fn(M)>,
+}
+
+impl<M, F> Unary<M, F> {
+    pub(crate) fn new(call: F) -> Self {
+        Self {
+            call,
+            method: PhantomData,
+        }
+    }
+}
+
+impl<M, F, Fut> Endpoint for Unary<M, F>
+where
+    M: Method,
+    F: Fn(M::Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
+{
+    fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
+        // What can be checked in the head is, before anything is allocated for the call.
+        let accepted = match Accepted::new(M::NAME, &parts, body, context.body_limit) {
+            Ok(accepted) => accepted,
+            Err(reply) => return ReplyFuture::ready(reply),
+        };
+        drop(parts);
+        ReplyFuture::Call(Box::pin(handle::<M, F, Fut>(
+            accepted,
+            context.call_timeout,
+            self.call.clone(),
+        )))
+    }
+}
+
+async fn handle<M, F, Fut>(
+    accepted: Accepted,
+    call_timeout: Option<Duration>,
+    call: F,
+) -> super::body::Reply
+where
+    M: Method,
+    F: Fn(M::Request) -> Fut,
+    Fut: Future<Output = Result<M::Response, Error>>,
+{
+    let content_type = accepted.content_type;
+    let (request, span) = match accepted.decode::<M::Request>().await {
+        Ok(decoded) => decoded,
+        Err(reply) => return reply,
+    };
+    let outcome = run_guarded(call(request), call_timeout, M::NAME)
+        .instrument(span.clone())
+        .await;
+    match outcome {
+        Ok(response) => match encode(&response) {
+            Ok(body) => {
+                span.in_scope(|| tracing::debug!("call ok"));
+                reply(content_type, StatusCode::OK, body)
+            }
+            Err(err) => {
+                let message = format!("{}: could not encode the reply: {err}", M::NAME);
+                span.in_scope(|| tracing::error!("{message}"));
+                error_reply(content_type, StatusCode::INTERNAL_SERVER_ERROR, &message)
+            }
+        },
+        Err(err) => {
+            span.in_scope(|| log_failure(&err));
+            error_reply(content_type, err.status(), err.message())
+        }
+    }
+}
+
+/// Logs a driver's error: "not implemented" is normal for optional methods.
+pub(super) fn log_failure(err: &Error) {
+    match err.kind() {
+        ErrorKind::NotImplemented => tracing::debug!(error = %err, "not implemented"),
+        _ => tracing::warn!(error = %err, "call failed"),
+    }
+}
+
+/// Encodes a reply. Most replies are small: one allocation holds them, and the buffer
+/// is sent as it is.
+fn encode<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(128);
+    serde_json::to_writer(&mut buf, value)?;
+    Ok(buf)
+}
+
+/// Runs a driver call, turning a panic or an expired deadline into an [`Error`].
+pub(super) async fn run_guarded<T, Fut>(
+    call: Fut,
+    deadline: Option<Duration>,
+    method: &str,
+) -> Result<T, Error>
+where
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let guarded = AssertUnwindSafe(call).catch_unwind();
+    let caught = match deadline {
+        None => guarded.await,
+        // Boxed: the deadline's timer is large, and only this rarely used path needs it
+        // (the call's future is smaller, and cheaper to set up, without it).
+        Some(limit) => match Box::pin(tokio::time::timeout(limit, guarded)).await {
+            Ok(caught) => caught,
+            Err(_) => {
+                return Err(Error::new(format!(
+                    "{method} did not finish within {} ms",
+                    limit.as_millis()
+                )));
+            }
+        },
+    };
+    caught.unwrap_or_else(|panic| Err(panicked(method, panic.as_ref())))
+}
+
+/// The error a driver's panic becomes (logged once, here).
+pub(super) fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> Error {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    tracing::error!(panic = %detail, "driver panicked");
+    Error::new(format!(
+        "internal error: the plugin panicked in {method}: {detail}"
+    ))
+}

@@ -1,0 +1,168 @@
+//! Shutdown for the open connections: first asking them to close once their call is
+//! answered, then, past the drain timeout, dropping them.
+
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Waker};
+
+use tokio::sync::Notify;
+
+/// The open connections, and the state of the shutdown.
+///
+/// hyper-util's `GracefulShutdown` and a `CancellationToken` per connection do the same,
+/// but poll a channel (and take its lock) every time a connection is polled, several
+/// times per call; here a connection's task checks two flags, and its waker is stored
+/// only when it changes (for a tokio task, once).
+#[derive(Default)]
+pub(super) struct Drain {
+    closing: AtomicBool,
+    aborted: AtomicBool,
+    connections: Mutex<Connections>,
+    /// Notified when the last connection ends.
+    idle: Notify,
+}
+
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    /// Every connection still open, with its task's waker once it has been polled.
+    wakers: HashMap<u64, Option<Waker>>,
+}
+
+impl Drain {
+    fn connections(&self) -> MutexGuard<'_, Connections> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Asks every connection to close after its call in flight.
+    pub(super) fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Drops every connection.
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        let wakers: Vec<Waker> = self
+            .connections()
+            .wakers
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until every connection has ended.
+    pub(super) async fn closed(&self) {
+        loop {
+            let mut idle = pin!(self.idle.notified());
+            idle.as_mut().enable();
+            if self.connections().wakers.is_empty() {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Aborts the connections when `run` returns or is dropped.
+pub(super) struct AbortOnDrop(pub(super) Arc<Drain>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One connection, counted by its [`Drain`] from the moment it is accepted.
+pub(super) struct Tracked {
+    drain: Arc<Drain>,
+    id: u64,
+    waker: Option<Waker>,
+}
+
+impl Tracked {
+    pub(super) fn new(drain: &Arc<Drain>) -> Self {
+        let mut connections = drain.connections();
+        let id = connections.next_id;
+        connections.next_id += 1;
+        connections.wakers.insert(id, None);
+        drop(connections);
+        Self {
+            drain: Arc::clone(drain),
+            id,
+            waker: None,
+        }
+    }
+
+    /// Keeps the task's waker where the drain finds it; true once the connection is to
+    /// be dropped.
+    pub(super) fn poll_aborted(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.drain.aborted.load(Ordering::Acquire) {
+            return true;
+        }
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return false;
+        }
+        let waker = cx.waker().clone();
+        self.drain
+            .connections()
+            .wakers
+            .insert(self.id, Some(waker.clone()));
+        self.waker = Some(waker);
+        // A shutdown that woke the connections before this waker was stored is seen
+        // here: the lock orders it before this load.
+        self.drain.aborted.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut connections = self.drain.connections();
+        connections.wakers.remove(&self.id);
+        if connections.wakers.is_empty() {
+            drop(connections);
+            self.drain.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_wakes_connections_and_waits_for_the_last() {
+        let drain = Arc::new(Drain::default());
+        let mut first = Tracked::new(&drain);
+        let second = Tracked::new(&drain);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(!first.poll_aborted(&mut cx));
+        drain.close();
+        assert!(drain.is_closing() && !first.poll_aborted(&mut cx));
+        drain.abort();
+        assert!(first.poll_aborted(&mut cx));
+        let closed = tokio::spawn({
+            let drain = Arc::clone(&drain);
+            async move { drain.closed().await }
+        });
+        drop(first);
+        tokio::task::yield_now().await;
+        assert!(!closed.is_finished());
+        drop(second);
+        closed.await.unwrap();
+    }
+}
