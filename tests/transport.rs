@@ -275,3 +275,55 @@ async fn wait_for(condition: impl Fn() -> bool) {
     }
     panic!("condition not met within 5 s");
 }
+
+/// Connections handed over through a channel: an `Accept` that is no socket at all.
+struct Handed(tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>);
+
+impl docker_plugin_sdk::transport::Accept for Handed {
+    type Io = tokio::io::DuplexStream;
+    type Handshake = std::future::Ready<std::io::Result<Self::Io>>;
+
+    fn url(&self) -> String {
+        "memory://test".to_owned()
+    }
+
+    fn poll_accept(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<Self::Handshake>> {
+        self.0.poll_recv(cx).map(|io| match io {
+            Some(io) => Ok(std::future::ready(Ok(io))),
+            None => Err(std::io::Error::other("no more connections")),
+        })
+    }
+}
+
+#[tokio::test]
+async fn any_accept_is_served_as_a_socket_is() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (plugin, driver) = plugin();
+    let (hand, handed) = tokio::sync::mpsc::channel(1);
+    let stop = CancellationToken::new();
+    let server = plugin.server(Handed(handed)).shutdown_on(stop.clone());
+    assert_eq!(server.url(), "memory://test");
+    let task = tokio::spawn(server.run());
+    let (mut client, server_side) = tokio::io::duplex(4096);
+    hand.send(server_side).await.unwrap();
+    client
+        .write_all(
+            b"POST /VolumeDriver.List HTTP/1.1\r\nHost: plugin\r\nContent-Length: 3\r\n\
+              Connection: close\r\n\r\n{}\n",
+        )
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(
+        reply.ends_with(r#"{"Volumes":[{"Name":"a","Mountpoint":"/mnt/a"},{"Name":"b"}]}"#),
+        "{reply}"
+    );
+    assert_eq!(driver.calls(), ["List"]);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
