@@ -77,7 +77,8 @@ async fn volume_actions_produce_dockerds_call_sequences() {
     let e = &s.engine;
 
     let created = e
-        .volume_create("lv", "v1", [("mode", "0700")])
+        .volumes()
+        .create("lv", "v1", [("mode", "0700")])
         .await
         .unwrap();
     assert_eq!(created.scope, Scope::Local);
@@ -91,21 +92,22 @@ async fn volume_actions_produce_dockerds_call_sequences() {
         ]
     );
 
-    let listed = e.volume_ls().await.unwrap();
+    let listed = e.volumes().ls().await.unwrap();
     assert_eq!(
         listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
         ["v1"]
     );
     assert_eq!(e.calls().take_methods(), ["VolumeDriver.List"]);
 
-    let info = e.volume_inspect("v1").await.unwrap();
+    let info = e.volumes().inspect("v1").await.unwrap();
     assert_eq!(info.driver, "lv");
     assert_eq!(info.mountpoint.as_deref(), Some(s.data("v1").as_path()));
     assert_eq!(info.status["options"]["mode"], "0700");
     assert_eq!(e.calls().take_methods(), ["VolumeDriver.Get"]);
 
     let written = e
-        .run_with_volumes(&[VolumeUse::existing("v1")], |c| {
+        .containers()
+        .run(&[VolumeUse::existing("v1")], |c| {
             fs::write(
                 c.mountpoint("v1").unwrap().join("hello"),
                 "from the container",
@@ -136,7 +138,7 @@ async fn volume_actions_produce_dockerds_call_sequences() {
     assert_eq!(calls[2].request["ID"], *mount_id);
     assert_eq!(calls[4].request["ID"], *mount_id);
 
-    e.volume_rm("v1").await.unwrap();
+    e.volumes().rm("v1").await.unwrap();
     assert_eq!(
         e.calls().take_methods(),
         [
@@ -153,16 +155,19 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
     let s = Setup::new();
     let _plugin = s.start_localvol("busy");
     let e = &s.engine;
-    e.volume_create("busy", "v", std::iter::empty::<(&str, &str)>())
+    e.volumes()
+        .create("busy", "v", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     let mut first = e
-        .container_create(&[VolumeUse::existing("v")])
+        .containers()
+        .create(&[VolumeUse::existing("v")])
         .await
         .unwrap();
-    e.container_start(&mut first).await.unwrap();
+    e.containers().start(&mut first).await.unwrap();
     let second = e
-        .container_create(&[VolumeUse::existing("v")])
+        .containers()
+        .create(&[VolumeUse::existing("v")])
         .await
         .unwrap();
     assert_ne!(
@@ -170,7 +175,7 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
         "one ID per mount point"
     );
     e.calls().take();
-    let err = e.volume_rm("v").await.unwrap_err();
+    let err = e.volumes().rm("v").await.unwrap_err();
     assert!(matches!(err, HarnessError::VolumeInUse { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -181,13 +186,13 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
         ["VolumeDriver.Get"],
         "dockerd refuses after one Get"
     );
-    e.container_rm(first).await.unwrap();
+    e.containers().rm(first).await.unwrap();
     assert!(
-        e.volume_rm("v").await.is_err(),
+        e.volumes().rm("v").await.is_err(),
         "a created container references the volume"
     );
-    e.container_rm(second).await.unwrap();
-    e.volume_rm("v").await.unwrap();
+    e.containers().rm(second).await.unwrap();
+    e.volumes().rm("v").await.unwrap();
 }
 
 #[tokio::test]
@@ -195,11 +200,12 @@ async fn run_with_volume_driver_creates_the_volume_first() {
     let s = Setup::new();
     let _plugin = s.start_localvol("auto");
     let e = &s.engine;
-    e.run_with_volumes(&[VolumeUse::with_driver("fresh", "auto")], |c| {
-        assert!(c.mountpoint("fresh").unwrap().is_dir());
-    })
-    .await
-    .unwrap();
+    e.containers()
+        .run(&[VolumeUse::with_driver("fresh", "auto")], |c| {
+            assert!(c.mountpoint("fresh").unwrap().is_dir());
+        })
+        .await
+        .unwrap();
     assert_eq!(
         e.calls().take_methods(),
         [
@@ -221,7 +227,8 @@ async fn driver_errors_reach_the_user_with_the_plugins_message() {
     let _plugin = s.start_localvol("strict");
     let err = s
         .engine
-        .volume_create("strict", "v", [("colour", "blue")])
+        .volumes()
+        .create("strict", "v", [("colour", "blue")])
         .await
         .unwrap_err();
     assert!(
@@ -229,7 +236,7 @@ async fn driver_errors_reach_the_user_with_the_plugins_message() {
         "{err}"
     );
     assert!(!s.root.path().join("volumes/v").exists());
-    let err = s.engine.volume_inspect("nope").await.unwrap_err();
+    let err = s.engine.volumes().inspect("nope").await.unwrap_err();
     assert!(matches!(err, HarnessError::NoSuchVolume { .. }), "{err}");
 }
 
@@ -245,7 +252,8 @@ async fn a_plugin_that_starts_late_is_found_by_the_retry_loop() {
     });
     let info = s
         .engine
-        .volume_create("late", "v", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("late", "v", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert_eq!(info.driver, "late");
@@ -264,7 +272,8 @@ async fn a_missing_plugin_is_not_found_after_the_deadline() {
         ..Default::default()
     });
     let err = engine
-        .volume_create("ghost", "v", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("ghost", "v", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap_err();
     let HarnessError::DriverLookup { source, .. } = &err else {
@@ -298,11 +307,12 @@ async fn a_plugin_behind_a_tcp_spec_file_is_used_the_same_way() {
     })
     .unwrap();
     s.engine
-        .volume_create("tcpv", "t", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("tcpv", "t", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert!(s.data("t").is_dir());
-    assert_eq!(s.engine.volume_ls().await.unwrap().len(), 1);
+    assert_eq!(s.engine.volumes().ls().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -318,7 +328,8 @@ async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
         ..Default::default()
     });
     let info = engine
-        .volume_create("test", "missing", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("test", "missing", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert_eq!(info.scope, Scope::Local);

@@ -171,28 +171,29 @@ impl Replay {
                         other => panic!("unsupported flag {other} in {command}"),
                     }
                 }
-                e.volume_create(driver.unwrap_or("local"), name[0], opts)
+                e.volumes()
+                    .create(driver.unwrap_or("local"), name[0], opts)
                     .await
                     .map(drop)
             }
             ["docker", "plugin", "create", name, bundle] => {
                 let dir = self.bundle(bundle);
-                e.plugin_create(name, dir).await.map(drop)
+                e.plugins().create(name, dir).await.map(drop)
             }
-            ["docker", "plugin", "enable", name] => e.plugin_enable(name).await,
-            ["docker", "plugin", "disable", "-f", name] => e.plugin_disable(name, true).await,
-            ["docker", "plugin", "disable", name] => e.plugin_disable(name, false).await,
-            ["docker", "plugin", "rm", "-f", name] => e.plugin_rm(name, true).await,
-            ["docker", "plugin", "rm", name] => e.plugin_rm(name, false).await,
-            ["docker", "plugin", "set", name, settings @ ..] => e.plugin_set(name, settings),
+            ["docker", "plugin", "enable", name] => e.plugins().enable(name).await,
+            ["docker", "plugin", "disable", "-f", name] => e.plugins().disable(name, true).await,
+            ["docker", "plugin", "disable", name] => e.plugins().disable(name, false).await,
+            ["docker", "plugin", "rm", "-f", name] => e.plugins().rm(name, true).await,
+            ["docker", "plugin", "rm", name] => e.plugins().rm(name, false).await,
+            ["docker", "plugin", "set", name, settings @ ..] => e.plugins().set(name, settings),
             ["docker", "plugin", "ls", ..] => {
-                e.plugin_ls();
+                e.plugins().ls();
                 Ok(())
             }
-            ["docker", "plugin", "inspect", .., name] => e.plugin_inspect(name).map(drop),
+            ["docker", "plugin", "inspect", .., name] => e.plugins().inspect(name).map(drop),
             ["docker", "inspect", ..] | ["@host-files", _] => Ok(()),
             ["@kill-plugin", name] => {
-                let pid = e.plugin_inspect(name)?.pid.expect("running");
+                let pid = e.plugins().inspect(name)?.pid.expect("running");
                 nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
@@ -200,7 +201,7 @@ impl Replay {
                 .unwrap();
                 // dockerd restarts it at once; wait until the harness has too.
                 for _ in 0..100 {
-                    let info = e.plugin_inspect(name)?;
+                    let info = e.plugins().inspect(name)?;
                     if info.enabled && info.pid.is_some_and(|p| p != pid) {
                         break;
                     }
@@ -211,11 +212,11 @@ impl Replay {
             }
             ["docker", "start", name] => {
                 let container = self.containers.get_mut(*name).unwrap();
-                e.container_start(container).await
+                e.containers().start(container).await
             }
-            ["docker", "volume", "ls"] => e.volume_ls().await.map(drop),
-            ["docker", "volume", "inspect", name] => e.volume_inspect(name).await.map(drop),
-            ["docker", "volume", "rm", name] => e.volume_rm(name).await,
+            ["docker", "volume", "ls"] => e.volumes().ls().await.map(drop),
+            ["docker", "volume", "inspect", name] => e.volumes().inspect(name).await.map(drop),
+            ["docker", "volume", "rm", name] => e.volumes().rm(name).await,
             ["docker", "create" | "run", rest @ ..] => {
                 let run = words[1] == "run";
                 let (mut name, mut driver, mut volume, mut remove, mut detach) =
@@ -236,14 +237,14 @@ impl Replay {
                     Some(d) => VolumeUse::with_driver(volume, d),
                     None => VolumeUse::existing(volume),
                 };
-                let mut container = e.container_create(&[using]).await?;
+                let mut container = e.containers().create(&[using]).await?;
                 if run {
-                    e.container_start(&mut container).await?;
+                    e.containers().start(&mut container).await?;
                     if !detach {
-                        e.container_stop(&mut container).await?;
+                        e.containers().stop(&mut container).await?;
                     }
                     if remove {
-                        return e.container_rm(container).await;
+                        return e.containers().rm(container).await;
                     }
                 }
                 self.containers
@@ -252,18 +253,18 @@ impl Replay {
             }
             ["docker", "stop", "-t", _, name] => {
                 let container = self.containers.get_mut(*name).unwrap();
-                e.container_stop(container).await
+                e.containers().stop(container).await
             }
             ["docker", "rm", names @ ..] => {
                 for name in names {
                     let container = self.containers.remove(*name).unwrap();
-                    e.container_rm(container).await?;
+                    e.containers().rm(container).await?;
                 }
                 Ok(())
             }
             ["docker", "cp", from, _to] => {
                 let name = from.split(':').next().unwrap();
-                e.container_cp(&self.containers[name]).await
+                e.containers().cp(&self.containers[name]).await
             }
             _ => panic!("the replay does not know {command:?}"),
         }

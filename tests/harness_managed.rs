@@ -85,14 +85,15 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
     let e = engine(dir.path());
     let bundle = rootfs_bundle(dir.path(), "lvr.sock");
 
-    let id = e.plugin_create("lvr", &bundle).await.unwrap();
+    let id = e.plugins().create("lvr", &bundle).await.unwrap();
     assert_eq!(id.len(), 64);
-    let info = e.plugin_inspect("lvr").unwrap();
+    let info = e.plugins().inspect("lvr").unwrap();
     assert_eq!(info.name, "lvr:latest");
     assert!(!info.enabled);
     assert!(info.rootfs.join("bin/localvol").is_file(), "rootfs copied");
     let privileges: Vec<String> = e
-        .plugin_privileges("lvr")
+        .plugins()
+        .privileges("lvr")
         .unwrap()
         .iter()
         .map(ToString::to_string)
@@ -102,8 +103,8 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
         ["network: [host]", "capabilities: [CAP_SYS_ADMIN]"]
     );
 
-    e.plugin_enable("lvr").await.unwrap();
-    let info = e.plugin_inspect("lvr").unwrap();
+    e.plugins().enable("lvr").await.unwrap();
+    let info = e.plugins().inspect("lvr").unwrap();
     assert!(info.enabled && info.pid.is_some());
     assert_eq!(
         info.socket,
@@ -119,7 +120,8 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
 
     // The volume driver is found by its short name and recorded by its full one.
     let created = e
-        .volume_create("lvr", "v1", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("lvr", "v1", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert_eq!(created.driver, "lvr:latest");
@@ -132,44 +134,46 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
         ]
     );
     let propagated = info.propagated_mount.clone();
-    e.run_with_volumes(&[VolumeUse::existing("v1")], |c| {
-        let mountpoint = c.mountpoint("v1").unwrap();
-        assert!(
-            mountpoint.starts_with(&propagated),
-            "{} is mapped under the propagated mount",
-            mountpoint.display()
-        );
-        fs::write(mountpoint.join("hello"), "hi").unwrap();
-    })
-    .await
-    .unwrap();
+    e.containers()
+        .run(&[VolumeUse::existing("v1")], |c| {
+            let mountpoint = c.mountpoint("v1").unwrap();
+            assert!(
+                mountpoint.starts_with(&propagated),
+                "{} is mapped under the propagated mount",
+                mountpoint.display()
+            );
+            fs::write(mountpoint.join("hello"), "hi").unwrap();
+        })
+        .await
+        .unwrap();
     // The plugin, chrooted, wrote under /mnt/volumes: on the host that is the
     // propagated-mount dir.
     assert_eq!(
         fs::read_to_string(propagated.join("v1/data/hello")).unwrap(),
         "hi"
     );
-    let inspected = e.volume_inspect("v1").await.unwrap();
+    let inspected = e.volumes().inspect("v1").await.unwrap();
     assert_eq!(inspected.mountpoint, Some(propagated.join("v1/data")));
 
     // A volume holds a reference: disable and rm are refused until it goes.
-    let err = e.plugin_disable("lvr", false).await.unwrap_err();
+    let err = e.plugins().disable("lvr", false).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvr:latest is in use");
-    let err = e.plugin_rm("lvr", false).await.unwrap_err();
+    let err = e.plugins().rm("lvr", false).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvr:latest is in use");
-    e.volume_rm("v1").await.unwrap();
-    let err = e.plugin_rm("lvr", false).await.unwrap_err();
+    e.volumes().rm("v1").await.unwrap();
+    let err = e.plugins().rm("lvr", false).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvr:latest is enabled");
 
     let pid = info.pid.unwrap();
-    e.plugin_disable("lvr", false).await.unwrap();
-    assert!(!e.plugin_inspect("lvr").unwrap().enabled);
+    e.plugins().disable("lvr", false).await.unwrap();
+    assert!(!e.plugins().inspect("lvr").unwrap().enabled);
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
         "process stopped"
     );
     let err = e
-        .volume_create("lvr", "v2", std::iter::empty::<(&str, &str)>())
+        .volumes()
+        .create("lvr", "v2", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap_err();
     assert_eq!(
@@ -178,7 +182,7 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
     );
 
     // What it printed was captured, tagged with its ID.
-    let logs = e.plugin_logs("lvr").unwrap();
+    let logs = e.plugins().logs("lvr").unwrap();
     let listening = logs
         .iter()
         .find(|l| l.plugin_id == id && l.line.contains("plugin listening"))
@@ -188,10 +192,10 @@ async fn a_rootfs_bundle_runs_chrooted_through_its_whole_lifecycle() {
     assert!(shown.starts_with("level=error msg=\""), "{shown}");
     assert!(shown.ends_with(&format!("\" plugin={id}")), "{shown}");
 
-    e.plugin_rm("lvr", false).await.unwrap();
+    e.plugins().rm("lvr", false).await.unwrap();
     assert!(!info.rootfs.exists(), "files removed");
     assert!(matches!(
-        e.plugin_inspect("lvr"),
+        e.plugins().inspect("lvr"),
         Err(HarnessError::NoSuchPlugin { .. })
     ));
 }
@@ -202,48 +206,51 @@ async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled()
     let e = engine(dir.path());
     let volumes = dir.path().join("volumes");
     let bundle = host_bundle(dir.path(), "lvh.sock", &volumes);
-    e.plugin_create("lvh", &bundle).await.unwrap();
-    let err = e.plugin_create("lvh:latest", &bundle).await.unwrap_err();
+    e.plugins().create("lvh", &bundle).await.unwrap();
+    let err = e.plugins().create("lvh:latest", &bundle).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvh:latest already exists");
 
-    e.plugin_enable("lvh").await.unwrap();
-    let err = e.plugin_enable("lvh").await.unwrap_err();
+    e.plugins().enable("lvh").await.unwrap();
+    let err = e.plugins().enable("lvh").await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvh:latest is already enabled");
-    let err = e.plugin_set("lvh", ["RUST_LOG=debug"]).unwrap_err();
+    let err = e.plugins().set("lvh", ["RUST_LOG=debug"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot set on an active plugin, disable plugin before setting"
     );
-    e.run_with_volumes(&[VolumeUse::with_driver("h1", "lvh")], |c| {
-        // A host binary's paths are the host's.
-        assert!(c.mountpoint("h1").unwrap().starts_with(&volumes));
-    })
-    .await
-    .unwrap();
+    e.containers()
+        .run(&[VolumeUse::with_driver("h1", "lvh")], |c| {
+            // A host binary's paths are the host's.
+            assert!(c.mountpoint("h1").unwrap().starts_with(&volumes));
+        })
+        .await
+        .unwrap();
     assert!(volumes.join("h1/data").is_dir());
-    e.volume_rm("h1").await.unwrap();
-    e.plugin_disable("lvh", false).await.unwrap();
-    let err = e.plugin_disable("lvh", false).await.unwrap_err();
+    e.volumes().rm("h1").await.unwrap();
+    e.plugins().disable("lvh", false).await.unwrap();
+    let err = e.plugins().disable("lvh", false).await.unwrap_err();
     assert_eq!(err.to_string(), "plugin lvh:latest is already disabled");
 
     // New args: volumes go elsewhere after the next enable.
     let elsewhere = dir.path().join("elsewhere");
-    e.plugin_set("lvh", [format!("args=--root {}", elsewhere.display())])
+    e.plugins()
+        .set("lvh", [format!("args=--root {}", elsewhere.display())])
         .unwrap();
-    let err = e.plugin_set("lvh", ["NOPE=1"]).unwrap_err();
+    let err = e.plugins().set("lvh", ["NOPE=1"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         r#"setting "NOPE" not found in the plugin configuration"#
     );
-    e.plugin_enable("lvh").await.unwrap();
-    e.volume_create("lvh", "h2", std::iter::empty::<(&str, &str)>())
+    e.plugins().enable("lvh").await.unwrap();
+    e.volumes()
+        .create("lvh", "h2", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert!(elsewhere.join("h2/data").is_dir(), "the set args were used");
 
     // rm -f of an enabled plugin in use disables and removes it.
-    e.plugin_rm("lvh", true).await.unwrap();
-    assert!(e.plugin_ls().is_empty());
+    e.plugins().rm("lvh", true).await.unwrap();
+    assert!(e.plugins().ls().is_empty());
 }
 
 #[tokio::test]
@@ -251,30 +258,32 @@ async fn a_plugin_that_exits_while_enabled_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
     let bundle = host_bundle(dir.path(), "lvc.sock", &dir.path().join("volumes"));
-    e.plugin_create("lvc", &bundle).await.unwrap();
-    e.plugin_enable("lvc").await.unwrap();
-    e.volume_create("lvc", "c1", std::iter::empty::<(&str, &str)>())
+    e.plugins().create("lvc", &bundle).await.unwrap();
+    e.plugins().enable("lvc").await.unwrap();
+    e.volumes()
+        .create("lvc", "c1", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
-    let first = e.plugin_inspect("lvc").unwrap().pid.unwrap();
+    let first = e.plugins().inspect("lvc").unwrap().pid.unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     wait_for("a new plugin process", || {
-        e.plugin_inspect("lvc")
+        e.plugins()
+            .inspect("lvc")
             .unwrap()
             .pid
             .is_some_and(|pid| pid != first)
     })
     .await;
-    assert!(e.plugin_inspect("lvc").unwrap().enabled);
+    assert!(e.plugins().inspect("lvc").unwrap().enabled);
     // The engine's retries ride out the restart; the volume is still there.
-    let listed = e.volume_ls().await.unwrap();
+    let listed = e.volumes().ls().await.unwrap();
     assert_eq!(listed.len(), 1, "{:#?}", e.calls().records());
     assert_eq!(listed[0].driver, "lvc:latest");
-    e.plugin_rm("lvc", true).await.unwrap();
+    e.plugins().rm("lvc", true).await.unwrap();
 }
 
 #[tokio::test]
@@ -296,20 +305,20 @@ async fn a_plugin_that_never_listens_stays_disabled() {
             "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]}
         }),
     );
-    e.plugin_create("mute", &bundle).await.unwrap();
-    let err = e.plugin_enable("mute").await.unwrap_err().to_string();
+    e.plugins().create("mute", &bundle).await.unwrap();
+    let err = e.plugins().enable("mute").await.unwrap_err().to_string();
     assert!(
         err.contains("dial unix") && err.contains("mute.sock"),
         "{err}"
     );
-    let info = e.plugin_inspect("mute").unwrap();
+    let info = e.plugins().inspect("mute").unwrap();
     assert!(!info.enabled && info.pid.is_none());
     // The plugin and what it started are stopped (its whole process group).
     wait_for("the plugin's processes to go", || {
         processes_running("6060") + processes_running("6061") == 0
     })
     .await;
-    e.plugin_rm("mute", false).await.unwrap();
+    e.plugins().rm("mute", false).await.unwrap();
 }
 
 /// How many processes have `marker` as an argument.
@@ -339,9 +348,9 @@ async fn a_plugin_that_exits_before_listening_fails_the_enable_at_once() {
             "interface": {"socket": "dying.sock", "types": ["docker.volumedriver/1.0"]}
         }),
     );
-    e.plugin_create("dying", &bundle).await.unwrap();
+    e.plugins().create("dying", &bundle).await.unwrap();
     let start = std::time::Instant::now();
-    let err = e.plugin_enable("dying").await.unwrap_err().to_string();
+    let err = e.plugins().enable("dying").await.unwrap_err().to_string();
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -349,7 +358,7 @@ async fn a_plugin_that_exits_before_listening_fails_the_enable_at_once() {
     );
     assert!(err.contains("exited (exit status: 3)"), "{err}");
     assert!(err.contains("cannot start:"), "{err}");
-    assert!(!e.plugin_inspect("dying").unwrap().enabled);
+    assert!(!e.plugins().inspect("dying").unwrap().enabled);
 }
 
 #[tokio::test]
@@ -357,11 +366,11 @@ async fn concurrent_lifecycle_calls_start_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
     let bundle = host_bundle(dir.path(), "lvx.sock", &dir.path().join("volumes"));
-    e.plugin_create("lvx", &bundle).await.unwrap();
+    e.plugins().create("lvx", &bundle).await.unwrap();
     let (a, b, c) = tokio::join!(
-        e.plugin_enable("lvx"),
-        e.plugin_enable("lvx"),
-        e.plugin_disable("lvx", true)
+        e.plugins().enable("lvx"),
+        e.plugins().enable("lvx"),
+        e.plugins().disable("lvx", true)
     );
     let errors: Vec<String> = [a, b, c]
         .into_iter()
@@ -376,14 +385,15 @@ async fn concurrent_lifecycle_calls_start_one_process() {
                 == "plugin lvx:latest is being enabled: try again once the enable has finished"),
         "{errors:?}"
     );
-    let info = e.plugin_inspect("lvx").unwrap();
+    let info = e.plugins().inspect("lvx").unwrap();
     assert!(info.enabled);
     // Served, by the one process.
-    e.volume_create("lvx", "x1", std::iter::empty::<(&str, &str)>())
+    e.volumes()
+        .create("lvx", "x1", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
-    e.volume_rm("x1").await.unwrap();
-    e.plugin_disable("lvx", false).await.unwrap();
+    e.volumes().rm("x1").await.unwrap();
+    e.plugins().disable("lvx", false).await.unwrap();
     assert!(!Path::new(&format!("/proc/{}", info.pid.unwrap())).exists());
 }
 
@@ -393,23 +403,23 @@ async fn a_volume_the_driver_lost_and_got_again_holds_one_reference() {
     let e = engine(dir.path());
     let volumes = dir.path().join("volumes");
     let bundle = host_bundle(dir.path(), "lvl.sock", &volumes);
-    e.plugin_create("lvl", &bundle).await.unwrap();
-    e.plugin_enable("lvl").await.unwrap();
+    e.plugins().create("lvl", &bundle).await.unwrap();
+    e.plugins().enable("lvl").await.unwrap();
     let none = std::iter::empty::<(&str, &str)>;
-    e.volume_create("lvl", "l1", none()).await.unwrap();
+    e.volumes().create("lvl", "l1", none()).await.unwrap();
     // The driver loses it behind the engine's back; create makes it again.
     fs::remove_dir_all(volumes.join("l1")).unwrap();
-    e.volume_create("lvl", "l1", none()).await.unwrap();
-    assert_eq!(e.plugin_inspect("lvl").unwrap().refs, 1);
-    e.volume_rm("l1").await.unwrap();
-    e.plugin_disable("lvl", false).await.unwrap();
+    e.volumes().create("lvl", "l1", none()).await.unwrap();
+    assert_eq!(e.plugins().inspect("lvl").unwrap().refs, 1);
+    e.volumes().rm("l1").await.unwrap();
+    e.plugins().disable("lvl", false).await.unwrap();
 }
 
 #[tokio::test]
 async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
-    let err = e.plugin_create("x", dir.path().join("nothing")).await;
+    let err = e.plugins().create("x", dir.path().join("nothing")).await;
     assert!(
         err.unwrap_err()
             .to_string()
@@ -418,16 +428,16 @@ async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
     let bad = dir.path().join("bad");
     fs::create_dir_all(bad.join("rootfs")).unwrap();
     fs::write(bad.join("config.json"), r#"{"entrypoint": "/p"}"#).unwrap();
-    let err = e.plugin_create("x", &bad).await.unwrap_err().to_string();
+    let err = e.plugins().create("x", &bad).await.unwrap_err().to_string();
     assert!(err.contains("entrypoint"), "{err}");
     let nowhere = dir.path().join("nowhere");
     write_config(&nowhere, &json!({"entrypoint": ["/no/such/binary"]}));
-    e.plugin_create("nowhere", &nowhere).await.unwrap();
-    let err = e.plugin_enable("nowhere").await.unwrap_err().to_string();
+    e.plugins().create("nowhere", &nowhere).await.unwrap();
+    let err = e.plugins().enable("nowhere").await.unwrap_err().to_string();
     assert!(err.contains("neither in the rootfs"), "{err}");
 
     let unrooted = Engine::new(docker_plugin_sdk::harness::Discovery::rooted(dir.path()));
-    let err = unrooted.plugin_create("x", &nowhere).await.unwrap_err();
+    let err = unrooted.plugins().create("x", &nowhere).await.unwrap_err();
     assert!(matches!(err, HarnessError::NoDataRoot), "{err}");
 }
 
@@ -493,17 +503,18 @@ fn without_root_a_rootfs_plugin_runs_in_a_user_namespace() {
                 .unwrap()
                 .block_on(async {
                     let e = engine(&work);
-                    e.plugin_create("lvu", &bundle).await.unwrap();
-                    e.plugin_enable("lvu").await.unwrap();
-                    let info = e.plugin_inspect("lvu").unwrap();
-                    e.run_with_volumes(&[VolumeUse::with_driver("u1", "lvu")], |c| {
-                        fs::write(c.mountpoint("u1").unwrap().join("f"), "x").unwrap();
-                    })
-                    .await
-                    .unwrap();
+                    e.plugins().create("lvu", &bundle).await.unwrap();
+                    e.plugins().enable("lvu").await.unwrap();
+                    let info = e.plugins().inspect("lvu").unwrap();
+                    e.containers()
+                        .run(&[VolumeUse::with_driver("u1", "lvu")], |c| {
+                            fs::write(c.mountpoint("u1").unwrap().join("f"), "x").unwrap();
+                        })
+                        .await
+                        .unwrap();
                     assert!(info.propagated_mount.join("u1/data/f").is_file());
-                    e.volume_rm("u1").await.unwrap();
-                    e.plugin_rm("lvu", true).await.unwrap();
+                    e.volumes().rm("u1").await.unwrap();
+                    e.plugins().rm("lvu", true).await.unwrap();
                 });
         }
     }
@@ -527,30 +538,33 @@ async fn the_packagers_localvol_bundle_runs_in_the_harness() {
         .unwrap();
 
     let e = engine(&dir.path().join("engine"));
-    e.plugin_create("localvol", written.bundle.dir())
+    e.plugins()
+        .create("localvol", written.bundle.dir())
         .await
         .unwrap();
-    e.plugin_set("localvol", ["RUST_LOG=debug"]).unwrap();
-    e.plugin_enable("localvol").await.unwrap();
-    e.volume_create("localvol", "p1", [("mode", "0700")])
+    e.plugins().set("localvol", ["RUST_LOG=debug"]).unwrap();
+    e.plugins().enable("localvol").await.unwrap();
+    e.volumes()
+        .create("localvol", "p1", [("mode", "0700")])
         .await
         .unwrap();
-    let info = e.plugin_inspect("localvol").unwrap();
-    e.run_with_volumes(&[VolumeUse::existing("p1")], |c| {
-        fs::write(c.mountpoint("p1").unwrap().join("f"), "packaged").unwrap();
-    })
-    .await
-    .unwrap();
+    let info = e.plugins().inspect("localvol").unwrap();
+    e.containers()
+        .run(&[VolumeUse::existing("p1")], |c| {
+            fs::write(c.mountpoint("p1").unwrap().join("f"), "packaged").unwrap();
+        })
+        .await
+        .unwrap();
     assert_eq!(
         fs::read_to_string(info.propagated_mount.join("p1/data/f")).unwrap(),
         "packaged"
     );
     // The settable RUST_LOG reached the plugin: it logs calls at debug.
-    let logs = e.plugin_logs("localvol").unwrap();
+    let logs = e.plugins().logs("localvol").unwrap();
     assert!(logs.iter().any(|l| l.line.contains("call ok")), "{logs:#?}");
-    e.volume_rm("p1").await.unwrap();
-    e.plugin_disable("localvol", false).await.unwrap();
-    e.plugin_rm("localvol", false).await.unwrap();
+    e.volumes().rm("p1").await.unwrap();
+    e.plugins().disable("localvol", false).await.unwrap();
+    e.plugins().rm("localvol", false).await.unwrap();
 }
 
 /// Set in the copy of this test binary that runs where `/run/docker/plugins` is hidden.
@@ -596,13 +610,14 @@ fn host_mode_creates_nothing_on_a_host_without_run_docker_plugins() {
             let dir = tempfile::tempdir().unwrap();
             let e = engine(dir.path());
             let bundle = host_bundle(dir.path(), "lvn.sock", &dir.path().join("volumes"));
-            e.plugin_create("lvn", &bundle).await.unwrap();
-            e.plugin_enable("lvn").await.unwrap();
-            e.volume_create("lvn", "n1", std::iter::empty::<(&str, &str)>())
+            e.plugins().create("lvn", &bundle).await.unwrap();
+            e.plugins().enable("lvn").await.unwrap();
+            e.volumes()
+                .create("lvn", "n1", std::iter::empty::<(&str, &str)>())
                 .await
                 .unwrap();
-            e.volume_rm("n1").await.unwrap();
-            e.plugin_rm("lvn", true).await.unwrap();
+            e.volumes().rm("n1").await.unwrap();
+            e.plugins().rm("lvn", true).await.unwrap();
         });
     assert!(!host_dir.exists(), "nothing was created on the host");
 }
@@ -640,11 +655,12 @@ async fn rootfs_symlinks_are_followed_inside_the_rootfs() {
     let host_had_it = host_run_log.exists();
 
     let e = engine(&dir.path().join("engine"));
-    e.plugin_create("lvs", &bundle).await.unwrap();
-    e.plugin_enable("lvs").await.unwrap();
-    let info = e.plugin_inspect("lvs").unwrap();
+    e.plugins().create("lvs", &bundle).await.unwrap();
+    e.plugins().enable("lvs").await.unwrap();
+    let info = e.plugins().inspect("lvs").unwrap();
     // Chrooted (rootfs mode): its volumes land under the propagated mount.
-    e.volume_create("lvs", "s1", std::iter::empty::<(&str, &str)>())
+    e.volumes()
+        .create("lvs", "s1", std::iter::empty::<(&str, &str)>())
         .await
         .unwrap();
     assert!(info.propagated_mount.join("s1/data").is_dir());
@@ -657,6 +673,6 @@ async fn rootfs_symlinks_are_followed_inside_the_rootfs() {
         host_had_it,
         "nothing made on the host"
     );
-    e.volume_rm("s1").await.unwrap();
-    e.plugin_rm("lvs", true).await.unwrap();
+    e.volumes().rm("s1").await.unwrap();
+    e.plugins().rm("lvs", true).await.unwrap();
 }

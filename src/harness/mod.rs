@@ -7,25 +7,35 @@
 //! what dockerd adds: discovery, retries, lazy activation, the call sequences of user
 //! actions, reference counts, and a [`CallLog`] to assert on.
 //!
+//! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
+//! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
+//! RPC, activation, the managed lifecycle, references), one service per subsystem on
+//! it ([`Volumes`]), [`Containers`] on the services, and [`Engine`] as the thin root
+//! that composes them. A user action is a call on the service that owns it:
+//! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
+//! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
+//!
 //! ```no_run
 //! use docker_plugin_sdk::harness::{Discovery, Engine, VolumeUse};
 //! # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
 //! // The plugin under test listens on /tmp/t/run/docker/plugins/myplugin.sock.
 //! let engine = Engine::new(Discovery::rooted("/tmp/t"));
-//! engine.volume_create("myplugin", "v1", [("size", "1G")]).await?;
+//! engine.volumes().create("myplugin", "v1", [("size", "1G")]).await?;
 //! let written = engine
-//!     .run_with_volumes(&[VolumeUse::existing("v1")], |c| {
+//!     .containers()
+//!     .run(&[VolumeUse::existing("v1")], |c| {
 //!         std::fs::write(c.mountpoint("v1").unwrap().join("hello"), "hi")
 //!     })
 //!     .await?;
-//! engine.volume_rm("v1").await?;
+//! engine.volumes().rm("v1").await?;
 //! println!("{:#?}", engine.calls().methods());
 //! # Ok(()) }
 //! ```
 //!
-//! Managed plugins (`plugin_create`, `plugin_set`, `plugin_enable`, `plugin_disable`,
-//! `plugin_rm`) run from bundle dirs: see the `managed` and `launch` sections of
-//! [`Engine`]'s methods and [`SocketProbe`].
+//! Managed plugins ([`Plugins::create`], [`set`](Plugins::set),
+//! [`enable`](Plugins::enable), [`disable`](Plugins::disable), [`rm`](Plugins::rm)) run
+//! from bundle dirs, started as [`LaunchMode`] says and waited for as [`SocketProbe`]
+//! says.
 //!
 //! Where it knowingly differs from dockerd: it has no `local` driver (a volume without
 //! a plugin driver is "no such volume"), containers are played by a closure (nothing
@@ -36,19 +46,20 @@
 //! bind of `<plugin dir>/propagated-mount`).
 
 mod calls;
-mod discovery;
+mod containers;
 mod engine;
 mod error;
-mod launch;
-mod managed;
-mod rpc;
-mod volumes;
+mod ids;
+mod plugins;
+mod volume;
 
 pub use calls::{CallLog, CallRecord};
-pub use discovery::{Discovery, Found};
-pub use engine::{ActivePlugin, Engine, EngineConfig};
+pub use containers::{Container, ContainerMount, Containers};
+pub use engine::Engine;
 pub use error::HarnessError;
-pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
-pub use managed::{ManagedInfo, ScopedPaths, SocketProbe, normalize_name};
-pub use rpc::{PluginRpc, RetryPolicy};
-pub use volumes::{Container, ContainerMount, VolumeInfo, VolumeUse};
+pub use plugins::{
+    ActivePlugin, Discovery, EngineConfig, Found, LaunchMode, ManagedInfo, PLUGIN_PATH,
+    PluginLogLine, PluginRpc, Plugins, RetryPolicy, ScopedPaths, SocketProbe, Stream,
+    normalize_name,
+};
+pub use volume::{VolumeInfo, VolumeUse, Volumes};

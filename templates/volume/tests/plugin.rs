@@ -40,7 +40,7 @@ async fn volume_lifecycle_through_the_harness() {
 {%- else %}
     let options = [("mode", "750")];
 {%- endif %}
-    engine.volume_create(PLUGIN, "v1", options).await.unwrap();
+    engine.volumes().create(PLUGIN, "v1", options).await.unwrap();
     assert_eq!(
         engine.calls().take_methods(),
         [
@@ -52,7 +52,7 @@ async fn volume_lifecycle_through_the_harness() {
     );
     // `docker run -v v1:/data`: Mount, the container writes, Unmount.
     let wrote = engine
-        .run_with_volumes(&[VolumeUse::existing("v1")], |container| {
+        .containers().run(&[VolumeUse::existing("v1")], |container| {
             std::fs::write(container.mountpoint("v1").unwrap().join("hello"), "hi")
         })
         .await
@@ -62,25 +62,25 @@ async fn volume_lifecycle_through_the_harness() {
     // While mounted, the plugin restarts: `volume rm` then unmounts instead of
     // deleting through the mount.
     let mut container = engine
-        .container_create(&[VolumeUse::existing("v1")])
+        .containers().create(&[VolumeUse::existing("v1")])
         .await
         .unwrap();
-    engine.container_start(&mut container).await.unwrap();
+    engine.containers().start(&mut container).await.unwrap();
     let mnt = container.mountpoint("v1").unwrap().to_path_buf();
     std::fs::write(mnt.join("kept"), "on the share").unwrap();
     drop(_plugin);
     let (_plugin, engine) = start(root.path());
     // Wait for it as dockerd would (the lookup retries until the socket is back).
-    engine.plugin(PLUGIN, "VolumeDriver").await.unwrap();
-    engine.volume_rm("v1").await.unwrap();
+    engine.plugins().get(PLUGIN, "VolumeDriver").await.unwrap();
+    engine.volumes().rm("v1").await.unwrap();
     assert!(!mnt.exists(), "unmounted and removed");
 {%- else %}
-    let listed = engine.volume_ls().await.unwrap();
+    let listed = engine.volumes().ls().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "v1");
-    engine.volume_rm("v1").await.unwrap();
+    engine.volumes().rm("v1").await.unwrap();
 {%- endif %}
-    assert!(engine.volume_inspect("v1").await.is_err());
+    assert!(engine.volumes().inspect("v1").await.is_err());
 }
 
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn bad_options_reach_the_user_in_one_clear_message() {
     let root = tempfile::tempdir().unwrap();
     let (_plugin, engine) = start(root.path());
     let err = engine
-        .volume_create(PLUGIN, "v1", [("nope", "1")])
+        .volumes().create(PLUGIN, "v1", [("nope", "1")])
         .await
         .unwrap_err()
         .to_string();

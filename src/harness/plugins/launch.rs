@@ -38,7 +38,7 @@ use nix::unistd::{chdir, chroot};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
-use super::error::HarnessError;
+use crate::harness::error::HarnessError;
 use crate::package::bundle::resolve_in_rootfs;
 use crate::package::config::PluginConfig;
 

@@ -16,48 +16,35 @@
 //!   it stops the process with SIGTERM, then SIGKILL after 10 s.
 //! - **rm** is refused while in use or enabled, unless forced.
 //!
-//! Volume drivers find a managed plugin before a legacy one of the same name, and the
-//! mountpoints it answers are mapped to the host as dockerd's `ScopedPath` does: under
-//! `PropagatedMount` to `<plugin dir>/propagated-mount/…`, anything else under its
-//! rootfs.
+//! The registry ([`Plugins`](super::Plugins)) finds a managed plugin before a legacy
+//! one of the same name; the process itself is supervised by [`supervise`](super::supervise).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::process::Child;
 use tokio::sync::oneshot;
 
-use super::engine::{ActivePlugin, Engine};
-use super::error::HarnessError;
-use super::launch::{LaunchMode, LaunchSpec, LogLines, PluginLogLine};
+use super::active::{ActivePlugin, ScopedPaths};
+use super::config::EngineConfig;
+use super::discovery::Found;
+use super::launch::{LaunchMode, LaunchSpec, PluginLogLine};
 use super::rpc::{PluginRpc, RetryPolicy};
+use super::supervise::{Shared, dial_path, start_and_probe, watch};
 use crate::client::Client;
+use crate::harness::calls::CallLog;
+use crate::harness::error::HarnessError;
+use crate::harness::ids::random_id;
 use crate::package::bundle::Bundle;
-use crate::package::config::{InterfaceType, PluginConfig, Privilege};
+use crate::package::config::{PluginConfig, Privilege};
 
-/// How dockerd waits for a freshly started plugin's socket (`pluginPostStart`):
-/// sleep `first_wait`, then dial up to `attempts` times, `interval` apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketProbe {
-    /// Before the first dial (dockerd: 500 ms).
-    pub first_wait: Duration,
-    /// Between dials (dockerd: 3 s).
-    pub interval: Duration,
-    /// Dials before giving up (dockerd: 4).
-    pub attempts: u32,
-}
-
-impl Default for SocketProbe {
-    fn default() -> Self {
-        Self {
-            first_wait: Duration::from_millis(500),
-            interval: Duration::from_secs(3),
-            attempts: 4,
-        }
-    }
+/// Every managed plugin, by normalized name: dockerd's plugin store for v2 plugins.
+#[derive(Debug)]
+pub(crate) struct Managed {
+    config: Arc<EngineConfig>,
+    log: CallLog,
+    plugins: Mutex<BTreeMap<String, ManagedPlugin>>,
 }
 
 /// What the engine keeps per managed plugin.
@@ -72,36 +59,6 @@ pub(crate) struct ManagedPlugin {
     enabling: bool,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
-}
-
-/// State shared with the task that watches the plugin's process.
-#[derive(Debug, Default)]
-struct Shared {
-    enabled: AtomicBool,
-    pid: AtomicU32,
-    active: Mutex<Option<Arc<ActivePlugin>>>,
-    logs: LogLines,
-}
-
-impl Shared {
-    /// The engine's handle on the running plugin, if any.
-    fn active(&self) -> Option<Arc<ActivePlugin>> {
-        self.active_slot().clone()
-    }
-
-    /// Puts (or, with `None`, takes away) the engine's handle on the plugin.
-    fn set_active(&self, active: Option<Arc<ActivePlugin>>) {
-        *self.active_slot() = active;
-    }
-
-    fn active_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<ActivePlugin>>> {
-        self.active.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The lines printed so far.
-    fn logs(&self) -> std::sync::MutexGuard<'_, Vec<PluginLogLine>> {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// A managed plugin as `docker plugin inspect` shows it.
@@ -127,31 +84,6 @@ pub struct ManagedInfo {
     pub refs: usize,
 }
 
-/// Where a managed plugin's paths are on the host (moby `Plugin.ScopedPath`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopedPaths {
-    /// The plugin's rootfs on the host.
-    pub rootfs: PathBuf,
-    /// `PropagatedMount` inside the plugin (empty when none).
-    pub propagated_mount: String,
-    /// Where that is on the host: `<plugin dir>/propagated-mount`.
-    pub propagated_source: PathBuf,
-}
-
-impl ScopedPaths {
-    /// The host path of `path`, a path the plugin answered.
-    pub fn host_path(&self, path: &Path) -> PathBuf {
-        let text = path.to_string_lossy();
-        // moby compares as strings (`strings.HasPrefix`), and so does this.
-        if !self.propagated_mount.is_empty()
-            && let Some(rest) = text.strip_prefix(self.propagated_mount.as_str())
-        {
-            return self.propagated_source.join(rest.trim_start_matches('/'));
-        }
-        self.rootfs.join(text.trim_start_matches('/'))
-    }
-}
-
 /// `localvol` → `localvol:latest`; a tag or digest already given is kept.
 pub fn normalize_name(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
@@ -159,18 +91,6 @@ pub fn normalize_name(name: &str) -> String {
         name.to_owned()
     } else {
         format!("{name}:latest")
-    }
-}
-
-/// The subsystem name dockerd asks for, for an interface type's capability.
-fn subsystem_of(ty: &InterfaceType) -> String {
-    match ty.capability.as_str() {
-        "volumedriver" => "VolumeDriver".into(),
-        "networkdriver" => "NetworkDriver".into(),
-        "ipamdriver" => "IpamDriver".into(),
-        "logdriver" => "LogDriver".into(),
-        "metricscollector" => "MetricsCollector".into(),
-        other => other.into(),
     }
 }
 
@@ -246,18 +166,25 @@ impl ManagedPlugin {
     }
 }
 
-impl Engine {
+impl Managed {
+    pub(crate) fn new(config: Arc<EngineConfig>, log: CallLog) -> Self {
+        Self {
+            config,
+            log,
+            plugins: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// Where managed plugins' files go: the configured data root.
     fn data_root(&self) -> Result<&Path, HarnessError> {
-        self.inner
-            .config
+        self.config
             .data_root
             .as_deref()
             .ok_or(HarnessError::NoDataRoot)
     }
 
     fn managed_socket_dir(&self) -> &Path {
-        &self.inner.config.discovery.socket_dir
+        &self.config.discovery.socket_dir
     }
 
     /// Runs `f` on the managed plugin `name` (normalized).
@@ -274,13 +201,13 @@ impl Engine {
         f(plugin)
     }
 
-    pub(crate) fn managed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ManagedPlugin>> {
-        self.inner.managed.lock().unwrap_or_else(|p| p.into_inner())
+    fn managed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ManagedPlugin>> {
+        self.plugins.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `docker plugin create NAME DIR`: a disabled plugin from the bundle in `dir`.
     /// Returns its ID.
-    pub async fn plugin_create(
+    pub(crate) async fn create(
         &self,
         name: &str,
         dir: impl AsRef<Path>,
@@ -290,7 +217,7 @@ impl Engine {
             return Err(HarnessError::PluginExists { name });
         }
         let bundle = Bundle::open(dir)?;
-        let id = super::volumes::random_id();
+        let id = random_id();
         let plugin_dir = self.data_root()?.join("plugins").join(&id);
         let rootfs = bundle.rootfs();
         let config = bundle.into_config();
@@ -340,12 +267,12 @@ impl Engine {
     }
 
     /// The privileges `docker plugin install` would ask for, in dockerd's order.
-    pub fn plugin_privileges(&self, name: &str) -> Result<Vec<Privilege>, HarnessError> {
+    pub(crate) fn privileges(&self, name: &str) -> Result<Vec<Privilege>, HarnessError> {
         self.with_managed(name, |p| Ok(p.config.privileges()))
     }
 
     /// `docker plugin set NAME key=value…`: only while disabled.
-    pub fn plugin_set<I, S>(&self, name: &str, args: I) -> Result<(), HarnessError>
+    pub(crate) fn set<I, S>(&self, name: &str, args: I) -> Result<(), HarnessError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -360,13 +287,13 @@ impl Engine {
     }
 
     /// `docker plugin inspect NAME`.
-    pub fn plugin_inspect(&self, name: &str) -> Result<ManagedInfo, HarnessError> {
+    pub(crate) fn inspect(&self, name: &str) -> Result<ManagedInfo, HarnessError> {
         let socket_dir = self.managed_socket_dir().to_path_buf();
         self.with_managed(name, |p| Ok(p.info(&socket_dir)))
     }
 
     /// `docker plugin ls`, sorted by name.
-    pub fn plugin_ls(&self) -> Vec<ManagedInfo> {
+    pub(crate) fn ls(&self) -> Vec<ManagedInfo> {
         let socket_dir = self.managed_socket_dir();
         self.managed()
             .values()
@@ -375,12 +302,12 @@ impl Engine {
     }
 
     /// Every line the plugin printed on stdout and stderr, in order.
-    pub fn plugin_logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
+    pub(crate) fn logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
         self.with_managed(name, |p| Ok(p.shared.logs().clone()))
     }
 
     /// `docker plugin enable NAME`: starts it and waits for its socket.
-    pub async fn plugin_enable(&self, name: &str) -> Result<(), HarnessError> {
+    pub(crate) async fn enable(&self, name: &str) -> Result<(), HarnessError> {
         let (spec, shared, display) = self.with_managed(name, |p| {
             p.check_not_enabling()?;
             if p.enabled() {
@@ -422,7 +349,7 @@ impl Engine {
             .map_err(|e| HarnessError::io(format!("creating {}", spec.socket_dir.display()), e))?;
         let socket = spec.socket_dir.join(&spec.config.interface.socket);
         let (dial, dir_handle) = dial_path(&spec.socket_dir, &socket)?;
-        let probe = self.inner.config.socket_probe;
+        let probe = self.config.socket_probe;
         // A host binary sees the host's paths; a rootfs plugin's are mapped.
         let scope = match spec.mode {
             LaunchMode::Rootfs => ScopedPaths {
@@ -442,17 +369,17 @@ impl Engine {
                 display,
                 Client::unix(&dial),
                 RetryPolicy::default(),
-                self.calls().clone(),
+                self.log.clone(),
             )
-            .with_max_timeout(self.inner.config.plugin_timeout),
+            .with_max_timeout(self.config.plugin_timeout),
             implements: spec
                 .config
                 .interface
                 .types
                 .iter()
-                .map(subsystem_of)
+                .map(|ty| ty.capability.clone())
                 .collect(),
-            found: super::discovery::Found {
+            found: Found {
                 name: display.to_owned(),
                 addr: format!("unix://{}", socket.display()),
                 path: socket.clone(),
@@ -476,7 +403,7 @@ impl Engine {
     }
 
     /// `docker plugin disable [-f] NAME`: refused while in use unless `force`.
-    pub async fn plugin_disable(&self, name: &str, force: bool) -> Result<(), HarnessError> {
+    pub(crate) async fn disable(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         let stop = self.with_managed(name, |p| {
             p.check_not_enabling()?;
             if !p.enabled() {
@@ -503,7 +430,7 @@ impl Engine {
     }
 
     /// `docker plugin rm [-f] NAME`: refused while in use or enabled unless `force`.
-    pub async fn plugin_rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
+    pub(crate) async fn rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         let enabled = self.with_managed(name, |p| {
             p.check_not_enabling()?;
             if !force {
@@ -521,7 +448,7 @@ impl Engine {
             Ok(p.enabled())
         })?;
         if enabled {
-            self.plugin_disable(name, true).await?;
+            self.disable(name, true).await?;
         }
         let removed = self.managed().remove(&normalize_name(name));
         if let Some(plugin) = removed {
@@ -538,7 +465,7 @@ impl Engine {
 
     /// The managed plugin `name` for `subsystem`: `Ok(None)` when there is none (look
     /// for a legacy one), an error when it is disabled or does not implement it.
-    pub(crate) fn managed_plugin(
+    pub(crate) fn lookup(
         &self,
         name: &str,
         subsystem: &str,
@@ -567,7 +494,7 @@ impl Engine {
     }
 
     /// Every enabled managed plugin implementing `subsystem`, by name.
-    pub(crate) fn managed_implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
+    pub(crate) fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
         self.managed()
             .values()
             .filter(|p| p.enabled())
@@ -576,169 +503,21 @@ impl Engine {
             .collect()
     }
 
+    /// The normalized name of managed plugin `name`, if there is one.
+    pub(crate) fn normalized(&self, name: &str) -> Option<String> {
+        let normalized = normalize_name(name);
+        self.managed()
+            .contains_key(&normalized)
+            .then_some(normalized)
+    }
+
     /// A volume took (`+1`) or dropped (`-1`) a reference on driver `name`.
-    pub(crate) fn managed_reference(&self, name: &str, take: bool) {
+    pub(crate) fn reference(&self, name: &str, take: bool) {
         if let Some(plugin) = self.managed().get_mut(&normalize_name(name)) {
             if take {
                 plugin.refs += 1;
             } else {
                 plugin.refs = plugin.refs.saturating_sub(1);
-            }
-        }
-    }
-}
-
-/// The longest socket path `connect` takes (`sun_path` is 108 bytes with its NUL).
-const MAX_SOCKET_PATH: usize = 107;
-
-/// The path to dial `socket` by: itself when short enough, else through
-/// `/proc/self/fd/<dir fd>/…`, with the socket dir kept open for as long as the
-/// plugin is. dockerd has no such problem because it always uses the short
-/// `/run/docker/plugins/<id>/`; the harness's dirs live under a test's temp dir.
-fn dial_path(
-    dir: &Path,
-    socket: &Path,
-) -> Result<(PathBuf, Option<Arc<std::fs::File>>), HarnessError> {
-    use std::os::fd::AsRawFd;
-    if socket.as_os_str().len() <= MAX_SOCKET_PATH {
-        return Ok((socket.to_path_buf(), None));
-    }
-    let handle = std::fs::File::open(dir)
-        .map_err(|e| HarnessError::io(format!("opening {}", dir.display()), e))?;
-    let name = socket.file_name().unwrap_or_default();
-    let short = Path::new("/proc/self/fd")
-        .join(handle.as_raw_fd().to_string())
-        .join(name);
-    Ok((short, Some(Arc::new(handle))))
-}
-
-/// Starts the process and waits for its socket as dockerd does; stops it on failure.
-async fn start_and_probe(
-    spec: &LaunchSpec,
-    shared: &Shared,
-    socket: &Path,
-    probe: SocketProbe,
-) -> Result<Child, HarnessError> {
-    let mut child = spec.spawn(&shared.logs)?;
-    shared
-        .pid
-        .store(child.id().unwrap_or_default(), Ordering::SeqCst);
-    let mut last_error = None;
-    let probing = async {
-        tokio::time::sleep(probe.first_wait).await;
-        for attempt in 0..probe.attempts.max(1) {
-            match tokio::net::UnixStream::connect(socket).await {
-                Ok(_) => return true,
-                Err(err) => last_error = Some(err),
-            }
-            if attempt + 1 < probe.attempts || probe.attempts == 0 {
-                tokio::time::sleep(probe.interval).await;
-            }
-        }
-        tokio::time::sleep(probe.interval).await;
-        false
-    };
-    // A plugin that exits while being waited for fails the enable at once, with its
-    // exit status and last words (dockerd would wait out the dials).
-    let exited = tokio::select! {
-        listening = probing => {
-            if listening {
-                return Ok(child);
-            }
-            None
-        }
-        status = child.wait() => Some(status),
-    };
-    if let Some(status) = exited {
-        shared.pid.store(0, Ordering::SeqCst);
-        // Let the output readers catch the last lines.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let last: Vec<String> = {
-            let logs = shared.logs();
-            logs.iter()
-                .rev()
-                .take(5)
-                .rev()
-                .map(|l| l.line.clone())
-                .collect()
-        };
-        let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-        return Err(HarnessError::EnableFailed {
-            id: spec.id.clone(),
-            problem: format!(
-                "the plugin exited ({status}) before listening on {}; its last output: {:?}",
-                socket.display(),
-                last
-            ),
-        });
-    }
-    stop_process(&mut child).await;
-    shared.pid.store(0, Ordering::SeqCst);
-    let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| e.to_string());
-    Err(HarnessError::EnableFailed {
-        id: spec.id.clone(),
-        problem: format!("dial unix {}: connect: {err}", socket.display()),
-    })
-}
-
-/// SIGTERM, then SIGKILL after 10 s (moby `shutdownPlugin`), to the plugin's whole
-/// process group: the plugin and whatever it started.
-async fn stop_process(child: &mut Child) {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::sys::wait::{Id, WaitPidFlag, waitid};
-    let Some(pid) = child.id() else {
-        return;
-    };
-    let group = nix::unistd::Pid::from_raw(pid as i32);
-    let _ = killpg(group, Signal::SIGTERM);
-    // Wait for the exit without reaping (WNOWAIT): while the plugin is alive or a
-    // zombie, its group ID cannot belong to anybody else, so the SIGKILL below reaches
-    // only what is left of its own group (a process ignoring SIGTERM, a helper).
-    let exited = tokio::task::spawn_blocking(move || {
-        waitid(Id::Pid(group), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
-    });
-    let _ = tokio::time::timeout(Duration::from_secs(10), exited).await;
-    let _ = killpg(group, Signal::SIGKILL);
-    // Reaps it (at once, or once the SIGKILL has landed).
-    let _ = child.wait().await;
-}
-
-/// Watches an enabled plugin's process: restarts it when it exits on its own, stops
-/// it when asked.
-async fn watch(
-    mut child: Child,
-    spec: LaunchSpec,
-    shared: Arc<Shared>,
-    // The path dialed, and the socket dir it may go through (kept open here).
-    (socket, _socket_dir): (PathBuf, Option<Arc<std::fs::File>>),
-    probe: SocketProbe,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-) {
-    loop {
-        tokio::select! {
-            request = &mut stop => {
-                stop_process(&mut child).await;
-                shared.pid.store(0, Ordering::SeqCst);
-                if let Ok(done) = request {
-                    let _ = done.send(());
-                }
-                return;
-            }
-            status = child.wait() => {
-                shared.pid.store(0, Ordering::SeqCst);
-                if !shared.enabled.load(Ordering::SeqCst) {
-                    return;
-                }
-                tracing::warn!(plugin = %spec.id, ?status, "plugin exited while enabled, restarting it");
-                match start_and_probe(&spec, &shared, &socket, probe).await {
-                    Ok(restarted) => child = restarted,
-                    Err(err) => {
-                        tracing::error!(plugin = %spec.id, %err, "restarting the plugin failed, it is now disabled");
-                        shared.enabled.store(false, Ordering::SeqCst);
-                        shared.set_active(None);
-                        return;
-                    }
-                }
             }
         }
     }
@@ -760,29 +539,5 @@ mod tests {
             normalize_name("127.0.0.1:5000/test/localvol:2"),
             "127.0.0.1:5000/test/localvol:2"
         );
-    }
-
-    #[test]
-    fn scoped_paths_follow_moby() {
-        let scope = ScopedPaths {
-            rootfs: "/d/plugins/ID/rootfs".into(),
-            propagated_mount: "/mnt/volumes".into(),
-            propagated_source: "/d/plugins/ID/propagated-mount".into(),
-        };
-        assert_eq!(
-            scope.host_path(Path::new("/mnt/volumes/v1")),
-            Path::new("/d/plugins/ID/propagated-mount/v1")
-        );
-        assert_eq!(
-            scope.host_path(Path::new("/data/v1")),
-            Path::new("/d/plugins/ID/rootfs/data/v1")
-        );
-    }
-
-    #[test]
-    fn subsystems_come_from_interface_types() {
-        let ty = |c: &str| InterfaceType::new("docker", c, "1.0");
-        assert_eq!(subsystem_of(&ty("volumedriver")), "VolumeDriver");
-        assert_eq!(subsystem_of(&ty("authz")), "authz");
     }
 }

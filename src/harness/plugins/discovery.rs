@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use super::error::HarnessError;
+use crate::harness::error::HarnessError;
 use crate::spec::{DEFAULT_SPEC_DIR, LIB_SPEC_DIR, PluginSpec};
 use crate::transport::DEFAULT_SOCKET_DIR;
 

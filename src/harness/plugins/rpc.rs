@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::calls::{CallLog, CallRecord};
-use super::error::HarnessError;
 use crate::client::{Client, RawResponse, encode_method_request};
+use crate::harness::calls::{CallLog, CallRecord};
+use crate::harness::error::HarnessError;
 use crate::protocol::Method;
 
 /// dockerd's retry of connection errors.

@@ -1,6 +1,7 @@
-//! The volume service as dockerd drives volume plugins (moby `volume/service`,
-//! `volume/drivers/adapter.go`, `daemon/volumes.go`): what each user action sends to
-//! the plugin, in order.
+//! The volume service, as dockerd's (moby v20.10.24 `volume/service`,
+//! `volume/drivers/adapter.go`, `volume/drivers/extpoint.go`): what each volume action
+//! sends to the plugin, in order; the containers ([`containers`](super::containers))
+//! mount and unmount through it, as `daemon/volumes.go` does.
 //!
 //! The sequences below were recorded from dockerd 20.10 (`tests/fixtures/dockerd-sequences`,
 //! replayed by `tests/harness_fixtures.rs`):
@@ -30,23 +31,41 @@
 //! exists in driver "D": …`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::engine::{ActivePlugin, Engine};
 use super::error::HarnessError;
+use super::plugins::{ActivePlugin, Plugins};
 use crate::protocol::Empty;
 use crate::volume::{
     self, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse, MountRequest,
     MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
 
+/// `docker volume …` and the volume side of containers: dockerd's volume service.
+/// Cheap to clone.
+///
+/// ```no_run
+/// use docker_plugin_sdk::harness::{Discovery, Engine};
+/// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+/// let engine = Engine::new(Discovery::rooted("/tmp/test-root"));
+/// let volumes = engine.volumes();
+/// volumes.create("myplugin", "v1", [("size", "1G")]).await?;
+/// assert_eq!(volumes.ls().await?.len(), 1);
+/// volumes.rm("v1").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Volumes {
+    plugins: Plugins,
+    state: Arc<Mutex<VolumeState>>,
+}
+
 /// What the engine remembers about volumes between actions.
 #[derive(Debug, Default)]
-pub(crate) struct VolumeState {
+struct VolumeState {
     /// Volume name → driver name (dockerd's volume database).
     known: HashMap<String, String>,
     /// Volume name → containers using it.
@@ -90,93 +109,16 @@ impl VolumeInfo {
     }
 }
 
-/// One volume mounted into a [`Container`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerMount {
-    /// The volume name.
-    pub volume: String,
-    /// The driver.
-    pub driver: String,
-    /// The ID sent with Mount and Unmount (one per mount point, kept for the
-    /// container's life).
-    pub mount_id: String,
-    /// What the last Mount answered (empty before the first start).
-    pub mountpoint: PathBuf,
-}
-
-/// A "container" referencing volumes: made by [`Engine::container_create`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// A 64-hex container ID.
-    pub id: String,
-    /// Its volume mount points, in the order asked.
-    pub mounts: Vec<ContainerMount>,
-    /// Whether it is started (its volumes mounted).
-    pub running: bool,
-}
-
-impl Container {
-    /// The mountpoint of `volume` in this container.
-    pub fn mountpoint(&self, volume: &str) -> Option<&Path> {
-        self.mounts
-            .iter()
-            .find(|m| m.volume == volume)
-            .map(|m| m.mountpoint.as_path())
-    }
-}
-
-/// A volume a container asks for: `-v NAME:/path`, with `--volume-driver` if given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeUse {
-    /// The volume name.
-    pub name: String,
-    /// The driver to create it with if it does not exist.
-    pub driver: Option<String>,
-}
-
-impl VolumeUse {
-    /// `-v NAME:…` of an existing volume.
-    pub fn existing(name: impl Into<String>) -> Self {
+impl Volumes {
+    pub(crate) fn new(plugins: Plugins) -> Self {
         Self {
-            name: name.into(),
-            driver: None,
+            plugins,
+            state: Arc::default(),
         }
     }
 
-    /// `--volume-driver DRIVER -v NAME:…`: created through `driver` if missing.
-    pub fn with_driver(name: impl Into<String>, driver: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            driver: Some(driver.into()),
-        }
-    }
-}
-
-/// Whether a driver is a managed plugin.
-fn is_managed(plugin: &ActivePlugin) -> bool {
-    plugin.scope.is_some()
-}
-
-/// A random 64-hex ID, as dockerd's `stringid.GenerateRandomID`.
-pub(crate) fn random_id() -> String {
-    let state = std::collections::hash_map::RandomState::new();
-    (0..4u64)
-        .map(|i| {
-            let mut hasher = state.build_hasher();
-            hasher.write_u64(i);
-            hasher.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            format!("{:016x}", hasher.finish())
-        })
-        .collect()
-}
-
-impl Engine {
     fn state(&self) -> std::sync::MutexGuard<'_, VolumeState> {
-        self.inner.volumes.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The volume driver `name`: activated, and on first lookup its scope asked.
@@ -184,8 +126,8 @@ impl Engine {
     /// A managed driver is asked Capabilities on every lookup: dockerd builds a fresh
     /// adapter for it each time (recorded: `plugin_*` and `managed_*` fixtures).
     async fn volume_driver(&self, name: &str) -> Result<Arc<ActivePlugin>, HarnessError> {
-        let plugin = self.plugin(name, IMPLEMENTS).await?;
-        if is_managed(&plugin) {
+        let plugin = self.plugins.get(name, IMPLEMENTS).await?;
+        if plugin.is_managed() {
             self.ask_scope(&plugin).await;
             return Ok(plugin);
         }
@@ -225,7 +167,7 @@ impl Engine {
     /// volume wrappers read the scope through a fresh adapter); nothing for a legacy
     /// driver, whose answer is cached.
     async fn managed_scope(&self, plugin: &ActivePlugin) {
-        if is_managed(plugin) {
+        if plugin.is_managed() {
             self.ask_scope(plugin).await;
         }
     }
@@ -233,12 +175,7 @@ impl Engine {
     /// The name volumes record for driver `name`: a managed plugin's normalized name
     /// (`localvol` → `localvol:latest`, as `docker volume ls` shows it), else `name`.
     fn driver_name(&self, name: &str) -> String {
-        let normalized = super::managed::normalize_name(name);
-        if self.managed().contains_key(&normalized) {
-            normalized
-        } else {
-            name.to_owned()
-        }
+        self.plugins.display_name(name)
     }
 
     /// The driver's scope: cached after a successful Capabilities; `local` (asked again
@@ -309,12 +246,12 @@ impl Engine {
             .insert(name.to_owned(), driver.to_owned())
             .is_none();
         if new {
-            self.managed_reference(driver, true);
+            self.plugins.reference(driver, true);
         }
     }
 
     /// `docker volume create -d DRIVER -o k=v NAME`.
-    pub async fn volume_create<K, V>(
+    pub async fn create<K, V>(
         &self,
         driver: &str,
         name: &str,
@@ -358,7 +295,7 @@ impl Engine {
         self.remember_volume(name, driver);
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
-        let scope = if is_managed(&plugin) {
+        let scope = if plugin.is_managed() {
             self.cached_scope(&plugin).unwrap_or(Scope::Local)
         } else {
             self.scope(&plugin).await
@@ -384,7 +321,7 @@ impl Engine {
         if let Some(driver) = known {
             return Ok((self.volume_driver_for(&driver, name, false).await?, None));
         }
-        for plugin in self.plugins_implementing(IMPLEMENTS).await {
+        for plugin in self.plugins.implementing(IMPLEMENTS).await {
             if let Ok(info) = self.get_from(&plugin, name).await {
                 let driver = plugin.rpc.name().to_owned();
                 self.state().known.insert(name.to_owned(), driver);
@@ -397,7 +334,7 @@ impl Engine {
     }
 
     /// `docker volume inspect NAME`.
-    pub async fn volume_inspect(&self, name: &str) -> Result<VolumeInfo, HarnessError> {
+    pub async fn inspect(&self, name: &str) -> Result<VolumeInfo, HarnessError> {
         let (plugin, info) = match self.owner(name).await? {
             (plugin, Some(info)) => (plugin, info),
             (plugin, None) => {
@@ -411,15 +348,15 @@ impl Engine {
 
     /// `docker volume ls`: every volume of every discovered volume driver, sorted by
     /// driver then name.
-    pub async fn volume_ls(&self) -> Result<Vec<VolumeInfo>, HarnessError> {
+    pub async fn ls(&self) -> Result<Vec<VolumeInfo>, HarnessError> {
         let mut out = Vec::new();
         // Enabled managed drivers first; then dockerd lists each legacy driver as
         // soon as it is loaded, so an idle plugin is activated right before its List.
-        for plugin in self.managed_implementing(IMPLEMENTS) {
+        for plugin in self.plugins.managed_implementing(IMPLEMENTS) {
             self.list_from(&plugin, &mut out).await;
         }
-        for name in self.discovery().scan() {
-            if let Some(plugin) = self.try_plugin(&name, IMPLEMENTS).await {
+        for name in self.plugins.discovery().scan() {
+            if let Some(plugin) = self.plugins.try_legacy(&name, IMPLEMENTS).await {
                 self.list_from(&plugin, &mut out).await;
             }
         }
@@ -456,7 +393,7 @@ impl Engine {
     }
 
     /// `docker volume rm NAME`: refused while a container references it.
-    pub async fn volume_rm(&self, name: &str) -> Result<(), HarnessError> {
+    pub async fn rm(&self, name: &str) -> Result<(), HarnessError> {
         let (plugin, found) = self.owner(name).await?;
         if found.is_none() {
             self.get_from(&plugin, name).await?;
@@ -480,179 +417,127 @@ impl Engine {
             .await?;
         self.managed_scope(&plugin).await;
         if let Some(driver) = self.state().known.remove(name) {
-            self.managed_reference(&driver, false);
+            self.plugins.reference(&driver, false);
         }
         Ok(())
     }
 
     /// The containers referencing volume `name`.
-    pub fn volume_users(&self, name: &str) -> Vec<String> {
+    pub fn users(&self, name: &str) -> Vec<String> {
         self.state().users.get(name).cloned().unwrap_or_default()
     }
 
-    /// `docker create -v NAME:/path …`: a container referencing `volumes` (created
-    /// through their driver when they name one and do not exist). Nothing is mounted.
-    pub async fn container_create(&self, volumes: &[VolumeUse]) -> Result<Container, HarnessError> {
-        let mut container = Container {
-            id: random_id(),
-            mounts: Vec::new(),
-            running: false,
+    /// The driver of volume `use_.name` for a container being created, as dockerd's
+    /// `daemon/volumes.go` finds it: a known volume is checked with `Get`, an unknown
+    /// one is created through the driver the container names, or found by asking
+    /// every driver.
+    pub(crate) async fn driver_for(&self, use_: &VolumeUse) -> Result<String, HarnessError> {
+        let known = self.state().known.get(&use_.name).cloned();
+        let driver = match (known, &use_.driver) {
+            (Some(driver), _) => {
+                let plugin = self.volume_driver_for(&driver, &use_.name, false).await?;
+                self.get_from(&plugin, &use_.name).await?;
+                driver
+            }
+            (None, Some(driver)) => {
+                self.create(driver, &use_.name, std::iter::empty::<(String, String)>())
+                    .await?
+                    .driver
+            }
+            (None, None) => self.owner(&use_.name).await?.0.rpc.name().to_owned(),
         };
-        for volume in volumes {
-            let known = self.state().known.get(&volume.name).cloned();
-            let driver = match (known, &volume.driver) {
-                (Some(driver), _) => {
-                    let plugin = self.volume_driver_for(&driver, &volume.name, false).await?;
-                    self.get_from(&plugin, &volume.name).await?;
-                    driver
-                }
-                (None, Some(driver)) => {
-                    self.volume_create(driver, &volume.name, std::iter::empty::<(String, String)>())
-                        .await?
-                        .driver
-                }
-                (None, None) => self.owner(&volume.name).await?.0.rpc.name().to_owned(),
-            };
-            container.mounts.push(ContainerMount {
-                volume: volume.name.clone(),
-                driver,
-                mount_id: random_id(),
-                mountpoint: PathBuf::new(),
-            });
-        }
-        let mut state = self.state();
-        for mount in &container.mounts {
-            state
-                .users
-                .entry(mount.volume.clone())
-                .or_default()
-                .push(container.id.clone());
-        }
-        Ok(container)
+        Ok(driver)
     }
 
-    async fn mount(&self, mount: &mut ContainerMount) -> Result<(), HarnessError> {
-        let plugin = self
-            .volume_driver_for(&mount.driver, &mount.volume, false)
-            .await?;
-        self.get_from(&plugin, &mount.volume).await?;
+    /// `container` holds a reference on each volume of `names`: `volume rm` is refused
+    /// until it drops them.
+    pub(crate) fn hold<'a>(&self, names: impl IntoIterator<Item = &'a str>, container: &str) {
+        let mut state = self.state();
+        for name in names {
+            state
+                .users
+                .entry(name.to_owned())
+                .or_default()
+                .push(container.to_owned());
+        }
+    }
+
+    /// Drops the reference `container` holds on volume `name`.
+    pub(crate) fn release(&self, name: &str, container: &str) {
+        if let Some(users) = self.state().users.get_mut(name)
+            && let Some(i) = users.iter().position(|c| c == container)
+        {
+            users.remove(i);
+        }
+    }
+
+    /// Mounts volume `name` of `driver` for a container's mount point `id`: `Get`,
+    /// then `Mount`. Returns the mountpoint on the host.
+    pub(crate) async fn mount(
+        &self,
+        driver: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<PathBuf, HarnessError> {
+        let plugin = self.volume_driver_for(driver, name, false).await?;
+        self.get_from(&plugin, name).await?;
         self.managed_scope(&plugin).await;
         let request = MountRequest {
-            name: mount.volume.clone(),
-            id: mount.mount_id.clone(),
+            name: name.to_owned(),
+            id: id.to_owned(),
         };
         let reply: MountResponse = plugin.rpc.call::<volume::Mount>(&request).await?;
         if !reply.mountpoint.is_absolute() {
             return Err(HarnessError::BadMountpoint {
                 plugin: plugin.rpc.name().to_owned(),
-                volume: mount.volume.clone(),
+                volume: name.to_owned(),
                 mountpoint: reply.mountpoint.display().to_string(),
             });
         }
-        mount.mountpoint = plugin.host_path(&reply.mountpoint);
-        Ok(())
+        Ok(plugin.host_path(&reply.mountpoint))
     }
 
-    async fn unmount(&self, mount: &ContainerMount) -> Result<(), HarnessError> {
-        let plugin = self
-            .volume_driver_for(&mount.driver, &mount.volume, false)
-            .await?;
-        self.get_from(&plugin, &mount.volume).await?;
+    /// Unmounts a container's mount point `id` of volume `name`: `Get`, then `Unmount`.
+    pub(crate) async fn unmount(
+        &self,
+        driver: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<(), HarnessError> {
+        let plugin = self.volume_driver_for(driver, name, false).await?;
+        self.get_from(&plugin, name).await?;
         self.managed_scope(&plugin).await;
         let request = UnmountRequest {
-            name: mount.volume.clone(),
-            id: mount.mount_id.clone(),
+            name: name.to_owned(),
+            id: id.to_owned(),
         };
         plugin.rpc.call::<volume::Unmount>(&request).await.map(drop)
     }
-
-    /// `docker start`: mounts every volume (`Get`, `Mount`). If one fails, those mounted
-    /// are unmounted again.
-    pub async fn container_start(&self, container: &mut Container) -> Result<(), HarnessError> {
-        for i in 0..container.mounts.len() {
-            if let Err(err) = self.mount(&mut container.mounts[i]).await {
-                for done in container.mounts[..i].iter().rev() {
-                    let _ = self.unmount(done).await;
-                }
-                // dockerd names the mount's host path, still empty before it mounted.
-                return Err(HarnessError::MountFailed {
-                    source_path: String::new(),
-                    source: Box::new(err),
-                });
-            }
-        }
-        container.running = true;
-        Ok(())
-    }
-
-    /// `docker stop`: unmounts every volume (`Get`, `Unmount`), in reverse order. Every
-    /// unmount is tried; the first error is returned.
-    pub async fn container_stop(&self, container: &mut Container) -> Result<(), HarnessError> {
-        if !container.running {
-            return Ok(());
-        }
-        container.running = false;
-        let mut first_error = None;
-        for mount in container.mounts.iter().rev() {
-            if let Err(err) = self.unmount(mount).await {
-                first_error.get_or_insert(err);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// `docker cp` to or from a running container: each volume is mounted again with
-    /// the same ID and unmounted.
-    pub async fn container_cp(&self, container: &Container) -> Result<(), HarnessError> {
-        let mut mounts = container.mounts.clone();
-        for mount in &mut mounts {
-            self.mount(mount).await?;
-            self.unmount(mount).await?;
-        }
-        Ok(())
-    }
-
-    /// `docker rm`: stops the container if running and drops its volume references.
-    pub async fn container_rm(&self, mut container: Container) -> Result<(), HarnessError> {
-        let stopped = self.container_stop(&mut container).await;
-        let mut state = self.state();
-        for mount in &container.mounts {
-            if let Some(users) = state.users.get_mut(&mount.volume)
-                && let Some(i) = users.iter().position(|c| *c == container.id)
-            {
-                users.remove(i);
-            }
-        }
-        stopped
-    }
-
-    /// `docker run --rm -v …`: create, start, run `body` with the container (write into
-    /// its mountpoints to play the container), stop, remove.
-    pub async fn run_with_volumes<R>(
-        &self,
-        volumes: &[VolumeUse],
-        body: impl FnOnce(&Container) -> R,
-    ) -> Result<R, HarnessError> {
-        let mut container = self.container_create(volumes).await?;
-        if let Err(err) = self.container_start(&mut container).await {
-            let _ = self.container_rm(container).await;
-            return Err(err);
-        }
-        let result = body(&container);
-        self.container_rm(container).await?;
-        Ok(result)
-    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::random_id;
+/// A volume a container asks for: `-v NAME:/path`, with `--volume-driver` if given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUse {
+    /// The volume name.
+    pub name: String,
+    /// The driver to create it with if it does not exist.
+    pub driver: Option<String>,
+}
 
-    #[test]
-    fn ids_are_64_hex_and_distinct() {
-        let (a, b) = (random_id(), random_id());
-        assert_eq!(a.len(), 64);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
+impl VolumeUse {
+    /// `-v NAME:…` of an existing volume.
+    pub fn existing(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            driver: None,
+        }
+    }
+
+    /// `--volume-driver DRIVER -v NAME:…`: created through `driver` if missing.
+    pub fn with_driver(name: impl Into<String>, driver: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            driver: Some(driver.into()),
+        }
     }
 }

@@ -1,0 +1,183 @@
+//! Containers, as far as plugins can tell: a container references volumes when it is
+//! created, mounts them when it starts and unmounts them when it stops, through the
+//! volume service (moby v20.10.24 `daemon/volumes.go`, `daemon/start.go`,
+//! `daemon/archive.go` for `docker cp`). The container itself is played by a closure
+//! the test passes: nothing is bind-mounted, the closure gets the host paths.
+
+use std::path::{Path, PathBuf};
+
+use super::error::HarnessError;
+use super::ids::random_id;
+use super::volume::{VolumeUse, Volumes};
+
+/// One volume mounted into a [`Container`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMount {
+    /// The volume name.
+    pub volume: String,
+    /// The driver.
+    pub driver: String,
+    /// The ID sent with Mount and Unmount (one per mount point, kept for the
+    /// container's life).
+    pub mount_id: String,
+    /// What the last Mount answered (empty before the first start).
+    pub mountpoint: PathBuf,
+}
+
+/// A "container" referencing volumes: made by [`Containers::create`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// A 64-hex container ID.
+    pub id: String,
+    /// Its volume mount points, in the order asked.
+    pub mounts: Vec<ContainerMount>,
+    /// Whether it is started (its volumes mounted).
+    pub running: bool,
+}
+
+impl Container {
+    /// The mountpoint of `volume` in this container.
+    pub fn mountpoint(&self, volume: &str) -> Option<&Path> {
+        self.mounts
+            .iter()
+            .find(|m| m.volume == volume)
+            .map(|m| m.mountpoint.as_path())
+    }
+}
+
+/// `docker create / start / stop / cp / rm / run`, as far as they reach plugins. Cheap
+/// to clone.
+///
+/// ```no_run
+/// use docker_plugin_sdk::harness::{Discovery, Engine, VolumeUse};
+/// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+/// let engine = Engine::new(Discovery::rooted("/tmp/test-root"));
+/// // `docker run --rm -v v1:/data …`: Mount, the closure plays the container, Unmount.
+/// let written = engine
+///     .containers()
+///     .run(&[VolumeUse::with_driver("v1", "myplugin")], |c| {
+///         std::fs::write(c.mountpoint("v1").unwrap().join("hello"), "hi")
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Containers {
+    volumes: Volumes,
+}
+
+impl Containers {
+    pub(crate) fn new(volumes: Volumes) -> Self {
+        Self { volumes }
+    }
+
+    /// `docker create -v NAME:/path …`: a container referencing `volumes` (created
+    /// through their driver when they name one and do not exist). Nothing is mounted.
+    pub async fn create(&self, volumes: &[VolumeUse]) -> Result<Container, HarnessError> {
+        let mut container = Container {
+            id: random_id(),
+            mounts: Vec::new(),
+            running: false,
+        };
+        for volume in volumes {
+            let driver = self.volumes.driver_for(volume).await?;
+            container.mounts.push(ContainerMount {
+                volume: volume.name.clone(),
+                driver,
+                mount_id: random_id(),
+                mountpoint: PathBuf::new(),
+            });
+        }
+        self.volumes.hold(
+            container.mounts.iter().map(|m| m.volume.as_str()),
+            &container.id,
+        );
+        Ok(container)
+    }
+
+    async fn mount(&self, mount: &mut ContainerMount) -> Result<(), HarnessError> {
+        mount.mountpoint = self
+            .volumes
+            .mount(&mount.driver, &mount.volume, &mount.mount_id)
+            .await?;
+        Ok(())
+    }
+
+    async fn unmount(&self, mount: &ContainerMount) -> Result<(), HarnessError> {
+        self.volumes
+            .unmount(&mount.driver, &mount.volume, &mount.mount_id)
+            .await
+    }
+
+    /// `docker start`: mounts every volume (`Get`, `Mount`). If one fails, those mounted
+    /// are unmounted again.
+    pub async fn start(&self, container: &mut Container) -> Result<(), HarnessError> {
+        for i in 0..container.mounts.len() {
+            if let Err(err) = self.mount(&mut container.mounts[i]).await {
+                for done in container.mounts[..i].iter().rev() {
+                    let _ = self.unmount(done).await;
+                }
+                // dockerd names the mount's host path, still empty before it mounted.
+                return Err(HarnessError::MountFailed {
+                    source_path: String::new(),
+                    source: Box::new(err),
+                });
+            }
+        }
+        container.running = true;
+        Ok(())
+    }
+
+    /// `docker stop`: unmounts every volume (`Get`, `Unmount`), in reverse order. Every
+    /// unmount is tried; the first error is returned.
+    pub async fn stop(&self, container: &mut Container) -> Result<(), HarnessError> {
+        if !container.running {
+            return Ok(());
+        }
+        container.running = false;
+        let mut first_error = None;
+        for mount in container.mounts.iter().rev() {
+            if let Err(err) = self.unmount(mount).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `docker cp` to or from a running container: each volume is mounted again with
+    /// the same ID and unmounted.
+    pub async fn cp(&self, container: &Container) -> Result<(), HarnessError> {
+        let mut mounts = container.mounts.clone();
+        for mount in &mut mounts {
+            self.mount(mount).await?;
+            self.unmount(mount).await?;
+        }
+        Ok(())
+    }
+
+    /// `docker rm`: stops the container if running and drops its volume references.
+    pub async fn rm(&self, mut container: Container) -> Result<(), HarnessError> {
+        let stopped = self.stop(&mut container).await;
+        for mount in &container.mounts {
+            self.volumes.release(&mount.volume, &container.id);
+        }
+        stopped
+    }
+
+    /// `docker run --rm -v …`: create, start, run `body` with the container (write into
+    /// its mountpoints to play the container), stop, remove.
+    pub async fn run<R>(
+        &self,
+        volumes: &[VolumeUse],
+        body: impl FnOnce(&Container) -> R,
+    ) -> Result<R, HarnessError> {
+        let mut container = self.create(volumes).await?;
+        if let Err(err) = self.start(&mut container).await {
+            let _ = self.rm(container).await;
+            return Err(err);
+        }
+        let result = body(&container);
+        self.rm(container).await?;
+        Ok(result)
+    }
+}

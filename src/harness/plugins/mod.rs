@@ -1,0 +1,205 @@
+//! The plugin registry, at the bottom of the harness as dockerd's plugin manager is at
+//! the bottom of the daemon (moby v20.10.24 `plugin/store.go`, `plugin/manager.go`,
+//! `pkg/plugins`): it finds plugins ([`discovery`]), calls them as dockerd does
+//! ([`rpc`]), activates legacy plugins ([`legacy`]), runs managed ones ([`managed`],
+//! [`launch`], [`supervise`]) and keeps their references. The services above it
+//! (volumes, and the subsystems to come) ask it for a plugin implementing their
+//! subsystem and never see how it was found or started.
+
+mod active;
+mod config;
+mod discovery;
+mod launch;
+mod legacy;
+mod managed;
+mod rpc;
+mod supervise;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use active::{ActivePlugin, ScopedPaths};
+pub use config::EngineConfig;
+pub use discovery::{Discovery, Found};
+pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
+pub use managed::{ManagedInfo, normalize_name};
+pub use rpc::{PluginRpc, RetryPolicy};
+pub use supervise::SocketProbe;
+
+use super::calls::CallLog;
+use super::error::HarnessError;
+use crate::package::config::Privilege;
+use legacy::Legacy;
+use managed::Managed;
+
+/// The plugins the engine knows, legacy and managed: `docker plugin …`, and the
+/// lookups every service makes (dockerd's `plugingetter`). Cheap to clone.
+///
+/// ```no_run
+/// use docker_plugin_sdk::harness::Engine;
+/// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+/// let engine = Engine::rooted("/tmp/test-root");
+/// let plugins = engine.plugins();
+/// plugins.create("myplugin", "target/docker-plugin/myplugin").await?;
+/// plugins.enable("myplugin").await?;
+/// let driver = plugins.get("myplugin", "VolumeDriver").await?;
+/// assert!(driver.is_managed());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Plugins {
+    inner: Arc<Registry>,
+}
+
+#[derive(Debug)]
+struct Registry {
+    legacy: Legacy,
+    managed: Managed,
+}
+
+impl Plugins {
+    pub(crate) fn new(config: Arc<EngineConfig>, log: CallLog) -> Self {
+        Self {
+            inner: Arc::new(Registry {
+                legacy: Legacy::new(config.discovery.clone(), config.retry, log.clone()),
+                managed: Managed::new(config, log),
+            }),
+        }
+    }
+
+    /// Where legacy plugins are looked up.
+    pub fn discovery(&self) -> &Discovery {
+        self.inner.legacy.discovery()
+    }
+
+    /// The plugin `name`, checked to implement `subsystem` (an `Implements` value such
+    /// as `VolumeDriver`): an enabled managed plugin of that name first (a disabled one
+    /// is an error, not a fallback), else a legacy plugin, activated on first use. Like
+    /// dockerd, a legacy lookup that finds nothing is retried until the retry deadline,
+    /// a failed activation is not cached, and a successful one is kept for the
+    /// engine's life (a restarted legacy plugin is not activated again).
+    pub async fn get(
+        &self,
+        name: &str,
+        subsystem: &str,
+    ) -> Result<Arc<ActivePlugin>, HarnessError> {
+        if let Some(plugin) = self.inner.managed.lookup(name, subsystem)? {
+            return Ok(plugin);
+        }
+        let plugin = self.inner.legacy.get(name, true).await?;
+        if plugin.implements(subsystem) {
+            Ok(plugin)
+        } else {
+            Err(HarnessError::NotImplements {
+                name: name.to_owned(),
+                subsystem: subsystem.to_owned(),
+                implements: plugin.implements.clone(),
+            })
+        }
+    }
+
+    /// Every plugin implementing `subsystem`: enabled managed plugins, then every
+    /// discovered legacy plugin activated without retry (dockerd's `GetAllByCap`);
+    /// legacy plugins that fail are skipped with a warning.
+    pub async fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
+        let mut out = self.managed_implementing(subsystem);
+        for name in self.discovery().scan() {
+            if let Some(plugin) = self.try_legacy(&name, subsystem).await {
+                out.push(plugin);
+            }
+        }
+        out
+    }
+
+    /// The enabled managed plugins implementing `subsystem`.
+    pub(crate) fn managed_implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
+        self.inner.managed.implementing(subsystem)
+    }
+
+    /// Legacy plugin `name` activated without retry if it implements `subsystem`;
+    /// `None` (with a warning) when it cannot be used.
+    pub(crate) async fn try_legacy(
+        &self,
+        name: &str,
+        subsystem: &str,
+    ) -> Option<Arc<ActivePlugin>> {
+        match self.inner.legacy.get(name, false).await {
+            Ok(plugin) if plugin.implements(subsystem) => Some(plugin),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(plugin = %name, %err, "skipping plugin");
+                None
+            }
+        }
+    }
+
+    /// Forgets an activated legacy plugin.
+    pub async fn forget(&self, name: &str) {
+        self.inner.legacy.forget(name).await;
+    }
+
+    /// The name services record for plugin `name`: a managed plugin's normalized name
+    /// (`localvol` → `localvol:latest`, as `docker volume ls` shows it), else `name`.
+    pub(crate) fn display_name(&self, name: &str) -> String {
+        self.inner
+            .managed
+            .normalized(name)
+            .unwrap_or_else(|| name.to_owned())
+    }
+
+    /// Something (a volume) took (`take`) or dropped a reference on plugin `name`; only
+    /// managed plugins count them (disable and rm are refused while referenced).
+    pub(crate) fn reference(&self, name: &str, take: bool) {
+        self.inner.managed.reference(name, take);
+    }
+
+    /// `docker plugin create NAME DIR`: a disabled managed plugin from the bundle in
+    /// `dir`. Returns its ID.
+    pub async fn create(&self, name: &str, dir: impl AsRef<Path>) -> Result<String, HarnessError> {
+        self.inner.managed.create(name, dir).await
+    }
+
+    /// The privileges `docker plugin install` would ask for, in dockerd's order.
+    pub fn privileges(&self, name: &str) -> Result<Vec<Privilege>, HarnessError> {
+        self.inner.managed.privileges(name)
+    }
+
+    /// `docker plugin set NAME key=value…`: only while disabled.
+    pub fn set<I, S>(&self, name: &str, args: I) -> Result<(), HarnessError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.inner.managed.set(name, args)
+    }
+
+    /// `docker plugin inspect NAME`.
+    pub fn inspect(&self, name: &str) -> Result<ManagedInfo, HarnessError> {
+        self.inner.managed.inspect(name)
+    }
+
+    /// `docker plugin ls`, sorted by name.
+    pub fn ls(&self) -> Vec<ManagedInfo> {
+        self.inner.managed.ls()
+    }
+
+    /// Every line the managed plugin printed on stdout and stderr, in order.
+    pub fn logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
+        self.inner.managed.logs(name)
+    }
+
+    /// `docker plugin enable NAME`: starts it and waits for its socket.
+    pub async fn enable(&self, name: &str) -> Result<(), HarnessError> {
+        self.inner.managed.enable(name).await
+    }
+
+    /// `docker plugin disable [-f] NAME`: refused while in use unless `force`.
+    pub async fn disable(&self, name: &str, force: bool) -> Result<(), HarnessError> {
+        self.inner.managed.disable(name, force).await
+    }
+
+    /// `docker plugin rm [-f] NAME`: refused while in use or enabled unless `force`.
+    pub async fn rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
+        self.inner.managed.rm(name, force).await
+    }
+}
