@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use docker_plugin_sdk::client::Client;
-use docker_plugin_sdk::package::bundle::Bundle;
+use docker_plugin_sdk::managed::bundle::Bundle;
 use docker_plugin_sdk::package::packager::{Packager, Step, Target};
 use docker_plugin_sdk::package::push::{Credentials, DiffIds, Pusher, Reference};
 use docker_plugin_sdk::package::systemd::Units;
@@ -294,7 +294,7 @@ fn package(args: PackageArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn print_privileges(config: &docker_plugin_sdk::package::config::PluginConfig) {
+fn print_privileges(config: &docker_plugin_sdk::managed::config::PluginConfig) {
     let privileges = config.privileges();
     if privileges.is_empty() {
         println!("privileges: none");

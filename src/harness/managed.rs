@@ -35,8 +35,8 @@ use super::error::HarnessError;
 use super::launch::{LaunchMode, LaunchSpec, LogLines, PluginLogLine};
 use super::rpc::{PluginRpc, RetryPolicy};
 use crate::client::Client;
-use crate::package::bundle::Bundle;
-use crate::package::config::{InterfaceType, PluginConfig, Privilege};
+use crate::managed::bundle::Bundle;
+use crate::managed::config::{InterfaceType, PluginConfig, Privilege};
 
 /// How dockerd waits for a freshly started plugin's socket (`pluginPostStart`):
 /// sleep `first_wait`, then dial up to `attempts` times, `interval` apart.

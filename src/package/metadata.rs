@@ -51,8 +51,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::config::{self, InterfaceType, PluginConfig};
 use super::error::{IoContext, PackageError};
+use crate::managed::config::{self, InterfaceType, PluginConfig};
 
 /// The plugin's metadata: the keys of `[package.metadata.docker-plugin]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -25,7 +25,7 @@
 //! does; others over HTTPS.
 //!
 //! ```no_run
-//! use docker_plugin_sdk::package::bundle::Bundle;
+//! use docker_plugin_sdk::managed::bundle::Bundle;
 //! use docker_plugin_sdk::package::push::{Pusher, Reference};
 //!
 //! let bundle = Bundle::open("target/docker-plugin/localvol")?;
@@ -43,9 +43,9 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::archive::{Archive, ArchiveOptions, sha256, source_date_epoch};
-use super::bundle::Bundle;
-use super::config::{PluginConfig, Rootfs};
 use super::error::PackageError;
+use crate::managed::bundle::Bundle;
+use crate::managed::config::{PluginConfig, Rootfs};
 
 /// The manifest's media type.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -346,7 +346,8 @@ impl Pusher {
             r#type: "layers".into(),
             diff_ids: vec![diff_id],
         });
-        let blob = serde_json::to_vec(&config).map_err(super::config::ConfigError::from)?;
+        let blob =
+            serde_json::to_vec(&config).map_err(crate::managed::config::ConfigError::from)?;
         Ok((layer, config, blob))
     }
 

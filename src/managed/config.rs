@@ -22,7 +22,7 @@
 //!   with its error messages.
 //!
 //! ```
-//! use docker_plugin_sdk::package::config::PluginConfig;
+//! use docker_plugin_sdk::managed::config::PluginConfig;
 //!
 //! let config = PluginConfig::from_json(br#"{
 //!     "description": "sshFS plugin for Docker",
@@ -45,7 +45,7 @@
 //!     config.set(["PATH=/x"]).unwrap_err().to_string(),
 //!     r#"setting "PATH" not found in the plugin configuration"#
 //! );
-//! # Ok::<(), docker_plugin_sdk::package::config::ConfigError>(())
+//! # Ok::<(), docker_plugin_sdk::managed::config::ConfigError>(())
 //! ```
 
 use std::fmt;
