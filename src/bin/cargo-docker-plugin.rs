@@ -373,14 +373,9 @@ fn push(args: PushArgs) -> Result<(), String> {
             DiffIdArg::Compressed => DiffIds::Compressed,
         });
     if let Some(username) = args.username {
-        let mut password = String::new();
-        std::io::stdin()
-            .read_to_string(&mut password)
+        let credentials = Credentials::with_password_from(username, std::io::stdin())
             .map_err(|e| format!("reading the password from standard input: {e}"))?;
-        pusher = pusher.credentials(Credentials {
-            username,
-            password: password.trim_end_matches(['\n', '\r']).to_owned(),
-        });
+        pusher = pusher.credentials(credentials);
     }
     let bar = spinner();
     bar.set_message(format!("pushing to {reference}"));
