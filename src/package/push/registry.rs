@@ -81,7 +81,7 @@ impl<'a> Session<'a> {
         let response = self.send_once(method, url, content_type, body)?;
         if response.status() == 401 {
             return Err(PackageError::Registry(format!(
-                "{} refused the credentials for {method} {url} (log in with `docker login {}` or pass --username/--password)",
+                "{} refused the credentials for {method} {url} (log in with `docker login {}` or pass --username and --password-stdin)",
                 self.reference.registry, self.reference.registry
             )));
         }
@@ -119,7 +119,7 @@ impl<'a> Session<'a> {
                 .map(Credentials::basic)
                 .ok_or_else(|| {
                     PackageError::Registry(format!(
-                        "{} needs a login: run `docker login {}` or pass --username/--password",
+                        "{} needs a login: run `docker login {}` or pass --username and --password-stdin",
                         self.reference.registry, self.reference.registry
                     ))
                 });
