@@ -217,8 +217,8 @@ impl Pusher {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_config_blob_carries_the_layer_diff_id() {
+    /// A valid bundle with a one-file rootfs, in a temporary directory.
+    pub(super) fn small_bundle() -> (tempfile::TempDir, Bundle) {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("rootfs/run/docker/plugins")).expect("mkdir");
         std::fs::write(dir.path().join("rootfs/p"), "binary").expect("write");
@@ -228,6 +228,12 @@ mod tests {
         )
         .expect("write");
         let bundle = Bundle::open(dir.path()).expect("bundle");
+        (dir, bundle)
+    }
+
+    #[test]
+    fn the_config_blob_carries_the_layer_diff_id() {
+        let (_dir, bundle) = small_bundle();
         let (layer, config, blob) = Pusher::new().mtime(0).prepare(&bundle).expect("prepare");
         let rootfs = config.rootfs.expect("rootfs");
         assert_eq!(rootfs.r#type, "layers");

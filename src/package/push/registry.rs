@@ -256,8 +256,8 @@ fn challenge_params(params: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::small_bundle;
     use super::*;
-    use crate::managed::bundle::Bundle;
     use crate::package::archive::sha256;
     use crate::package::push::{LAYER_MEDIA_TYPE, PLUGIN_CONFIG_MEDIA_TYPE, Pusher};
 
@@ -364,15 +364,7 @@ mod tests {
             (log, manifest)
         });
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("rootfs")).expect("mkdir");
-        std::fs::write(dir.path().join("rootfs/p"), "binary").expect("write");
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"entrypoint":["/p"],"interface":{"socket":"p.sock","types":["docker.volumedriver/1.0"]}}"#,
-        )
-        .expect("write");
-        let bundle = Bundle::open(dir.path()).expect("bundle");
+        let (_dir, bundle) = small_bundle();
         let reference: Reference = format!("127.0.0.1:{port}/test/p:1").parse().expect("ref");
         let pushed = Pusher::new().push(&bundle, &reference).expect("push");
         let (log, manifest) = server.join().expect("server thread");
