@@ -49,7 +49,7 @@ use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use docker_plugin_sdk::package::bundle::Bundle;
+use docker_plugin_sdk::managed::bundle::Bundle;
 use dockerd::Dockerd;
 use process::{PluginProcess, example_binary};
 use serde::Serialize;

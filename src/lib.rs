@@ -54,8 +54,12 @@
 //! - [`transport`]: unix sockets (mode, group, stale-socket replacement), TCP, TLS
 //!   (feature `tls`) and systemd socket activation.
 //! - [`spec`]: `.spec` / `.json` discovery files.
-//! - [`package`]: managed ("v2") plugins: the typed `config.json`, its validation, the
-//!   privileges `docker plugin install` asks for, and `docker plugin set`.
+//! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
+//!   its validation, the privileges `docker plugin install` asks for, `docker plugin
+//!   set`) and bundle directories.
+//! - `package` (feature `packager`): the packager: `[package.metadata.docker-plugin]`,
+//!   the ELF library closure, reproducible rootfs and archives, the build, registry
+//!   push and systemd units.
 //! - [`Plugin`] and [`Server`]: the builder and the server that runs it, with request
 //!   limits, a `tracing` span per call and graceful shutdown.
 //! - `client` (feature `client`): a client that talks to a plugin the way `dockerd`
@@ -72,7 +76,9 @@ mod server;
 pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod managed;
 pub mod options;
+#[cfg(feature = "packager")]
 pub mod package;
 pub mod protocol;
 pub mod spec;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use docker_plugin_sdk::client::Client;
-use docker_plugin_sdk::package::bundle::Bundle;
+use docker_plugin_sdk::managed::bundle::Bundle;
 use docker_plugin_sdk::package::packager::{Packager, Step, Target};
 use docker_plugin_sdk::package::push::{Credentials, DiffIds, Pusher, Reference};
 use docker_plugin_sdk::package::systemd::Units;
@@ -294,7 +294,7 @@ fn package(args: PackageArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn print_privileges(config: &docker_plugin_sdk::package::config::PluginConfig) {
+fn print_privileges(config: &docker_plugin_sdk::managed::config::PluginConfig) {
     let privileges = config.privileges();
     if privileges.is_empty() {
         println!("privileges: none");
@@ -373,14 +373,9 @@ fn push(args: PushArgs) -> Result<(), String> {
             DiffIdArg::Compressed => DiffIds::Compressed,
         });
     if let Some(username) = args.username {
-        let mut password = String::new();
-        std::io::stdin()
-            .read_to_string(&mut password)
+        let credentials = Credentials::with_password_from(username, std::io::stdin())
             .map_err(|e| format!("reading the password from standard input: {e}"))?;
-        pusher = pusher.credentials(Credentials {
-            username,
-            password: password.trim_end_matches(['\n', '\r']).to_owned(),
-        });
+        pusher = pusher.credentials(credentials);
     }
     let bar = spinner();
     bar.set_message(format!("pushing to {reference}"));

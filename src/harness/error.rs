@@ -166,10 +166,10 @@ pub enum HarnessError {
     },
     /// The bundle cannot be used.
     #[error(transparent)]
-    Bundle(#[from] crate::package::bundle::BundleError),
+    Bundle(#[from] crate::managed::bundle::BundleError),
     /// A `set` argument or the config is wrong.
     #[error(transparent)]
-    Config(#[from] crate::package::config::ConfigError),
+    Config(#[from] crate::managed::config::ConfigError),
     /// Managed plugins need a data root and the engine has none.
     #[error(
         "managed plugins need a data root: build the engine with Engine::rooted(dir) or set EngineConfig::data_root"

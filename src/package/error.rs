@@ -3,8 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::bundle::BundleError;
-use super::config::ConfigError;
+use crate::managed::bundle::BundleError;
+use crate::managed::config::ConfigError;
 
 /// Why packaging, archiving or pushing a plugin failed. Every message names what was
 /// wrong (a file, a field, a registry answer) and, where there is one, the fix.

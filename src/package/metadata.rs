@@ -6,6 +6,23 @@
 //! decoded with `deny_unknown_fields`, so a typo is an error naming the field and
 //! its line instead of a silently ignored setting.
 //!
+//! The nested tables decode straight into the config's own types: `user` is
+//! [`config::User`], `mounts` [`config::Mount`], `env` [`config::Env`], `args`
+//! [`config::Args`], `linux` [`config::Linux`] (with its [`config::Device`]s). Their
+//! serde decoders read exactly these kebab-case keys and refuse others (see
+//! [`crate::managed::config`]), so the metadata cannot drift from `config.json`.
+//! [`Metadata`] keeps its own fields only where the TOML differs from the config:
+//!
+//! - `network = "host"` is a string, not a `{ type = … }` table;
+//! - `description`, `documentation` and `entrypoint` default to the package's;
+//!   `workdir` is spelt as one word;
+//! - `binaries`, `files`, `dirs`, `base-rootfs` and `examples` are the packager's;
+//! - `interface` is [`InterfaceMeta`]: its `types` stay text until
+//!   [`Metadata::to_config`] parses them with the strict
+//!   [`InterfaceType::from_str`]. [`config::Interface`] decodes them as dockerd does,
+//!   which never fails and keeps only the three parts, so the error could no longer
+//!   quote what was written (`volumedriver` would come back as `.volumedriver/`).
+//!
 //! ```toml
 //! [package.metadata.docker-plugin]
 //! description = "sshFS volumes"                # default: the package description
@@ -51,10 +68,12 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::config::{self, InterfaceType, PluginConfig};
 use super::error::{IoContext, PackageError};
+use crate::managed::config::{self, InterfaceType, PluginConfig};
 
 /// The plugin's metadata: the keys of `[package.metadata.docker-plugin]`.
+///
+/// The nested tables are the config's own types (see the [module docs](self)).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Metadata {
@@ -76,7 +95,7 @@ pub struct Metadata {
     pub workdir: Option<String>,
     /// `user = { uid, gid }`.
     #[serde(default)]
-    pub user: Option<UserMeta>,
+    pub user: config::User,
     /// `network`: the network type, e.g. `host` (default: none).
     #[serde(default)]
     pub network: Option<String>,
@@ -89,19 +108,21 @@ pub struct Metadata {
     /// `pid-host`: use the host's PID namespace.
     #[serde(default)]
     pub pid_host: bool,
-    /// `mounts = [{ name, description, settable, source, destination, type, options }]`.
+    /// `mounts = [{ name, description, settable, source, destination, type, options }]`
+    /// (`destination` required).
     #[serde(default)]
-    pub mounts: Vec<MountMeta>,
-    /// `env = [{ name, description, settable, value }]`.
+    pub mounts: Vec<config::Mount>,
+    /// `env = [{ name, description, settable, value }]` (`name` required).
     #[serde(default)]
-    pub env: Vec<EnvMeta>,
+    pub env: Vec<config::Env>,
     /// `args = { name, description, settable, value }`: arguments after the
     /// entrypoint that `docker plugin set NAME args=...` may replace.
     #[serde(default)]
-    pub args: Option<ArgsMeta>,
-    /// `linux = { capabilities, allow-all-devices, devices }`.
+    pub args: config::Args,
+    /// `linux = { capabilities, allow-all-devices, devices = [{ name, description,
+    /// settable, path }] }`.
     #[serde(default)]
-    pub linux: LinuxMeta,
+    pub linux: config::Linux,
     /// `binaries`: host programs copied into the rootfs at the same path, with the
     /// shared libraries they need (e.g. `/usr/bin/sshfs`).
     #[serde(default)]
@@ -122,7 +143,8 @@ pub struct Metadata {
     pub examples: BTreeMap<String, Metadata>,
 }
 
-/// `interface = { ... }`.
+/// `interface = { ... }`: [`config::Interface`] with its `types` still text, parsed
+/// strictly by [`Metadata::to_config`] (see the [module docs](self)).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InterfaceMeta {
@@ -135,112 +157,6 @@ pub struct InterfaceMeta {
     /// `protocol-scheme`, e.g. `moby.plugins.http/v1`.
     #[serde(default)]
     pub protocol_scheme: Option<String>,
-}
-
-/// `user = { uid, gid }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserMeta {
-    /// `uid`.
-    #[serde(default)]
-    pub uid: u32,
-    /// `gid`.
-    #[serde(default)]
-    pub gid: u32,
-}
-
-/// One entry of `mounts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MountMeta {
-    /// `name` (what `docker plugin set NAME name=...` uses).
-    #[serde(default)]
-    pub name: String,
-    /// `description`.
-    #[serde(default)]
-    pub description: String,
-    /// `settable`: `["source"]` or nothing.
-    #[serde(default)]
-    pub settable: Vec<String>,
-    /// `source`: the host path.
-    #[serde(default)]
-    pub source: Option<String>,
-    /// `destination`: the path in the plugin.
-    pub destination: String,
-    /// `type`, e.g. `bind`.
-    #[serde(default, rename = "type")]
-    pub r#type: String,
-    /// `options`, e.g. `["rbind", "rw"]`.
-    #[serde(default)]
-    pub options: Vec<String>,
-}
-
-/// One entry of `env`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvMeta {
-    /// `name`.
-    pub name: String,
-    /// `description`.
-    #[serde(default)]
-    pub description: String,
-    /// `settable`: `["value"]` or nothing.
-    #[serde(default)]
-    pub settable: Vec<String>,
-    /// `value`.
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-/// `args = { ... }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArgsMeta {
-    /// `name`.
-    #[serde(default)]
-    pub name: String,
-    /// `description`.
-    #[serde(default)]
-    pub description: String,
-    /// `settable`: `["value"]` or nothing.
-    #[serde(default)]
-    pub settable: Vec<String>,
-    /// `value`: the arguments.
-    #[serde(default)]
-    pub value: Vec<String>,
-}
-
-/// `linux = { ... }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LinuxMeta {
-    /// `capabilities`, e.g. `["CAP_SYS_ADMIN"]`.
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-    /// `allow-all-devices`.
-    #[serde(default)]
-    pub allow_all_devices: bool,
-    /// `devices = [{ name, description, settable, path }]`.
-    #[serde(default)]
-    pub devices: Vec<DeviceMeta>,
-}
-
-/// One entry of `linux.devices`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceMeta {
-    /// `name`.
-    #[serde(default)]
-    pub name: String,
-    /// `description`.
-    #[serde(default)]
-    pub description: String,
-    /// `settable`: `["path"]` or nothing.
-    #[serde(default)]
-    pub settable: Vec<String>,
-    /// `path`, e.g. `/dev/fuse`.
-    #[serde(default)]
-    pub path: Option<String>,
 }
 
 /// One entry of `files`.
@@ -431,68 +347,17 @@ impl Metadata {
                 .clone()
                 .unwrap_or_else(|| vec![binary_path(binary)]),
             work_dir: self.workdir.clone().unwrap_or_default(),
-            user: self
-                .user
-                .as_ref()
-                .map(|u| config::User {
-                    uid: u.uid,
-                    gid: u.gid,
-                })
-                .unwrap_or_default(),
+            user: self.user,
             network: config::Network {
                 r#type: self.network.clone().unwrap_or_default(),
             },
-            linux: config::Linux {
-                capabilities: self.linux.capabilities.clone(),
-                allow_all_devices: self.linux.allow_all_devices,
-                devices: self
-                    .linux
-                    .devices
-                    .iter()
-                    .map(|d| config::Device {
-                        name: d.name.clone(),
-                        description: d.description.clone(),
-                        settable: d.settable.clone(),
-                        path: d.path.clone(),
-                    })
-                    .collect(),
-            },
+            linux: self.linux.clone(),
             propagated_mount: self.propagated_mount.clone().unwrap_or_default(),
             ipc_host: self.ipc_host,
             pid_host: self.pid_host,
-            mounts: self
-                .mounts
-                .iter()
-                .map(|m| config::Mount {
-                    name: m.name.clone(),
-                    description: m.description.clone(),
-                    settable: m.settable.clone(),
-                    source: m.source.clone(),
-                    destination: m.destination.clone(),
-                    r#type: m.r#type.clone(),
-                    options: m.options.clone(),
-                })
-                .collect(),
-            env: self
-                .env
-                .iter()
-                .map(|e| config::Env {
-                    name: e.name.clone(),
-                    description: e.description.clone(),
-                    settable: e.settable.clone(),
-                    value: e.value.clone(),
-                })
-                .collect(),
-            args: self
-                .args
-                .as_ref()
-                .map(|a| config::Args {
-                    name: a.name.clone(),
-                    description: a.description.clone(),
-                    settable: a.settable.clone(),
-                    value: a.value.clone(),
-                })
-                .unwrap_or_default(),
+            mounts: self.mounts.clone(),
+            env: self.env.clone(),
+            args: self.args.clone(),
             ..PluginConfig::default()
         })
     }

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::archive::{Archive, ArchiveOptions, source_date_epoch};
-use super::bundle::Bundle;
 use super::error::{IoContext, PackageError};
 use super::metadata::{Metadata, PackageInfo, binary_path};
 use super::rootfs::BundleWriter;
+use crate::managed::bundle::Bundle;
 
 /// Which binary of the package is the plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

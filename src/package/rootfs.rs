@@ -3,7 +3,7 @@
 //! dockerd expects.
 //!
 //! ```no_run
-//! use docker_plugin_sdk::package::config::PluginConfig;
+//! use docker_plugin_sdk::managed::config::PluginConfig;
 //! use docker_plugin_sdk::package::rootfs::BundleWriter;
 //!
 //! let config = PluginConfig::from_json(br#"{
@@ -31,10 +31,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR, resolve_in_rootfs};
-use super::config::PluginConfig;
 use super::elf::LibraryResolver;
 use super::error::{IoContext, PackageError};
+use crate::managed::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR, resolve_in_rootfs};
+use crate::managed::config::PluginConfig;
 
 /// The directory dockerd binds the plugin's socket directory to.
 pub const PLUGIN_SOCKET_DIR: &str = "/run/docker/plugins";

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use docker_plugin_sdk::package::config::PluginConfig;
+use docker_plugin_sdk::managed::config::PluginConfig;
 use docker_plugin_sdk::package::rootfs::BundleWriter;
 
 /// Writes `config` as `bundle/config.json` and creates an empty `bundle/rootfs`: a

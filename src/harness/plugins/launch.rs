@@ -39,8 +39,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::harness::error::HarnessError;
-use crate::package::bundle::resolve_in_rootfs;
-use crate::package::config::PluginConfig;
+use crate::managed::bundle::resolve_in_rootfs;
+use crate::managed::config::PluginConfig;
 
 /// dockerd's `PATH` for plugin processes (moby's `system.DefaultPathEnv`).
 pub const PLUGIN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -36,8 +36,8 @@ use crate::client::Client;
 use crate::harness::calls::CallLog;
 use crate::harness::error::HarnessError;
 use crate::harness::ids::random_id;
-use crate::package::bundle::Bundle;
-use crate::package::config::{PluginConfig, Privilege};
+use crate::managed::bundle::Bundle;
+use crate::managed::config::{PluginConfig, Privilege};
 
 /// Every managed plugin, by normalized name: dockerd's plugin store for v2 plugins.
 #[derive(Debug)]

@@ -28,7 +28,7 @@ pub use supervise::SocketProbe;
 
 use super::calls::CallLog;
 use super::error::HarnessError;
-use crate::package::config::Privilege;
+use crate::managed::config::Privilege;
 use legacy::Legacy;
 use managed::Managed;
 

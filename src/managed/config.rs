@@ -11,6 +11,16 @@
 //!   and a value of the wrong type is an error that names the field.
 //! - **Encoding** uses moby's JSON keys (`Description`, `Interface.Types`, `rootfs`,
 //!   `diff_ids`, …): the form dockerd itself writes and pushes.
+//! - **The packager's TOML** (`[package.metadata.docker-plugin]`) decodes into the
+//!   same types. Their serde-derived decoders read the kebab-case keys TOML uses
+//!   (`destination`, `allow-all-devices`, `protocol-scheme`) and refuse unknown ones,
+//!   so a typo in the metadata is an error; a `Mount` needs its `destination` and an
+//!   `Env` its `name`. `config.json` never meets those rules: decode.rs first maps
+//!   dockerd's keys onto the kebab-case ones, drops the keys no field matches and
+//!   fills in every missing field with Go's zero value, as dockerd's decoder does.
+//!   The nested types therefore encode with moby's keys and decode, on their own,
+//!   from TOML's: decode a `config.json` with [`PluginConfig::from_json`] (or
+//!   `PluginConfig`'s `Deserialize`), never a lone `Mount` from JSON.
 //! - [`PluginConfig::validate`] lists every problem at once, one message per problem,
 //!   each naming the field and the fix. dockerd itself validates nothing when a plugin
 //!   is created (`validateConfig` in moby's `plugin/backend_linux.go` is `return nil //
@@ -22,7 +32,7 @@
 //!   with its error messages.
 //!
 //! ```
-//! use docker_plugin_sdk::package::config::PluginConfig;
+//! use docker_plugin_sdk::managed::config::PluginConfig;
 //!
 //! let config = PluginConfig::from_json(br#"{
 //!     "description": "sshFS plugin for Docker",
@@ -45,7 +55,7 @@
 //!     config.set(["PATH=/x"]).unwrap_err().to_string(),
 //!     r#"setting "PATH" not found in the plugin configuration"#
 //! );
-//! # Ok::<(), docker_plugin_sdk::package::config::ConfigError>(())
+//! # Ok::<(), docker_plugin_sdk::managed::config::ConfigError>(())
 //! ```
 
 use std::fmt;
@@ -93,81 +103,92 @@ pub const PROTOCOL_SCHEME_HTTP_V1: &str = "moby.plugins.http/v1";
 /// case-insensitive decoding applies either way); encode with
 /// [`PluginConfig::to_json_pretty`] or `serde_json::to_vec`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(remote = "Self", default)]
+#[serde(
+    remote = "Self",
+    default,
+    deny_unknown_fields,
+    rename_all(deserialize = "kebab-case")
+)]
 pub struct PluginConfig {
     /// The Docker version that created the plugin; dockerd fills it in on `docker
     /// plugin create` (`DockerVersion`, omitted when empty).
-    #[serde(rename = "DockerVersion", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename(serialize = "DockerVersion"),
+        skip_serializing_if = "String::is_empty"
+    )]
     pub docker_version: String,
     /// One line about the plugin, shown by `docker plugin ls` (`Description`).
-    #[serde(rename = "Description")]
+    #[serde(rename(serialize = "Description"))]
     pub description: String,
     /// A link to the plugin's documentation (`Documentation`).
-    #[serde(rename = "Documentation")]
+    #[serde(rename(serialize = "Documentation"))]
     pub documentation: String,
     /// What the plugin implements and where it listens (`Interface`).
-    #[serde(rename = "Interface")]
+    #[serde(rename(serialize = "Interface"))]
     pub interface: Interface,
     /// The command that starts the plugin; dockerd runs `entrypoint` followed by
     /// `args.value` (`Entrypoint`).
-    #[serde(rename = "Entrypoint")]
+    #[serde(rename(serialize = "Entrypoint"))]
     pub entrypoint: Vec<String>,
     /// The working directory; empty means `/` (`WorkDir`).
-    #[serde(rename = "WorkDir")]
+    #[serde(rename(serialize = "WorkDir"))]
     pub work_dir: String,
     /// The user to run as (`User`). Current dockerd does not apply it: managed
     /// plugins run as root (`InitSpec` in moby's `plugin/v2/plugin_linux.go`).
-    #[serde(rename = "User")]
+    #[serde(rename(serialize = "User"))]
     pub user: User,
     /// The network namespace (`Network`).
-    #[serde(rename = "Network")]
+    #[serde(rename(serialize = "Network"))]
     pub network: Network,
     /// Capabilities and devices (`Linux`).
-    #[serde(rename = "Linux")]
+    #[serde(rename(serialize = "Linux"))]
     pub linux: Linux,
     /// A path inside the plugin, mounted `rshared` and bind-mounted from the host's
     /// `<data-root>/plugins/<id>/propagated-mount`, so that mounts the plugin makes
     /// under it are visible to dockerd: where a volume plugin mounts volumes
     /// (`PropagatedMount`).
-    #[serde(rename = "PropagatedMount")]
+    #[serde(rename(serialize = "PropagatedMount"))]
     pub propagated_mount: String,
     /// Share the host's IPC namespace (`IpcHost`).
-    #[serde(rename = "IpcHost")]
+    #[serde(rename(serialize = "IpcHost"))]
     pub ipc_host: bool,
     /// Share the host's PID namespace (`PidHost`).
-    #[serde(rename = "PidHost")]
+    #[serde(rename(serialize = "PidHost"))]
     pub pid_host: bool,
     /// Extra mounts into the plugin (`Mounts`).
-    #[serde(rename = "Mounts")]
+    #[serde(rename(serialize = "Mounts"))]
     pub mounts: Vec<Mount>,
     /// Environment variables (`Env`).
-    #[serde(rename = "Env")]
+    #[serde(rename(serialize = "Env"))]
     pub env: Vec<Env>,
     /// Arguments appended to the entrypoint (`Args`).
-    #[serde(rename = "Args")]
+    #[serde(rename(serialize = "Args"))]
     pub args: Args,
     /// The plugin's layers; dockerd fills it in on `docker plugin create`
     /// (`rootfs`, lower case, omitted when absent).
-    #[serde(rename = "rootfs", skip_serializing_if = "Option::is_none")]
+    #[serde(rename(serialize = "rootfs"), skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<Rootfs>,
 }
 
 /// What the plugin implements and where dockerd reaches it (moby's
 /// `PluginConfigInterface`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Interface {
     /// The interface types, e.g. `docker.volumedriver/1.0` (`Types`).
-    #[serde(rename = "Types")]
+    #[serde(rename(serialize = "Types"))]
     pub types: Vec<InterfaceType>,
     /// The socket's file name: the plugin listens on `/run/docker/plugins/<socket>`
     /// inside its rootfs, which is `/run/docker/plugins/<plugin id>/<socket>` on the
     /// host, where dockerd dials it (`Socket`).
-    #[serde(rename = "Socket")]
+    #[serde(rename(serialize = "Socket"))]
     pub socket: String,
     /// The protocol; empty means [`PROTOCOL_SCHEME_HTTP_V1`] (`ProtocolScheme`,
     /// omitted when empty).
-    #[serde(rename = "ProtocolScheme", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename(serialize = "ProtocolScheme"),
+        skip_serializing_if = "String::is_empty"
+    )]
     pub protocol_scheme: String,
 }
 
@@ -304,13 +325,13 @@ impl<'de> Deserialize<'de> for InterfaceType {
 
 /// The plugin's user (moby's `PluginConfigUser`). Not applied by current dockerd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct User {
     /// User ID (`UID`, omitted when 0).
-    #[serde(rename = "UID", skip_serializing_if = "is_zero")]
+    #[serde(rename(serialize = "UID"), skip_serializing_if = "is_zero")]
     pub uid: u32,
     /// Group ID (`GID`, omitted when 0).
-    #[serde(rename = "GID", skip_serializing_if = "is_zero")]
+    #[serde(rename(serialize = "GID"), skip_serializing_if = "is_zero")]
     pub gid: u32,
 }
 
@@ -320,121 +341,121 @@ fn is_zero(n: &u32) -> bool {
 
 /// The plugin's network (moby's `PluginConfigNetwork`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Network {
     /// `host` shares the host's network namespace; anything else (`""`, `bridge`,
     /// `none`) gives the plugin a private one with only loopback, plus the host's
     /// `/etc/hosts` and `/etc/resolv.conf` when not empty (`Type`).
-    #[serde(rename = "Type")]
+    #[serde(rename(serialize = "Type"))]
     pub r#type: String,
 }
 
 /// Linux settings (moby's `PluginConfigLinux`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Linux {
     /// Capabilities added to the plugin's default set, e.g. `CAP_SYS_ADMIN`
     /// (`Capabilities`).
-    #[serde(rename = "Capabilities")]
+    #[serde(rename(serialize = "Capabilities"))]
     pub capabilities: Vec<String>,
     /// Allow `rwm` access to every device (`AllowAllDevices`).
-    #[serde(rename = "AllowAllDevices")]
+    #[serde(rename(serialize = "AllowAllDevices"))]
     pub allow_all_devices: bool,
     /// Host devices made available to the plugin (`Devices`).
-    #[serde(rename = "Devices")]
+    #[serde(rename(serialize = "Devices"))]
     pub devices: Vec<Device>,
 }
 
 /// A host device (moby's `PluginDevice`). Settable field: `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Device {
     /// The name `docker plugin set` refers to it by (`Name`).
-    #[serde(rename = "Name")]
+    #[serde(rename(serialize = "Name"))]
     pub name: String,
     /// What it is for (`Description`).
-    #[serde(rename = "Description")]
+    #[serde(rename(serialize = "Description"))]
     pub description: String,
     /// Which fields `docker plugin set` may change: only `path` is allowed
     /// (`Settable`).
-    #[serde(rename = "Settable")]
+    #[serde(rename(serialize = "Settable"))]
     pub settable: Vec<String>,
     /// The host device, e.g. `/dev/fuse` (`Path`, `null` when absent).
-    #[serde(rename = "Path")]
+    #[serde(rename(serialize = "Path"))]
     pub path: Option<String>,
 }
 
 /// A mount into the plugin (moby's `PluginMount`). Settable field: `source`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Mount {
     /// The name `docker plugin set` refers to it by (`Name`).
-    #[serde(rename = "Name")]
+    #[serde(default, rename(serialize = "Name"))]
     pub name: String,
     /// What it is for (`Description`).
-    #[serde(rename = "Description")]
+    #[serde(default, rename(serialize = "Description"))]
     pub description: String,
     /// Which fields `docker plugin set` may change: only `source` is allowed
     /// (`Settable`).
-    #[serde(rename = "Settable")]
+    #[serde(default, rename(serialize = "Settable"))]
     pub settable: Vec<String>,
     /// The host path (`Source`, `null` when absent).
-    #[serde(rename = "Source")]
+    #[serde(default, rename(serialize = "Source"))]
     pub source: Option<String>,
     /// The path inside the plugin (`Destination`).
-    #[serde(rename = "Destination")]
+    #[serde(rename(serialize = "Destination"))]
     pub destination: String,
     /// The mount type, usually `bind` (`Type`).
-    #[serde(rename = "Type")]
+    #[serde(default, rename(serialize = "Type"))]
     pub r#type: String,
     /// Mount options, e.g. `["rbind"]` (`Options`).
-    #[serde(rename = "Options")]
+    #[serde(default, rename(serialize = "Options"))]
     pub options: Vec<String>,
 }
 
 /// An environment variable (moby's `PluginEnv`). Settable field: `value`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Env {
     /// The variable's name (`Name`).
-    #[serde(rename = "Name")]
+    #[serde(rename(serialize = "Name"))]
     pub name: String,
     /// What it is for (`Description`).
-    #[serde(rename = "Description")]
+    #[serde(default, rename(serialize = "Description"))]
     pub description: String,
     /// Which fields `docker plugin set` may change: only `value` is allowed
     /// (`Settable`).
-    #[serde(rename = "Settable")]
+    #[serde(default, rename(serialize = "Settable"))]
     pub settable: Vec<String>,
     /// The value; the variable is not set at all when absent (`Value`, `null` when
     /// absent).
-    #[serde(rename = "Value")]
+    #[serde(default, rename(serialize = "Value"))]
     pub value: Option<String>,
 }
 
 /// The arguments after the entrypoint (moby's `PluginConfigArgs`). Settable field:
 /// `value` (`docker plugin set NAME args="a b"` splits at spaces).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields, rename_all(deserialize = "kebab-case"))]
 pub struct Args {
     /// The name `docker plugin set` refers to them by (`Name`).
-    #[serde(rename = "Name")]
+    #[serde(rename(serialize = "Name"))]
     pub name: String,
     /// What they are for (`Description`).
-    #[serde(rename = "Description")]
+    #[serde(rename(serialize = "Description"))]
     pub description: String,
     /// Which fields `docker plugin set` may change: only `value` is allowed
     /// (`Settable`).
-    #[serde(rename = "Settable")]
+    #[serde(rename(serialize = "Settable"))]
     pub settable: Vec<String>,
     /// The arguments (`Value`).
-    #[serde(rename = "Value")]
+    #[serde(rename(serialize = "Value"))]
     pub value: Vec<String>,
 }
 
 /// The plugin's layers (moby's `PluginConfigRootfs`), filled in by dockerd.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rootfs {
     /// Always `layers` (`type`, omitted when empty).
     #[serde(rename = "type", skip_serializing_if = "String::is_empty")]

@@ -348,6 +348,31 @@ fn null_leaves_fields_at_their_defaults_and_duplicates_merge_like_go() {
 }
 
 #[test]
+fn fields_missing_from_config_json_get_gos_zero_values() {
+    // A mount without a destination and an env without a name decode as in dockerd
+    // (the packager's TOML requires both; config.json does not).
+    let c = PluginConfig::from_json(
+        br#"{"mounts": [{"source": "/src"}], "env": [{"value": "1"}], "rootfs": {}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.mounts,
+        [Mount {
+            source: Some("/src".into()),
+            ..Default::default()
+        }]
+    );
+    assert_eq!(
+        c.env,
+        [Env {
+            value: Some("1".into()),
+            ..Default::default()
+        }]
+    );
+    assert_eq!(c.rootfs, Some(Rootfs::default()));
+}
+
+#[test]
 fn values_of_the_wrong_type_are_errors_naming_the_field() {
     let err = |json: &str| {
         PluginConfig::from_json(json.as_bytes())

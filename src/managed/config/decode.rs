@@ -1,23 +1,29 @@
 //! Decoding `config.json` the way dockerd's Go `encoding/json` does.
 //!
 //! serde matches keys exactly; Go matches a key to a struct field case-insensitively
-//! (`propagatedmount` is `PropagatedMount`). So the JSON value is first rewritten
-//! with moby's exact keys, following the shape of [`PluginConfig`](super::PluginConfig):
+//! (`propagatedmount` is `PropagatedMount`). So the JSON value is first rewritten,
+//! following the shape of [`PluginConfig`](super::PluginConfig) (moby's
+//! `api/types/plugin.go`) and the rules of Go's `encoding/json` (`decode.go`):
 //!
-//! - a key matches a field when it is equal under Go's case folding (ASCII case, plus
-//!   `ſ` for `s` and the Kelvin sign for `k`); keys matching no field are dropped, as
-//!   Go ignores them;
+//! - a key matches a field when it is equal to moby's key under Go's case folding
+//!   (ASCII case, plus `ſ` for `s` and the Kelvin sign for `k`); keys matching no
+//!   field are dropped, as Go ignores them;
 //! - `null` leaves a string, number, bool or object field untouched, empties an
 //!   array and clears an optional (pointer) field, as Go does;
 //! - when two keys match one field the later one wins; two objects merge (Go decodes
 //!   the second into the struct the first filled);
+//! - a field no key matched gets Go's zero value (an optional struct stays absent);
 //! - a value of the wrong type is an error naming the field (`linux.capabilities`),
 //!   where dockerd would answer "json: cannot unmarshal …".
 //!
-//! After this, serde's derived decoder sees exactly the keys it expects. The input
-//! is read as [`Json`], which keeps an object's keys in document order, duplicates
-//! included (a `serde_json::Value` sorts them), so that "the later key" means what it
-//! means to Go.
+//! The rewritten keys are the ones serde's derived decoders of the config types
+//! expect: the kebab-case form of each field's name (`allow-all-devices`), the
+//! spelling the packager's TOML uses too (see [the config module](super)). Those
+//! decoders refuse unknown keys and require a mount's `destination` and an env's
+//! `name`; after this rewrite they see every field and nothing else, so neither rule
+//! ever fires for `config.json`. The input is read as [`Json`], which keeps an
+//! object's keys in document order, duplicates included (a `serde_json::Value` sorts
+//! them), so that "the later key" means what it means to Go.
 
 use std::fmt;
 
@@ -125,9 +131,11 @@ enum Kind {
     Seq(&'static Kind),
     /// A Go struct.
     Obj(&'static [Field]),
+    /// A Go pointer to a struct: `null` or no key leaves it absent.
+    OptObj(&'static [Field]),
 }
 
-/// A struct field: moby's JSON key, and how messages name it.
+/// A struct field: moby's JSON key, and how messages name it (in camelCase).
 struct Field {
     key: &'static str,
     name: &'static str,
@@ -136,6 +144,23 @@ struct Field {
 
 const fn field(key: &'static str, name: &'static str, kind: Kind) -> Field {
     Field { key, name, kind }
+}
+
+impl Field {
+    /// The key serde's derived decoder expects: the kebab-case form of the name
+    /// messages use (`allowAllDevices` is `allow-all-devices`, `diff_ids` stays).
+    fn serde_key(&self) -> String {
+        let mut out = String::with_capacity(self.name.len() + 4);
+        for c in self.name.chars() {
+            if c.is_ascii_uppercase() {
+                out.push('-');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 const INTERFACE: &[Field] = &[
@@ -209,24 +234,31 @@ const CONFIG: &[Field] = &[
     field("Mounts", "mounts", Kind::Seq(&Kind::Obj(MOUNT))),
     field("Env", "env", Kind::Seq(&Kind::Obj(ENV))),
     field("Args", "args", Kind::Obj(ARGS)),
-    // `rootfs` is a Go pointer: `null` clears it.
-    field("rootfs", "rootfs", Kind::Obj(ROOTFS)),
+    field("rootfs", "rootfs", Kind::OptObj(ROOTFS)),
 ];
 
-/// Rewrites a decoded `config.json` with moby's exact keys (see the module docs).
+/// Rewrites a decoded `config.json` with the keys serde expects (see the module
+/// docs).
 pub(super) fn normalize_config(value: Json) -> Result<Value, ConfigError> {
     match value {
-        Json::Object(entries) => Ok(Value::Object(normalize_object(entries, CONFIG, "")?)),
+        Json::Object(entries) => Ok(Value::Object(normalize_object(
+            entries,
+            CONFIG,
+            "",
+            Map::new(),
+        )?)),
         other => Err(type_error("", "a JSON object", &other)),
     }
 }
 
+/// Decodes the keys of `input` into `out` (what an earlier duplicate key of the same
+/// struct left, or nothing), then gives every field still missing its zero value.
 fn normalize_object(
     input: Vec<(String, Json)>,
     fields: &'static [Field],
     path: &str,
+    mut out: Map<String, Value>,
 ) -> Result<Map<String, Value>, ConfigError> {
-    let mut out = Map::new();
     for (key, value) in input {
         // Go prefers an exact match, then a case-folded one; the keys of one struct
         // differ under folding, so the first folded match is the only one.
@@ -234,29 +266,38 @@ fn normalize_object(
             continue;
         };
         let path = join(path, field.name);
-        let existing = out.remove(field.key);
-        let decoded = normalize_value(value, &field.kind, existing, &path, field.key)?;
-        if let Some(decoded) = decoded {
-            out.insert(field.key.to_owned(), decoded);
+        let serde_key = field.serde_key();
+        let existing = out.remove(&serde_key);
+        if let Some(decoded) = normalize_value(value, &field.kind, existing, &path)? {
+            out.insert(serde_key, decoded);
         }
     }
+    fill_zero(&mut out, fields);
     Ok(out)
 }
 
+/// Gives every field of `fields` missing from `out` its zero value.
+fn fill_zero(out: &mut Map<String, Value>, fields: &'static [Field]) {
+    for field in fields {
+        if let Some(zero) = zero(&field.kind) {
+            out.entry(field.serde_key()).or_insert(zero);
+        }
+    }
+}
+
 /// Decodes `value` for a field of `kind` over what an earlier duplicate key left
-/// (`existing`); `None` leaves the field absent (its default).
+/// (`existing`); `None` leaves the field absent (its zero value, or no struct).
 fn normalize_value(
     value: Json,
     kind: &'static Kind,
     existing: Option<Value>,
     path: &str,
-    key: &str,
 ) -> Result<Option<Value>, ConfigError> {
     Ok(Some(match (kind, value) {
         (Kind::Seq(_), Json::Null) => Value::Array(Vec::new()),
         (Kind::OptStr, Json::Null) => Value::Null,
         // A pointer to a struct: `null` clears it.
-        (Kind::Obj(_), Json::Null) if key == "rootfs" => return Ok(None),
+        (Kind::OptObj(_), Json::Null) => return Ok(None),
         // Go leaves a string, bool, number or struct as it was.
         (_, Json::Null) => return Ok(existing),
         (Kind::Str | Kind::OptStr, Json::String(s)) => Value::String(s),
@@ -269,21 +310,19 @@ fn normalize_value(
             for (i, item) in items.into_iter().enumerate() {
                 let path = format!("{path}[{i}]");
                 // Go decodes `null` into a fresh element as its zero value.
-                let item =
-                    normalize_value(item, elem, None, &path, "")?.unwrap_or_else(|| zero(elem));
+                let item = normalize_value(item, elem, None, &path)?
+                    .or_else(|| zero(elem))
+                    .unwrap_or(Value::Null);
                 out.push(item);
             }
             Value::Array(out)
         }
-        (Kind::Obj(fields), Json::Object(entries)) => {
-            let mut merged = match existing {
+        (Kind::Obj(fields) | Kind::OptObj(fields), Json::Object(entries)) => {
+            let earlier = match existing {
                 Some(Value::Object(earlier)) => earlier,
                 _ => Map::new(),
             };
-            for (k, v) in normalize_object(entries, fields, path)? {
-                merged.insert(k, v);
-            }
-            Value::Object(merged)
+            Value::Object(normalize_object(entries, fields, path, earlier)?)
         }
         (kind, other) => return Err(type_error(path, expected(kind), &other)),
     }))
@@ -305,20 +344,26 @@ fn expected(kind: &Kind) -> &'static str {
         Kind::U32 => "a whole number from 0 to 4294967295",
         Kind::Seq(Kind::Str) => "an array of strings",
         Kind::Seq(_) => "an array of objects",
-        Kind::Obj(_) => "an object",
+        Kind::Obj(_) | Kind::OptObj(_) => "an object",
     }
 }
 
-/// Go's zero value for an element of `kind`.
-fn zero(kind: &Kind) -> Value {
-    match kind {
+/// Go's zero value for a field or element of `kind`; `None` for a pointer to a
+/// struct, which stays absent.
+fn zero(kind: &Kind) -> Option<Value> {
+    Some(match kind {
         Kind::Str => Value::String(String::new()),
         Kind::OptStr => Value::Null,
         Kind::Bool => Value::Bool(false),
         Kind::U32 => Value::from(0u32),
         Kind::Seq(_) => Value::Array(Vec::new()),
-        Kind::Obj(_) => Value::Object(Map::new()),
-    }
+        Kind::Obj(fields) => {
+            let mut out = Map::new();
+            fill_zero(&mut out, fields);
+            Value::Object(out)
+        }
+        Kind::OptObj(_) => return None,
+    })
 }
 
 fn type_error(path: &str, expected: &'static str, found: &Json) -> ConfigError {

@@ -15,11 +15,11 @@
 //! rules are [`PluginConfig::validate`], which [`Bundle::validate`] runs.
 //!
 //! ```no_run
-//! use docker_plugin_sdk::package::bundle::Bundle;
+//! use docker_plugin_sdk::managed::bundle::Bundle;
 //!
 //! let bundle = Bundle::open("target/docker-plugin/localvol")?;
 //! println!("{} asks for {:?}", bundle.config().description, bundle.config().privileges());
-//! # Ok::<(), docker_plugin_sdk::package::bundle::BundleError>(())
+//! # Ok::<(), docker_plugin_sdk::managed::bundle::BundleError>(())
 //! ```
 
 use std::collections::VecDeque;
@@ -169,7 +169,7 @@ pub const MAX_SYMLINK_HOPS: usize = 40;
 /// std::fs::create_dir_all(rootfs.join("run"))?;
 /// std::fs::create_dir_all(rootfs.join("var"))?;
 /// std::os::unix::fs::symlink("/run", rootfs.join("var/run"))?;
-/// let path = docker_plugin_sdk::package::bundle::resolve_in_rootfs(rootfs, "/var/run/x.pid")?;
+/// let path = docker_plugin_sdk::managed::bundle::resolve_in_rootfs(rootfs, "/var/run/x.pid")?;
 /// assert_eq!(path, rootfs.join("run/x.pid"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
