@@ -5,9 +5,9 @@
 //! go-plugins-helpers repeats "decode, call the driver, encode" for every path. Here
 //! two generic endpoints do it for all of them (design principle 2): [`unary`] for
 //! "one JSON request, one JSON reply" and [`streaming`] for a reply that streams
-//! (`LogDriver.ReadLogs`), sharing the request half in [`request`]. Every way a request
-//! is refused before a driver sees it is one typed [`rejection`]; [`body`] reads
-//! request bodies and carries replies.
+//! (`LogDriver.ReadLogs`), sharing the request half in [`request`] (head checks, the
+//! body read within its limit, decoding). Every way a request is refused before a
+//! driver sees it is one typed [`rejection`]; [`reply`] carries the answers.
 //!
 //! The server calls [`Dispatch::call`] straight from hyper, `Plugin::into_router`
 //! through axum, so both answer alike.
@@ -15,8 +15,8 @@
 //! Imports run one way: `protocol` → `dispatch` → the subsystems (`volume`, …) →
 //! `plugin` → `server`.
 
-mod body;
 mod rejection;
+mod reply;
 mod request;
 mod streaming;
 mod unary;
@@ -34,8 +34,9 @@ use http::Request;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use body::{Reply, RequestBody};
 use rejection::{Rejection, check_head};
+pub(crate) use reply::Reply;
+pub(crate) use request::RequestBody;
 
 use crate::error::Error;
 use crate::protocol::{Activate, ActivateResponse, Method, SubsystemSpec};
@@ -227,7 +228,7 @@ impl Dispatch {
     fn activate(&self, parts: &Parts) -> Reply {
         match check_head(parts) {
             Ok(content_type) => {
-                body::reply(content_type, http::StatusCode::OK, self.activation.clone())
+                reply::reply(content_type, http::StatusCode::OK, self.activation.clone())
             }
             Err(reply) => reply,
         }

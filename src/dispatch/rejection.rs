@@ -10,7 +10,7 @@
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
 
-use super::body::{Reply, error_reply};
+use super::reply::{Reply, error_reply};
 use crate::protocol;
 
 /// Why a request was refused.

@@ -1,15 +1,21 @@
 //! The request half every endpoint shares, unary or streaming: the head checked before
 //! anything is allocated for the call (`Accept`, `POST`, a declared length over the
-//! limit), then the body read within the limit and decoded as the method's request
-//! type, inside the call's `tracing` span.
+//! limit), then the body read within the limit (without trusting `Content-Type`,
+//! which dockerd never sends) and decoded as the method's request type, inside the
+//! call's `tracing` span.
+//!
+//! This is on every call's path, so it avoids what it can: a body that arrives in one
+//! frame (dockerd's always do) is used as it came, without a copy.
 
 use bytes::Bytes;
 use http::HeaderValue;
 use http::request::Parts;
+use http_body_util::BodyExt;
+use hyper::body::Body;
 use tracing::Span;
 
-use super::body::{Reply, RequestBody};
 use super::rejection::{Rejection, check_head};
+use super::reply::Reply;
 use crate::protocol::{self, WireRequest};
 
 /// A request whose head passed the checks, its body not read yet.
@@ -73,4 +79,90 @@ impl Accepted {
         }
         Ok((request, span))
     }
+}
+
+/// A request body, straight from hyper (the plugin's own [`Server`](crate::Server)) or
+/// from axum (a plugin embedded with [`Plugin::into_router`](crate::Plugin::into_router)).
+/// An enum rather than a boxed body: the server's calls allocate nothing for it.
+pub(crate) enum RequestBody {
+    Hyper(hyper::body::Incoming),
+    Axum(axum::body::Body),
+}
+
+impl RequestBody {
+    /// The length the body declares, when known before reading it.
+    pub(crate) fn declared_length(&self, headers: &http::HeaderMap) -> Option<u64> {
+        match self {
+            // hyper has parsed and checked `Content-Length` already.
+            Self::Hyper(body) => body.size_hint().exact(),
+            Self::Axum(_) => headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+        }
+    }
+
+    /// Reads the whole body of a call to `method`, refusing more than `limit` bytes.
+    pub(crate) async fn read(
+        self,
+        declared: Option<u64>,
+        limit: usize,
+        method: &'static str,
+    ) -> Result<Bytes, Rejection> {
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(Rejection::TooLarge { method, limit });
+        }
+        let read = match self {
+            Self::Hyper(body) => collect(body, limit).await,
+            Self::Axum(body) => collect(body, limit).await,
+        };
+        read.map_err(|err| match err {
+            ReadError::TooLarge => Rejection::TooLarge { method, limit },
+            ReadError::Read(error) => Rejection::BodyRead { method, error },
+        })
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Read(String),
+}
+
+/// Collects a body of at most `limit` bytes. A body that arrives in one frame is
+/// returned as it came, without a copy; and a body known to be complete is not polled
+/// again.
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<Vec<u8>> = None;
+    let mut total = 0usize;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame.map_err(|err| ReadError::Read(err.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(ReadError::TooLarge);
+        }
+        match &mut joined {
+            Some(buf) => buf.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None if data.is_empty() => {}
+            None => {
+                let mut buf = Vec::with_capacity(total);
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(joined.map_or(first, Bytes::from))
 }

@@ -21,8 +21,9 @@ use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::body::{Reply, RequestBody, StreamBody, error_reply, reply};
+use super::reply::{Reply, StreamBody, error_reply, reply};
 use super::request::Accepted;
+use super::request::RequestBody;
 use super::unary::{log_failure, panicked, run_guarded};
 use super::{CallContext, Endpoint, ReplyFuture};
 use crate::error::Error;

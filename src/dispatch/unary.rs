@@ -18,8 +18,9 @@ use http::request::Parts;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::body::{RequestBody, error_reply, reply};
+use super::reply::{error_reply, reply};
 use super::request::Accepted;
+use super::request::RequestBody;
 use super::{CallContext, Endpoint, ReplyFuture};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Method;
@@ -64,7 +65,7 @@ async fn handle<M, F, Fut>(
     accepted: Accepted,
     call_timeout: Option<Duration>,
     call: F,
-) -> super::body::Reply
+) -> super::reply::Reply
 where
     M: Method,
     F: Fn(M::Request) -> Fut,

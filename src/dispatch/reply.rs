@@ -1,11 +1,7 @@
-//! Bodies, both ways: reading a request body within its limit (without trusting
-//! `Content-Type`, which dockerd never sends), and the reply body, which is either JSON
-//! encoded at once or, for a streaming method, frames produced as the driver yields
-//! them.
-//!
-//! The request half is on every call's path, so it avoids what it can: a body that
-//! arrives in one frame (dockerd's always do) is returned as it came, without a copy,
-//! and a JSON reply is sent from the encoder's buffer as it is.
+//! Replies: a status, the negotiated `Content-Type` and a body that is either JSON
+//! encoded at once (sent from the encoder's buffer as it is, in one frame) or, for a
+//! streaming method, frames sent as the driver yields them until the stream ends or
+//! the server starts shutting down.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -19,94 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::rejection::Rejection;
 use crate::protocol::ErrorResponse;
-
-/// A request body, straight from hyper (the plugin's own [`Server`](crate::Server)) or
-/// from axum (a plugin embedded with [`Plugin::into_router`](crate::Plugin::into_router)).
-/// An enum rather than a boxed body: the server's calls allocate nothing for it.
-pub(crate) enum RequestBody {
-    Hyper(hyper::body::Incoming),
-    Axum(axum::body::Body),
-}
-
-impl RequestBody {
-    /// The length the body declares, when known before reading it.
-    pub(crate) fn declared_length(&self, headers: &http::HeaderMap) -> Option<u64> {
-        match self {
-            // hyper has parsed and checked `Content-Length` already.
-            Self::Hyper(body) => body.size_hint().exact(),
-            Self::Axum(_) => headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok()),
-        }
-    }
-
-    /// Reads the whole body of a call to `method`, refusing more than `limit` bytes.
-    pub(crate) async fn read(
-        self,
-        declared: Option<u64>,
-        limit: usize,
-        method: &'static str,
-    ) -> Result<Bytes, Rejection> {
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(Rejection::TooLarge { method, limit });
-        }
-        let read = match self {
-            Self::Hyper(body) => collect(body, limit).await,
-            Self::Axum(body) => collect(body, limit).await,
-        };
-        read.map_err(|err| match err {
-            ReadError::TooLarge => Rejection::TooLarge { method, limit },
-            ReadError::Read(error) => Rejection::BodyRead { method, error },
-        })
-    }
-}
-
-enum ReadError {
-    TooLarge,
-    Read(String),
-}
-
-/// Collects a body of at most `limit` bytes. A body that arrives in one frame is
-/// returned as it came, without a copy; and a body known to be complete is not polled
-/// again.
-async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display,
-{
-    let mut body = std::pin::pin!(body);
-    let mut first = Bytes::new();
-    let mut joined: Option<Vec<u8>> = None;
-    let mut total = 0usize;
-    while !body.is_end_stream() {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        let frame = frame.map_err(|err| ReadError::Read(err.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        total = total.saturating_add(data.len());
-        if total > limit {
-            return Err(ReadError::TooLarge);
-        }
-        match &mut joined {
-            Some(buf) => buf.extend_from_slice(&data),
-            None if first.is_empty() => first = data,
-            None if data.is_empty() => {}
-            None => {
-                let mut buf = Vec::with_capacity(total);
-                buf.extend_from_slice(&first);
-                buf.extend_from_slice(&data);
-                joined = Some(buf);
-            }
-        }
-    }
-    Ok(joined.map_or(first, Bytes::from))
-}
 
 /// Every reply: a status, the negotiated `Content-Type` and a body.
 pub(crate) type Reply = Response<ReplyBody>;
