@@ -224,11 +224,11 @@ mod tests {
 
     #[test]
     fn not_implemented_is_a_404() {
-        let err = Error::not_implemented("VolumeDriver.Capabilities");
+        let err = Error::not_implemented("Test.Optional");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             err.to_string(),
-            "VolumeDriver.Capabilities is not implemented by this plugin"
+            "Test.Optional is not implemented by this plugin"
         );
     }
 

@@ -164,7 +164,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MEDIA_TYPE_V1, MEDIA_TYPE_V1_2};
+    use crate::protocol::{MEDIA_TYPE_V1, MEDIA_TYPE_V1_2, Method as _};
     use crate::volume::{self, Volume};
     use crate::{Result, async_trait};
     use http::{Method, header};
@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(
             ask(
                 post.clone(),
-                "/VolumeDriver.Get",
+                &volume::Get::SPEC.path(),
                 v12,
                 "{\"Name\":\"v1\"}\n"
             )
@@ -242,21 +242,27 @@ mod tests {
             (200, r#"{"Volume":{"Name":"v1"}}"#.to_owned())
         );
         assert_eq!(
-            ask(post.clone(), "/VolumeDriver.List", None, "").await,
+            ask(post.clone(), &volume::List::SPEC.path(), None, "").await,
             (200, r#"{"Volumes":[]}"#.to_owned())
         );
-        let (status, body) = ask(post.clone(), "/VolumeDriver.Capabilities", v12, "").await;
+        let (status, body) = ask(post.clone(), &volume::Capabilities::SPEC.path(), v12, "").await;
         assert_eq!(status, 404, "{body}");
-        let (status, body) = ask(post.clone(), "/VolumeDriver.Nope", v12, "{}").await;
+        let (status, body) = ask(post.clone(), "/Test.Nope", v12, "{}").await;
         assert!(status == 404 && body.contains("unknown endpoint"), "{body}");
-        let (status, body) = ask(Method::GET, "/VolumeDriver.Get", v12, "").await;
+        let (status, body) = ask(Method::GET, &volume::Get::SPEC.path(), v12, "").await;
         assert!(status == 405 && body.contains("POST"), "{body}");
-        let (status, body) = ask(post.clone(), "/VolumeDriver.Get", Some("text/html"), "").await;
+        let (status, body) = ask(
+            post.clone(),
+            &volume::Get::SPEC.path(),
+            Some("text/html"),
+            "",
+        )
+        .await;
         assert!(status == 406 && body.contains("text/html"), "{body}");
-        let (status, body) = ask(post.clone(), "/VolumeDriver.Get", v12, "{\"Name\":").await;
+        let (status, body) = ask(post.clone(), &volume::Get::SPEC.path(), v12, "{\"Name\":").await;
         assert!(status == 400 && body.contains("malformed JSON"), "{body}");
         let big = format!("{{\"Name\":\"{}\"}}", "x".repeat(100));
-        let (status, body) = ask(post, "/VolumeDriver.Get", v12, &big).await;
+        let (status, body) = ask(post, &volume::Get::SPEC.path(), v12, &big).await;
         assert!(status == 413 && body.contains("64-byte limit"), "{body}");
     }
 }

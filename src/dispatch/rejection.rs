@@ -101,7 +101,7 @@ mod tests {
     use http::header::ACCEPT;
 
     fn parts(method: Method, accept: Option<&str>) -> Parts {
-        let mut request = Request::builder().method(method).uri("/VolumeDriver.Get");
+        let mut request = Request::builder().method(method).uri("/Test.Echo");
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }
@@ -121,41 +121,41 @@ mod tests {
             (
                 Rejection::MethodNotAllowed {
                     method: Method::GET,
-                    path: "/VolumeDriver.Get".into(),
+                    path: "/Test.Echo".into(),
                 },
                 405,
-                "method GET is not allowed on /VolumeDriver.Get: plugin endpoints take POST",
+                "method GET is not allowed on /Test.Echo: plugin endpoints take POST",
             ),
             (
                 Rejection::UnknownEndpoint {
-                    path: "/VolumeDriver.Nope".into(),
+                    path: "/Test.Nope".into(),
                 },
                 404,
-                "unknown endpoint /VolumeDriver.Nope: this plugin does not implement it",
+                "unknown endpoint /Test.Nope: this plugin does not implement it",
             ),
             (
                 Rejection::TooLarge {
-                    method: "VolumeDriver.Get",
+                    method: "Test.Echo",
                     limit: 64,
                 },
                 413,
-                "VolumeDriver.Get request body is larger than the 64-byte limit",
+                "Test.Echo request body is larger than the 64-byte limit",
             ),
             (
                 Rejection::BodyRead {
-                    method: "VolumeDriver.Get",
+                    method: "Test.Echo",
                     error: "connection reset".into(),
                 },
                 400,
-                "could not read the VolumeDriver.Get request body: connection reset",
+                "could not read the Test.Echo request body: connection reset",
             ),
             (
                 Rejection::MalformedJson {
-                    method: "VolumeDriver.Get",
+                    method: "Test.Echo",
                     error: serde_json::from_str::<serde_json::Value>("{").unwrap_err(),
                 },
                 400,
-                "malformed JSON in VolumeDriver.Get request: EOF while parsing an object at line 1 column 1",
+                "malformed JSON in Test.Echo request: EOF while parsing an object at line 1 column 1",
             ),
         ];
         for (rejection, status, message) in cases {

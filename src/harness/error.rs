@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::client::ClientError;
+use crate::protocol::Method;
 
 /// What a harness action can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +68,8 @@ pub enum HarnessError {
     },
     /// The plugin answered Mount with an empty or relative mountpoint.
     #[error(
-        "{plugin}: VolumeDriver.Mount of {volume} returned an unusable mountpoint {mountpoint:?}"
+        "{plugin}: {} of {volume} returned an unusable mountpoint {mountpoint:?}",
+        crate::volume::Mount::NAME
     )]
     BadMountpoint {
         /// The plugin.
