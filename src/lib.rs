@@ -48,22 +48,39 @@
 //!
 //! ## Layout
 //!
-//! - [`volume`]: the volume driver trait and its wire types.
-//! - [`protocol`]: what every subsystem shares: media types, content negotiation,
-//!   `/Plugin.Activate`, the `{"Err": "..."}` error body.
-//! - [`transport`]: unix sockets (mode, group, stale-socket replacement), TCP, TLS
-//!   (feature `tls`) and systemd socket activation.
+//! Modules build on each other in this order; `use crate::…` lines point only up
+//! this list (protocol → dispatch → subsystems → plugin → server):
+//!
+//! - [`error`](Error): [`Error`] (what a driver returns), [`ErrorKind`], [`ServeError`].
+//! - [`protocol`]: what every subsystem shares on the wire: media types, content
+//!   negotiation, the `{"Err": "..."}` body, Go's JSON quirks, and the [`Method`]
+//!   declaration (name, request and response types, dockerd's timeout, whether a 404
+//!   means "not implemented", the error key) every endpoint is declared with once,
+//!   `/Plugin.Activate` among them.
+//! - `dispatch` (private): routing; the unary and streaming endpoints every method goes
+//!   through (body limit, decode, span, panic catch, `{"Err"}`), typed rejections.
+//! - [`volume`]: the volume driver trait, its wire types and its declared methods.
+//! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
+//! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
+//! - [`transport`]: where a plugin listens: the [`Accept`](transport::Accept)
+//!   abstraction the server consumes, unix sockets (mode, group, stale-socket
+//!   replacement), TCP, TLS (feature `tls`), systemd socket activation.
 //! - [`spec`]: `.spec` / `.json` discovery files.
+//! - [`Server`]: the run loop, the drain and the idle timer, graceful shutdown.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
 //!   its validation, the privileges `docker plugin install` asks for, `docker plugin
-//!   set`) and bundle directories.
+//!   set`) and bundle directories. Always compiled: the packager and the harness
+//!   share it.
+//! - `client` (feature `client`): a client that calls any declared method the way
+//!   `dockerd` does, for tests and tools.
 //! - `package` (feature `packager`): the packager: `[package.metadata.docker-plugin]`,
 //!   the ELF library closure, reproducible rootfs and archives, the build, registry
 //!   push and systemd units.
-//! - [`Plugin`] and [`Server`]: the builder and the server that runs it, with request
-//!   limits, a `tracing` span per call and graceful shutdown.
-//! - `client` (feature `client`): a client that talks to a plugin the way `dockerd`
-//!   does, for tests and tools.
+//! - `harness` (feature `harness`): the mini-engine, a dockerd test double layered as
+//!   dockerd is: the plugin registry, one service per subsystem, containers, the
+//!   engine.
+//!
+//! [`Method`]: protocol::Method
 
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! Typed driver options: Docker's `-o key=value` map (`Opts` of a volume Create,
 //! `Options` of a network) as a struct.
 //!
-//! Derive [`DriverOptions`](macro@crate::DriverOptions) (feature `macros`) or implement
+//! Derive `DriverOptions` (`#[derive(DriverOptions)]`, feature `macros`) or implement
 //! the trait by hand. Parsing collects every problem at once (unknown keys, missing
 //! required keys, values that do not parse) into one [`OptionsError`], whose message
 //! is what `docker volume create` shows the user: returning it from a driver with `?`
