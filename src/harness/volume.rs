@@ -471,6 +471,19 @@ impl Volumes {
         }
     }
 
+    /// What dockerd does before it mounts or unmounts volume `name`: the driver looked
+    /// up, `Get`, and a managed driver's scope asked again.
+    async fn before_mount(
+        &self,
+        driver: &str,
+        name: &str,
+    ) -> Result<Arc<ActivePlugin>, HarnessError> {
+        let plugin = self.volume_driver_for(driver, name, false).await?;
+        self.get_from(&plugin, name).await?;
+        self.managed_scope(&plugin).await;
+        Ok(plugin)
+    }
+
     /// Mounts volume `name` of `driver` for a container's mount point `id`: `Get`,
     /// then `Mount`. Returns the mountpoint on the host.
     pub(crate) async fn mount(
@@ -479,9 +492,7 @@ impl Volumes {
         name: &str,
         id: &str,
     ) -> Result<PathBuf, HarnessError> {
-        let plugin = self.volume_driver_for(driver, name, false).await?;
-        self.get_from(&plugin, name).await?;
-        self.managed_scope(&plugin).await;
+        let plugin = self.before_mount(driver, name).await?;
         let request = MountRequest {
             name: name.to_owned(),
             id: id.to_owned(),
@@ -504,9 +515,7 @@ impl Volumes {
         name: &str,
         id: &str,
     ) -> Result<(), HarnessError> {
-        let plugin = self.volume_driver_for(driver, name, false).await?;
-        self.get_from(&plugin, name).await?;
-        self.managed_scope(&plugin).await;
+        let plugin = self.before_mount(driver, name).await?;
         let request = UnmountRequest {
             name: name.to_owned(),
             id: id.to_owned(),
