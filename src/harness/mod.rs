@@ -37,10 +37,13 @@
 
 mod calls;
 mod discovery;
+pub mod dockerd;
 mod engine;
 mod error;
+mod fast;
 mod launch;
 mod managed;
+mod process;
 mod rpc;
 mod volumes;
 
@@ -50,5 +53,6 @@ pub use engine::{ActivePlugin, Engine, EngineConfig};
 pub use error::HarnessError;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
 pub use managed::{ManagedInfo, ScopedPaths, SocketProbe, normalize_name};
+pub use process::{PluginProcess, ProcessError, Signal};
 pub use rpc::{PluginRpc, RetryPolicy, method_timeout};
 pub use volumes::{Container, ContainerMount, VolumeInfo, VolumeUse};
