@@ -52,7 +52,9 @@
 //! - [`protocol`]: what every subsystem shares: media types, content negotiation,
 //!   `/Plugin.Activate`, the `{"Err": "..."}` error body.
 //! - [`transport`]: unix sockets (mode, group, stale-socket replacement), TCP, TLS
-//!   (feature `tls`) and systemd socket activation.
+//!   (feature `tls`) and systemd socket activation; [`transport::ListenArgs`] reads
+//!   the command-line flags that choose one.
+//! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`spec`]: `.spec` / `.json` discovery files.
 //! - [`package`]: managed ("v2") plugins: the typed `config.json`, its validation, the
 //!   privileges `docker plugin install` asks for, and `docker plugin set`.
@@ -60,6 +62,8 @@
 //!   limits, a `tracing` span per call and graceful shutdown.
 //! - `client` (feature `client`): a client that talks to a plugin the way `dockerd`
 //!   does, for tests and tools.
+//! - `harness` (feature `harness`): a dockerd test double (`Engine`), plugin binaries
+//!   as processes (`PluginProcess`) and a private real dockerd (`harness::dockerd`).
 
 #![warn(missing_docs)]
 
@@ -68,6 +72,7 @@ mod error;
 mod plugin;
 mod server;
 
+pub mod args;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "harness")]
