@@ -165,6 +165,19 @@ impl ArgsError {
         }
         ExitCode::from(self.exit_code())
     }
+
+    /// [`ArgsError::report`], then exits the process: for `main` before anything
+    /// runs that needs cleaning up (like clap's `Error::exit`).
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::args::{ArgsError, Flags};
+    /// # fn parse_args() -> Result<String, ArgsError> { Ok(String::new()) }
+    /// let root = parse_args().unwrap_or_else(|err| err.exit("myplugin"));
+    /// ```
+    pub fn exit(&self, program: &str) -> ! {
+        self.report(program);
+        std::process::exit(i32::from(self.exit_code()))
+    }
 }
 
 /// The flags of a command line, one at a time; see the [module docs](self).

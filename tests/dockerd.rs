@@ -175,7 +175,7 @@ fn wrong_option_is_refused(d: &Dockerd) -> Result<(), Failed> {
         "colour=blue",
         &volume,
     ])?;
-    check(err.contains("unknown option(s) colour"), || {
+    check(err.contains("unknown option `colour`"), || {
         format!("stderr {err:?}")
     })?;
     check(!plugin.root.join(&volume).exists(), || {
@@ -190,7 +190,7 @@ fn wrong_option_is_refused(d: &Dockerd) -> Result<(), Failed> {
         "mode=999",
         &volume,
     ])?;
-    check(err.contains("invalid option mode"), || {
+    check(err.contains("option `mode` must be"), || {
         format!("stderr {err:?}")
     })?;
     Ok(())
