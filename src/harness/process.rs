@@ -40,9 +40,9 @@ use nix::unistd::Pid;
 pub use nix::sys::signal::Signal;
 
 /// How long a plugin gets to start listening.
-pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a plugin gets to exit after a signal (then it is SIGKILLed).
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often readiness and exit are polled.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -221,8 +221,8 @@ impl PluginProcess {
         fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<no log: {e}>"))
     }
 
-    /// Sends `signal` and waits for the exit; a process still running after
-    /// [`STOP_TIMEOUT`] is SIGKILLed and reported as [`ProcessError::StillRunning`].
+    /// Sends `signal` and waits for the exit; a process still running 20 s later is
+    /// SIGKILLed and reported as [`ProcessError::StillRunning`].
     /// `Signal::SIGKILL` stops it as a crash would (its socket file stays behind).
     pub fn signal_and_wait(&mut self, signal: Signal) -> Result<ExitStatus, ProcessError> {
         let Some(mut child) = self.child.take() else {

@@ -56,7 +56,7 @@ pub(crate) struct Outcome {
     pub(crate) exit_code: i32,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
-    /// Whole seconds, only for commands that took at least [`SLOW`].
+    /// Whole seconds, only for commands that took at least [`SLOW`](crate::SLOW).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) duration_s: Option<u64>,
     /// Actions with managed plugins only: what dockerd logged during the command about

@@ -37,7 +37,7 @@
 //!   --out DIR       where fixtures go (default tests/fixtures/dockerd-sequences)
 //!   --list          print the actions and exit
 //!   --no-isolate    do not enter a private mount namespace
-//!   --raw DIR       also keep each plugin's raw log as DIR/<action>.<plugin>.jsonl
+//!   --raw DIR       also keep each plugin's raw log as `DIR/<action>.<plugin>.jsonl`
 
 mod actions;
 mod fixture;

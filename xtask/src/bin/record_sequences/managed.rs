@@ -190,7 +190,7 @@ pub(crate) fn build_static_recorder() -> Result<PathBuf, String> {
     Ok(binary)
 }
 
-/// The pids of a managed recorder's processes (its argv[0] is `/recorder`).
+/// The pids of a managed recorder's processes (its `argv[0]` is `/recorder`).
 pub(crate) fn managed_pids(name: &str) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
