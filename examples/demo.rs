@@ -4,7 +4,7 @@
 //! every request and reply on the wire.
 //!
 //! ```text
-//! cargo run --example demo --features client
+//! cargo run --example demo --features client,macros
 //! ```
 //!
 //! No Docker daemon is needed; `tests/dockerd.rs` runs the same plugin under a real one.

@@ -61,10 +61,12 @@
 //!   through (body limit, decode, span, panic catch, `{"Err"}`), typed rejections.
 //! - [`volume`]: the volume driver trait, its wire types and its declared methods.
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
+//! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
 //! - [`transport`]: where a plugin listens: the [`Accept`](transport::Accept)
 //!   abstraction the server consumes, unix sockets (mode, group, stale-socket
-//!   replacement), TCP, TLS (feature `tls`), systemd socket activation.
+//!   replacement), TCP, TLS (feature `tls`), systemd socket activation;
+//!   [`transport::ListenArgs`] reads the command-line flags that choose one.
 //! - [`spec`]: `.spec` / `.json` discovery files.
 //! - [`Server`]: the run loop, the drain and the idle timer, graceful shutdown.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
@@ -77,8 +79,9 @@
 //!   the ELF library closure, reproducible rootfs and archives, the build, registry
 //!   push and systemd units.
 //! - `harness` (feature `harness`): the mini-engine, a dockerd test double layered as
-//!   dockerd is: the plugin registry, one service per subsystem, containers, the
-//!   engine.
+//!   dockerd is (the plugin registry, one service per subsystem, containers, the
+//!   engine); plugin binaries as processes (`PluginProcess`); a private real dockerd
+//!   (`harness::dockerd`).
 //!
 //! [`Method`]: protocol::Method
 
@@ -89,6 +92,7 @@ mod error;
 mod plugin;
 mod server;
 
+pub mod args;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "harness")]

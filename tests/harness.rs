@@ -3,7 +3,6 @@
 //! user actions, mount IDs and reference counts.
 #![cfg(feature = "harness")]
 
-mod common;
 mod support;
 
 use std::fs;
@@ -12,18 +11,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
-    Discovery, Engine, EngineConfig, HarnessError, RetryPolicy, VolumeUse,
+    Discovery, Engine, EngineConfig, HarnessError, PluginProcess, RetryPolicy, VolumeUse,
 };
 use docker_plugin_sdk::volume::Scope;
-use support::process::{PluginProcess, example_binary};
-
-/// Retries quick enough for tests (dockerd's are 1 s first backoff, 30 s deadline).
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        deadline: Duration::from_secs(5),
-        first_backoff: Duration::from_millis(100),
-    }
-}
+use support::process::example_binary;
 
 struct Setup {
     root: tempfile::TempDir,
@@ -33,11 +24,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
-        let engine = Engine::with_config(EngineConfig {
-            discovery: Discovery::rooted(root.path()),
-            retry: fast_retry(),
-            ..Default::default()
-        });
+        let engine = Engine::for_tests(root.path());
         Self { root, engine }
     }
 
@@ -231,10 +218,7 @@ async fn driver_errors_reach_the_user_with_the_plugins_message() {
         .create("strict", "v", [("colour", "blue")])
         .await
         .unwrap_err();
-    assert!(
-        err.to_string().contains("unknown option(s) colour"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("unknown option `colour`"), "{err}");
     assert!(!s.root.path().join("volumes/v").exists());
     let err = s.engine.volumes().inspect("nope").await.unwrap_err();
     assert!(matches!(err, HarnessError::NoSuchVolume { .. }), "{err}");
@@ -317,16 +301,12 @@ async fn a_plugin_behind_a_tcp_spec_file_is_used_the_same_way() {
 
 #[tokio::test]
 async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
-    let s = common::TestServer::start(common::Recorder::default(), |p| p).await;
+    let s = support::server::TestServer::start(support::server::Recorder::default(), |p| p).await;
     // Discovery rooted so that the test server's socket is the plugin `test`.
     let root = s.dir.path().join("root");
     fs::create_dir_all(root.join("run/docker")).unwrap();
     std::os::unix::fs::symlink(s.dir.path(), root.join("run/docker/plugins")).unwrap();
-    let engine = Engine::with_config(EngineConfig {
-        discovery: Discovery::rooted(&root),
-        retry: fast_retry(),
-        ..Default::default()
-    });
+    let engine = Engine::for_tests(&root);
     let info = engine
         .volumes()
         .create("test", "missing", std::iter::empty::<(&str, &str)>())

@@ -16,12 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use docker_plugin_sdk::harness::{
-    Container, Engine, EngineConfig, HarnessError, RetryPolicy, SocketProbe, VolumeUse,
-};
+use docker_plugin_sdk::harness::{Container, Engine, HarnessError, PluginProcess, VolumeUse};
 use serde_json::Value;
 use support::bundle;
-use support::process::{PluginProcess, example_binary};
+use support::process::xtask_binary;
 
 struct Replay {
     root: tempfile::TempDir,
@@ -35,18 +33,7 @@ struct Replay {
 impl Replay {
     fn new(plugins: &[Value]) -> Self {
         let root = tempfile::tempdir().unwrap();
-        let engine = Engine::with_config(EngineConfig {
-            retry: RetryPolicy {
-                deadline: Duration::from_secs(5),
-                first_backoff: Duration::from_millis(100),
-            },
-            socket_probe: SocketProbe {
-                first_wait: Duration::from_millis(100),
-                interval: Duration::from_millis(100),
-                attempts: 30,
-            },
-            ..EngineConfig::rooted(root.path())
-        });
+        let engine = Engine::for_tests(root.path());
         let mut replay = Self {
             root,
             engine,
@@ -96,7 +83,7 @@ impl Replay {
             bundle::packaged(
                 &dir,
                 config,
-                &example_binary("recorder"),
+                &xtask_binary("recorder"),
                 "/recorder",
                 &["/log"],
             );
@@ -126,7 +113,7 @@ impl Replay {
     fn start(&self, plugin: &Value) -> PluginProcess {
         let name = plugin["name"].as_str().unwrap();
         let socket_dir = &self.engine.discovery().socket_dir;
-        let mut command = Command::new(example_binary("recorder"));
+        let mut command = Command::new(xtask_binary("recorder"));
         command
             .args(["--name", name, "--socket-dir"])
             .arg(socket_dir)

@@ -16,18 +16,10 @@ use serde_json::json;
 use support::bundle::{packaged, write_config};
 use support::process::example_binary;
 
-/// Probing quick enough for tests (dockerd: 500 ms, then 4 dials 3 s apart).
-fn fast_probe() -> SocketProbe {
-    SocketProbe {
-        first_wait: Duration::from_millis(100),
-        interval: Duration::from_millis(200),
-        attempts: 25,
-    }
-}
-
+/// dockerd's retries (they ride out a plugin restart), a fast socket probe.
 fn engine(root: &Path) -> Engine {
     Engine::with_config(EngineConfig {
-        socket_probe: fast_probe(),
+        socket_probe: SocketProbe::fast(),
         ..EngineConfig::rooted(root)
     })
 }

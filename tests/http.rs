@@ -2,18 +2,18 @@
 //! volume method, content negotiation, the bodies dockerd sends, and every kind of bad
 //! input, each answered with a JSON error while the server keeps serving.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Recorder, TestServer};
 use docker_plugin_sdk::client::{Client, ClientError, RawResponse};
 use docker_plugin_sdk::protocol::{Empty, MEDIA_TYPE_V1, MEDIA_TYPE_V1_1, MEDIA_TYPE_V1_2};
 use docker_plugin_sdk::volume::*;
 use http::{Method, Request, StatusCode, header::ACCEPT};
 use http_body_util::Full;
 use serde_json::{Value, json};
+use support::server::{Recorder, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ID: &str = "b87d7442095999a92b65b3d9691e697b61713829cc0ffd1bb72e4ccd51aa4d6c";
@@ -502,7 +502,7 @@ async fn drain_timeout_bounds_shutdown() {
     let socket = listener.unix_path().unwrap().to_path_buf();
     let stop = docker_plugin_sdk::CancellationToken::new();
     let server = docker_plugin_sdk::Plugin::new()
-        .volume(common::Shared(recorder.clone()))
+        .volume(support::server::Shared(recorder.clone()))
         .server(listener)
         .shutdown_on(stop.clone())
         .drain_timeout(Duration::from_millis(200));

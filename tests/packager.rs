@@ -25,11 +25,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use docker_plugin_sdk::harness::PluginProcess;
+use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::package::archive::sha256;
 use docker_plugin_sdk::package::elf::ElfInfo;
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::dockerd::Dockerd;
-use support::process::{PluginProcess, example_binary};
+use support::process::example_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
 
 const IMAGE: &str = "dps-busybox:pkg";
@@ -121,6 +122,8 @@ fn package_localvol(out: &Path) -> Result<String, Failed> {
         "package",
         "--example",
         "localvol",
+        "--features",
+        "macros",
         "--profile",
         "e2e",
         "--out",
@@ -234,6 +237,8 @@ fn an_invalid_config_lists_each_problem() -> Result<(), Failed> {
         "package",
         "--example",
         "localvol",
+        "--features",
+        "macros",
         "--profile",
         "e2e",
         "--metadata",
@@ -270,6 +275,8 @@ dirs = ["/var/lib/localvol"]
         "package",
         "--example",
         "localvol",
+        "--features",
+        "macros",
         "--profile",
         "e2e",
         "--metadata",
@@ -411,7 +418,7 @@ fn call_talks_to_a_running_plugin() -> Result<(), Failed> {
 fn use_managed_localvol(d: &Dockerd, name: &str) -> Result<(), Failed> {
     let volume = unique("pkgvol");
     let driver = format!("{name}:latest");
-    d.docker_ok(&["volume", "create", "-d", &driver, &volume]);
+    d.docker_ok(&["volume", "create", "-d", &driver, &volume])?;
     d.docker_ok(&[
         "run",
         "--rm",
@@ -421,16 +428,16 @@ fn use_managed_localvol(d: &Dockerd, name: &str) -> Result<(), Failed> {
         "sh",
         "-c",
         "echo written through a packaged plugin > /data/hello",
-    ]);
+    ])?;
     // The plugin answers with its own path, under its propagated mount; dockerd
     // binds that mount from DATA_ROOT/plugins/ID/propagated-mount on the host, so
     // the file the container wrote is in the plugin's storage there.
-    let mountpoint = d.docker_ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", &volume]);
+    let mountpoint = d.docker_ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", &volume])?;
     let inside = mountpoint
         .strip_prefix("/mnt/volumes/")
         .ok_or_else(|| format!("mountpoint {mountpoint} is not under the propagated mount"))?;
-    let id = d.docker_ok(&["plugin", "inspect", "--format", "{{.Id}}", name]);
-    let data_root = d.docker_ok(&["info", "--format", "{{.DockerRootDir}}"]);
+    let id = d.docker_ok(&["plugin", "inspect", "--format", "{{.Id}}", name])?;
+    let data_root = d.docker_ok(&["info", "--format", "{{.DockerRootDir}}"])?;
     let host = Path::new(&data_root)
         .join("plugins")
         .join(&id)
@@ -441,12 +448,12 @@ fn use_managed_localvol(d: &Dockerd, name: &str) -> Result<(), Failed> {
     check(written == "written through a packaged plugin\n", || {
         format!("{}/hello holds {written:?}", host.display())
     })?;
-    let ls = d.docker_ok(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}"]);
+    let ls = d.docker_ok(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}"])?;
     check(ls.contains(&format!("{driver} {volume}")), || ls.clone())?;
-    d.docker_ok(&["volume", "rm", &volume]);
-    d.docker_ok(&["plugin", "disable", name]);
-    d.docker_ok(&["plugin", "rm", name]);
-    let plugins = d.docker_ok(&["plugin", "ls", "--format", "{{.Name}}"]);
+    d.docker_ok(&["volume", "rm", &volume])?;
+    d.docker_ok(&["plugin", "disable", name])?;
+    d.docker_ok(&["plugin", "rm", name])?;
+    let plugins = d.docker_ok(&["plugin", "ls", "--format", "{{.Name}}"])?;
     check(!plugins.contains(name), || plugins.clone())
 }
 
@@ -454,12 +461,12 @@ fn create_enable_and_use_the_bundle(d: &Dockerd, image: &ImageOnce) -> Result<()
     image.ensure(d)?;
     let dir = bundle()?;
     let name = unique("dps-pkg");
-    d.docker_ok(&["plugin", "create", &name, dir.to_str().ok_or("path")?]);
-    let enabled = d.docker_ok(&["plugin", "inspect", "--format", "{{.Enabled}}", &name]);
+    d.docker_ok(&["plugin", "create", &name, dir.to_str().ok_or("path")?])?;
+    let enabled = d.docker_ok(&["plugin", "inspect", "--format", "{{.Enabled}}", &name])?;
     check(enabled == "false", || {
         format!("created plugin enabled={enabled}")
     })?;
-    d.docker_ok(&["plugin", "enable", &name]);
+    d.docker_ok(&["plugin", "enable", &name])?;
     use_managed_localvol(d, &name)
 }
 
@@ -621,8 +628,8 @@ fn push_then_install_from_a_registry(d: &Dockerd, image: &ImageOnce) -> Result<(
         "--alias",
         &name,
         &reference,
-    ]);
-    let enabled = d.docker_ok(&["plugin", "inspect", "--format", "{{.Enabled}}", &name]);
+    ])?;
+    let enabled = d.docker_ok(&["plugin", "inspect", "--format", "{{.Enabled}}", &name])?;
     check(enabled == "true", || {
         format!("installed plugin enabled={enabled}")
     })?;
@@ -657,9 +664,9 @@ fn push_then_install_from_a_registry(d: &Dockerd, image: &ImageOnce) -> Result<(
 
     // And what dockerd itself pushes for the same bundle.
     let by_dockerd = format!("127.0.0.1:{}/test/by-dockerd:1", registry.port);
-    d.docker_ok(&["plugin", "create", &by_dockerd, dir.to_str().ok_or("path")?]);
-    d.docker_ok(&["plugin", "push", &by_dockerd]);
-    d.docker_ok(&["plugin", "rm", &by_dockerd]);
+    d.docker_ok(&["plugin", "create", &by_dockerd, dir.to_str().ok_or("path")?])?;
+    d.docker_ok(&["plugin", "push", &by_dockerd])?;
+    d.docker_ok(&["plugin", "rm", &by_dockerd])?;
     let manifest = registry.json("/v2/test/by-dockerd/manifests/1")?;
     let layer = manifest["layers"][0]["digest"]
         .as_str()

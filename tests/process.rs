@@ -12,9 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use docker_plugin_sdk::client::Client;
+use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use docker_plugin_sdk::protocol::Empty;
 use docker_plugin_sdk::volume;
-use support::process::{PluginProcess, example_binary};
+use support::process::example_binary;
 
 fn localvol(dir: &Path, name: &str) -> Command {
     let mut command = Command::new(example_binary("localvol"));
@@ -37,7 +38,7 @@ async fn activate(socket: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn sigterm_and_sigint_stop_the_plugin_and_remove_its_socket() {
-    for signal in ["TERM", "INT"] {
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("plugins/sig.sock");
         let mut plugin =
@@ -47,12 +48,12 @@ async fn sigterm_and_sigint_stop_the_plugin_and_remove_its_socket() {
         let status = plugin.signal_and_wait(signal).unwrap();
         assert!(
             status.success(),
-            "SIG{signal}: exit {status}\n{}",
+            "{signal}: exit {status}\n{}",
             plugin.log_text()
         );
-        assert!(!socket.exists(), "SIG{signal}: socket left behind");
+        assert!(!socket.exists(), "{signal}: socket left behind");
         let log = plugin.log_text();
-        assert!(log.contains(&format!("SIG{signal} received")), "{log}");
+        assert!(log.contains(&format!("{signal} received")), "{log}");
     }
 }
 

@@ -2,15 +2,15 @@
 //! trust the server, with certificates made on the fly by rcgen.
 #![cfg(feature = "tls")]
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{Recorder, Shared};
 use docker_plugin_sdk::transport::{Listener, TlsConfig};
 use docker_plugin_sdk::{CancellationToken, Plugin, ServeError};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use support::server::{Recorder, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

@@ -1,18 +1,18 @@
 //! Transports and discovery files: unix socket placement, permissions and takeover
 //! rules, TCP, and spec files written while serving and removed at shutdown.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 
-use common::{Recorder, Shared, TestServer};
 use docker_plugin_sdk::client::Client;
 use docker_plugin_sdk::spec::{PluginSpec, SpecFile};
 use docker_plugin_sdk::transport::{Listener, UnixSocket};
 use docker_plugin_sdk::{CancellationToken, Plugin, ServeError};
+use support::server::{Recorder, Shared, TestServer};
 
 fn plugin() -> (Plugin, Arc<Recorder>) {
     let driver = Arc::new(Recorder::default());

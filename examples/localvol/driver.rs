@@ -3,27 +3,58 @@
 //! created with. Mounting is a no-op (the data dir is the mountpoint); the driver counts
 //! mounts per ID so that a volume in use cannot be removed.
 //!
-//! Options (`docker volume create -d localvol -o mode=0750 v1`):
+//! Options (`docker volume create -d localvol -o mode=0750 v1`) are a typed struct,
+//! [`Options`], with `#[derive(DriverOptions)]`:
 //! - `mode`: octal permissions of the data directory (default 0755).
 //!
-//! Any other option is refused with a clear error, so a typo never silently creates a
-//! volume that differs from what the user asked for.
+//! Any other option, or a bad value, is refused with a clear error naming every
+//! problem, so a typo never silently creates a volume that differs from what the user
+//! asked for.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Mutex;
 
 use docker_plugin_sdk::volume::{
     self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
-use docker_plugin_sdk::{Error, Result, async_trait};
+use docker_plugin_sdk::{DriverOptions, Error, Result, async_trait};
 
-/// The options `create` understands.
-const KNOWN_OPTIONS: &[&str] = &["mode"];
+/// The `-o key=value` options of `docker volume create -d localvol`.
+#[derive(Debug, DriverOptions)]
+pub struct Options {
+    /// Octal permissions of the volume's data directory.
+    #[opt(default = "0755")]
+    pub mode: OctalMode,
+}
+
+/// Octal permissions, at most 7777: `0750`, `750`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OctalMode(pub u32);
+
+impl FromStr for OctalMode {
+    type Err = String;
+
+    fn from_str(value: &str) -> std::result::Result<Self, String> {
+        u32::from_str_radix(value, 8)
+            .ok()
+            .filter(|mode| *mode <= 0o7777)
+            .map(OctalMode)
+            .ok_or_else(|| "expected octal permissions such as 0755".to_owned())
+    }
+}
+
+impl fmt::Display for OctalMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
 
 /// Volumes as directories under `root`.
 pub struct LocalVolumes {
@@ -78,17 +109,6 @@ impl LocalVolumes {
     }
 }
 
-fn parse_mode(value: &str) -> Result<u32> {
-    u32::from_str_radix(value, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777)
-        .ok_or_else(|| {
-            Error::new(format!(
-                "invalid option mode={value:?}: expected octal permissions such as 0755"
-            ))
-        })
-}
-
 fn read_opts(path: &Path) -> BTreeMap<String, String> {
     fs::read(path)
         .ok()
@@ -100,24 +120,8 @@ fn read_opts(path: &Path) -> BTreeMap<String, String> {
 impl volume::Driver for LocalVolumes {
     async fn create(&self, req: CreateRequest) -> Result<()> {
         let dir = self.volume_dir(&req.name)?;
-        let mut unknown: Vec<&str> = req
-            .opts
-            .keys()
-            .map(String::as_str)
-            .filter(|key| !KNOWN_OPTIONS.contains(key))
-            .collect();
-        if !unknown.is_empty() {
-            unknown.sort_unstable();
-            return Err(Error::new(format!(
-                "unknown option(s) {}: localvol accepts {}",
-                unknown.join(", "),
-                KNOWN_OPTIONS.join(", ")
-            )));
-        }
-        let mode = match req.opts.get("mode") {
-            Some(value) => parse_mode(value)?,
-            None => 0o755,
-        };
+        // Unknown options and bad values, all in one message for the user.
+        let options = Options::from_map(&req.opts)?;
         let data = dir.join("data");
         if data.is_dir() {
             // dockerd only creates after Get failed, but `docker volume create` of an
@@ -125,7 +129,7 @@ impl volume::Driver for LocalVolumes {
             return Ok(());
         }
         fs::create_dir_all(&data)?;
-        fs::set_permissions(&data, fs::Permissions::from_mode(mode))?;
+        fs::set_permissions(&data, fs::Permissions::from_mode(options.mode.0))?;
         let opts: BTreeMap<&String, &String> = req.opts.iter().collect();
         let tmp = dir.join("opts.json.tmp");
         fs::write(&tmp, serde_json::to_vec(&opts)?)?;

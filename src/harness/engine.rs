@@ -97,4 +97,19 @@ impl Engine {
     pub fn containers(&self) -> &Containers {
         &self.containers
     }
+
+    /// An engine with [`EngineConfig::for_tests`]: rooted in `root`, fast retries and
+    /// socket probe.
+    ///
+    /// ```no_run
+    /// use docker_plugin_sdk::harness::Engine;
+    /// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+    /// // Your plugin listens on /tmp/t/run/docker/plugins/myplugin.sock.
+    /// let engine = Engine::for_tests("/tmp/t");
+    /// engine.volumes().create("myplugin", "v1", [("size", "1G")]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn for_tests(root: impl AsRef<Path>) -> Self {
+        Self::with_config(EngineConfig::for_tests(root))
+    }
 }

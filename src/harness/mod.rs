@@ -47,10 +47,12 @@
 
 mod calls;
 mod containers;
+pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
 mod plugins;
+mod process;
 mod volume;
 
 pub use calls::{CallLog, CallRecord};
@@ -62,4 +64,5 @@ pub use plugins::{
     PluginLogLine, PluginRpc, Plugins, RetryPolicy, ScopedPaths, SocketProbe, Stream,
     normalize_name,
 };
+pub use process::{PluginProcess, ProcessError, Signal};
 pub use volume::{VolumeInfo, VolumeUse, Volumes};

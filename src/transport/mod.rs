@@ -1,9 +1,11 @@
 //! Where a plugin listens: a unix socket (the usual case), TCP, TCP with TLS (feature
 //! `tls`), or a socket passed by systemd socket activation. Transport is kept apart from
 //! protocol (design principle 4): a [`Listener`] only accepts connections; the server
-//! speaks HTTP on whatever it accepts.
+//! speaks HTTP on whatever it accepts. [`ListenArgs`] reads the command-line flags that
+//! choose one.
 
 mod accept;
+mod listen_args;
 mod systemd;
 #[cfg(feature = "tls")]
 mod tls;
@@ -14,6 +16,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 pub use accept::{Accept, Connection, Handshake};
+pub use listen_args::ListenArgs;
 pub(crate) use systemd::{notify_ready, notify_stopping};
 pub(crate) use unix::{BoundUnix, validate_name};
 pub use unix::{DEFAULT_SOCKET_DIR, UnixSocket};

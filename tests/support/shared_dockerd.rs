@@ -5,9 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use docker_plugin_sdk::harness::dockerd::Dockerd;
 use libtest_mimic::{Arguments, Failed, Trial};
-
-use super::dockerd::{self, Dockerd};
 
 /// Imports the busybox test image once per run, on first use.
 pub struct ImageOnce {
@@ -19,7 +18,8 @@ impl ImageOnce {
     /// Imports it into `d` the first time; later calls give the first result.
     pub fn ensure(&self, d: &Dockerd) -> Result<(), Failed> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let result = state.get_or_insert_with(|| d.import_busybox(self.name));
+        let result =
+            state.get_or_insert_with(|| d.import_busybox(self.name).map_err(|e| e.to_string()));
         result.clone().map_err(Failed::from)
     }
 }
@@ -40,14 +40,16 @@ impl SharedDockerd {
     /// Starts the daemon (not when only listing); `label` prefixes its messages,
     /// `image` is the tag the busybox test image gets.
     pub fn start(args: &Arguments, label: &'static str, image: &'static str) -> Self {
-        let required =
-            dockerd::required() || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1");
+        let required = required();
         let daemon = if args.list {
             Err("listing only".to_string())
         } else {
-            Dockerd::start().map(Arc::new).inspect_err(|why| {
-                eprintln!("{label}: cannot start dockerd: {why}");
-            })
+            Dockerd::start()
+                .map(Arc::new)
+                .map_err(|why| why.to_string())
+                .inspect_err(|why| {
+                    eprintln!("{label}: cannot start dockerd: {why}");
+                })
         };
         Self {
             label,
@@ -86,4 +88,11 @@ impl SharedDockerd {
             }
         }
     }
+}
+
+/// True when `CI` is `true` (or `1`), or `DPS_REQUIRE_DOCKERD=1`: then a missing or
+/// broken dockerd must fail the test instead of skipping it.
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1")
 }

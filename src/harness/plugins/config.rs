@@ -51,4 +51,23 @@ impl EngineConfig {
             ..Self::default()
         }
     }
+
+    /// [`EngineConfig::rooted`] (every directory under `root`) with
+    /// [`RetryPolicy::fast`] and [`SocketProbe::fast`]: what a test wants.
+    ///
+    /// ```
+    /// use docker_plugin_sdk::harness::{EngineConfig, RetryPolicy, SocketProbe};
+    ///
+    /// let config = EngineConfig::for_tests("/tmp/t");
+    /// assert_eq!(config.discovery.socket_dir, std::path::Path::new("/tmp/t/run/docker/plugins"));
+    /// assert_eq!(config.retry, RetryPolicy::fast());
+    /// assert_eq!(config.socket_probe, SocketProbe::fast());
+    /// ```
+    pub fn for_tests(root: impl AsRef<Path>) -> Self {
+        Self {
+            retry: RetryPolicy::fast(),
+            socket_probe: SocketProbe::fast(),
+            ..Self::rooted(root)
+        }
+    }
 }

@@ -54,6 +54,25 @@ impl RetryPolicy {
     pub fn abort(&self, start: Instant, backoff: Duration) -> bool {
         backoff + start.elapsed() >= self.deadline
     }
+
+    /// dockerd's retry with a 5 s deadline and a 100 ms first backoff (dockerd: 30 s
+    /// and 1 s): a plugin that starts late is still found, a missing one fails fast.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use docker_plugin_sdk::harness::RetryPolicy;
+    ///
+    /// let fast = RetryPolicy::fast();
+    /// assert_eq!(fast.deadline, Duration::from_secs(5));
+    /// assert_eq!(fast.backoff(0), Duration::from_millis(100));
+    /// assert_eq!(fast.backoff(2), Duration::from_millis(400));
+    /// ```
+    pub fn fast() -> Self {
+        Self {
+            deadline: Duration::from_secs(5),
+            first_backoff: Duration::from_millis(100),
+        }
+    }
 }
 
 /// A plugin's client in the engine: retries, timeouts and the call log.

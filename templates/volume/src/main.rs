@@ -5,52 +5,50 @@
 //! docker volume create -d {{project-name}} v1
 //! ```
 //!
-//! Options: `--root DIR` (where volumes live), `--socket-dir DIR` (default
-//! /run/docker/plugins), `--name NAME` (socket NAME.sock). Logs go to stderr, filtered
-//! by RUST_LOG (default info).
+//! Options: `--root DIR` (where volumes live) and the listen flags every plugin built
+//! on docker-plugin-sdk takes (`--name`, `--socket-dir`, `--socket-mode`,
+//! `--socket-group`, `--tcp` with `--spec-dir`, `--systemd`); `--help` lists them.
+//! Logs go to stderr, filtered by RUST_LOG (default info).
+
+use std::path::PathBuf;
 
 use docker_plugin_sdk::Plugin;
-use docker_plugin_sdk::transport::UnixSocket;
+use docker_plugin_sdk::args::{ArgsError, Flags};
+use docker_plugin_sdk::transport::ListenArgs;
 use {{crate_name}}::Volumes;
 
-struct Args {
-    name: String,
-    root: String,
-    socket_dir: Option<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        name: "{{project-name}}".into(),
-        root: "/var/lib/{{project-name}}".into(),
-        socket_dir: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+/// The listen flags, and where volumes live.
+fn parse_args() -> Result<(ListenArgs, PathBuf), ArgsError> {
+    let usage = format!(
+        "usage: {{project-name}} [--root DIR] {}\n\n  \
+         --root DIR            where volumes live (default /var/lib/{{project-name}})\n{}",
+        ListenArgs::USAGE,
+        ListenArgs::HELP
+    );
+    let mut listen = ListenArgs::new("{{project-name}}");
+    let mut root = PathBuf::from("/var/lib/{{project-name}}");
+    let mut flags = Flags::from_env(usage);
+    while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
-            "--name" => args.name = value()?,
-            "--root" => args.root = value()?,
-            "--socket-dir" => args.socket_dir = Some(value()?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: {{project-name}} [--name NAME] [--root DIR] [--socket-dir DIR]"
-                ));
-            }
+            "--root" => root = flags.value()?.into(),
+            _ => listen.parse_flag(&mut flags)?,
         }
     }
-    Ok(args)
+    listen.check()?;
+    Ok((listen, root))
 }
 
 #[docker_plugin_sdk::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
-    let driver = Volumes::new(&args.root)?;
-    let mut socket = UnixSocket::new(&args.name);
-    if let Some(dir) = &args.socket_dir {
-        socket = socket.dir(dir);
+    // A bad flag: the message and exit code 2 (`--help`: the usage and 0).
+    let (listen, root) = parse_args().unwrap_or_else(|err| err.exit("{{project-name}}"));
+    let driver = Volumes::new(&root)?;
+    let (listener, spec) = listen.bind()?;
+    let mut server = Plugin::new().volume(driver).server(listener);
+    if let Some(spec) = spec {
+        server = server.spec_file(spec);
     }
-    // Serves until SIGTERM or SIGINT, then removes its socket.
-    Plugin::new().volume(driver).serve(socket.bind()?).await?;
+    // Serves until SIGTERM or SIGINT, then removes its socket (and spec file).
+    server.run().await?;
     Ok(())
 }

@@ -2,33 +2,32 @@
 //! harness (a dockerd test double) exactly as dockerd would drive it.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
-use docker_plugin_sdk::harness::{Discovery, Engine, VolumeUse};
+use docker_plugin_sdk::harness::{Engine, PluginProcess, VolumeUse};
 
 /// The plugin's name: its socket is `NAME.sock`.
 const PLUGIN: &str = "{{project-name}}";
 
-/// The plugin binary listening in a private root; killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(root: &Path) -> (Running, Engine) {
-    let child = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
+/// The plugin binary listening in a private root (stopped with SIGTERM when dropped),
+/// and an engine (dockerd's test double, with fast retries) that finds it there.
+fn start(root: &Path) -> (PluginProcess, Engine) {
+    let engine = Engine::for_tests(root);
+    let socket_dir = &engine.discovery().socket_dir;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"));
+    command
         .arg("--root")
         .arg(root.join("volumes"))
         .arg("--socket-dir")
-        .arg(root.join("run/docker/plugins"))
-        .spawn()
-        .expect("start the plugin");
-    // The engine retries the lookup until the socket appears, as dockerd does.
-    (Running(child), Engine::new(Discovery::rooted(root)))
+        .arg(socket_dir);
+    // Returns once the socket accepts connections; fails with the plugin's log.
+    let plugin = PluginProcess::start(
+        command,
+        &socket_dir.join(format!("{PLUGIN}.sock")),
+        root.join(format!("{PLUGIN}.log")),
+    )
+    .unwrap();
+    (plugin, engine)
 }
 
 #[tokio::test]
@@ -70,7 +69,7 @@ async fn volume_lifecycle_through_the_harness() {
     std::fs::write(mnt.join("kept"), "on the share").unwrap();
     drop(_plugin);
     let (_plugin, engine) = start(root.path());
-    // Wait for it as dockerd would (the lookup retries until the socket is back).
+    // The new engine activates it, as dockerd does after a plugin restart.
     engine.plugins().get(PLUGIN, "VolumeDriver").await.unwrap();
     engine.volumes().rm("v1").await.unwrap();
     assert!(!mnt.exists(), "unmounted and removed");

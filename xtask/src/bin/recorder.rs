@@ -1,9 +1,9 @@
 //! `recorder`: a volume plugin that writes down every call dockerd makes to it, byte for
-//! byte, as one JSON line per call. `examples/record_sequences.rs` uses it to record the
+//! byte, as one JSON line per call. `record_sequences` (beside it) uses it to record the
 //! call sequences of a real dockerd into `tests/fixtures/dockerd-sequences/`.
 //!
 //! ```text
-//! sudo cargo run --example recorder -- --name rec --root /tmp/rec --log /tmp/rec.jsonl --capabilities
+//! sudo cargo run -p xtask --bin recorder -- --name rec --root /tmp/rec --log /tmp/rec.jsonl --capabilities
 //! docker volume create -d rec -o a=b v1
 //! cat /tmp/rec.jsonl
 //! ```
@@ -50,7 +50,8 @@ use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::IncomingStream;
-use docker_plugin_sdk::transport::{DEFAULT_SOCKET_DIR, UnixSocket};
+use docker_plugin_sdk::args::{ArgsError, Flags};
+use docker_plugin_sdk::transport::{ListenArgs, UnixSocket};
 use docker_plugin_sdk::volume::{
     self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
@@ -64,8 +65,8 @@ use tokio::signal::unix::{SignalKind, signal};
 const MAX_RECORDED_BODY: usize = 16 * 1024 * 1024;
 
 struct Args {
+    socket: UnixSocket,
     name: String,
-    socket_dir: PathBuf,
     root: PathBuf,
     log: PathBuf,
     capabilities: bool,
@@ -76,34 +77,39 @@ struct Args {
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
                      [--capabilities] [--bare-get] [--print-env VAR]...";
 
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut name = "recorder".to_owned();
-    let mut socket_dir = PathBuf::from(DEFAULT_SOCKET_DIR);
+fn parse_args() -> Result<Args, ArgsError> {
+    let mut listen = ListenArgs::new("recorder");
     let mut root = None;
     let mut log = None;
     let mut capabilities = false;
     let mut bare_get = false;
     let mut print_env = Vec::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+    let mut flags = Flags::from_env(USAGE);
+    while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
-            "--name" => name = value()?,
-            "--socket-dir" => socket_dir = PathBuf::from(value()?),
-            "--root" => root = Some(PathBuf::from(value()?)),
-            "--log" => log = Some(PathBuf::from(value()?)),
+            "--root" => root = Some(PathBuf::from(flags.value()?)),
+            "--log" => log = Some(PathBuf::from(flags.value()?)),
             "--capabilities" => capabilities = true,
             "--bare-get" => bare_get = true,
-            "--print-env" => print_env.push(value()?),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+            "--print-env" => print_env.push(flags.value()?),
+            // The recorder binds its socket itself, to learn each caller's pid: of the
+            // listen flags it takes --name and --socket-dir.
+            "--name" | "--socket-dir" => listen.parse_flag(&mut flags)?,
+            "--socket-mode" | "--socket-group" | "--tcp" | "--spec-dir" | "--systemd" => {
+                return Err(ArgsError::Unsupported {
+                    flag,
+                    why: "the recorder listens on a plain unix socket only".into(),
+                });
+            }
+            _ => return Err(flags.unknown()),
         }
     }
+    let required = |flag: &str| ArgsError::Required { flag: flag.into() };
     Ok(Args {
-        name,
-        socket_dir,
-        root: root.ok_or_else(|| format!("--root is required; {USAGE}"))?,
-        log: log.ok_or_else(|| format!("--log is required; {USAGE}"))?,
+        socket: listen.unix_socket(),
+        name: listen.name,
+        root: root.ok_or_else(|| required("--root"))?,
+        log: log.ok_or_else(|| required("--log"))?,
         capabilities,
         bare_get,
         print_env,
@@ -391,7 +397,7 @@ async fn run(args: Args) -> io::Result<()> {
         .into_router()
         .layer(middleware::from_fn_with_state(recorder, record));
 
-    let path = UnixSocket::new(&args.name).dir(&args.socket_dir).path();
+    let path = args.socket.path();
     let listener = bind(&path)?;
     eprintln!("recorder: {} listening on {}", args.name, path.display());
     let served = axum::serve(
@@ -409,10 +415,7 @@ async fn run(args: Args) -> io::Result<()> {
 async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
-        Err(message) => {
-            eprintln!("recorder: {message}");
-            return ExitCode::from(2);
-        }
+        Err(err) => return err.report("recorder"),
     };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
