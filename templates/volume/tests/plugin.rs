@@ -39,7 +39,11 @@ async fn volume_lifecycle_through_the_harness() {
 {%- else %}
     let options = [("mode", "750")];
 {%- endif %}
-    engine.volumes().create(PLUGIN, "v1", options).await.unwrap();
+    engine
+        .volumes()
+        .create(PLUGIN, "v1", options)
+        .await
+        .unwrap();
     assert_eq!(
         engine.calls().take_methods(),
         [
@@ -51,7 +55,8 @@ async fn volume_lifecycle_through_the_harness() {
     );
     // `docker run -v v1:/data`: Mount, the container writes, Unmount.
     let wrote = engine
-        .containers().run(&[VolumeUse::existing("v1")], |container| {
+        .containers()
+        .run(&[VolumeUse::existing("v1")], |container| {
             std::fs::write(container.mountpoint("v1").unwrap().join("hello"), "hi")
         })
         .await
@@ -61,7 +66,8 @@ async fn volume_lifecycle_through_the_harness() {
     // While mounted, the plugin restarts: `volume rm` then unmounts instead of
     // deleting through the mount.
     let mut container = engine
-        .containers().create(&[VolumeUse::existing("v1")])
+        .containers()
+        .create(&[VolumeUse::existing("v1")])
         .await
         .unwrap();
     engine.containers().start(&mut container).await.unwrap();
@@ -87,7 +93,8 @@ async fn bad_options_reach_the_user_in_one_clear_message() {
     let root = tempfile::tempdir().unwrap();
     let (_plugin, engine) = start(root.path());
     let err = engine
-        .volumes().create(PLUGIN, "v1", [("nope", "1")])
+        .volumes()
+        .create(PLUGIN, "v1", [("nope", "1")])
         .await
         .unwrap_err()
         .to_string();
