@@ -34,9 +34,10 @@ use http::Request;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
-use rejection::{Rejection, check_head};
+use rejection::Rejection;
 pub(crate) use reply::Reply;
 pub(crate) use request::RequestBody;
+use request::check_head;
 
 use crate::error::Error;
 use crate::protocol::{Activate, ActivateResponse, Method, SubsystemSpec};

@@ -7,7 +7,6 @@
 //! Each becomes Docker's `{"Err": "..."}` body, so dockerd shows the message to the
 //! user.
 
-use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
 
 use super::reply::{Reply, error_reply};
@@ -61,52 +60,12 @@ impl Rejection {
     }
 }
 
-static FALLBACK_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(protocol::MEDIA_TYPE_V1);
-
-/// Checks what must hold before the body is read: an acceptable `Accept` and `POST`.
-/// Returns the reply's `Content-Type`, or the finished rejection.
-// The `Err` is the finished reply; it is built only on the rare bad request and moved
-// straight out, so boxing it would only add an allocation.
-#[allow(clippy::result_large_err)]
-pub(crate) fn check_head(parts: &Parts) -> Result<&'static HeaderValue, Reply> {
-    let Some(content_type) = protocol::negotiate(&parts.headers) else {
-        let rejection = Rejection::NotAcceptable {
-            accept: accept_list(&parts.headers),
-        };
-        return Err(rejection.into_reply(&FALLBACK_CONTENT_TYPE));
-    };
-    if parts.method != Method::POST {
-        let rejection = Rejection::MethodNotAllowed {
-            method: parts.method.clone(),
-            path: parts.uri.path().to_owned(),
-        };
-        return Err(rejection.into_reply(content_type));
-    }
-    Ok(content_type)
-}
-
-fn accept_list(headers: &http::HeaderMap) -> String {
-    headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(super) static FALLBACK_CONTENT_TYPE: HeaderValue =
+    HeaderValue::from_static(protocol::MEDIA_TYPE_V1);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::Request;
-    use http::header::ACCEPT;
-
-    fn parts(method: Method, accept: Option<&str>) -> Parts {
-        let mut request = Request::builder().method(method).uri("/Test.Echo");
-        if let Some(accept) = accept {
-            request = request.header(ACCEPT, accept);
-        }
-        request.body(()).unwrap().into_parts().0
-    }
 
     #[test]
     fn each_rejection_has_its_status_and_message() {
@@ -162,18 +121,5 @@ mod tests {
             assert_eq!(rejection.status().as_u16(), status, "{rejection}");
             assert_eq!(rejection.to_string(), message);
         }
-    }
-
-    #[test]
-    fn the_head_check_answers_406_as_v1_and_405_as_negotiated() {
-        let v12 = Some(protocol::MEDIA_TYPE_V1_2);
-        let reply = check_head(&parts(Method::POST, Some("text/html"))).unwrap_err();
-        assert_eq!(reply.status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(reply.headers()["content-type"], protocol::MEDIA_TYPE_V1);
-        let reply = check_head(&parts(Method::GET, v12)).unwrap_err();
-        assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(reply.headers()["content-type"], protocol::MEDIA_TYPE_V1_2);
-        let negotiated = check_head(&parts(Method::POST, v12)).ok();
-        assert_eq!(negotiated.unwrap(), protocol::MEDIA_TYPE_V1_2);
     }
 }
