@@ -1,40 +1,54 @@
-//! Serving benchmark: the SDK against a bare hyper server, under the same load.
+//! Serving benchmark: the SDK against a bare hyper server, under the same load, in
+//! the configurations plugins really run in.
 //!
 //! ```text
-//! cargo bench --bench serve
+//! cargo bench --bench serve --features macros
 //! ```
 //!
 //! One binary plays three parts. Run without arguments (as `cargo bench` does) it is the
-//! load generator; it re-executes itself as the server under test:
+//! load generator; it re-executes itself as the servers under test:
 //!
-//! - `serve bare SOCKET`: a bare hyper 1.x HTTP/1 server answering one fixed JSON body
+//! - `bare SOCKET SETUP`: a bare hyper 1.x HTTP/1 server answering one fixed JSON body
 //!   (the same bytes and `Content-Type` the SDK's Get reply has) to any request;
-//! - `serve sdk SOCKET`: `docker_plugin_sdk::Plugin` serving a trivial volume driver.
+//! - `sdk SOCKET SETUP`: `docker_plugin_sdk::Plugin` serving a trivial volume driver.
 //!
-//! The load generator keeps 64 keep-alive HTTP/1.1 connections over the unix socket,
-//! one request in flight on each, sending what dockerd sends (`POST /VolumeDriver.Get`,
-//! `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, body
-//! `{"Name":"v1"}\n`). Both servers run side by side and are loaded in turns of 1 s
-//! (bare, sdk, sdk, bare, ...) after a warmup, so that anything else running on the
-//! machine slows both alike. It measures, per server: calls/s, the server's CPU per call
-//! (utime + stime from `/proc/PID/stat`), its idle RSS (`VmRSS` once listening, before
-//! any load) and its peak RSS (`VmHWM` after the load). It also reports the size of a
-//! stripped release plugin binary. It exits non-zero when the SDK misses a target:
+//! Each server runs in one of three setups, and both servers of a comparison run in the
+//! same one, except for what the SDK adds itself:
+//!
+//! - `plain`: both on a current-thread tokio runtime, no log subscriber;
+//! - `multi`: both on a multi-thread runtime (what `#[tokio::main]` gives), no
+//!   subscriber;
+//! - `main`: the SDK started exactly as `#[docker_plugin_sdk::main]` starts a plugin
+//!   (its runtime and its log subscriber at the default `info` level), against the bare
+//!   server on a multi-thread runtime without a subscriber (the floor).
+//!
+//! For each setup and each connection count (1 and 64 by default) the load generator
+//! keeps that many keep-alive HTTP/1.1 connections over the unix socket, one request in
+//! flight on each, sending what dockerd sends (`POST /VolumeDriver.Get`, `Accept:
+//! application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, body
+//! `{"Name":"v1"}\n`). Both servers are loaded in turns of 1 s (bare, sdk, sdk, bare,
+//! ...) after a warmup, so that anything else running on the machine slows both alike.
+//! It measures, per server: calls/s, the server's CPU per call (utime + stime from
+//! `/proc/PID/stat`), the 99th percentile of the latency the load generator sees
+//! (request written → reply read), its idle RSS (`VmRSS` once listening, before any
+//! load) and its peak RSS (`VmHWM` after the load). It also reports the size of a
+//! stripped release plugin binary. It exits non-zero when the SDK misses a target in
+//! any cell:
 //!
 //! - calls/s at least 90% of the bare server's;
 //! - CPU per call at most 1.25 times the bare server's;
+//! - p99 latency at most 1.2 times the bare server's;
 //! - idle RSS at most 1 MiB above the bare server's;
 //! - the plugin binary under 2.5 MB (skipped when it is not built).
 //!
 //! Environment:
 //!
-//! - `BENCH_SECONDS` (default 5): measured seconds per server, in 1 s turns;
-//!   `BENCH_WARMUP` (default 1): seconds of warmup per server.
-//! - `BENCH_CONNECTIONS` (default 64).
+//! - `BENCH_SETUPS` (default `plain,multi,main`), `BENCH_CONNECTIONS` (default `1,64`).
+//! - `BENCH_SECONDS` (default 5): measured seconds per server and cell, in 1 s turns;
+//!   `BENCH_WARMUP` (default 1): seconds of warmup per server and cell.
 //! - `BENCH_METHOD` (`get`, the default, or `list`).
-//! - `BENCH_SERVER_RUNTIME` (`current`, the default, or `multi`): the tokio runtime of
-//!   both servers. `BENCH_CLIENT_THREADS` (default 1): worker threads of the load
-//!   generator (1 is a current-thread runtime).
+//! - `BENCH_CLIENT_THREADS` (default 1): worker threads of the load generator (1 is a
+//!   current-thread runtime).
 //! - `BENCH_PLUGIN_BINARY`: the plugin binary to size (default
 //!   `target/release/examples/localvol`, "not built" when missing).
 //! - `BENCH_NO_FAIL=1`: report only, always exit 0.
@@ -84,6 +98,7 @@ const LIST_REPLY: &[u8] = br#"{"Volumes":[{"Name":"v1","Mountpoint":"/srv/vols/v
 // The targets, relative to the bare hyper server.
 const MIN_THROUGHPUT_RATIO: f64 = 0.90;
 const MAX_CPU_RATIO: f64 = 1.25;
+const MAX_P99_RATIO: f64 = 1.2;
 const MAX_IDLE_RSS_EXTRA_MIB: f64 = 1.0;
 const MAX_BINARY_BYTES: u64 = 2_500_000;
 
@@ -91,9 +106,14 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    match (args.get(1).map(String::as_str), args.get(2)) {
-        (Some("bare"), Some(socket)) => child(bare(PathBuf::from(socket))),
-        (Some("sdk"), Some(socket)) => child(sdk(PathBuf::from(socket))),
+    let setup = args.get(3).and_then(|s| Setup::parse(s));
+    match (args.get(1).map(String::as_str), args.get(2), setup) {
+        (Some("bare"), Some(socket), Some(setup)) => child(setup, bare(PathBuf::from(socket))),
+        // `#[docker_plugin_sdk::main]` expands to this call.
+        (Some("sdk"), Some(socket), Some(Setup::Main)) => {
+            docker_plugin_sdk::__private::run_main(sdk(PathBuf::from(socket)))
+        }
+        (Some("sdk"), Some(socket), Some(setup)) => child(setup, sdk(PathBuf::from(socket))),
         // `cargo bench` passes `--bench` (and perhaps a filter): be the load generator.
         _ => match parent() {
             Ok(true) => ExitCode::SUCCESS,
@@ -145,32 +165,44 @@ impl Method {
     }
 }
 
-/// Runs a server child on the runtime both servers share.
-///
-/// Both servers get the same runtime, so that the comparison measures the SDK and not
-/// the scheduler. The default is a current-thread runtime, measured against the
-/// multi-thread one `#[tokio::main]` gives (`BENCH_SERVER_RUNTIME=multi`):
-///
-/// - it is the faster of the two for both servers on a 2-core machine, where the load
-///   generator needs a core of its own: a multi-thread runtime's two workers compete
-///   with it, and spend CPU on work stealing and wakeups (bare: about 290,000 calls/s
-///   at 3.4 µs CPU per call, against 270,000 at 4.1 µs);
-/// - it is the stricter test of the SDK: the server's core is saturated, so calls/s
-///   follow the CPU each call costs, where with two workers part of the SDK's extra
-///   cost hides in the idle time of the second core (the SDK's ratios to bare are
-///   closer to 1 there);
-/// - it suits a plugin, a daemon serving one dockerd a few calls at a time, and it is
-///   what the SDK's crate documentation uses (`#[tokio::main(flavor = "current_thread")]`).
-fn child(server: impl Future<Output = Result<(), String>>) -> ExitCode {
-    let multi = std::env::var("BENCH_SERVER_RUNTIME").as_deref() == Ok("multi");
-    let runtime = if multi {
-        tokio::runtime::Builder::new_multi_thread()
+/// Where the servers run: see the module documentation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Setup {
+    Plain,
+    Multi,
+    Main,
+}
+
+impl Setup {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "plain" => Some(Self::Plain),
+            "multi" => Some(Self::Multi),
+            "main" => Some(Self::Main),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Multi => "multi",
+            Self::Main => "main",
+        }
+    }
+}
+
+/// Runs a server child on its setup's runtime: current-thread for `plain`, the
+/// multi-thread one `#[tokio::main]` gives otherwise (the `main` setup's SDK server is
+/// started by `run_main` instead, as the SDK's macro does).
+fn child(setup: Setup, server: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match setup {
+        Setup::Plain => tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
+            .build(),
+        Setup::Multi | Setup::Main => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .build()
+            .build(),
     };
     let result = match runtime {
         Ok(runtime) => runtime.block_on(server),
@@ -278,9 +310,10 @@ async fn sdk(socket: PathBuf) -> Result<(), String> {
 // The load generator.
 
 struct Config {
+    setups: Vec<Setup>,
+    connections: Vec<usize>,
     warmup: Duration,
     duration: Duration,
-    connections: usize,
     client_threads: usize,
     method: Method,
 }
@@ -298,129 +331,192 @@ impl Config {
                 Err(_) => Ok(Duration::from_secs_f64(default)),
             }
         };
-        let count = |name: &str, default: usize| -> Result<usize, String> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{name}={v}: not a positive integer")),
-                Err(_) => Ok(default),
-            }
+        let count =
+            |v: &str| -> Option<usize> { v.trim().parse::<usize>().ok().filter(|n| *n > 0) };
+        let list =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let setups = list("BENCH_SETUPS", "plain,multi,main")
+            .split(',')
+            .map(|s| {
+                Setup::parse(s.trim()).ok_or_else(|| {
+                    format!("BENCH_SETUPS: unknown setup {s:?} (plain, multi, main)")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let connections = list("BENCH_CONNECTIONS", "1,64")
+            .split(',')
+            .map(|c| {
+                count(c)
+                    .ok_or_else(|| format!("BENCH_CONNECTIONS: {c:?} is not a positive integer"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let client_threads = match std::env::var("BENCH_CLIENT_THREADS") {
+            Ok(v) => count(&v)
+                .ok_or_else(|| format!("BENCH_CLIENT_THREADS={v}: not a positive integer"))?,
+            Err(_) => 1,
         };
         Ok(Self {
+            setups,
+            connections,
             warmup: seconds("BENCH_WARMUP", 1.0)?,
             duration: seconds("BENCH_SECONDS", 5.0)?,
-            connections: count("BENCH_CONNECTIONS", 64)?,
-            client_threads: count("BENCH_CLIENT_THREADS", 1)?,
+            client_threads,
             method: Method::from_env(),
         })
     }
 }
 
-/// What one server measured.
+/// What one server measured in one cell.
 struct Measured {
     calls_per_sec: f64,
     cpu_us_per_call: f64,
+    p99_us: f64,
     idle_rss: f64,
     peak_rss: f64,
 }
 
+/// The targets, each a ratio of the SDK's figure to the bare server's.
+struct Verdicts {
+    pass: bool,
+}
+
+impl Verdicts {
+    fn check(&mut self, label: &str, value: String, ok: bool) {
+        self.pass &= ok;
+        println!(
+            "  {label:<44} {value:>16}  {}",
+            if ok { "PASS" } else { "FAIL" }
+        );
+    }
+}
+
 fn parent() -> Result<bool, String> {
     let config = Config::from_env()?;
-    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let runtime = match std::env::var("BENCH_SERVER_RUNTIME").as_deref() {
-        Ok("multi") => "multi-thread",
-        _ => "current-thread",
-    };
     println!(
-        "serve bench: POST /{} over a unix socket, {} keep-alive connections, {:.1} s warmup + {:.1} s per server (in 1 s turns); servers on a {runtime} tokio runtime, load generator on {} thread(s)",
+        "serve bench: POST /{} over a unix socket; setups {:?}, connections {:?}; {:.1} s warmup + {:.1} s per server and cell (in 1 s turns); load generator on {} thread(s)",
         config.method.name(),
+        config.setups.iter().map(|s| s.name()).collect::<Vec<_>>(),
         config.connections,
         config.warmup.as_secs_f64(),
         config.duration.as_secs_f64(),
         config.client_threads,
     );
-
-    let targets = [
-        start(&exe, "bare", dir.path().join("bare.sock"))?,
-        start(&exe, "sdk", dir.path().join("sdk.sock"))?,
-    ];
-    let [bare, sdk] = measure(&targets, &config)?;
-    drop(targets); // stops the servers
-    let binary = plugin_binary(&exe);
-
     println!();
     println!(
-        "{:<8} {:>10} {:>14} {:>14} {:>14}",
-        "server", "calls/s", "µs CPU/call", "idle RSS MiB", "peak RSS MiB"
+        "{:<6} {:>5} | {:>9} {:>9} {:>6} | {:>7} {:>7} {:>6} | {:>8} {:>8} {:>6} | {:>8} {:>8}",
+        "setup",
+        "conns",
+        "bare/s",
+        "sdk/s",
+        "ratio",
+        "bare µs",
+        "sdk µs",
+        "ratio",
+        "bare p99",
+        "sdk p99",
+        "ratio",
+        "idle MiB",
+        "peak MiB"
     );
-    for (name, m) in [("bare", &bare), ("sdk", &sdk)] {
-        println!(
-            "{:<8} {:>10.0} {:>14.2} {:>14.2} {:>14.2}",
-            name,
-            m.calls_per_sec,
-            m.cpu_us_per_call,
-            m.idle_rss / MIB,
-            m.peak_rss / MIB
-        );
+    let mut verdicts = Verdicts { pass: true };
+    let mut failures = Vec::new();
+    for &setup in &config.setups {
+        for &connections in &config.connections {
+            let [bare, sdk] = cell(&exe, setup, connections, &config)?;
+            let throughput = sdk.calls_per_sec / bare.calls_per_sec;
+            let cpu = sdk.cpu_us_per_call / bare.cpu_us_per_call;
+            let p99 = sdk.p99_us / bare.p99_us;
+            let idle = (sdk.idle_rss - bare.idle_rss) / MIB;
+            println!(
+                "{:<6} {:>5} | {:>9.0} {:>9.0} {:>6.3} | {:>7.2} {:>7.2} {:>6.3} | {:>8.1} {:>8.1} {:>6.3} | {:>+8.2} {:>8.2}",
+                setup.name(),
+                connections,
+                bare.calls_per_sec,
+                sdk.calls_per_sec,
+                throughput,
+                bare.cpu_us_per_call,
+                sdk.cpu_us_per_call,
+                cpu,
+                bare.p99_us,
+                sdk.p99_us,
+                p99,
+                idle,
+                sdk.peak_rss / bare.peak_rss,
+            );
+            let name = format!("{} x{connections}", setup.name());
+            for (what, ok) in [
+                (
+                    format!("calls/s {throughput:.3} < {MIN_THROUGHPUT_RATIO}"),
+                    throughput >= MIN_THROUGHPUT_RATIO,
+                ),
+                (
+                    format!("CPU/call {cpu:.3} > {MAX_CPU_RATIO}"),
+                    cpu <= MAX_CPU_RATIO,
+                ),
+                (
+                    format!("p99 {p99:.3} > {MAX_P99_RATIO}"),
+                    p99 <= MAX_P99_RATIO,
+                ),
+                (
+                    format!("idle RSS {idle:+.2} MiB > {MAX_IDLE_RSS_EXTRA_MIB}"),
+                    idle <= MAX_IDLE_RSS_EXTRA_MIB,
+                ),
+            ] {
+                if !ok {
+                    failures.push(format!("{name}: {what}"));
+                }
+            }
+        }
     }
+    println!("(ratio: sdk / bare; idle MiB: sdk - bare; peak MiB: sdk / bare)");
     println!();
-
-    let mut pass = true;
-    let mut verdict = |label: &str, value: String, ok: bool| {
-        pass &= ok;
-        println!(
-            "{label:<40} {value:>16}  {}",
-            if ok { "PASS" } else { "FAIL" }
-        );
-    };
-    let throughput = sdk.calls_per_sec / bare.calls_per_sec;
-    verdict(
-        &format!("calls/s sdk/bare >= {MIN_THROUGHPUT_RATIO:.2}"),
-        format!("{throughput:.3}"),
-        throughput >= MIN_THROUGHPUT_RATIO,
+    println!("targets, in every cell:");
+    verdicts.check(
+        &format!("calls/s sdk/bare >= {MIN_THROUGHPUT_RATIO:.2}, CPU/call <= {MAX_CPU_RATIO:.2}, p99 <= {MAX_P99_RATIO:.2}, idle RSS <= +{MAX_IDLE_RSS_EXTRA_MIB:.1} MiB"),
+        if failures.is_empty() { "all cells".to_owned() } else { format!("{} misses", failures.len()) },
+        failures.is_empty(),
     );
-    let cpu = sdk.cpu_us_per_call / bare.cpu_us_per_call;
-    verdict(
-        &format!("CPU/call sdk/bare <= {MAX_CPU_RATIO:.2}"),
-        format!("{cpu:.3}"),
-        cpu <= MAX_CPU_RATIO,
-    );
-    let idle = (sdk.idle_rss - bare.idle_rss) / MIB;
-    verdict(
-        &format!("idle RSS sdk - bare <= {MAX_IDLE_RSS_EXTRA_MIB:.1} MiB"),
-        format!("{idle:+.2} MiB"),
-        idle <= MAX_IDLE_RSS_EXTRA_MIB,
-    );
-    let peak = sdk.peak_rss / bare.peak_rss;
-    println!(
-        "{:<40} {:>16}  (report only)",
-        "peak RSS sdk/bare",
-        format!("{peak:.2}")
-    );
+    for failure in &failures {
+        println!("    {failure}");
+    }
     let label = format!(
         "stripped plugin binary < {:.1} MB",
         MAX_BINARY_BYTES as f64 / 1e6
     );
-    match binary {
+    match plugin_binary(&exe) {
         Some((path, size)) => {
-            verdict(
+            verdicts.check(
                 &label,
                 format!("{:.2} MB", size as f64 / 1e6),
                 size < MAX_BINARY_BYTES,
             );
-            println!("  ({}, {size} bytes)", path.display());
+            println!("    ({}, {size} bytes)", path.display());
         }
-        None => println!("{label:<40} {:>16}  (skipped)", "not built"),
+        None => println!("  {label:<44} {:>16}  (skipped)", "not built"),
     }
 
-    if !pass && std::env::var("BENCH_NO_FAIL").as_deref() == Ok("1") {
+    if !verdicts.pass && std::env::var("BENCH_NO_FAIL").as_deref() == Ok("1") {
         println!("\nsome targets failed (BENCH_NO_FAIL=1: reporting only)");
         return Ok(true);
     }
-    Ok(pass)
+    Ok(verdicts.pass)
+}
+
+/// Measures the bare server and the SDK in one setup with `connections` connections.
+fn cell(
+    exe: &Path,
+    setup: Setup,
+    connections: usize,
+    config: &Config,
+) -> Result<[Measured; 2], String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let targets = [
+        start(exe, "bare", setup, dir.path().join("bare.sock"))?,
+        start(exe, "sdk", setup, dir.path().join("sdk.sock"))?,
+    ];
+    measure(&targets, connections, config)
+    // Dropping the targets stops the servers.
 }
 
 /// A server under test: the child process and what the load generator counts for it.
@@ -437,8 +533,12 @@ struct Target {
 struct LoadState {
     /// Whether the connections send requests now (else they wait).
     active: AtomicBool,
+    /// Whether the calls now count (after the warmup).
+    measuring: AtomicBool,
     stop: AtomicBool,
     calls: AtomicU64,
+    /// The latency of every measured call, in ns, gathered when the connections end.
+    latencies: std::sync::Mutex<Vec<u32>>,
     wake: tokio::sync::Notify,
 }
 
@@ -447,13 +547,28 @@ impl LoadState {
         self.active.store(active, Ordering::SeqCst);
         self.wake.notify_waiters();
     }
+
+    /// The 99th percentile of the measured latencies, in µs.
+    fn p99_us(&self) -> f64 {
+        let mut latencies = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        latencies.sort_unstable();
+        let at = ((latencies.len() as f64 * 0.99).ceil() as usize).clamp(1, latencies.len()) - 1;
+        f64::from(latencies[at]) / 1e3
+    }
 }
 
 /// Starts one server and waits until it listens; measures its idle RSS.
-fn start(exe: &Path, name: &'static str, socket: PathBuf) -> Result<Target, String> {
+fn start(exe: &Path, name: &'static str, setup: Setup, socket: PathBuf) -> Result<Target, String> {
     let child = Command::new(exe)
         .arg(name)
         .arg(&socket)
+        .arg(setup.name())
+        // The `main` setup's subscriber logs at its default level, `info`.
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the {name} server: {e}"))?;
     let mut server = Server(child);
@@ -488,7 +603,11 @@ fn start(exe: &Path, name: &'static str, socket: PathBuf) -> Result<Target, Stri
 /// (a build, a test) then slows both servers alike instead of whichever ran at the time.
 /// Each server is idle (and uses no CPU) while the other is loaded, so its CPU time over
 /// the whole measurement is its CPU time for its own slices.
-fn measure(targets: &[Target; 2], config: &Config) -> Result<[Measured; 2], String> {
+fn measure(
+    targets: &[Target; 2],
+    connections: usize,
+    config: &Config,
+) -> Result<[Measured; 2], String> {
     let runtime = if config.client_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -500,13 +619,14 @@ fn measure(targets: &[Target; 2], config: &Config) -> Result<[Measured; 2], Stri
             .build()
     }
     .map_err(|e| format!("load generator runtime: {e}"))?;
-    let (calls, cpu_ticks, elapsed) = runtime.block_on(load(targets, config))?;
+    let (calls, cpu_ticks, elapsed) = runtime.block_on(load(targets, connections, config))?;
     let ticks_per_sec = clock_ticks_per_sec();
     let mut measured = Vec::with_capacity(2);
     for (i, target) in targets.iter().enumerate() {
         measured.push(Measured {
             calls_per_sec: calls[i] as f64 / elapsed[i].as_secs_f64(),
             cpu_us_per_call: cpu_ticks[i] as f64 / ticks_per_sec * 1e6 / calls[i].max(1) as f64,
+            p99_us: target.load.p99_us(),
             idle_rss: target.idle_rss,
             peak_rss: proc_status_kib(target.pid, "VmHWM:")? as f64 * 1024.0,
         });
@@ -520,11 +640,12 @@ fn measure(targets: &[Target; 2], config: &Config) -> Result<[Measured; 2], Stri
 /// wall time of its measured slices.
 async fn load(
     targets: &[Target; 2],
+    connections: usize,
     config: &Config,
 ) -> Result<([u64; 2], [u64; 2], [Duration; 2]), String> {
-    let mut tasks = Vec::with_capacity(2 * config.connections);
+    let mut tasks = Vec::with_capacity(2 * connections);
     for target in targets {
-        for _ in 0..config.connections {
+        for _ in 0..connections {
             let stream = tokio::net::UnixStream::connect(&target.socket)
                 .await
                 .map_err(|e| format!("connecting to {}: {e}", target.socket.display()))?;
@@ -543,6 +664,9 @@ async fn load(
     }
     // Let the last warmup calls finish.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    for target in targets {
+        target.load.measuring.store(true, Ordering::SeqCst);
+    }
 
     let calls0 = targets.each(|t| t.load.calls.load(Ordering::SeqCst));
     let cpu0 = targets.try_each(|t| cpu_ticks(t.pid))?;
@@ -602,7 +726,7 @@ impl<T> Each<T> for [T; 2] {
 }
 
 /// One keep-alive connection: a request, its whole reply, and again, while its server's
-/// turn lasts, until `stop`.
+/// turn lasts, until `stop`. The latency of each measured call is kept.
 async fn connection(
     mut stream: tokio::net::UnixStream,
     method: Method,
@@ -612,9 +736,13 @@ async fn connection(
     let expected = method.reply();
     let mut buf = Vec::with_capacity(4096);
     let mut checked = false;
+    let mut latencies: Vec<u32> = Vec::new();
     loop {
         if !load.active.load(Ordering::Relaxed) {
             if load.stop.load(Ordering::SeqCst) {
+                if let Ok(mut all) = load.latencies.lock() {
+                    all.extend_from_slice(&latencies);
+                }
                 return Ok(());
             }
             let wake = load.wake.notified();
@@ -625,11 +753,15 @@ async fn connection(
             }
             continue;
         }
+        let sent = Instant::now();
         stream
             .write_all(request)
             .await
             .map_err(|e| format!("write: {e}"))?;
         let body = read_response(&mut stream, &mut buf).await?;
+        if load.measuring.load(Ordering::Relaxed) {
+            latencies.push(u32::try_from(sent.elapsed().as_nanos()).unwrap_or(u32::MAX));
+        }
         if !checked {
             // The first reply of each connection is checked in full, the others by
             // status and length (read_response).
