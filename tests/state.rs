@@ -365,13 +365,15 @@ fn reconcile_forgets_what_is_no_longer_mounted() -> Result<(), Failed> {
     })
 }
 
+type Test = fn() -> Result<(), Failed>;
+
 fn main() {
     if let Some(path) = std::env::var_os(CHILD_ENV) {
         child_saves_forever(path.into());
         return;
     }
     let args = Arguments::from_args();
-    let tests: Vec<(&str, fn() -> Result<(), Failed>)> = vec![
+    let tests: Vec<(&str, Test)> = vec![
         (
             "a_plugin_killed_at_random_moments_always_finds_an_intact_state",
             a_plugin_killed_at_random_moments_always_finds_an_intact_state,
@@ -392,7 +394,10 @@ fn main() {
             "an_update_whose_caller_stops_waiting_still_lands_in_memory_and_on_disk",
             an_update_whose_caller_stops_waiting_still_lands_in_memory_and_on_disk,
         ),
-        ("a_failed_save_changes_nothing", a_failed_save_changes_nothing),
+        (
+            "a_failed_save_changes_nothing",
+            a_failed_save_changes_nothing,
+        ),
         (
             "mounts_are_counted_per_id_and_released_only_at_zero",
             mounts_are_counted_per_id_and_released_only_at_zero,

@@ -91,7 +91,11 @@ where
 
     /// Reads the value (from memory) through `f`.
     pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.inner.value.read().unwrap_or_else(PoisonError::into_inner))
+        f(&self
+            .inner
+            .value
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A copy of the value.
@@ -106,11 +110,10 @@ where
         let writer = Arc::clone(&self.inner.writer).lock_owned().await;
         let mut next = self.get();
         let out = change(&mut next);
-        let mut bytes =
-            serde_json::to_vec_pretty(&next).map_err(|source| StateError::Encode {
-                path: self.inner.paths.file.clone(),
-                source,
-            })?;
+        let mut bytes = serde_json::to_vec_pretty(&next).map_err(|source| StateError::Encode {
+            path: self.inner.paths.file.clone(),
+            source,
+        })?;
         bytes.push(b'\n');
         let inner = Arc::clone(&self.inner);
         blocking(&self.inner.paths, move || {
