@@ -205,7 +205,15 @@ async fn mount_counts_survive_a_plugin_killed_while_containers_run() {
 
     // Killed as the OOM killer would, then started again by its supervisor.
     plugin.signal_and_wait(Signal::SIGKILL).unwrap();
-    let _plugin = s.start_localvol("crashy");
+    // Its stale socket is still there: wait until the new process answers.
+    let socket = s.engine.discovery().socket_dir.join("crashy.sock");
+    assert!(socket.exists());
+    let _plugin = PluginProcess::start_answering(
+        s.localvol_command("crashy"),
+        &socket,
+        s.root.path().join("crashy-restarted.log"),
+    )
+    .unwrap();
     assert_eq!(
         mounts(e.volumes().inspect("v").await.unwrap()),
         1,
