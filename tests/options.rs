@@ -396,4 +396,6 @@ fn every_std_wording_reads_as_words_not_type_names() {
          option `e` must be an address like 127.0.0.1:22, got `x`: invalid socket address syntax; \
          option `f` must be a positive whole number, got `0`: number would be zero for non-zero type"
     );
+    let all = All::from_options([("g", "/any/path")]).unwrap();
+    assert_eq!(all.g, Some("/any/path".into()));
 }

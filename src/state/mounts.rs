@@ -12,57 +12,6 @@
 //! still knows them: the Unmount a container sends after the restart finds its ID. At
 //! start, [`MountTable::reconcile`] lets the driver check each volume it had mounted
 //! (is the mount still there? after a host reboot it is not) and drop what is gone.
-//!
-//! ```no_run
-//! use std::path::PathBuf;
-//! use docker_plugin_sdk::state::MountTable;
-//! use docker_plugin_sdk::volume::{MountRequest, MountResponse, UnmountRequest};
-//! use docker_plugin_sdk::{Error, Result};
-//!
-//! struct Driver {
-//!     root: PathBuf,
-//!     mounts: MountTable,
-//! }
-//!
-//! impl Driver {
-//!     async fn new(root: PathBuf) -> Result<Self> {
-//!         let mounts = MountTable::open(root.join(".mounts.json")).await?;
-//!         // After a reboot nothing is mounted any more: forget those volumes.
-//!         let dropped = mounts
-//!             .reconcile(async |v| is_mounted(&root.join(&v.volume)).await)
-//!             .await?;
-//!         for gone in dropped {
-//!             tracing::info!(volume = %gone.volume, "no longer mounted, forgotten");
-//!         }
-//!         Ok(Self { root, mounts })
-//!     }
-//!
-//!     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
-//!         let target = self.root.join(&req.name);
-//!         // Held until the end: a second Mount of this volume waits, others do not.
-//!         let mut volume = self.mounts.lock(&req.name).await;
-//!         if !volume.is_mounted() {
-//!             mount(&target).await?;
-//!         }
-//!         volume.add(&req.id).await?;
-//!         Ok(MountResponse::new(target))
-//!     }
-//!
-//!     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
-//!         let mut volume = self.mounts.lock(&req.name).await;
-//!         // "volume v1 is not mounted with ID …" when the ID holds no mount.
-//!         if volume.is_last(&req.id)? {
-//!             // On failure the count stays: dockerd sends this Unmount again.
-//!             unmount(&self.root.join(&req.name)).await?;
-//!         }
-//!         volume.release(&req.id).await?;
-//!         Ok(())
-//!     }
-//! }
-//! # async fn is_mounted(_: &std::path::Path) -> bool { true }
-//! # async fn mount(_: &std::path::Path) -> Result<()> { Ok(()) }
-//! # async fn unmount(_: &std::path::Path) -> Result<()> { Ok(()) }
-//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -76,8 +25,65 @@ use super::store::Store;
 /// Volume name → mount ID → how many Mounts that ID holds (never 0).
 type Counts = BTreeMap<String, BTreeMap<String, u32>>;
 
-/// Mount reference counts per volume and mount ID, saved on every change; see the
-/// [module docs](self) for a driver using it.
+/// Mount reference counts per volume and mount ID, saved on every change.
+///
+/// A driver opens it at start and [reconciles](Self::reconcile) it; each Mount and
+/// Unmount [locks](Self::lock) its volume, mounts or unmounts for real when the
+/// first count comes or the last goes, and changes the count. dockerd sends one
+/// Mount per container start plus one per `docker cp` into a running container (with
+/// the same ID), one Unmount per Mount, and sends a failed Unmount again later: so a
+/// count is released only once its Unmount succeeded.
+///
+/// ```no_run
+/// use std::path::PathBuf;
+/// use docker_plugin_sdk::state::MountTable;
+/// use docker_plugin_sdk::volume::{MountRequest, MountResponse, UnmountRequest};
+/// use docker_plugin_sdk::{Error, Result};
+///
+/// struct Driver {
+///     root: PathBuf,
+///     mounts: MountTable,
+/// }
+///
+/// impl Driver {
+///     async fn new(root: PathBuf) -> Result<Self> {
+///         let mounts = MountTable::open(root.join(".mounts.json")).await?;
+///         // After a reboot nothing is mounted any more: forget those volumes.
+///         let dropped = mounts
+///             .reconcile(async |v| is_mounted(&root.join(&v.volume)).await)
+///             .await?;
+///         for gone in dropped {
+///             tracing::info!(volume = %gone.volume, "no longer mounted, forgotten");
+///         }
+///         Ok(Self { root, mounts })
+///     }
+///
+///     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
+///         let target = self.root.join(&req.name);
+///         // Held until the end: a second Mount of this volume waits, others do not.
+///         let mut volume = self.mounts.lock(&req.name).await;
+///         if !volume.is_mounted() {
+///             mount(&target).await?;
+///         }
+///         volume.add(&req.id).await?;
+///         Ok(MountResponse::new(target))
+///     }
+///
+///     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
+///         let mut volume = self.mounts.lock(&req.name).await;
+///         // "volume v1 is not mounted with ID …" when the ID holds no mount.
+///         if volume.is_last(&req.id)? {
+///             // On failure the count stays: dockerd sends this Unmount again.
+///             unmount(&self.root.join(&req.name)).await?;
+///         }
+///         volume.release(&req.id).await?;
+///         Ok(())
+///     }
+/// }
+/// # async fn is_mounted(_: &std::path::Path) -> bool { true }
+/// # async fn mount(_: &std::path::Path) -> Result<()> { Ok(()) }
+/// # async fn unmount(_: &std::path::Path) -> Result<()> { Ok(()) }
+/// ```
 pub struct MountTable {
     store: Store<Counts>,
     /// One lock per volume, so a slow mount holds back only its own volume.
