@@ -335,13 +335,10 @@ impl<'a> Parser<'a> {
         expected: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
-        match self.given.get(key).copied() {
-            Some(value) => self.parse_value(key, expected, value, parse),
-            None => {
-                self.missing.push(key);
-                None
-            }
-        }
+        self.parse_given(key, expected, parse, |p| {
+            p.missing.push(key);
+            None
+        })
     }
 
     /// [`parse_optional`](Self::parse_optional) with a parser of your own.
@@ -351,10 +348,7 @@ impl<'a> Parser<'a> {
         expected: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<Option<T>> {
-        match self.given.get(key).copied() {
-            Some(value) => self.parse_value(key, expected, value, parse).map(Some),
-            None => Some(None),
-        }
+        self.parse_given(key, expected, |v| parse(v).map(Some), |_| Some(None))
     }
 
     /// [`parse_or`](Self::parse_or) with a parser of your own.
@@ -376,9 +370,20 @@ impl<'a> Parser<'a> {
         expected: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
+        self.parse_given(key, expected, parse, |_| Some(T::default()))
+    }
+
+    /// `parse` on the value given for `key`, or `absent` when there is none.
+    fn parse_given<T, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+        absent: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
         match self.given.get(key).copied() {
             Some(value) => self.parse_value(key, expected, value, parse),
-            None => Some(T::default()),
+            None => absent(self),
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,6 +38,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Runs `test` on a fresh runtime, with a fresh directory.
+fn in_dir<F>(test: impl FnOnce(PathBuf) -> F) -> Result<(), Failed>
+where
+    F: Future<Output = Result<(), Failed>>,
+{
+    let dir = tempfile::tempdir()?;
+    runtime().block_on(test(dir.path().to_path_buf()))
 }
 
 /// The child: increments the record and saves it, as fast as it can, until killed.
@@ -125,10 +135,25 @@ async fn saved_state(path: &Path) -> Result<(), StateError> {
         .await
 }
 
+/// Why a store of a map cannot open `path`.
+async fn open_error(path: &Path) -> StateError {
+    Store::<BTreeMap<String, u32>>::open(path)
+        .await
+        .unwrap_err()
+}
+
+/// What the user reads about a damaged state file.
+fn unreadable(path: &Path, problem: &str) -> String {
+    format!(
+        "state file {} is unreadable ({problem}); it was left untouched: restore it from \
+         a backup, or move it away to start from an empty state",
+        path.display()
+    )
+}
+
 fn a_truncated_state_file_is_reported_by_name_and_left_untouched() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("mounts.json");
+    in_dir(|dir| async move {
+        let path = dir.join("mounts.json");
         saved_state(&path).await?;
         assert_eq!(
             fs::read_to_string(&path)?,
@@ -137,51 +162,35 @@ fn a_truncated_state_file_is_reported_by_name_and_left_untouched() -> Result<(),
         // Half the file, as a copy made by hand and cut short would leave it.
         let half = fs::read(&path)?[..20].to_vec();
         fs::write(&path, &half)?;
-        let err = Store::<BTreeMap<String, u32>>::open(&path)
-            .await
-            .unwrap_err();
+        let err = open_error(&path).await;
         assert_eq!(
             err.to_string(),
-            format!(
-                "state file {} is unreadable (EOF while parsing a value at line 2 column 18); \
-                 it was left untouched: restore it from a backup, or move it away to start \
-                 from an empty state",
-                path.display()
-            )
+            unreadable(&path, "EOF while parsing a value at line 2 column 18")
         );
         assert!(matches!(err, StateError::Corrupt { .. }));
         assert_eq!(fs::read(&path)?, half, "never silently replaced");
 
         fs::write(&path, "")?;
-        let err = Store::<BTreeMap<String, u32>>::open(&path)
-            .await
-            .unwrap_err();
         assert_eq!(
-            err.to_string(),
-            format!(
-                "state file {} is unreadable (the file is empty); it was left untouched: \
-                 restore it from a backup, or move it away to start from an empty state",
-                path.display()
-            )
+            open_error(&path).await.to_string(),
+            unreadable(&path, "the file is empty")
         );
         // The wrong shape is as unreadable as a cut file.
         fs::write(&path, "[1, 2]")?;
-        let err = Store::<BTreeMap<String, u32>>::open(&path)
-            .await
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("(invalid type: sequence, expected a map at line 1 column 0)"),
-            "{err}"
+        assert_eq!(
+            open_error(&path).await.to_string(),
+            unreadable(
+                &path,
+                "invalid type: sequence, expected a map at line 1 column 0"
+            )
         );
         Ok(())
     })
 }
 
 fn a_second_store_on_the_same_file_is_refused() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("s.json");
+    in_dir(|dir| async move {
+        let path = dir.join("s.json");
         let first: Store<u32> = Store::open(&path).await?;
         let err = Store::<u32>::open(&path).await.unwrap_err();
         assert_eq!(
@@ -201,9 +210,8 @@ fn a_second_store_on_the_same_file_is_refused() -> Result<(), Failed> {
 }
 
 fn concurrent_writers_are_serialized() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("count.json");
+    in_dir(|dir| async move {
+        let path = dir.join("count.json");
         let store: Store<u64> = Store::open(&path).await?;
         let tasks: Vec<_> = (0..64)
             .map(|_| {
@@ -221,9 +229,8 @@ fn concurrent_writers_are_serialized() -> Result<(), Failed> {
 }
 
 fn an_update_whose_caller_stops_waiting_still_lands_in_memory_and_on_disk() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("text.json");
+    in_dir(|dir| async move {
+        let path = dir.join("text.json");
         let store: Store<String> = Store::open(&path).await?;
         // 4 MB to write: the save is still running when the first poll returns.
         let big = "x".repeat(4 << 20);
@@ -241,9 +248,8 @@ fn an_update_whose_caller_stops_waiting_still_lands_in_memory_and_on_disk() -> R
 }
 
 fn a_failed_save_changes_nothing() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("m.json");
+    in_dir(|dir| async move {
+        let path = dir.join("m.json");
         // JSON objects have string keys: a map keyed by lists cannot be saved.
         let store: Store<HashMap<Vec<u8>, u8>> = Store::open(&path).await?;
         let err = store.update(|m| m.insert(vec![1], 1)).await.unwrap_err();
@@ -261,9 +267,8 @@ fn a_failed_save_changes_nothing() -> Result<(), Failed> {
 }
 
 fn mounts_are_counted_per_id_and_released_only_at_zero() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join(".mounts.json");
+    in_dir(|dir| async move {
+        let path = dir.join(".mounts.json");
         let table = MountTable::open(&path).await?;
         {
             // A container starts (c1), `docker cp` into it (c1 again), a second
@@ -310,9 +315,8 @@ fn mounts_are_counted_per_id_and_released_only_at_zero() -> Result<(), Failed> {
 }
 
 fn one_volume_is_locked_at_a_time_others_go_on() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let table = std::sync::Arc::new(MountTable::open(dir.path().join("m.json")).await?);
+    in_dir(|dir| async move {
+        let table = std::sync::Arc::new(MountTable::open(dir.join("m.json")).await?);
         let held = table.lock("slow").await;
         // Another volume is not held back by the slow one.
         tokio::time::timeout(Duration::from_secs(1), table.lock("other"))
@@ -336,9 +340,8 @@ fn one_volume_is_locked_at_a_time_others_go_on() -> Result<(), Failed> {
 }
 
 fn reconcile_forgets_what_is_no_longer_mounted() -> Result<(), Failed> {
-    runtime().block_on(async {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("m.json");
+    in_dir(|dir| async move {
+        let path = dir.join("m.json");
         let table = MountTable::open(&path).await?;
         for (volume, id) in [("kept", "c1"), ("gone", "c2"), ("gone", "c3")] {
             table.lock(volume).await.add(id).await?;

@@ -77,13 +77,7 @@ impl StatePaths {
 /// on drop, or by the kernel when the process dies, SIGKILL included).
 pub(super) fn lock(paths: &StatePaths) -> Result<Flock<File>, StateError> {
     fs::create_dir_all(paths.dir()).map_err(paths.io("creating the directory of"))?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&paths.lock)
-        .map_err(paths.io("creating the lock file of"))?;
+    let file = open_private(&paths.lock, false).map_err(paths.io("creating the lock file of"))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(locked),
         Err((_, Errno::EWOULDBLOCK)) => Err(StateError::Locked {
@@ -118,13 +112,7 @@ pub(super) fn load<T: DeserializeOwned>(paths: &StatePaths) -> Result<Option<T>,
 /// Replaces the state file with `bytes`, crash-safe (see the module docs). The
 /// caller holds the store's lock, so `FILE.tmp` is this writer's alone.
 pub(super) fn save(paths: &StatePaths, bytes: &[u8]) -> Result<(), StateError> {
-    let mut tmp = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&paths.tmp)
-        .map_err(paths.io("writing"))?;
+    let mut tmp = open_private(&paths.tmp, true).map_err(paths.io("writing"))?;
     tmp.write_all(bytes).map_err(paths.io("writing"))?;
     tmp.sync_all().map_err(paths.io("syncing"))?;
     drop(tmp);
@@ -132,4 +120,15 @@ pub(super) fn save(paths: &StatePaths, bytes: &[u8]) -> Result<(), StateError> {
     File::open(paths.dir())
         .and_then(|dir| dir.sync_all())
         .map_err(paths.io("syncing the directory of"))
+}
+
+/// Opens `path` for writing, created readable by the owner only (state may hold
+/// what a user gave as a secret option), emptied if `truncate`.
+fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(truncate)
+        .write(true)
+        .mode(0o600)
+        .open(path)
 }
