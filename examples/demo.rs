@@ -54,8 +54,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .map(|p| p.to_path_buf())
         .ok_or("no socket path")?;
     let stop = CancellationToken::new();
+    let driver = driver::LocalVolumes::new(&root)
+        .await
+        .map_err(|err| err.to_string())?;
     let server = Plugin::new()
-        .volume(driver::LocalVolumes::new(&root)?)
+        .volume(driver)
         .server(listener)
         .shutdown_on(stop.clone());
     println!("plugin localvol listening on {}", server.url());

@@ -68,6 +68,9 @@
 //!   replacement), TCP, TLS (feature `tls`), systemd socket activation;
 //!   [`transport::ListenArgs`] reads the command-line flags that choose one.
 //! - [`spec`]: `.spec` / `.json` discovery files.
+//! - [`state`]: state a plugin can trust: a crash-safe typed [`Store`](state::Store)
+//!   and per-ID mount reference counts ([`MountTable`](state::MountTable)) that
+//!   survive a restart.
 //! - [`Server`]: the run loop, the drain and the idle timer, graceful shutdown.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
 //!   its validation, the privileges `docker plugin install` asks for, `docker plugin
@@ -103,6 +106,7 @@ pub mod options;
 pub mod package;
 pub mod protocol;
 pub mod spec;
+pub mod state;
 pub mod transport;
 pub mod volume;
 

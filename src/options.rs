@@ -7,6 +7,12 @@
 //! is what `docker volume create` shows the user: returning it from a driver with `?`
 //! is all it takes.
 //!
+//! Each error says in words what a value must be: "option `mode` must be octal
+//! permissions such as 0750, got `0980`: digits 0 to 7 only", never a Rust type name.
+//! The derive words std types itself; for a type of your own, or a parser of your own
+//! (`#[opt(parse_with = octal, expect = "octal permissions such as 0750")]`), you give
+//! the words with `expect`.
+//!
 //! Secrets are [`Secret`]s: their `Debug` and `Display` print `********`, a bad value
 //! is reported without echoing it, and [`DriverOptions::to_status`] leaves them out,
 //! so they never reach a log line or a volume's `Status`.
@@ -227,16 +233,14 @@ impl<'a> Parser<'a> {
         self.options.iter().find(|o| o.key == key)
     }
 
-    fn parse_value<T: FromStr>(
+    fn parse_value<T, E: fmt::Display>(
         &mut self,
         key: &'static str,
         expected: &str,
         value: &str,
-    ) -> Option<T>
-    where
-        T::Err: fmt::Display,
-    {
-        match value.parse() {
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match parse(value) {
             Ok(v) => Some(v),
             Err(err) => {
                 let secret = self.info(key).is_some_and(|i| i.secret);
@@ -259,17 +263,13 @@ impl<'a> Parser<'a> {
     }
 
     /// A required option: `None` (and a problem noted) when missing or bad.
+    /// `expected` says in words what a value must be ("a number", "octal permissions
+    /// such as 0750"): the user reads "option `key` must be {expected}, got `…`".
     pub fn parse_required<T: FromStr>(&mut self, key: &'static str, expected: &str) -> Option<T>
     where
         T::Err: fmt::Display,
     {
-        match self.given.get(key).copied() {
-            Some(value) => self.parse_value(key, expected, value),
-            None => {
-                self.missing.push(key);
-                None
-            }
-        }
+        self.parse_required_with(key, expected, T::from_str)
     }
 
     /// An optional option: `Some(None)` when absent, `None` when bad.
@@ -281,10 +281,7 @@ impl<'a> Parser<'a> {
     where
         T::Err: fmt::Display,
     {
-        match self.given.get(key).copied() {
-            Some(value) => self.parse_value(key, expected, value).map(Some),
-            None => Some(None),
-        }
+        self.parse_optional_with(key, expected, T::from_str)
     }
 
     /// An option with a default given as text (parsed the same way).
@@ -297,8 +294,7 @@ impl<'a> Parser<'a> {
     where
         T::Err: fmt::Display,
     {
-        let value = self.given.get(key).copied().unwrap_or(default);
-        self.parse_value(key, expected, value)
+        self.parse_or_with(key, expected, default, T::from_str)
     }
 
     /// An option defaulting to `T::default()`.
@@ -310,9 +306,84 @@ impl<'a> Parser<'a> {
     where
         T::Err: fmt::Display,
     {
+        self.parse_or_default_with(key, expected, T::from_str)
+    }
+
+    /// [`parse_required`](Self::parse_required) with a parser of your own (what
+    /// `#[opt(parse_with = …)]` calls).
+    ///
+    /// ```
+    /// use docker_plugin_sdk::options::{OptionInfo, Parser};
+    ///
+    /// fn octal(text: &str) -> Result<u32, &'static str> {
+    ///     u32::from_str_radix(text, 8).map_err(|_| "not an octal number")
+    /// }
+    /// const OPTIONS: &[OptionInfo] = &[
+    ///     OptionInfo { key: "mode", required: true, default: None, secret: false, doc: "" },
+    /// ];
+    /// let mut p = Parser::new(OPTIONS, [("mode", "0980")]);
+    /// assert_eq!(p.parse_required_with("mode", "octal permissions such as 0750", octal), None);
+    /// assert_eq!(
+    ///     p.finish().unwrap_err().to_string(),
+    ///     "invalid options: option `mode` must be octal permissions such as 0750, \
+    ///      got `0980`: not an octal number"
+    /// );
+    /// ```
+    pub fn parse_required_with<T, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        self.parse_given(key, expected, parse, |p| {
+            p.missing.push(key);
+            None
+        })
+    }
+
+    /// [`parse_optional`](Self::parse_optional) with a parser of your own.
+    pub fn parse_optional_with<T, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<Option<T>> {
+        self.parse_given(key, expected, |v| parse(v).map(Some), |_| Some(None))
+    }
+
+    /// [`parse_or`](Self::parse_or) with a parser of your own.
+    pub fn parse_or_with<T, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let value = self.given.get(key).copied().unwrap_or(default);
+        self.parse_value(key, expected, value, parse)
+    }
+
+    /// [`parse_or_default`](Self::parse_or_default) with a parser of your own.
+    pub fn parse_or_default_with<T: Default, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        self.parse_given(key, expected, parse, |_| Some(T::default()))
+    }
+
+    /// `parse` on the value given for `key`, or `absent` when there is none.
+    fn parse_given<T, E: fmt::Display>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+        absent: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
         match self.given.get(key).copied() {
-            Some(value) => self.parse_value(key, expected, value),
-            None => Some(T::default()),
+            Some(value) => self.parse_value(key, expected, value, parse),
+            None => absent(self),
         }
     }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
-    Discovery, Engine, EngineConfig, HarnessError, PluginProcess, RetryPolicy, VolumeUse,
+    Discovery, Engine, EngineConfig, HarnessError, PluginProcess, RetryPolicy, Signal, VolumeUse,
 };
 use docker_plugin_sdk::volume::Scope;
 use support::process::example_binary;
@@ -179,6 +179,54 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
         "a created container references the volume"
     );
     e.containers().rm(second).await.unwrap();
+    e.volumes().rm("v").await.unwrap();
+}
+
+#[tokio::test]
+async fn mount_counts_survive_a_plugin_killed_while_containers_run() {
+    let s = Setup::new();
+    let mut plugin = s.start_localvol("crashy");
+    let e = &s.engine;
+    e.volumes()
+        .create("crashy", "v", std::iter::empty::<(&str, &str)>())
+        .await
+        .unwrap();
+    let mut running = e
+        .containers()
+        .create(&[VolumeUse::existing("v")])
+        .await
+        .unwrap();
+    e.containers().start(&mut running).await.unwrap();
+    // `docker cp` mounts again with the same ID, and unmounts once.
+    e.containers().cp(&running).await.unwrap();
+    fs::write(s.data("v").join("kept"), "written before the crash").unwrap();
+    let mounts = |info: docker_plugin_sdk::harness::VolumeInfo| info.status["mounts"].clone();
+    assert_eq!(mounts(e.volumes().inspect("v").await.unwrap()), 1);
+
+    // Killed as the OOM killer would, then started again by its supervisor.
+    plugin.signal_and_wait(Signal::SIGKILL).unwrap();
+    // Its stale socket is still there: wait until the new process answers.
+    let socket = s.engine.discovery().socket_dir.join("crashy.sock");
+    assert!(socket.exists());
+    let _plugin = PluginProcess::start_answering(
+        s.localvol_command("crashy"),
+        &socket,
+        s.root.path().join("crashy-restarted.log"),
+    )
+    .unwrap();
+    assert_eq!(
+        mounts(e.volumes().inspect("v").await.unwrap()),
+        1,
+        "the restarted plugin knows the running container's mount"
+    );
+    // The container stops: its Unmount carries the ID from before the crash.
+    e.containers().stop(&mut running).await.unwrap();
+    assert_eq!(mounts(e.volumes().inspect("v").await.unwrap()), 0);
+    assert_eq!(
+        fs::read_to_string(s.data("v").join("kept")).unwrap(),
+        "written before the crash"
+    );
+    e.containers().rm(running).await.unwrap();
     e.volumes().rm("v").await.unwrap();
 }
 

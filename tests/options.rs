@@ -226,3 +226,176 @@ fn fields_may_use_any_name() {
     let n = Names::from_options([("parser", "p"), ("options", "o")]).unwrap();
     assert_eq!((n.parser.as_str(), n.options.as_deref()), ("p", Some("o")));
 }
+
+/// Octal permissions, parsed by a function of the driver's own.
+fn octal(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode),
+        Ok(_) => Err("above 7777".into()),
+        Err(_) => Err("digits 0 to 7 only".into()),
+    }
+}
+
+#[derive(Debug, DriverOptions)]
+struct Perms {
+    /// Permissions of the volume's directory.
+    #[opt(default = "0755", parse_with = octal, expect = "octal permissions such as 0750")]
+    mode: u32,
+    #[opt(parse_with = octal, expect = "an octal umask such as 022")]
+    umask: Option<u32>,
+    #[opt(parse_with = self::octal, expect = "an octal owner id")]
+    owner: u32,
+    #[opt(default, parse_with = octal, expect = "an octal group id")]
+    group: u32,
+}
+
+#[test]
+fn a_custom_parser_gives_values_and_its_own_words() {
+    let p = Perms::from_options([("owner", "17")]).unwrap();
+    assert_eq!((p.mode, p.umask, p.owner, p.group), (0o755, None, 0o17, 0));
+    let p = Perms::from_options([
+        ("owner", "0"),
+        ("mode", "0750"),
+        ("umask", "022"),
+        ("group", "7"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (p.mode, p.umask, p.owner, p.group),
+        (0o750, Some(0o22), 0, 7)
+    );
+
+    let err = Perms::from_options([("mode", "0980"), ("umask", "77777"), ("group", "x")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid options: \
+         missing required option `owner`; \
+         option `mode` must be octal permissions such as 0750, got `0980`: digits 0 to 7 only; \
+         option `umask` must be an octal umask such as 022, got `77777`: above 7777; \
+         option `group` must be an octal group id, got `x`: digits 0 to 7 only"
+    );
+}
+
+#[test]
+fn a_custom_parsers_bad_default_is_blamed_on_the_driver_in_its_words() {
+    #[derive(Debug, DriverOptions)]
+    struct BadDefault {
+        #[opt(default = "0999", parse_with = octal, expect = "octal permissions such as 0750")]
+        mode: u32,
+    }
+    assert_eq!(
+        BadDefault::from_options([]).unwrap_err().to_string(),
+        "invalid options: the driver's default for option `mode` is invalid \
+         (must be octal permissions such as 0750): digits 0 to 7 only; \
+         set `-o mode=…` explicitly, and report this to the plugin's authors"
+    );
+}
+
+#[test]
+fn a_custom_parser_for_a_secret_never_echoes_it() {
+    fn pin(text: &str) -> Result<Secret<u32>, String> {
+        match text.parse() {
+            Ok(pin) if text.len() == 4 => Ok(Secret::new(pin)),
+            _ => Err(format!("{text} is not four digits")),
+        }
+    }
+    #[derive(Debug, DriverOptions)]
+    struct Pin {
+        #[opt(parse_with = pin, expect = "a four-digit PIN")]
+        pin: Secret<u32>,
+    }
+    assert_eq!(
+        *Pin::from_options([("pin", "1234")]).unwrap().pin.expose(),
+        1234
+    );
+    let err = Pin::from_options([("pin", "98765")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid options: option `pin` must be a four-digit PIN (value not shown: secret)"
+    );
+    assert!(!err.contains("98765"));
+}
+
+#[test]
+fn expect_words_a_type_of_the_drivers_own() {
+    #[derive(Debug, PartialEq)]
+    enum Colour {
+        Red,
+        Green,
+    }
+    impl std::str::FromStr for Colour {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            match s {
+                "red" => Ok(Colour::Red),
+                "green" => Ok(Colour::Green),
+                _ => Err("unknown colour".into()),
+            }
+        }
+    }
+    #[derive(Debug, DriverOptions)]
+    struct Paint {
+        #[opt(expect = "`red` or `green`", no_status)]
+        colour: Colour,
+        /// Words override the std type's too.
+        #[opt(expect = "a TCP port", default = "22")]
+        port: u16,
+    }
+    assert_eq!(
+        Paint::from_options([("colour", "green")]).unwrap().colour,
+        Colour::Green
+    );
+    assert_eq!(
+        Paint::from_options([("colour", "blue"), ("port", "ssh")])
+            .unwrap_err()
+            .to_string(),
+        "invalid options: option `colour` must be `red` or `green`, got `blue`: unknown colour; \
+         option `port` must be a TCP port, got `ssh`: invalid digit found in string"
+    );
+}
+
+#[test]
+fn every_std_wording_reads_as_words_not_type_names() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::num::NonZeroU32;
+    #[derive(Debug, DriverOptions)]
+    struct All {
+        a: Option<i32>,
+        b: Option<f64>,
+        c: Option<char>,
+        d: Option<Ipv4Addr>,
+        e: Option<SocketAddr>,
+        f: Option<NonZeroU32>,
+        #[opt(no_status)]
+        g: Option<std::path::PathBuf>,
+        h: Option<String>,
+    }
+    let err = All::from_options([
+        ("a", "x"),
+        ("b", "x"),
+        ("c", "xy"),
+        ("d", "x"),
+        ("e", "x"),
+        ("f", "0"),
+        ("g", "/any/path"),
+        ("h", "any text"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "invalid options: \
+         option `a` must be a whole number, got `x`: invalid digit found in string; \
+         option `b` must be a number, got `x`: invalid float literal; \
+         option `c` must be a single character, got `xy`: too many characters in string; \
+         option `d` must be an IP address, got `x`: invalid IPv4 address syntax; \
+         option `e` must be an address like 127.0.0.1:22, got `x`: invalid socket address syntax; \
+         option `f` must be a positive whole number, got `0`: number would be zero for non-zero type"
+    );
+    let all = All::from_options([("g", "/any/path")]).unwrap();
+    assert_eq!(all.g, Some("/any/path".into()));
+}

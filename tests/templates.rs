@@ -4,7 +4,9 @@
 //! which drive the real plugin binary through the harness).
 //!
 //! The `mount` kind's tests mount tmpfs and need root: under CI=true they fail loudly
-//! when not root; otherwise they are reported as not run.
+//! when not root; otherwise they are reported as not run. Both kinds run themselves as
+//! a managed plugin (a private mount namespace and chroot): root, or unprivileged user
+//! namespaces.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

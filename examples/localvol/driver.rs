@@ -1,7 +1,10 @@
 //! A volume driver that keeps each volume in a directory under a root dir:
 //! `ROOT/NAME/data` holds the files, `ROOT/NAME/opts.json` the `-o` options it was
 //! created with. Mounting is a no-op (the data dir is the mountpoint); the driver counts
-//! mounts per ID so that a volume in use cannot be removed.
+//! mounts per ID in the SDK's [`MountTable`], saved in `ROOT/.mounts.json`, so that a
+//! volume in use cannot be removed, and a plugin restarted while containers run still
+//! accepts their Unmounts. (Docker volume names start with a letter or digit, so the
+//! dot-file never meets a volume.)
 //!
 //! Options (`docker volume create -d localvol -o mode=0750 v1`) are a typed struct,
 //! [`Options`], with `#[derive(DriverOptions)]`:
@@ -11,15 +14,14 @@
 //! problem, so a typo never silently creates a volume that differs from what the user
 //! asked for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
 
+use docker_plugin_sdk::state::MountTable;
 use docker_plugin_sdk::volume::{
     self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
@@ -30,7 +32,7 @@ use docker_plugin_sdk::{DriverOptions, Error, Result, async_trait};
 #[derive(Debug, DriverOptions)]
 pub struct Options {
     /// Octal permissions of the volume's data directory.
-    #[opt(default = "0755")]
+    #[opt(default = "0755", expect = "octal permissions such as 0750")]
     pub mode: OctalMode,
 }
 
@@ -42,11 +44,11 @@ impl FromStr for OctalMode {
     type Err = String;
 
     fn from_str(value: &str) -> std::result::Result<Self, String> {
-        u32::from_str_radix(value, 8)
-            .ok()
-            .filter(|mode| *mode <= 0o7777)
-            .map(OctalMode)
-            .ok_or_else(|| "expected octal permissions such as 0755".to_owned())
+        match u32::from_str_radix(value, 8) {
+            Ok(mode) if mode <= 0o7777 => Ok(OctalMode(mode)),
+            Ok(_) => Err("above 7777".to_owned()),
+            Err(_) => Err("digits 0 to 7 only".to_owned()),
+        }
     }
 }
 
@@ -59,19 +61,24 @@ impl fmt::Display for OctalMode {
 /// Volumes as directories under `root`.
 pub struct LocalVolumes {
     root: PathBuf,
-    /// Active mount IDs per volume name.
-    mounts: Mutex<HashMap<String, HashMap<String, usize>>>,
+    /// Mounts per volume and mount ID, saved in `ROOT/.mounts.json`.
+    mounts: MountTable,
 }
 
 impl LocalVolumes {
-    /// A driver storing volumes under `root` (created if missing).
-    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+    /// A driver storing volumes under `root` (created if missing), with the mount
+    /// counts it saved before a restart, less those of volumes deleted meanwhile.
+    pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(Self {
-            root,
-            mounts: Mutex::new(HashMap::new()),
-        })
+        let mounts = MountTable::open(root.join(".mounts.json")).await?;
+        let gone = mounts
+            .reconcile(async |v| root.join(&v.volume).join("data").is_dir())
+            .await?;
+        for volume in gone {
+            tracing::info!(volume = %volume.volume, "volume gone while stopped: its mounts are forgotten");
+        }
+        Ok(Self { root, mounts })
     }
 
     fn volume_dir(&self, name: &str) -> Result<PathBuf> {
@@ -99,13 +106,7 @@ impl LocalVolumes {
         }
         let opts = read_opts(&self.volume_dir(name)?.join("opts.json"));
         volume = volume.status("options", serde_json::json!(opts));
-        let mounts = self.mount_count(name);
-        Ok(volume.status("mounts", mounts))
-    }
-
-    fn mount_count(&self, name: &str) -> usize {
-        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        mounts.get(name).map_or(0, |ids| ids.values().sum())
+        Ok(volume.status("mounts", self.mounts.users(name)))
     }
 }
 
@@ -139,7 +140,9 @@ impl volume::Driver for LocalVolumes {
 
     async fn remove(&self, req: RemoveRequest) -> Result<()> {
         self.existing(&req.name)?;
-        if self.mount_count(&req.name) > 0 {
+        // Held until the directory is gone: no Mount can slip in meanwhile.
+        let volume = self.mounts.lock(&req.name).await;
+        if volume.is_mounted() {
             return Err(Error::new(format!(
                 "volume {} is in use by a container",
                 req.name
@@ -151,39 +154,14 @@ impl volume::Driver for LocalVolumes {
 
     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
         let data = self.existing(&req.name)?;
-        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        *mounts
-            .entry(req.name)
-            .or_default()
-            .entry(req.id)
-            .or_default() += 1;
+        self.mounts.lock(&req.name).await.add(&req.id).await?;
         Ok(MountResponse::new(data))
     }
 
     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
         self.existing(&req.name)?;
-        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ids) = mounts.get_mut(&req.name) else {
-            return Err(Error::new(format!(
-                "volume {} is not mounted with ID {}",
-                req.name, req.id
-            )));
-        };
-        match ids.get_mut(&req.id) {
-            Some(count) if *count > 1 => *count -= 1,
-            Some(_) => {
-                ids.remove(&req.id);
-            }
-            None => {
-                return Err(Error::new(format!(
-                    "volume {} is not mounted with ID {}",
-                    req.name, req.id
-                )));
-            }
-        }
-        if ids.is_empty() {
-            mounts.remove(&req.name);
-        }
+        // "volume v1 is not mounted with ID …" for an ID that holds no mount.
+        self.mounts.lock(&req.name).await.release(&req.id).await?;
         Ok(())
     }
 

@@ -57,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A bad flag: the message and exit code 2 (`--help`: the usage and 0).
     let (listen, root) = parse_args().unwrap_or_else(|err| err.exit("localvol"));
     let driver = driver::LocalVolumes::new(&root)
+        .await
         .map_err(|err| format!("cannot use root {}: {err}", root.display()))?;
     let (listener, spec) = listen.bind()?;
     let mut server = Plugin::new().volume(driver).server(listener);

@@ -21,10 +21,18 @@ use proc_macro::TokenStream;
 ///   `Option<Secret<T>>`), it is left out of `to_status`, and a bad value is reported
 ///   without echoing it;
 /// - `#[opt(no_status)]` leaves a field out of `to_status` (for types without
-///   `Display`).
+///   `Display`);
+/// - `#[opt(parse_with = path::to::fn)]` parses the value with
+///   `fn(&str) -> Result<T, E: Display>` instead of `FromStr` (`T` is the field type,
+///   or `U` of `Option<U>`); it needs `expect`;
+/// - `#[opt(expect = "octal permissions such as 0750")]` is what the user reads in
+///   "option `mode` must be …, got `x`: …".
 ///
-/// Field types implement `FromStr` (and `Display`, for `to_status`). The first line of
-/// a field's doc comment is its help text.
+/// Field types implement `FromStr` unless `parse_with` is given (and `Display`, for
+/// `to_status`). An error message never shows a Rust type name: the derive words the
+/// std types (numbers, `bool`, `char`, `String`, `PathBuf`, IP and socket addresses)
+/// and refuses to compile a field of any other type without `expect`. The first line
+/// of a field's doc comment is its help text.
 #[proc_macro_derive(DriverOptions, attributes(opt))]
 pub fn derive_driver_options(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -1,6 +1,10 @@
 //! `#[derive(DriverOptions)]`: reads the `#[opt(...)]` attributes of each field and
 //! writes `DriverOptions::OPTIONS`, `from_options` (through the library's
 //! `options::Parser`, which collects every problem) and `to_status`.
+//!
+//! Every error message a user can get says in words what a value must be: the
+//! derive words the std types it knows, takes `expect = "…"` for the rest (and for a
+//! `parse_with` parser), and refuses to compile rather than show a Rust type name.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -25,6 +29,11 @@ struct FieldSpec {
     secret: bool,
     status: bool,
     doc: String,
+    /// What the user reads after "must be": `expect = "…"`, or the type's wording.
+    expected: String,
+    /// `parse_with = path`: a `fn(&str) -> Result<T, E: Display>` used instead of
+    /// `FromStr`.
+    parse_with: Option<syn::Path>,
 }
 
 pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
@@ -86,7 +95,18 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         let ident = &s.ident;
         let key = &s.key;
         let ty = &s.parsed;
-        let expected = expected(ty);
+        let expected = &s.expected;
+        if let Some(parse) = &s.parse_with {
+            // Spanned at the parser, so a parser of the wrong type is pointed at.
+            let span = parse.span();
+            let call = match &s.presence {
+                Presence::Required => quote_spanned!(span=> parse_required_with::<#ty, _>(#key, #expected, #parse)),
+                Presence::Optional => quote_spanned!(span=> parse_optional_with::<#ty, _>(#key, #expected, #parse)),
+                Presence::Default(lit) => quote_spanned!(span=> parse_or_with::<#ty, _>(#key, #expected, #lit, #parse)),
+                Presence::DefaultTrait => quote_spanned!(span=> parse_or_default_with::<#ty, _>(#key, #expected, #parse)),
+            };
+            return quote!(let #ident = __parser.#call;);
+        }
         // Spanned at the field's type, so "FromStr is not implemented" points there.
         let span = ty.span();
         match &s.presence {
@@ -164,6 +184,8 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
     let mut default: Option<Presence> = None;
     let mut secret = false;
     let mut status = true;
+    let mut expect: Option<LitStr> = None;
+    let mut parse_with: Option<syn::Path> = None;
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("opt")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename") {
@@ -186,13 +208,28 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
                 secret = true;
             } else if meta.path.is_ident("no_status") {
                 status = false;
+            } else if meta.path.is_ident("expect") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if lit.value().trim().is_empty() {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "`expect` cannot be empty: it ends the sentence \"option `{key}` must be …\", \
+                             e.g. expect = \"octal permissions such as 0750\""
+                        ),
+                    ));
+                }
+                expect = Some(lit);
+            } else if meta.path.is_ident("parse_with") {
+                parse_with = Some(meta.value()?.parse()?);
             } else {
                 let name = meta
                     .path
                     .get_ident()
                     .map_or_else(|| "?".to_owned(), ToString::to_string);
                 return Err(meta.error(format!(
-                    "unknown `opt` attribute `{name}`; expected one of: rename = \"key\", default, default = \"value\", secret, no_status"
+                    "unknown `opt` attribute `{name}`; expected one of: rename = \"key\", default, default = \"value\", secret, no_status, \
+                     parse_with = path::to::fn, expect = \"what the value must be\""
                 )));
             }
             Ok(())
@@ -221,6 +258,35 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
             "#[opt(secret)] needs the field type to be `Secret<T>` (or `Option<Secret<T>>`) so the value is never printed",
         ));
     }
+    let expected = match (expect, &parse_with) {
+        (Some(expect), _) => expect.value(),
+        (None, Some(parse)) => {
+            return Err(syn::Error::new(
+                parse.span(),
+                format!(
+                    "#[opt(parse_with = …)] needs #[opt(expect = \"…\")] too: the words telling the \
+                     user what the parser accepts, as in \"option `{key}` must be …\", \
+                     e.g. expect = \"octal permissions such as 0750\""
+                ),
+            ));
+        }
+        (None, None) => match wording(&parsed) {
+            Some(wording) => wording.to_owned(),
+            None => {
+                let name = last_segment(&parsed)
+                    .map_or_else(|| quote!(#parsed).to_string(), |s| s.ident.to_string());
+                return Err(syn::Error::new(
+                    parsed.span(),
+                    format!(
+                        "add #[opt(expect = \"…\")] to say in the user's words what option `{key}` \
+                         takes, e.g. expect = \"octal permissions such as 0750\": an error message \
+                         never shows a Rust type name like `{name}`, and the derive words only \
+                         numbers, bool, char, String, PathBuf and IP or socket addresses"
+                    ),
+                ));
+            }
+        },
+    };
     Ok(FieldSpec {
         ident,
         key,
@@ -230,6 +296,8 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
         secret,
         status,
         doc: doc_line(&field.attrs),
+        expected,
+        parse_with,
     })
 }
 
@@ -255,36 +323,31 @@ fn option_inner(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// What the error message says a value must be: "a number", "an IP address", …
-fn expected(ty: &Type) -> String {
-    let Some(segment) = last_segment(ty) else {
-        return "a valid value".to_owned();
-    };
+/// What the error message says a value of a std type must be: "a number", "an IP
+/// address", …; `None` for any other type (its field needs `expect = "…"`).
+fn wording(ty: &Type) -> Option<&'static str> {
+    let segment = last_segment(ty)?;
     let name = segment.ident.to_string();
     if name == "Secret"
         && let PathArguments::AngleBracketed(args) = &segment.arguments
         && let Some(GenericArgument::Type(inner)) = args.args.first()
     {
-        return expected(inner);
+        return wording(inner);
     }
-    match name.as_str() {
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative whole number".into(),
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
-        "f32" | "f64" => "a number".into(),
-        "bool" => "`true` or `false`".into(),
-        "String" => "a string".into(),
-        "char" => "a single character".into(),
-        "PathBuf" => "a path".into(),
-        "IpAddr" | "Ipv4Addr" | "Ipv6Addr" => "an IP address".into(),
-        "SocketAddr" => "an address like 127.0.0.1:22".into(),
-        other => {
-            let vowel = other
-                .chars()
-                .next()
-                .is_some_and(|c| "AEIOUaeiou".contains(c));
-            format!("{} {other}", if vowel { "an" } else { "a" })
-        }
-    }
+    Some(match name.as_str() {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative whole number",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "NonZeroU8" | "NonZeroU16" | "NonZeroU32" | "NonZeroU64" | "NonZeroU128"
+        | "NonZeroUsize" => "a positive whole number",
+        "f32" | "f64" => "a number",
+        "bool" => "`true` or `false`",
+        "String" | "OsString" => "a string",
+        "char" => "a single character",
+        "PathBuf" => "a path",
+        "IpAddr" | "Ipv4Addr" | "Ipv6Addr" => "an IP address",
+        "SocketAddr" | "SocketAddrV4" | "SocketAddrV6" => "an address like 127.0.0.1:22",
+        _ => return None,
+    })
 }
 
 fn doc_line(attrs: &[syn::Attribute]) -> String {

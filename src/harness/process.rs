@@ -27,7 +27,7 @@
 //! ```
 
 use std::fs;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
+
+use crate::protocol::{Activate, MEDIA_TYPE_V1_2, Method};
 
 pub use nix::sys::signal::Signal;
 
@@ -126,6 +128,38 @@ impl PluginProcess {
         let socket = socket.to_path_buf();
         let what = format!("listening on {}", socket.display());
         Self::spawn(command, log, &what, || UnixStream::connect(&socket).is_ok())
+    }
+
+    /// Like [`PluginProcess::start`], but waits until the plugin answers: its socket
+    /// replies `200` to `POST /Plugin.Activate` (what dockerd sends first). A socket
+    /// accepts connections as soon as it listens, before the server may serve, and a
+    /// stale socket file left by a killed plugin is there before the new process
+    /// starts: this is the wait to use after a restart.
+    ///
+    /// ```no_run
+    /// # use std::process::Command;
+    /// # use docker_plugin_sdk::harness::{PluginProcess, Signal};
+    /// # fn run() -> Result<(), docker_plugin_sdk::harness::ProcessError> {
+    /// let socket = std::path::Path::new("/tmp/t/run/docker/plugins/myplugin.sock");
+    /// let command = || {
+    ///     let mut command = Command::new("target/debug/myplugin");
+    ///     command.args(["--socket-dir", "/tmp/t/run/docker/plugins"]);
+    ///     command
+    /// };
+    /// let mut plugin = PluginProcess::start_answering(command(), socket, "/tmp/t/1.log".into())?;
+    /// plugin.signal_and_wait(Signal::SIGKILL)?;
+    /// // Its socket file is still there; the new process is waited for all the same.
+    /// let plugin = PluginProcess::start_answering(command(), socket, "/tmp/t/2.log".into())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn start_answering(
+        command: Command,
+        socket: &Path,
+        log: PathBuf,
+    ) -> Result<Self, ProcessError> {
+        let socket = socket.to_path_buf();
+        let what = format!("answering {} on {}", Activate::NAME, socket.display());
+        Self::spawn(command, log, &what, || answers_activate(&socket))
     }
 
     /// Like [`PluginProcess::start`] for a process that listens on something else (a
@@ -262,6 +296,26 @@ impl PluginProcess {
     }
 }
 
+/// Whether the unix socket answers `POST /Plugin.Activate` with `200`, asked in plain
+/// HTTP/1.1 so that the check needs no runtime (the headers are dockerd's).
+fn answers_activate(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let request = format!(
+        "POST /{} HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n\
+         Accept: {MEDIA_TYPE_V1_2}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        Activate::NAME
+    );
+    let mut status = [0; 12];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+        && stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_exact(&mut status).is_ok()
+        && &status == b"HTTP/1.1 200"
+}
+
 impl Drop for PluginProcess {
     /// Stops the plugin the way it is meant to stop (SIGTERM), so that it removes its
     /// socket and spec file: a stale socket left in /run/docker/plugins would make
@@ -300,6 +354,32 @@ mod tests {
             message.ends_with("its log:\ncannot bind: permission denied\n"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_socket_that_listens_without_answering_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("mute.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        assert!(!answers_activate(&socket), "connects, but no reply");
+        let replying = std::thread::spawn(move || {
+            // The first, unanswered, connection is queued: it goes unread.
+            drop(listener.accept().unwrap());
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0; 1024];
+            let n = conn.read(&mut request).unwrap();
+            let request = String::from_utf8_lossy(&request[..n]).into_owned();
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            request
+        });
+        assert!(answers_activate(&socket));
+        let request = replying.join().unwrap();
+        assert!(
+            request.starts_with("POST /Plugin.Activate HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(!answers_activate(&dir.path().join("none.sock")));
     }
 
     #[test]

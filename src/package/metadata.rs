@@ -69,6 +69,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use super::error::{IoContext, PackageError};
+use super::rootfs::BundleWriter;
 use crate::managed::config::{self, InterfaceType, PluginConfig};
 
 /// The plugin's metadata: the keys of `[package.metadata.docker-plugin]`.
@@ -360,6 +361,52 @@ impl Metadata {
             args: self.args.clone(),
             ..PluginConfig::default()
         })
+    }
+}
+
+impl Metadata {
+    /// The bundle of this metadata in `dir`, ready to [`write`](BundleWriter::write):
+    /// `config` (from [`to_config`](Self::to_config)), the plugin's `executable` at
+    /// `/<binary>`, then `binaries`, `files` and `base-rootfs` (relative to
+    /// `base_dir`, the manifest's directory) and `dirs`. It is what `cargo
+    /// docker-plugin package` writes once cargo has built the binary; a plugin's own
+    /// test packages the binary cargo built for it the same way.
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// use docker_plugin_sdk::package::metadata::Metadata;
+    ///
+    /// let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    /// let (package, metadata) = Metadata::from_manifest(&manifest, None)?;
+    /// let config = metadata.to_config(&package, "myvol", &manifest)?;
+    /// let written = metadata
+    ///     .bundle_writer("target/bundle", config, "myvol", "target/debug/myvol", Path::new("."))
+    ///     .write()?;
+    /// assert!(written.bundle.rootfs().join("myvol").is_file());
+    /// # Ok::<(), docker_plugin_sdk::package::PackageError>(())
+    /// ```
+    pub fn bundle_writer(
+        &self,
+        dir: impl Into<PathBuf>,
+        config: PluginConfig,
+        binary: &str,
+        executable: impl Into<PathBuf>,
+        base_dir: &Path,
+    ) -> BundleWriter {
+        let mut writer = BundleWriter::new(dir, config).program(binary_path(binary), executable);
+        for program in &self.binaries {
+            writer = writer.host_program(program.clone());
+        }
+        for file in &self.files {
+            writer = writer.file(file.destination.clone(), base_dir.join(&file.source));
+        }
+        for dir in &self.dirs {
+            writer = writer.dir(dir.clone());
+        }
+        if let Some(base) = &self.base_rootfs {
+            writer = writer.base_rootfs(base_dir.join(base));
+        }
+        writer
     }
 }
 

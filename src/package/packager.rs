@@ -18,8 +18,7 @@ use std::process::{Command, Stdio};
 
 use super::archive::{Archive, ArchiveOptions, source_date_epoch};
 use super::error::{IoContext, PackageError};
-use super::metadata::{Metadata, PackageInfo, binary_path};
-use super::rootfs::BundleWriter;
+use super::metadata::{Metadata, PackageInfo};
 use crate::managed::bundle::Bundle;
 
 /// Which binary of the package is the plugin.
@@ -312,21 +311,15 @@ impl Packager {
                 .join(&artifact.name),
         };
         progress(Step::Assembling(out_dir.clone()));
-        let mut writer = BundleWriter::new(&out_dir, config)
-            .mtime(self.mtime)
-            .program(binary_path(&artifact.name), &artifact.executable);
-        for program in &metadata.binaries {
-            writer = writer.host_program(program.clone());
-        }
-        for file in &metadata.files {
-            writer = writer.file(file.destination.clone(), base_dir.join(&file.source));
-        }
-        for dir in &metadata.dirs {
-            writer = writer.dir(dir.clone());
-        }
-        if let Some(base) = &metadata.base_rootfs {
-            writer = writer.base_rootfs(base_dir.join(base));
-        }
+        let writer = metadata
+            .bundle_writer(
+                &out_dir,
+                config,
+                &artifact.name,
+                &artifact.executable,
+                &base_dir,
+            )
+            .mtime(self.mtime);
         let written = writer.write()?;
         let (files, size) = count(&written.bundle.rootfs())?;
         let tarball = if self.tarball {

@@ -6,6 +6,7 @@ struct Remote {
 
 #[derive(DriverOptions)]
 struct Opts {
+    #[opt(expect = "user@host:/path")]
     remote: Remote,
 }
 

@@ -9,13 +9,17 @@
 //! Each volume is a directory under a root dir: `ROOT/NAME/data`, with the options it
 //! was created with in `ROOT/NAME/options.json`.
 {%- endif %}
+//!
+//! Which container holds which volume is counted per mount ID in the SDK's
+//! `MountTable`, saved in `ROOT/.mounts.json` (Docker volume names start with a letter
+//! or digit, so it never meets a volume): a plugin restarted while containers run
+//! still accepts their Unmounts.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
+use docker_plugin_sdk::state::MountTable;
 use docker_plugin_sdk::volume::{
     self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
@@ -35,27 +39,61 @@ pub struct Options {
     pub o: Option<String>,
 {%- else %}
     /// Octal permissions of the volume's directory.
-    #[opt(default = "755")]
-    pub mode: String,
+    #[opt(default = "755", parse_with = parse_mode, expect = "octal permissions such as 750")]
+    pub mode: Mode,
 {%- endif %}
 }
+{% if backing != "mount" %}
+/// Permissions, shown in octal as `-o mode=` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode(pub u32);
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:o}", self.0)
+    }
+}
+
+/// Reads `-o mode=750`: octal digits, at most 7777. The derive puts the reason after
+/// "option `mode` must be octal permissions such as 750, got `…`: ".
+fn parse_mode(text: &str) -> Result<Mode, &'static str> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(Mode(mode)),
+        Ok(_) => Err("above 7777"),
+        Err(_) => Err("digits 0 to 7 only"),
+    }
+}
+{% endif %}
 /// Volumes under `root`.
 pub struct Volumes {
     root: PathBuf,
-    /// Mount IDs per volume: a volume stays mounted while any container uses it.
-    mounts: Mutex<HashMap<String, Vec<String>>>,
+    /// Mounts per volume and mount ID: a volume stays mounted while any container
+    /// uses it.
+    mounts: MountTable,
 }
 
 impl Volumes {
-    /// A driver keeping its volumes under `root` (created if missing).
-    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+    /// A driver keeping its volumes under `root` (created if missing), with the mounts
+    /// it counted before a restart, less those that are gone.
+    pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(Self {
-            root,
-            mounts: Mutex::new(HashMap::new()),
-        })
+        let mounts = MountTable::open(root.join(".mounts.json")).await?;
+{%- if backing == "mount" %}
+        // After a reboot nothing is mounted any more, and dockerd sends no Unmount.
+        let gone = mounts
+            .reconcile(async |v| is_mount_point(&Self::mountpoint(&root.join(&v.volume))))
+            .await?;
+{%- else %}
+        // A volume deleted by hand while the plugin was stopped.
+        let gone = mounts
+            .reconcile(async |v| root.join(&v.volume).join("options.json").is_file())
+            .await?;
+{%- endif %}
+        for volume in gone {
+            tracing::info!(volume = %volume.volume, "no longer mounted: its mounts are forgotten");
+        }
+        Ok(Self { root, mounts })
     }
 
     fn dir(&self, name: &str) -> Result<PathBuf> {
@@ -93,20 +131,16 @@ impl Volumes {
         for (key, value) in options.to_status() {
             volume = volume.status(key, value);
         }
+        let users = self.mounts.users(name);
 {%- if backing == "mount" %}
         // The mountpoint exists for containers only while mounted.
-        if self.users(name) > 0 {
+        if users > 0 {
             volume = volume.mountpoint(Self::mountpoint(&dir));
         }
 {%- else %}
         volume = volume.mountpoint(Self::mountpoint(&dir));
 {%- endif %}
-        Ok(volume.status("mounts", self.users(name)))
-    }
-
-    fn users(&self, name: &str) -> usize {
-        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        mounts.get(name).map_or(0, Vec::len)
+        Ok(volume.status("mounts", users))
     }
 {% if backing == "mount" %}
     fn run(command: &mut std::process::Command) -> Result<()> {
@@ -126,20 +160,21 @@ impl Volumes {
 
 {% if backing == "mount" -%}
 /// Whether `path` is a mount point: on another device than its parent.
-fn is_mount_point(path: &Path) -> Result<bool> {
+fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = fs::metadata(path) else {
-        return Ok(false);
-    };
     let parent = path.parent().unwrap_or(Path::new("/"));
-    Ok(meta.dev() != fs::metadata(parent)?.dev())
+    match (fs::metadata(path), fs::metadata(parent)) {
+        (Ok(meta), Ok(parent)) => meta.dev() != parent.dev(),
+        _ => false,
+    }
 }
 
 {% endif -%}
 #[async_trait]
 impl volume::Driver for Volumes {
     async fn create(&self, req: CreateRequest) -> Result<()> {
-        // Refuses unknown, missing and bad options, all in one message.
+        // Refuses unknown, missing and bad options, all in one message, before
+        // anything is written.
         let options = Options::from_map(&req.opts)?;
         let dir = self.dir(&req.name)?;
         if dir.join("options.json").is_file() {
@@ -147,15 +182,9 @@ impl volume::Driver for Volumes {
         }
         fs::create_dir_all(Self::mountpoint(&dir))?;
 {%- if backing != "mount" %}
-        let mode = u32::from_str_radix(&options.mode, 8).map_err(|_| {
-            Error::new(format!(
-                "option `mode` must be octal permissions such as 750, got `{}`",
-                options.mode
-            ))
-        })?;
         fs::set_permissions(
             Self::mountpoint(&dir),
-            std::os::unix::fs::PermissionsExt::from_mode(mode),
+            std::os::unix::fs::PermissionsExt::from_mode(options.mode.0),
         )?;
 {%- else %}
         tracing::info!(volume = %req.name, fs_type = %options.fs_type, "volume created");
@@ -170,16 +199,16 @@ impl volume::Driver for Volumes {
     async fn remove(&self, req: RemoveRequest) -> Result<()> {
         let dir = self.existing(&req.name)?;
         // Held throughout, so no Mount can start while the volume goes.
-        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        if mounts.get(&req.name).is_some_and(|ids| !ids.is_empty()) {
+        let volume = self.mounts.lock(&req.name).await;
+        if volume.is_mounted() {
             return Err(Error::new(format!("volume {} is in use", req.name)));
         }
 {%- if backing == "mount" %}
-        // After a plugin restart the mount may still be there while `mounts` is
-        // empty: unmount it first, and never delete recursively through it, or the
-        // files on the share would go.
+        // A mount no count stands for (its state file was moved away, say): unmount
+        // it first, and never delete recursively through it, or the files on the
+        // share would go.
         let mountpoint = Self::mountpoint(&dir);
-        if is_mount_point(&mountpoint)? {
+        if is_mount_point(&mountpoint) {
             Self::run(std::process::Command::new("umount").arg(&mountpoint))?;
         }
         if mountpoint.exists() {
@@ -192,12 +221,11 @@ impl volume::Driver for Volumes {
 
     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
         let dir = self.existing(&req.name)?;
-        // Held across the check, the mount and the bookkeeping: two Mounts at once
-        // must not both mount.
-        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        // Held across the check, the mount and the count: two Mounts at once must
+        // not both mount.
+        let mut volume = self.mounts.lock(&req.name).await;
 {%- if backing == "mount" %}
-        let first = mounts.get(&req.name).is_none_or(Vec::is_empty);
-        if first && !is_mount_point(&Self::mountpoint(&dir))? {
+        if !volume.is_mounted() && !is_mount_point(&Self::mountpoint(&dir)) {
             let options = Options::from_map(&Self::options(&dir)?)?;
             let mut command = std::process::Command::new("mount");
             command.arg("-t").arg(&options.fs_type);
@@ -208,28 +236,25 @@ impl volume::Driver for Volumes {
             Self::run(&mut command)?;
         }
 {%- endif %}
-        mounts.entry(req.name).or_default().push(req.id);
+        volume.add(&req.id).await?;
         Ok(MountResponse::new(Self::mountpoint(&dir)))
     }
 
     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
-        let dir = self.existing(&req.name)?;
-        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        let ids = mounts.entry(req.name.clone()).or_default();
-        let Some(at) = ids.iter().position(|id| *id == req.id) else {
-            return Err(Error::new(format!(
-                "volume {} is not mounted with ID {}",
-                req.name, req.id
-            )));
-        };
-        ids.remove(at);
 {%- if backing == "mount" %}
-        if ids.is_empty() {
+        let dir = self.existing(&req.name)?;
+        let mut volume = self.mounts.lock(&req.name).await;
+        // "volume v1 is not mounted with ID …" when the ID holds no mount.
+        if volume.is_last(&req.id)? {
+            // On failure the count stays: dockerd sends this Unmount again later.
             Self::run(std::process::Command::new("umount").arg(Self::mountpoint(&dir)))?;
         }
 {%- else %}
-        let _ = dir;
+        self.existing(&req.name)?;
+        let mut volume = self.mounts.lock(&req.name).await;
+        // "volume v1 is not mounted with ID …" when the ID holds no mount.
 {%- endif %}
+        volume.release(&req.id).await?;
         Ok(())
     }
 
