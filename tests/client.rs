@@ -16,6 +16,13 @@ fn ok(body: &str) -> Answer {
     Answer::Reply(200, body.to_owned())
 }
 
+fn mount() -> MountRequest {
+    MountRequest {
+        name: "v1".into(),
+        id: "id".into(),
+    }
+}
+
 fn create(opts: &[(&str, &str)]) -> CreateRequest {
     CreateRequest {
         name: "v1".into(),
@@ -162,11 +169,7 @@ async fn a_timeout_closes_its_connection_as_go_does() {
         if n == 0 { Answer::Silence } else { ok("{}") }
     });
     let client = Client::unix(&plugin.socket).timeout(Duration::from_millis(200));
-    let mount = MountRequest {
-        name: "v1".into(),
-        id: "id".into(),
-    };
-    let err = client.call::<volume::Mount>(&mount).await.unwrap_err();
+    let err = client.call::<volume::Mount>(&mount()).await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
     // The plugin sees the connection closed; the next call comes on a new one.
     tokio::time::timeout(Duration::from_secs(5), plugin.closed.notified())
@@ -189,11 +192,7 @@ async fn replies_are_read_as_dockerd_reads_them() {
         }
     });
     let client = Client::unix(&plugin.socket);
-    let mount = MountRequest {
-        name: "v1".into(),
-        id: "id".into(),
-    };
-    let reply = client.call::<volume::Mount>(&mount).await.unwrap();
+    let reply = client.call::<volume::Mount>(&mount()).await.unwrap();
     assert_eq!(reply.mountpoint.to_str(), Some("/x"));
     let caps = client
         .call::<volume::Capabilities>(&Empty {})
