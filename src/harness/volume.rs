@@ -85,8 +85,9 @@ pub struct VolumeInfo {
     pub driver: String,
     /// Where the driver says it is, if it said.
     pub mountpoint: Option<PathBuf>,
-    /// `CreatedAt`, if the driver gave it (dockerd then shows Go's zero time,
-    /// `0001-01-01T00:00:00Z`). A text dockerd cannot parse fails the Get or List.
+    /// `CreatedAt`, if the driver gave one (without, `docker volume inspect` shows Go's
+    /// zero time, `0001-01-01T00:00:00Z`). A text dockerd cannot parse fails the Get
+    /// or List instead.
     pub created_at: Option<Timestamp>,
     /// The driver's `Status`.
     pub status: BTreeMap<String, Value>,
