@@ -1,10 +1,24 @@
 //! A client that talks to a plugin the way `dockerd` does (feature `client`).
 //!
-//! It sends what dockerd's `pkg/plugins` client sends: `POST /Method`, the header
-//! `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, and the body
-//! Go's `json.Encoder` writes (the JSON followed by `\n`). It reads replies the way
-//! dockerd does: a non-200 status is an error whose message is the body's `Err` (or the
-//! whole body when it has none), and a 200 reply with a non-empty `Err` is an error too.
+//! It sends what dockerd 20.10's `pkg/plugins` client sends, byte for byte (moby
+//! v20.10.24 `pkg/plugins/client.go`, `transport/http.go`, checked against a recording
+//! of dockerd and Go 1.19): `POST /Method`, the headers `Host` (empty on a unix socket,
+//! Go cuts the socket path at its first `/`), `User-Agent: Go-http-client/1.1`,
+//! `Content-Length` and `Accept: application/vnd.docker.plugins.v1.2+json`, no
+//! `Content-Type`, and the body Go's `json.Encoder` writes (the JSON and `\n`;
+//! nothing for methods without arguments; `"Opts":null` for a Create without
+//! options). Connections are kept alive and reused as Go's transport reuses them (see
+//! `conn`: a connection the plugin closed is replaced, a request that failed after it
+//! was written is not sent again).
+//!
+//! It reads replies the way dockerd does: a non-200 status is an error whose message
+//! is the body's `Err` (or the whole body when it has none); a 200 with an empty body
+//! is dockerd's `EOF` error; keys match without regard to case; a 200 reply with a
+//! non-empty `Err` is an error too (see [`RawResponse::decode_as`]).
+//!
+//! Over TCP, dockerd's Go transport also asks for gzip (`Accept-Encoding: gzip`, and
+//! unpacks a gzip reply) and goes through `HTTP_PROXY`; this client does neither
+//! (the SDK's server never compresses).
 //!
 //! Tests, the demo, the harness and the CLI use it; plugin authors can use it to script
 //! their own plugin.
@@ -26,24 +40,30 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
+mod go_json;
+mod reply;
+
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::protocol::{
-    Activate, ActivateResponse, Empty, ErrorKey, ErrorResponse, MEDIA_TYPE_V1_2, Method,
-    RequestBody,
-};
+use crate::protocol::{Activate, ActivateResponse, Empty, MEDIA_TYPE_V1_2, Method, RequestBody};
+use conn::{Conn, Pool, SendError};
+pub use reply::RawResponse;
+
+/// The `User-Agent` of Go's `net/http`, which dockerd sends.
+const GO_USER_AGENT: &str = "Go-http-client/1.1";
 
 /// What a call through [`Client`] can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +86,9 @@ pub enum ClientError {
         method: String,
         /// The plugin address.
         addr: String,
+        /// Whether the request had been written, at least partly: Go does not send
+        /// such a POST again, and dockerd's retry of it sends an empty body.
+        written: bool,
         /// The HTTP error.
         source: hyper::Error,
     },
@@ -94,6 +117,16 @@ pub enum ClientError {
         status: u16,
         /// The `Err` message, or the raw body when there was none.
         message: String,
+    },
+    /// The plugin answered 200 with an empty body, which dockerd's JSON decoder fails
+    /// with `EOF`.
+    #[error(
+        "{method}: the plugin answered 200 OK with an empty body, which dockerd fails with \
+         EOF: answer JSON, at least {{}}"
+    )]
+    EmptyReply {
+        /// The plugin method.
+        method: String,
     },
     /// The plugin answered 200 with a body that is not the expected JSON.
     #[error("{method}: the reply is not the expected JSON ({source}): {body}")]
@@ -125,46 +158,21 @@ impl ClientError {
         )
     }
 
+    /// Whether the request may have reached the plugin before the call failed: a
+    /// transport error after it was written, or a timeout. dockerd's retry of such a
+    /// call sends an empty body (moby v20.10.24 `pkg/plugins/client.go`
+    /// `callWithRetry` rebuilds the request from a buffer the first attempt drained).
+    pub fn was_written(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Http { written: true, .. } | ClientError::Timeout { .. }
+        )
+    }
+
     /// Whether the plugin said it does not implement the method (HTTP 404), which
     /// dockerd treats as "use the default" for optional methods.
     pub fn is_not_implemented(&self) -> bool {
         self.status() == Some(404)
-    }
-}
-
-/// A reply as received, for tests that look at status, headers and bytes.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The reply's `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl RawResponse {
-    /// The body as text (lossily decoded).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body parsed as JSON.
-    pub fn json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::from_slice(&self.body)
-    }
-
-    /// Interprets the reply to `method` the way dockerd does: a non-200 status or a
-    /// non-empty `Err` is an error, anything else is decoded as `T`.
-    pub fn decode<T: DeserializeOwned>(self, method: &str) -> Result<T, ClientError> {
-        decode_reply(method, ErrorKey::Err, self)
-    }
-
-    /// Interprets the reply to method `M` the way dockerd does: a non-200 status is an
-    /// error (its `Err`, or the body), and so is a 200 whose error key (`Err`, or
-    /// `Error` for IPAM) is not empty; anything else is decoded as `M::Response`.
-    pub fn decode_as<M: Method>(self) -> Result<M::Response, ClientError> {
-        decode_reply(M::NAME, M::ERROR_KEY, self)
     }
 }
 
@@ -174,28 +182,32 @@ enum Target {
     Tcp(String),
 }
 
-/// A dockerd-like plugin client; cheap to clone. Each call opens a connection.
+/// A dockerd-like plugin client; cheap to clone. It keeps its connection alive
+/// between calls, as dockerd does, and its clones share it.
 #[derive(Debug, Clone)]
 pub struct Client {
     target: Target,
     timeout: Option<Duration>,
+    pool: Arc<Pool>,
 }
 
 impl Client {
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            timeout: None,
+            pool: Pool::new(),
+        }
+    }
+
     /// A client for the plugin listening on the unix socket `path`.
     pub fn unix(path: impl Into<PathBuf>) -> Self {
-        Self {
-            target: Target::Unix(path.into()),
-            timeout: None,
-        }
+        Self::new(Target::Unix(path.into()))
     }
 
     /// A client for the plugin listening on TCP `addr`.
     pub fn tcp(addr: SocketAddr) -> Self {
-        Self {
-            target: Target::Tcp(addr.to_string()),
-            timeout: None,
-        }
+        Self::new(Target::Tcp(addr.to_string()))
     }
 
     /// A client for `unix:///path` or `tcp://host:port`, the forms of a `.spec` file.
@@ -219,10 +231,7 @@ impl Client {
             if addr.is_empty() || !addr.contains(':') {
                 return Err(ClientError::BadAddress(url.to_string()));
             }
-            return Ok(Self {
-                target: Target::Tcp(addr.to_string()),
-                timeout: None,
-            });
+            return Ok(Self::new(Target::Tcp(addr.to_string())));
         }
         Err(ClientError::BadAddress(url.to_string()))
     }
@@ -255,7 +264,8 @@ impl Client {
         ))
     }
 
-    /// Gives up on a call that takes longer than `timeout`.
+    /// Gives up on a call that takes longer than `timeout`, closing its connection as
+    /// Go does.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -273,6 +283,17 @@ impl Client {
         match &self.target {
             Target::Unix(path) => format!("unix://{}", path.display()),
             Target::Tcp(addr) => format!("tcp://{addr}"),
+        }
+    }
+
+    /// The `Host` header Go writes: the URL's host cut at its first `/`, so nothing
+    /// for a unix socket's path, and `host:port` over TCP.
+    fn host(&self) -> HeaderValue {
+        match &self.target {
+            Target::Unix(_) => HeaderValue::from_static(""),
+            Target::Tcp(addr) => {
+                HeaderValue::from_str(addr).unwrap_or_else(|_| HeaderValue::from_static(""))
+            }
         }
     }
 
@@ -305,7 +326,8 @@ impl Client {
         self.call_raw(method, body).await?.decode(method)
     }
 
-    /// Sends `body` as-is to `POST /method` with dockerd's headers; no interpretation.
+    /// Sends `body` as-is to `POST /method` with dockerd's headers, in Go's order;
+    /// no interpretation.
     pub async fn call_raw(
         &self,
         method: &str,
@@ -316,18 +338,22 @@ impl Client {
         } else {
             format!("/{method}")
         };
+        let body = body.into();
         let request = Request::builder()
             .method(http::Method::POST)
             .uri(path)
-            .header(HOST, "plugin")
+            .header(HOST, self.host())
+            .header(USER_AGENT, GO_USER_AGENT)
+            .header(CONTENT_LENGTH, body.len())
             .header(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_V1_2))
-            .body(Full::new(body.into()))
+            .body(Full::new(body))
             .map_err(|e| ClientError::BadAddress(format!("{method}: {e}")))?;
         self.send(request).await
     }
 
     /// Sends any HTTP request (any method, headers and body) and returns the raw reply:
-    /// for tests of the server's handling of what dockerd never sends.
+    /// for tests of the server's handling of what dockerd never sends. `Host` and
+    /// `User-Agent` are dockerd's unless the request has its own.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<RawResponse, ClientError> {
         let method = request.uri().path().trim_start_matches('/').to_string();
         let exchange = self.exchange(&method, request);
@@ -344,34 +370,38 @@ impl Client {
         method: &str,
         mut request: Request<Full<Bytes>>,
     ) -> Result<RawResponse, ClientError> {
-        if !request.headers().contains_key(HOST) {
-            request
-                .headers_mut()
-                .insert(HOST, HeaderValue::from_static("plugin"));
+        let headers = request.headers_mut();
+        if !headers.contains_key(HOST) {
+            headers.insert(HOST, self.host());
         }
-        let http_error = |source| ClientError::Http {
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, HeaderValue::from_static(GO_USER_AGENT));
+        }
+        let http_error = |written, source| ClientError::Http {
             method: method.to_string(),
             addr: self.addr(),
+            written,
             source,
         };
-        let connect_error = |source| ClientError::Connect {
-            addr: self.addr(),
-            source,
+        let (mut conn, reused) = match self.pool.take() {
+            Some(conn) => (conn, true),
+            None => (self.dial(method).await?, false),
         };
-        let mut sender = match &self.target {
-            Target::Unix(path) => {
-                let stream = UnixStream::connect(path).await.map_err(connect_error)?;
-                handshake(stream).await.map_err(http_error)?
+        let response = match conn.send(request).await {
+            Ok(response) => response,
+            // A kept connection that failed before anything was written: Go dials
+            // again and sends the request there.
+            Err(SendError::Unsent(request)) if reused => {
+                conn = self.dial(method).await?;
+                match conn.send(*request).await {
+                    Ok(response) => response,
+                    Err(SendError::Unsent(_)) => return Err(self.closed(method)),
+                    Err(SendError::Failed(err)) => return Err(http_error(true, err)),
+                }
             }
-            Target::Tcp(addr) => {
-                let stream = TcpStream::connect(addr.as_str())
-                    .await
-                    .map_err(connect_error)?;
-                let _ = stream.set_nodelay(true);
-                handshake(stream).await.map_err(http_error)?
-            }
+            Err(SendError::Unsent(_)) => return Err(self.closed(method)),
+            Err(SendError::Failed(err)) => return Err(http_error(true, err)),
         };
-        let response = sender.send_request(request).await.map_err(http_error)?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -382,29 +412,55 @@ impl Client {
             .into_body()
             .collect()
             .await
-            .map_err(http_error)?
+            .map_err(|err| http_error(true, err))?
             .to_bytes();
+        self.pool.put(conn);
         Ok(RawResponse {
             status,
             content_type,
             body,
         })
     }
-}
 
-async fn handshake<S>(
-    stream: S,
-) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, hyper::Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(%err, "plugin client connection ended with an error");
+    /// A fresh connection to the plugin.
+    async fn dial(&self, method: &str) -> Result<Conn, ClientError> {
+        let connect_error = |source| ClientError::Connect {
+            addr: self.addr(),
+            source,
+        };
+        let conn = match &self.target {
+            Target::Unix(path) => {
+                let stream = UnixStream::connect(path).await.map_err(connect_error)?;
+                let probe = Conn::probe(&stream).map_err(connect_error)?;
+                Conn::handshake(stream, probe).await
+            }
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect(addr.as_str())
+                    .await
+                    .map_err(connect_error)?;
+                let _ = stream.set_nodelay(true);
+                let probe = Conn::probe(&stream).map_err(connect_error)?;
+                Conn::handshake(stream, probe).await
+            }
+        };
+        conn.map_err(|source| ClientError::Http {
+            method: method.to_string(),
+            addr: self.addr(),
+            written: false,
+            source,
+        })
+    }
+
+    /// A fresh connection that closed before the request could be written.
+    fn closed(&self, method: &str) -> ClientError {
+        ClientError::Connect {
+            addr: self.addr(),
+            source: io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                format!("the plugin closed the connection before {method} was sent"),
+            ),
         }
-    });
-    Ok(sender)
+    }
 }
 
 /// The body dockerd sends for method `M`: nothing for methods without arguments,
@@ -416,115 +472,24 @@ pub(crate) fn encode_method_request<M: Method>(request: &M::Request) -> Result<B
     }
 }
 
-/// Encodes a request body as dockerd does: Go's `json.Encoder`, so the JSON and `\n`.
+/// Encodes a request body as dockerd does: Go's `json.Encoder`, so the JSON (with Go's
+/// escaping) and `\n`.
 pub(crate) fn encode_request<Req: Serialize + ?Sized>(
     method: &str,
     request: &Req,
 ) -> Result<Bytes, ClientError> {
-    let mut body = serde_json::to_vec(request).map_err(|source| ClientError::Encode {
-        method: method.to_string(),
-        source,
-    })?;
-    body.push(b'\n');
-    Ok(Bytes::from(body))
-}
-
-/// Interprets a reply the way dockerd's `pkg/plugins` client and the subsystem's proxy
-/// do: `error_key` is where a 200 reply carries an error.
-fn decode_reply<Resp: DeserializeOwned>(
-    method: &str,
-    error_key: ErrorKey,
-    reply: RawResponse,
-) -> Result<Resp, ClientError> {
-    let body = reply.body.trim_ascii();
-    if reply.status != StatusCode::OK {
-        let message = match serde_json::from_slice::<ErrorResponse>(body) {
-            Ok(err) if !err.err.is_empty() => err.err,
-            _ => String::from_utf8_lossy(body).into_owned(),
-        };
-        return Err(ClientError::Plugin {
+    go_json::encode(request)
+        .map(Bytes::from)
+        .map_err(|source| ClientError::Encode {
             method: method.to_string(),
-            status: reply.status.as_u16(),
-            message,
-        });
-    }
-    if let Some(message) = error_key.key().and_then(|key| error_in(body, key)) {
-        return Err(ClientError::Plugin {
-            method: method.to_string(),
-            status: reply.status.as_u16(),
-            message,
-        });
-    }
-    crate::protocol::decode_body(body).map_err(|source| ClientError::Decode {
-        method: method.to_string(),
-        source,
-        body: String::from_utf8_lossy(body).into_owned(),
-    })
-}
-
-/// The non-empty string under `key` of a JSON object body.
-fn error_in(body: &[u8], key: &str) -> Option<String> {
-    match serde_json::from_slice::<serde_json::Value>(body)
-        .ok()?
-        .get(key)?
-    {
-        serde_json::Value::String(message) if !message.is_empty() => Some(message.clone()),
-        _ => None,
-    }
+            source,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reply(status: u16, body: &str) -> RawResponse {
-        RawResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            content_type: None,
-            body: Bytes::from(body.to_string()),
-        }
-    }
-
-    #[test]
-    fn error_status_uses_err_field_or_raw_body() {
-        let err =
-            decode_reply::<Empty>("M", ErrorKey::Err, reply(500, r#"{"Err":"boom"}"#)).unwrap_err();
-        assert_eq!(err.status(), Some(500));
-        assert!(err.to_string().contains("boom"));
-        let err = decode_reply::<Empty>("M", ErrorKey::Err, reply(404, "404 page not found\n"))
-            .unwrap_err();
-        assert!(err.is_not_implemented());
-        assert!(err.to_string().contains("404 page not found"));
-    }
-
-    #[test]
-    fn ok_status_with_err_is_an_error() {
-        let err =
-            decode_reply::<Empty>("M", ErrorKey::Err, reply(200, r#"{"Err":"no"}"#)).unwrap_err();
-        assert!(matches!(err, ClientError::Plugin { status: 200, .. }));
-        decode_reply::<Empty>("M", ErrorKey::Err, reply(200, r#"{"Err":""}"#)).unwrap();
-        decode_reply::<Empty>("M", ErrorKey::Err, reply(200, "")).unwrap();
-    }
-
-    #[test]
-    fn the_error_key_is_the_methods() {
-        // IPAM: a 200 `Error` is an error, a 200 `Err` is not.
-        let err = decode_reply::<Empty>("M", ErrorKey::Error, reply(200, r#"{"Error":"no"}"#));
-        assert!(matches!(err, Err(ClientError::Plugin { status: 200, .. })));
-        decode_reply::<Empty>("M", ErrorKey::Error, reply(200, r#"{"Err":"no"}"#)).unwrap();
-        // authz: neither.
-        decode_reply::<Empty>("M", ErrorKey::Ignored, reply(200, r#"{"Err":"no"}"#)).unwrap();
-        // A non-200 reply is an error whatever the key, read from `Err`.
-        let err = decode_reply::<Empty>("M", ErrorKey::Error, reply(500, r#"{"Err":"boom"}"#));
-        assert!(err.unwrap_err().to_string().contains("boom"));
-    }
-
-    #[test]
-    fn bad_json_reply_is_a_decode_error() {
-        let err =
-            decode_reply::<ActivateResponse>("M", ErrorKey::Err, reply(200, "{nope")).unwrap_err();
-        assert!(matches!(err, ClientError::Decode { .. }));
-    }
+    use crate::volume::{self, CreateRequest};
 
     #[test]
     fn parses_urls() {
@@ -532,5 +497,19 @@ mod tests {
         assert!(Client::from_url("tcp://").is_err());
         let c = Client::from_url("unix:///x.sock").unwrap();
         assert_eq!(c.socket_path(), Some(Path::new("/x.sock")));
+    }
+
+    #[test]
+    fn bodies_are_what_dockerd_sends() {
+        let create = CreateRequest {
+            name: "v1".into(),
+            opts: Default::default(),
+        };
+        let body = encode_method_request::<volume::Create>(&create).unwrap();
+        assert_eq!(&body[..], b"{\"Name\":\"v1\",\"Opts\":null}\n");
+        let body = encode_method_request::<Activate>(&Empty {}).unwrap();
+        assert!(body.is_empty());
+        let body = encode_method_request::<volume::List>(&Empty {}).unwrap();
+        assert_eq!(&body[..], b"{}\n");
     }
 }

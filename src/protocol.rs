@@ -7,13 +7,19 @@
 //! dockerd sends `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`,
 //! and bodies such as `{"Name":"v1"}\n`, `{}\n` or nothing at all. It never checks the
 //! reply's `Content-Type`, matches keys case-insensitively and ignores unknown keys.
+//! Times travel as RFC 3339 text that Go must parse: [`Timestamp`].
 
+mod timestamp;
+
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use http::HeaderValue;
 use http::header::{ACCEPT, HeaderMap};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use timestamp::{ParseTimestampError, Timestamp};
 
 /// The media type of plugin API version 1 (the one Docker's documentation names).
 pub const MEDIA_TYPE_V1: &str = "application/vnd.docker.plugins.v1+json";
@@ -323,6 +329,21 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Serializes a map as Go's `encoding/json` writes the `map[string]string` dockerd
+/// holds: keys sorted, and an empty map as `null`, Go's nil map (`"Opts": null` when
+/// `docker volume create` got no `-o`: moby v20.10.24 `volume/drivers/proxy.go`).
+pub(crate) fn go_map<S, V>(map: &HashMap<String, V>, serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    V: Serialize,
+{
+    if map.is_empty() {
+        serializer.serialize_none()
+    } else {
+        map.iter().collect::<BTreeMap<_, _>>().serialize(serializer)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,12 @@
 //! dockerd looks in `/etc/docker/plugins`, then `/usr/lib/docker/plugins`, for
 //! `NAME.spec` (one URL: `unix:///path.sock` or `tcp://host:port`) or `NAME.json`
 //! (`{"Name", "Addr", "TLSConfig"}`). TLS is used only when `Addr` starts with `https://`.
+//! dockerd then verifies the plugin's certificate only if a `.json` spec gives a
+//! `CAFile` (checked against it) or no `TLSConfig` at all (the system's CAs): a
+//! `TLSConfig` without `CAFile`, and any `.spec` file, make it verify nothing (moby
+//! v20.10.24 `pkg/plugins/discovery.go`, `plugins.go` `NewLocalPlugin`). dockerd
+//! reaches `tcp://` and `https://` plugins through the proxy of its environment (see
+//! [`PluginSpec::addr`]).
 //! Files are written atomically (a temporary file renamed into place) and removed on
 //! shutdown by the server that wrote them.
 
@@ -28,6 +34,13 @@ pub struct PluginSpec {
     #[serde(rename = "Name", default)]
     pub name: String,
     /// The address: `unix://…`, `tcp://…` (plain HTTP) or `https://…` (TLS).
+    ///
+    /// dockerd calls a `tcp://` or `https://` plugin through the `HTTP_PROXY` (or
+    /// `HTTPS_PROXY`) of its own environment, often set for image pulls, unless
+    /// `NO_PROXY` names the plugin's host; loopback addresses are never proxied (Go's
+    /// `http.ProxyFromEnvironment`, which moby v20.10.24 `pkg/plugins/client.go` sets
+    /// through go-connections' `sockets.ConfigureTransport`). A plugin on another host
+    /// belongs in dockerd's `NO_PROXY`.
     #[serde(rename = "Addr", default)]
     pub addr: String,
     /// How dockerd's client sets up TLS; only used for `https://` addresses.
@@ -41,7 +54,10 @@ pub struct TlsClientConfig {
     /// Skip verifying the plugin's certificate.
     #[serde(rename = "InsecureSkipVerify", default)]
     pub insecure_skip_verify: bool,
-    /// The CA that signed the plugin's certificate.
+    /// The CA that signed the plugin's certificate. Without one, dockerd does **not**
+    /// verify the plugin's certificate at all: it forces `InsecureSkipVerify` (moby
+    /// v20.10.24 `pkg/plugins/discovery.go`), so anyone on the path can pose as the
+    /// plugin. Give a CA to have the certificate checked.
     #[serde(rename = "CAFile", default, skip_serializing_if = "String::is_empty")]
     pub ca_file: String,
     /// dockerd's client certificate.

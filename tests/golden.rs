@@ -3,7 +3,9 @@
 //! files must exist in `tests/golden/<subsystem>/` (`<method>.request*.json`,
 //! `<method>.response*.json`), and each must decode into the method's declared type
 //! and encode back to the same JSON. A declared method without its files, or a file
-//! no declared method owns, fails the test. See `tests/golden/*/README.md`.
+//! no declared method owns, fails the test. A body a real dockerd sent
+//! (`*.dockerd.json`) must come back byte for byte, as Go's encoder wrote it (the
+//! JSON and `\n`). See `tests/golden/*/README.md`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -19,6 +21,15 @@ use serde_json::Value;
 fn round_trip<T: Serialize + DeserializeOwned>(text: &str) -> Result<Value, String> {
     let typed: T = serde_json::from_str(text).map_err(|e| e.to_string())?;
     serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+/// Decodes `text` as `T` and encodes it again as Go's `json.Encoder` would: the
+/// bytes and the final `\n`.
+fn re_encoded<T: Serialize + DeserializeOwned>(text: &str) -> Result<String, String> {
+    let typed: T = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    serde_json::to_string(&typed)
+        .map(|json| json + "\n")
+        .map_err(|e| e.to_string())
 }
 
 /// What the SDK sends for a documented body: no `"Err": ""` on success, no empty
@@ -93,6 +104,17 @@ impl Golden {
                 .join(self.dir)
                 .join(&name);
             let text = fs::read_to_string(&path).unwrap();
+            if name.ends_with(".dockerd.json") {
+                match re_encoded::<T>(&text) {
+                    Ok(bytes) if bytes == text => {}
+                    Ok(bytes) => self
+                        .failures
+                        .push(format!("{name}: encoded {bytes:?}, dockerd sent {text:?}")),
+                    Err(err) => self
+                        .failures
+                        .push(format!("{name}: does not decode: {err}")),
+                }
+            }
             let mut expected: Value = serde_json::from_str(&text).unwrap();
             normalize(&mut expected);
             match round_trip::<T>(&text).map(|mut v| {

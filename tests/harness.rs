@@ -380,3 +380,67 @@ async fn capabilities_not_implemented_falls_back_to_local_and_is_asked_again() {
     assert!(Path::new(&s.socket).exists());
     s.shutdown().await.unwrap();
 }
+
+/// moby v20.10.24 `pkg/plugins/client.go`: a call that failed after its request was
+/// written is retried like any transport error, but Go does not replay the POST itself
+/// and dockerd's retry rebuilds the request from the buffer the first attempt drained:
+/// the plugin gets the call again with an empty body.
+#[tokio::test]
+async fn a_retry_after_the_request_was_written_sends_an_empty_body_as_dockerd_does() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use support::scripted::{Answer, Scripted};
+
+    let s = Setup::new();
+    let socket_dir = &s.engine.discovery().socket_dir;
+    fs::create_dir_all(socket_dir).unwrap();
+    let gets = AtomicUsize::new(0);
+    let plugin = Scripted::start(&socket_dir.join("raw.sock"), move |_, request| {
+        let reply = |body: &str| Answer::Reply(200, body.to_owned());
+        match request.path() {
+            "/Plugin.Activate" => reply(r#"{"Implements":["VolumeDriver"]}"#),
+            "/VolumeDriver.Capabilities" => reply(r#"{"Capabilities":{"Scope":"local"}}"#),
+            _ => match gets.fetch_add(1, Ordering::SeqCst) {
+                0 => reply(r#"{"Volume":{"Name":"v1"}}"#),
+                1 => Answer::HangUp,
+                _ => Answer::Reply(400, r#"{"Err":"this call needs a JSON body"}"#.into()),
+            },
+        }
+    });
+    let e = &s.engine;
+    e.volumes().inspect("v1").await.unwrap();
+    e.calls().take();
+    let err = e.volumes().inspect("v1").await.unwrap_err();
+    assert!(
+        err.to_string().contains("this call needs a JSON body"),
+        "{err} {:#?}",
+        e.calls().records()
+    );
+    let gets: Vec<_> = plugin
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.path() == "/VolumeDriver.Get")
+        .collect();
+    assert_eq!(gets.len(), 3, "{gets:#?}");
+    assert_eq!(gets[1].body, "{\"Name\":\"v1\"}\n");
+    assert_eq!(gets[2].body, "");
+    assert!(
+        gets[2].head.contains("Content-Length: 0\r\n"),
+        "{}",
+        gets[2].head
+    );
+    assert_eq!((gets[1].connection, gets[2].connection), (0, 1));
+    let attempts: Vec<_> = e
+        .calls()
+        .take()
+        .into_iter()
+        .filter(|c| c.method == "VolumeDriver.Get")
+        .map(|c| (c.request, c.status))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (serde_json::json!({"Name": "v1"}), None),
+            (serde_json::Value::Null, Some(400))
+        ]
+    );
+}

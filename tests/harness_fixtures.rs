@@ -2,7 +2,8 @@
 //! `tests/fixtures/dockerd-sequences/` is replayed through the harness, with the same
 //! recorder plugin as a real process, and must produce the same calls (plugin, method,
 //! HTTP status) command by command, and the same outcome (success, or dockerd's error
-//! message).
+//! message). What the recorder received must be what dockerd sent: the same request
+//! bodies, byte for byte (IDs aside), and the same headers.
 //!
 //! Known difference: the harness has no `local` driver, so the fixture about a name
 //! held by `local` (`volume_create_other_driver`) is checked only for its plugin part.
@@ -28,6 +29,8 @@ struct Replay {
     /// Managed plugins of the fixture, by name: their recorded entry.
     managed: HashMap<String, Value>,
     containers: HashMap<String, Container>,
+    /// Lines of each recorder log already compared.
+    read: HashMap<PathBuf, usize>,
 }
 
 impl Replay {
@@ -40,6 +43,7 @@ impl Replay {
             plugins: HashMap::new(),
             managed: HashMap::new(),
             containers: HashMap::new(),
+            read: HashMap::new(),
         };
         for plugin in plugins {
             let name = plugin["name"].as_str().unwrap().to_owned();
@@ -129,6 +133,56 @@ impl Replay {
         }
         let log = self.root.path().join(format!("{name}.log"));
         PluginProcess::start(command, &socket_dir.join(format!("{name}.sock")), log).unwrap()
+    }
+
+    /// Where each plugin's recorder writes its log on the host: `ROOT/NAME.jsonl` for a
+    /// legacy one, the file its `--log` names under the host source of its `/log`
+    /// mount for a managed one.
+    fn recorder_logs(&self) -> Vec<(String, PathBuf)> {
+        let mut logs: Vec<(String, PathBuf)> = self
+            .plugins
+            .keys()
+            .map(|name| (name.clone(), self.root.path().join(format!("{name}.jsonl"))))
+            .collect();
+        for (name, spec) in &self.managed {
+            let config = &spec["config"];
+            let args: Vec<&str> = config["entrypoint"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let Some(log) = args.windows(2).find(|w| w[0] == "--log").map(|w| w[1]) else {
+                continue;
+            };
+            for mount in config["mounts"].as_array().into_iter().flatten() {
+                let destination = mount["destination"].as_str().unwrap();
+                if let Some(rest) = log.strip_prefix(&format!("{destination}/")) {
+                    let source = mount["source"]
+                        .as_str()
+                        .unwrap()
+                        .replace("<tmp>", &self.root.path().display().to_string());
+                    logs.push((name.clone(), Path::new(&source).join(rest)));
+                }
+            }
+        }
+        logs.sort();
+        logs
+    }
+
+    /// The calls the recorders received since the last look, per plugin in order.
+    fn received(&mut self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for (name, log) in self.recorder_logs() {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            let seen = self.read.entry(log).or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for line in &lines[*seen..] {
+                out.push((name.clone(), serde_json::from_str(line).unwrap()));
+            }
+            *seen = lines.len();
+        }
+        out
     }
 
     /// Runs one docker command (the subset the fixtures use) on the harness.
@@ -274,11 +328,48 @@ fn expected_calls(calls: &[Value], index: u64) -> Vec<String> {
         .collect()
 }
 
+/// `Method[plugin] BODY` per call of command `index`, IDs hidden, grouped by plugin.
+fn expected_bodies(calls: &[Value], index: u64) -> Vec<String> {
+    let mut out: Vec<(String, String)> = calls
+        .iter()
+        .filter(|c| c["command"].as_u64() == Some(index))
+        .map(|c| {
+            let plugin = c["plugin"].as_str().unwrap().to_owned();
+            let body = c["request_body"].as_str().unwrap();
+            let line = format!(
+                "{}[{plugin}] {:?}",
+                c["method"].as_str().unwrap(),
+                without_ids(body)
+            );
+            (plugin, line)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, line)| line).collect()
+}
+
+/// What is wrong with the headers of a call the recorder received, if anything:
+/// they must be dockerd's (`request_headers` of the fixture, which leaves out
+/// `Content-Length`), with a `Content-Length` giving the body's length, on a POST.
+fn header_problem(call: &Value, dockerd: &Value) -> Option<String> {
+    let mut headers = call["request_headers"].clone();
+    let length = headers.as_object_mut()?.remove("content-length");
+    let body_length = call["request_body"].as_str()?.len().to_string();
+    if headers != *dockerd || length.as_ref().and_then(Value::as_str) != Some(&body_length) {
+        return Some(format!(
+            "{} sent headers {} (content-length {length:?} for {body_length} bytes), dockerd {dockerd}",
+            call["method"], headers
+        ));
+    }
+    (call["http_method"] != "POST")
+        .then(|| format!("{} sent as {}", call["method"], call["http_method"]))
+}
+
 /// Hides IDs: `<id3>` placeholders and 64-hex IDs both become `<id>`.
 fn without_ids(text: &str) -> String {
     let mut out = String::new();
-    for word in text.split_inclusive([' ', '[', ']']) {
-        let core = word.trim_end_matches([' ', '[', ']']);
+    for word in text.split_inclusive([' ', '[', ']', '"']) {
+        let core = word.trim_end_matches([' ', '[', ']', '"']);
         let tail = &word[core.len()..];
         let is_id = (core.len() == 64 && core.bytes().all(|b| b.is_ascii_hexdigit()))
             || (core.starts_with("<id") && core.ends_with('>'));
@@ -307,6 +398,7 @@ async fn replay_fixture(path: &Path) -> Vec<String> {
                 command == "docker volume create vlocal" || command.contains(" vlocal");
             if (local_only && involves_local) || not_replayed(command) {
                 replay.engine.calls().take();
+                replay.received();
                 continue;
             }
             let outcome = replay.run(command).await;
@@ -325,6 +417,29 @@ async fn replay_fixture(path: &Path) -> Vec<String> {
             if actual != expected {
                 problems.push(format!(
                     "{part} `{command}`:\n  dockerd: {expected:?}\n  harness: {actual:?}"
+                ));
+            }
+            let received = replay.received();
+            for (_, call) in &received {
+                if let Some(problem) = header_problem(call, &fixture["request_headers"]) {
+                    problems.push(format!("{part} `{command}`: {problem}"));
+                }
+            }
+            let bodies: Vec<String> = received
+                .iter()
+                .map(|(plugin, call)| {
+                    let body = call["request_body"].as_str().unwrap();
+                    format!(
+                        "{}[{plugin}] {:?}",
+                        call["method"].as_str().unwrap(),
+                        without_ids(body)
+                    )
+                })
+                .collect();
+            let expected = expected_bodies(calls.as_array().unwrap(), i as u64);
+            if bodies != expected {
+                problems.push(format!(
+                    "{part} `{command}` bodies:\n  dockerd: {expected:?}\n  harness: {bodies:?}"
                 ));
             }
             let result = &results[i];

@@ -38,7 +38,7 @@ use serde_json::Value;
 
 use super::error::HarnessError;
 use super::plugins::{ActivePlugin, Plugins};
-use crate::protocol::Empty;
+use crate::protocol::{Empty, Timestamp};
 use crate::volume::{
     self, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse, MountRequest,
     MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
@@ -85,8 +85,10 @@ pub struct VolumeInfo {
     pub driver: String,
     /// Where the driver says it is, if it said.
     pub mountpoint: Option<PathBuf>,
-    /// `CreatedAt`, if the driver gave it.
-    pub created_at: Option<String>,
+    /// `CreatedAt`, if the driver gave one (without, `docker volume inspect` shows Go's
+    /// zero time, `0001-01-01T00:00:00Z`). A text dockerd cannot parse fails the Get
+    /// or List instead.
+    pub created_at: Option<Timestamp>,
     /// The driver's `Status`.
     pub status: BTreeMap<String, Value>,
     /// The driver's scope.

@@ -186,10 +186,29 @@ method_list!(
 
 /// A volume driver. Every method except [`capabilities`](Driver::capabilities) is
 /// required; an error becomes the `Err` dockerd shows to the user.
+///
+/// What dockerd's way of calling asks of a driver:
+///
+/// - **Create is idempotent.** dockerd asks [`get`](Driver::get) before a create, and
+///   calls `create` after *any* error from it, not only "no such volume": a Get that
+///   timed out, a backend briefly down or a reply dockerd could not decode is followed
+///   by a Create of a volume that may well exist (moby v20.10.24
+///   `volume/service/store.go`, `create`). Creating a volume that exists must
+///   succeed and leave its data alone.
+/// - **Timeouts.** dockerd gives up on Create and Mount after 2 minutes and on the
+///   other calls after 1 minute (moby v20.10.24 `volume/drivers/proxy.go`). A managed
+///   plugin enabled with `docker plugin enable` has 30 s for *every* call (its
+///   `--timeout`); after `docker plugin install` or a daemon restart it runs with no
+///   timeout at all (moby v20.10.24 `plugin/manager_linux.go`, `pluginPostStart`).
+///   When a timeout fires, dockerd closes the connection and reports the failure;
+///   the user retries, so the next call must cope with whatever the first one left
+///   behind.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// Creates the volume `req.name` with the user's `-o` options in `req.opts`.
-    /// dockerd calls [`get`](Driver::get) first and only creates what does not exist.
+    /// dockerd calls [`get`](Driver::get) first and creates whenever Get failed, for
+    /// whatever reason: a volume that already exists is a success, never a second
+    /// volume or lost data.
     async fn create(&self, req: CreateRequest) -> Result<()>;
 
     /// Deletes the volume. dockerd refuses `docker volume rm` itself while a container

@@ -4,26 +4,68 @@
 //! [`crate::Error`]).
 //!
 //! Fields dockerd always sends (`Name`, `ID`) are required; maps and lists accept Go's
-//! `null`; empty reply fields are omitted, as Docker's own drivers omit them.
+//! `null`; empty reply fields are omitted, as Docker's own drivers omit them. Replies
+//! decode as dockerd's Go structs do (moby v20.10.24 `volume/drivers/proxy.go`,
+//! `adapter.go`): a missing or `null` field is its empty value, `Scope` is read
+//! without regard to case, and `CreatedAt` is a [`Timestamp`], so that no driver can
+//! send the text that fails dockerd's whole Get or List.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::protocol::WireRequest;
-use crate::protocol::null_as_default;
+use crate::protocol::{Timestamp, WireRequest, go_map, null_as_default};
 
 /// `/VolumeDriver.Create`: create a volume (`docker volume create -d DRIVER -o k=v NAME`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` shows the option keys, never their values: passwords arrive as `-o
+/// password=…`.
+///
+/// ```
+/// use docker_plugin_sdk::volume::CreateRequest;
+/// let req = CreateRequest {
+///     name: "v1".into(),
+///     opts: [("password".into(), "hunter2".into())].into(),
+/// };
+/// assert_eq!(
+///     format!("{req:?}"),
+///     r#"CreateRequest { name: "v1", opts: {"password": <hidden>} }"#
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRequest {
     /// The volume name.
     #[serde(rename = "Name")]
     pub name: String,
-    /// The `-o key=value` options; empty when none were given (dockerd sends `null`).
-    #[serde(rename = "Opts", default, deserialize_with = "null_as_default")]
+    /// The `-o key=value` options; empty when none were given (dockerd then sends
+    /// `null`, and so does the client).
+    #[serde(
+        rename = "Opts",
+        default,
+        deserialize_with = "null_as_default",
+        serialize_with = "go_map"
+    )]
     pub opts: HashMap<String, String>,
+}
+
+impl fmt::Debug for CreateRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// An option's value, never printed.
+        struct Hidden;
+        impl fmt::Debug for Hidden {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("<hidden>")
+            }
+        }
+        let opts: BTreeMap<&str, Hidden> = self.opts.keys().map(|k| (k.as_str(), Hidden)).collect();
+        f.debug_struct("CreateRequest")
+            .field("name", &self.name)
+            .field("opts", &opts)
+            .finish()
+    }
 }
 
 /// `/VolumeDriver.Remove`: delete a volume (`docker volume rm`).
@@ -50,7 +92,7 @@ pub struct MountRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct MountResponse {
     /// The host path dockerd bind-mounts into the container.
-    #[serde(rename = "Mountpoint", default)]
+    #[serde(rename = "Mountpoint", default, deserialize_with = "null_as_default")]
     pub mountpoint: PathBuf,
 }
 
@@ -86,7 +128,12 @@ pub struct PathRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PathResponse {
     /// The host path, or empty when the volume is not mounted.
-    #[serde(rename = "Mountpoint", default, skip_serializing_if = "path_is_empty")]
+    #[serde(
+        rename = "Mountpoint",
+        default,
+        skip_serializing_if = "path_is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub mountpoint: PathBuf,
 }
 
@@ -115,8 +162,9 @@ pub struct GetRequest {
 /// The reply to Get.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct GetResponse {
-    /// The volume.
-    #[serde(rename = "Volume")]
+    /// The volume. dockerd reads a reply without one (missing or `null`) as "no such
+    /// volume"; decoded, that is a volume without a name.
+    #[serde(rename = "Volume", default, deserialize_with = "null_as_default")]
     pub volume: Volume,
 }
 
@@ -132,14 +180,21 @@ pub struct ListResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Volume {
     /// The volume name.
-    #[serde(rename = "Name")]
+    #[serde(rename = "Name", default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Where it is mounted on the host; empty when it is not.
-    #[serde(rename = "Mountpoint", default, skip_serializing_if = "path_is_empty")]
+    #[serde(
+        rename = "Mountpoint",
+        default,
+        skip_serializing_if = "path_is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub mountpoint: PathBuf,
-    /// When it was created, in RFC 3339 (see [`Volume::created_at`]).
+    /// When it was created (see [`Volume::created_at`]). dockerd decodes it as Go's
+    /// `time.Time`, and a text it cannot parse fails the whole Get or List: hence a
+    /// typed time. Without one, `docker volume inspect` shows `0001-01-01T00:00:00Z`.
     #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
+    pub created_at: Option<Timestamp>,
     /// Free-form details shown by `docker volume inspect` under `Status`.
     #[serde(
         rename = "Status",
@@ -171,16 +226,20 @@ impl Volume {
         self
     }
 
-    /// Sets `CreatedAt` from a time, formatted as RFC 3339 in UTC, as dockerd expects.
+    /// Sets `CreatedAt`, sent as RFC 3339 in UTC as dockerd expects (see
+    /// [`Timestamp`]).
     ///
     /// ```
     /// use std::time::{Duration, UNIX_EPOCH};
     /// use docker_plugin_sdk::volume::Volume;
     /// let v = Volume::new("v").created_at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    /// assert_eq!(v.created_at.as_deref(), Some("2023-11-14T22:13:20Z"));
+    /// assert_eq!(
+    ///     serde_json::to_string(&v).unwrap(),
+    ///     r#"{"Name":"v","CreatedAt":"2023-11-14T22:13:20Z"}"#
+    /// );
     /// ```
     pub fn created_at(mut self, time: SystemTime) -> Self {
-        self.created_at = Some(rfc3339(time));
+        self.created_at = Some(time.into());
         self
     }
 
@@ -195,8 +254,8 @@ impl Volume {
 /// scope `local` from dockerd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CapabilitiesResponse {
-    /// The capabilities.
-    #[serde(rename = "Capabilities")]
+    /// The capabilities; dockerd reads a reply without them as scope `local`.
+    #[serde(rename = "Capabilities", default, deserialize_with = "null_as_default")]
     pub capabilities: Capability,
 }
 
@@ -208,8 +267,21 @@ pub struct Capability {
     pub scope: Scope,
 }
 
-/// A volume driver's scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// A volume driver's scope, sent as `"local"` or `"global"`.
+///
+/// Read as dockerd reads it (moby v20.10.24 `volume/drivers/adapter.go`
+/// `getCapabilities`): lower-cased, and `""`, `null` or an unknown value mean `local`
+/// (an unknown value is logged, as dockerd warns of it).
+///
+/// ```
+/// use docker_plugin_sdk::volume::Scope;
+/// let scope = |json| serde_json::from_str::<Scope>(json).unwrap();
+/// assert_eq!(scope(r#""GLOBAL""#), Scope::Global);
+/// assert_eq!(scope(r#""Local""#), Scope::Local);
+/// assert_eq!(scope(r#""""#), Scope::Local);
+/// assert_eq!(serde_json::to_string(&Scope::Global).unwrap(), r#""global""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Volumes exist on this host only (dockerd's default).
@@ -217,6 +289,23 @@ pub enum Scope {
     Local,
     /// Volumes are the same on every host of a cluster; dockerd calls Create once.
     Global,
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+        Ok(match text.to_lowercase().as_str() {
+            "global" => Scope::Global,
+            "local" | "" => Scope::Local,
+            other => {
+                tracing::warn!(
+                    scope = other,
+                    "the volume driver answered an invalid scope: local, as dockerd does"
+                );
+                Scope::Local
+            }
+        })
+    }
 }
 
 impl CapabilitiesResponse {
@@ -250,52 +339,9 @@ fn path_is_empty(path: &Path) -> bool {
     path.as_os_str().is_empty()
 }
 
-/// Formats a time as RFC 3339 (`2006-01-02T15:04:05Z`), whole seconds, UTC.
-fn rfc3339(time: SystemTime) -> String {
-    let secs = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
-    };
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn rfc3339_formats_known_dates() {
-        let at = |s| rfc3339(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
-            "1969-12-31T23:59:59Z"
-        );
-    }
 
     #[test]
     fn create_accepts_null_and_missing_opts() {
@@ -320,5 +366,108 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"Volume":{"Name":"v"}}"#);
+    }
+
+    #[test]
+    fn create_is_encoded_as_dockerd_encodes_it() {
+        let none = CreateRequest {
+            name: "v1".into(),
+            opts: HashMap::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&none).unwrap(),
+            r#"{"Name":"v1","Opts":null}"#
+        );
+        // Go writes map keys sorted; a HashMap iterates in any order.
+        let opts: HashMap<String, String> = ["z", "c", "a", "m", "b"]
+            .iter()
+            .map(|k| (k.to_string(), k.to_uppercase()))
+            .collect();
+        let some = CreateRequest {
+            name: "v1".into(),
+            opts,
+        };
+        assert_eq!(
+            serde_json::to_string(&some).unwrap(),
+            r#"{"Name":"v1","Opts":{"a":"A","b":"B","c":"C","m":"M","z":"Z"}}"#
+        );
+    }
+
+    #[test]
+    fn create_debug_shows_option_keys_but_never_values() {
+        let req = CreateRequest {
+            name: "v1".into(),
+            opts: [
+                ("password".to_string(), "hunter2".to_string()),
+                ("user".to_string(), "alice".to_string()),
+            ]
+            .into(),
+        };
+        let debug = format!("{req:?}");
+        assert_eq!(
+            debug,
+            r#"CreateRequest { name: "v1", opts: {"password": <hidden>, "user": <hidden>} }"#
+        );
+        let pretty = format!("{req:#?}");
+        assert!(
+            !pretty.contains("hunter2") && !pretty.contains("alice"),
+            "{pretty}"
+        );
+    }
+
+    #[test]
+    fn created_at_is_a_time_dockerd_can_parse_or_nothing() {
+        let volume: Volume =
+            serde_json::from_str(r#"{"Name":"v","CreatedAt":"2023-11-14T23:13:20.5+01:00"}"#)
+                .unwrap();
+        let created = volume.created_at.unwrap();
+        assert_eq!(created.to_string(), "2023-11-14T23:13:20.5+01:00");
+        let volume: Volume = serde_json::from_str(r#"{"Name":"v","CreatedAt":null}"#).unwrap();
+        assert_eq!(volume.created_at, None);
+        // What dockerd's Go decoder refuses, failing the whole Get or List.
+        for bad in [r#""""#, r#""yesterday""#, r#""2023-11-14 22:13:20""#, "17"] {
+            let json = format!(r#"{{"Volumes":[{{"Name":"v","CreatedAt":{bad}}}]}}"#);
+            assert!(
+                serde_json::from_str::<ListResponse>(&json).is_err(),
+                "{json} decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn replies_read_missing_and_null_fields_as_go_zero_values() {
+        let get: GetResponse = serde_json::from_str(r#"{"Volume":null}"#).unwrap();
+        assert_eq!(get.volume, Volume::default());
+        let get: GetResponse = serde_json::from_str("{}").unwrap();
+        assert!(get.volume.name.is_empty());
+        let volume: Volume =
+            serde_json::from_str(r#"{"Name":null,"Mountpoint":null,"Status":null}"#).unwrap();
+        assert_eq!(volume, Volume::default());
+        let mount: MountResponse = serde_json::from_str(r#"{"Mountpoint":null}"#).unwrap();
+        assert!(mount.mountpoint.as_os_str().is_empty());
+        for json in ["{}", r#"{"Capabilities":null}"#, r#"{"Capabilities":{}}"#] {
+            let caps: CapabilitiesResponse = serde_json::from_str(json).unwrap();
+            assert_eq!(caps.capabilities.scope, Scope::Local, "{json}");
+        }
+    }
+
+    #[test]
+    fn scope_is_read_as_dockerd_reads_it() {
+        for (json, scope) in [
+            (r#""local""#, Scope::Local),
+            (r#""Local""#, Scope::Local),
+            (r#""global""#, Scope::Global),
+            (r#""GLOBAL""#, Scope::Global),
+            (r#""""#, Scope::Local),
+            ("null", Scope::Local),
+            (r#""cluster""#, Scope::Local),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Scope>(json).unwrap(),
+                scope,
+                "{json}"
+            );
+        }
+        assert!(serde_json::from_str::<Scope>("1").is_err());
     }
 }

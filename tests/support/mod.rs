@@ -5,12 +5,14 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
-//! - [`bundle`]: managed-plugin bundles written by the packager.
+//! - [`bundle`]: managed-plugin bundles written by the packager;
+//! - [`scripted`]: a raw plugin answered from a script, recording the bytes it gets.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
 pub mod bundle;
 pub mod process;
+pub mod scripted;
 #[cfg(feature = "client")]
 pub mod server;
 #[cfg(feature = "harness")]

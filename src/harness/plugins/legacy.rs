@@ -2,7 +2,10 @@
 //! `pkg/plugins/plugins.go`): found through discovery (retried until the retry deadline
 //! when looked up by name, not when listing), sent `/Plugin.Activate` on first use, and
 //! kept for the engine's life once activated (a restarted plugin is not activated
-//! again); a failed activation is forgotten and tried again next time.
+//! again); a failed activation is forgotten and tried again next time. Whichever way
+//! it was found, its calls, `/Plugin.Activate` first, retry connection errors: dockerd's
+//! `Client.Call` always does (`callWithRetry(…, true)`); only the lookup of a listing
+//! does not (`loadWithRetry(name, false)`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,8 +45,8 @@ impl Legacy {
     }
 
     /// Plugin `name`, activated on first use. With `retry`, a lookup that finds nothing
-    /// and connection errors are retried as dockerd retries them; without, they fail
-    /// at once (dockerd's listing).
+    /// is retried as dockerd retries it; without, it fails at once (dockerd's
+    /// listing). Connection errors of its calls are retried either way.
     pub(crate) async fn get(
         &self,
         name: &str,
@@ -60,7 +63,7 @@ impl Legacy {
         };
         let found = self.find_with_retry(name, policy).await?;
         let client = client_for(&found)?;
-        let rpc = PluginRpc::new(name, client, policy, self.log.clone());
+        let rpc = PluginRpc::new(name, client, self.retry, self.log.clone());
         let answer = rpc.call::<Activate>(&Empty {}).await?;
         let plugin = Arc::new(ActivePlugin {
             rpc,

@@ -99,7 +99,7 @@ impl Plugins {
     }
 
     /// Every plugin implementing `subsystem`: enabled managed plugins, then every
-    /// discovered legacy plugin activated without retry (dockerd's `GetAllByCap`);
+    /// discovered legacy plugin, looked up without retry (dockerd's `GetAllByCap`);
     /// legacy plugins that fail are skipped with a warning.
     pub async fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
         let mut out = self.managed_implementing(subsystem);
@@ -116,7 +116,7 @@ impl Plugins {
         self.inner.managed.implementing(subsystem)
     }
 
-    /// Legacy plugin `name` activated without retry if it implements `subsystem`;
+    /// Legacy plugin `name`, looked up without retry, if it implements `subsystem`;
     /// `None` (with a warning) when it cannot be used.
     pub(crate) async fn try_legacy(
         &self,

@@ -1,9 +1,11 @@
 //! The calls themselves, as dockerd's `pkg/plugins` client makes them: `POST /Method`
-//! with `Accept: application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, a
-//! Go-encoded body (`{…}\n`, or nothing for methods without arguments); connection
-//! errors retried with backoff 1 s·2ⁿ while elapsed + backoff < deadline (30 s in
-//! dockerd, so 1, 2, 4, 8 s), HTTP answers never retried; each method's timeout and
-//! error key as its declaration ([`Method`]) gives them.
+//! with dockerd's headers and a Go-encoded body (`{…}\n`, or nothing for methods
+//! without arguments) on a kept-alive connection (see [`Client`]); connection errors
+//! retried with backoff 1 s·2ⁿ while elapsed + backoff < deadline (30 s in dockerd, so
+//! 1, 2, 4, 8 s), HTTP answers never retried; each method's timeout and error key as
+//! its declaration ([`Method`]) gives them. A retry after the request was written
+//! sends an **empty body**, as dockerd's does: it rebuilds the request from the
+//! `bytes.Buffer` the first attempt drained.
 //! Checked against moby v20.10.24 `pkg/plugins/client.go` (`callWithRetry`, `backoff`,
 //! `abort`).
 
@@ -142,11 +144,7 @@ impl PluginRpc {
         body: Bytes,
         timeout: Option<Duration>,
     ) -> Result<RawResponse, HarnessError> {
-        let request_json = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body).unwrap_or(Value::Null)
-        };
+        let mut body = body;
         let client = match timeout {
             Some(timeout) => self.client.clone().timeout(timeout),
             None => self.client.clone(),
@@ -155,6 +153,11 @@ impl PluginRpc {
         let mut retries = 0;
         loop {
             let attempt = Instant::now();
+            let request_json = if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).unwrap_or(Value::Null)
+            };
             let result = client.call_raw(method, body.clone()).await;
             let record = |status, response, error| CallRecord {
                 plugin: self.name.clone(),
@@ -183,6 +186,10 @@ impl PluginRpc {
                         });
                     }
                     retries += 1;
+                    if err.was_written() {
+                        // What dockerd's next attempt sends: its buffer is empty now.
+                        body = Bytes::new();
+                    }
                     tracing::warn!(plugin = %self.name, method, %err, ?backoff, "unable to connect to plugin, retrying");
                     tokio::time::sleep(backoff).await;
                 }
