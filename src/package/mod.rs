@@ -6,7 +6,11 @@
 //! the [`Bundle`](crate::managed::bundle::Bundle) directory it fills.
 //!
 //! - [`metadata`]: `[package.metadata.docker-plugin]`, typed, typos refused.
+//! - [`arch`]: the CPU architecture a plugin is built for, and the check that every
+//!   ELF file of its rootfs is built for it.
 //! - [`elf`]: the shared libraries (and dynamic loader) a program needs.
+//! - [`runtime`]: what glibc loads at run time (NSS modules, `libgcc_s`) and the
+//!   `/etc` files it reads.
 //! - [`rootfs`]: [`BundleWriter`](rootfs::BundleWriter), which writes `config.json`
 //!   and a reproducible `rootfs/`.
 //! - [`archive`]: reproducible `.tar.gz` archives and their digests.
@@ -15,8 +19,11 @@
 //! - [`push`]: uploading a bundle to a registry in the format `docker plugin install`
 //!   pulls.
 //! - [`systemd`]: the `.service` and `.socket` units of a socket-activated plugin.
+//! - `verify` (with feature `harness`): each packaged program run inside the rootfs
+//!   as the harness runs the plugin (`package --verify`).
 //! - [`PackageError`]: the one error type of all of them.
 
+pub mod arch;
 pub mod archive;
 pub mod elf;
 mod error;
@@ -24,6 +31,9 @@ pub mod metadata;
 pub mod packager;
 pub mod push;
 pub mod rootfs;
+pub mod runtime;
 pub mod systemd;
+#[cfg(feature = "harness")]
+pub mod verify;
 
 pub use error::PackageError;

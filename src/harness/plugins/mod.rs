@@ -21,7 +21,9 @@ use std::sync::Arc;
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
-pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
+pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
+#[cfg(feature = "packager")]
+pub(crate) use managed::copy_tree;
 pub use managed::{ManagedInfo, normalize_name};
 pub use rpc::{PluginRpc, RetryPolicy};
 pub use supervise::SocketProbe;

@@ -9,7 +9,10 @@
 //! cargo docker-plugin push target/docker-plugin/localvol 127.0.0.1:5000/me/localvol:1
 //! ```
 
-use std::io::{IsTerminal, Read};
+mod output;
+mod package;
+
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,11 +20,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use docker_plugin_sdk::client::Client;
 use docker_plugin_sdk::managed::bundle::Bundle;
-use docker_plugin_sdk::package::packager::{Packager, Step, Target};
 use docker_plugin_sdk::package::push::{Credentials, DiffIds, Pusher, Reference};
 use docker_plugin_sdk::package::systemd::Units;
 use docker_plugin_sdk::spec::{PluginSpec, SpecFile};
-use indicatif::{ProgressBar, ProgressStyle};
+use output::{human_size, print_privileges, spinner};
 
 /// Invoked by cargo as `cargo-docker-plugin docker-plugin ARGS`.
 #[derive(Parser)]
@@ -41,7 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the plugin (release) and write a bundle `docker plugin create` takes.
-    Package(PackageArgs),
+    Package(package::PackageArgs),
     /// Validate a bundle and print its config.json and the privileges it asks for.
     Inspect {
         /// The bundle directory (config.json + rootfs/).
@@ -90,40 +92,6 @@ enum Command {
     Push(PushArgs),
 }
 
-#[derive(clap::Args)]
-struct PackageArgs {
-    /// Path to Cargo.toml.
-    #[arg(long)]
-    manifest_path: Option<PathBuf>,
-    /// The binary to package.
-    #[arg(long, conflicts_with = "example")]
-    bin: Option<String>,
-    /// The example to package (metadata: [package.metadata.docker-plugin.examples.NAME]).
-    #[arg(long)]
-    example: Option<String>,
-    /// The cargo profile.
-    #[arg(long, default_value = "release")]
-    profile: String,
-    /// Features to enable.
-    #[arg(long, short = 'F', value_delimiter = ',')]
-    features: Vec<String>,
-    /// Enable all features.
-    #[arg(long)]
-    all_features: bool,
-    /// Disable the default features.
-    #[arg(long)]
-    no_default_features: bool,
-    /// Read the plugin metadata from this TOML file instead of Cargo.toml.
-    #[arg(long)]
-    metadata: Option<PathBuf>,
-    /// The bundle directory (default: target/docker-plugin/NAME).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Also write the bundle as DIR.tar.gz.
-    #[arg(long)]
-    tar: bool,
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum DiffIdArg {
     /// The uncompressed tar's digest (the image spec's diff_id).
@@ -165,7 +133,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Package(args) => package(args),
+        Command::Package(args) => package::package(args),
         Command::Inspect { bundle } => inspect(bundle),
         Command::Spec {
             name,
@@ -214,98 +182,6 @@ fn run(command: Command) -> Result<(), String> {
             timeout,
         } => call(&plugin, &method, json, timeout),
         Command::Push(args) => push(args),
-    }
-}
-
-fn spinner() -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
-fn package(args: PackageArgs) -> Result<(), String> {
-    let target = match (args.bin, args.example) {
-        (Some(bin), _) => Target::Bin(bin),
-        (None, Some(example)) => Target::Example(example),
-        (None, None) => Target::Default,
-    };
-    let mut packager = Packager::new()
-        .target(target)
-        .profile(args.profile)
-        .features(args.features, args.all_features, args.no_default_features)
-        .tarball(args.tar);
-    if let Some(path) = args.manifest_path {
-        packager = packager.manifest_path(path);
-    }
-    if let Some(path) = args.metadata {
-        packager = packager.metadata_file(path);
-    }
-    if let Some(dir) = args.out {
-        packager = packager.out_dir(dir);
-    }
-    let bar = spinner();
-    let result = packager.run(&mut |step: Step| match step {
-        // cargo prints its own progress: no spinner over it.
-        Step::Building => bar.disable_steady_tick(),
-        Step::Assembling(_) => {
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar.set_message(step.to_string());
-        }
-        Step::Archiving(_, total) => {
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-            {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_length(total);
-            bar.set_position(0);
-            bar.set_message(step.to_string());
-        }
-        Step::Archived(done) => bar.set_position(done),
-    });
-    bar.finish_and_clear();
-    let packaged = result.map_err(|e| e.to_string())?;
-    let config = packaged.bundle.config();
-    println!("bundle   {}", packaged.bundle.dir().display());
-    println!(
-        "rootfs   {} files, {}",
-        packaged.files,
-        human_size(packaged.size)
-    );
-    if let Some((path, archive)) = &packaged.tarball {
-        println!(
-            "tarball  {} ({}, {})",
-            path.display(),
-            human_size(archive.gz.len() as u64),
-            archive.digest
-        );
-    }
-    print_privileges(config);
-    println!(
-        "next     docker plugin create NAME {}",
-        packaged.bundle.dir().display()
-    );
-    Ok(())
-}
-
-fn print_privileges(config: &docker_plugin_sdk::managed::config::PluginConfig) {
-    let privileges = config.privileges();
-    if privileges.is_empty() {
-        println!("privileges: none");
-        return;
-    }
-    println!(
-        "Plugin \"{}\" is requesting the following privileges:",
-        config.description
-    );
-    for privilege in privileges {
-        println!(" - {privilege}");
     }
 }
 
@@ -391,19 +267,4 @@ fn push(args: PushArgs) -> Result<(), String> {
     );
     println!("install  docker plugin install {reference}");
     Ok(())
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
