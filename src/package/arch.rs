@@ -268,6 +268,21 @@ pub fn foreign_files(rootfs: &Path, arch: Arch) -> Result<Vec<(PathBuf, String)>
     Ok(odd)
 }
 
+/// The architecture of the first ELF file under `rootfs` (sorted by path), if any
+/// is one Docker runs plugins on.
+pub fn rootfs_arch(rootfs: &Path) -> Result<Option<Arch>, PackageError> {
+    let mut found = None;
+    walk(rootfs, &mut |path| {
+        if found.is_none()
+            && let Some((machine, is_64)) = elf_header(path)?
+        {
+            found = Some(Arch::from_elf(machine, is_64));
+        }
+        Ok(())
+    })?;
+    Ok(found.flatten())
+}
+
 /// Refuses a rootfs holding an ELF file for another machine than `arch`; the error
 /// names each such file (as the plugin sees it, e.g. `/usr/bin/tool`).
 pub fn check_rootfs(rootfs: &Path, arch: Arch) -> Result<(), PackageError> {
@@ -293,7 +308,8 @@ pub fn check_rootfs(rootfs: &Path, arch: Arch) -> Result<(), PackageError> {
     })
 }
 
-fn walk(
+/// Calls `visit` on every regular file under `dir`, in sorted order.
+pub(crate) fn walk(
     dir: &Path,
     visit: &mut dyn FnMut(&Path) -> Result<(), PackageError>,
 ) -> Result<(), PackageError> {

@@ -345,17 +345,8 @@ fn checked_dest(dest: &str) -> Result<String, PackageError> {
 }
 
 fn unpack(tarball: &Path, rootfs: &Path) -> Result<(), PackageError> {
-    let bytes = fs::read(tarball).at(tarball)?;
-    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn io::Read> = if gzipped {
-        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
-    } else {
-        Box::new(&bytes[..])
-    };
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    archive.unpack(rootfs).at(tarball)
+    let file = io::BufReader::new(fs::File::open(tarball).at(tarball)?);
+    super::archive::unpack(file, rootfs).at(tarball)
 }
 
 #[cfg(test)]

@@ -1,29 +1,26 @@
-//! `cargo docker-plugin`: package, inspect, install helpers and push for Docker
-//! Engine plugins written with docker-plugin-sdk. A thin shell over
+//! `cargo docker-plugin`: package, inspect, diagnose, install helpers and push for
+//! Docker Engine plugins written with docker-plugin-sdk. A thin shell over
 //! `docker_plugin_sdk::package` and `docker_plugin_sdk::client`.
 //!
 //! ```text
-//! cargo docker-plugin package --example localvol --tar
+//! cargo docker-plugin package --example localvol --tar --verify
 //! docker plugin create localvol target/docker-plugin/localvol
-//! cargo docker-plugin inspect target/docker-plugin/localvol
-//! cargo docker-plugin push target/docker-plugin/localvol 127.0.0.1:5000/me/localvol:1
+//! cargo docker-plugin inspect target/docker-plugin/localvol.tar.gz
+//! cargo docker-plugin doctor localvol
+//! cargo docker-plugin push --arch-tags target/docker-plugin/localvol 127.0.0.1:5000/me/localvol:1
 //! ```
 
+mod examine;
 mod output;
 mod package;
+mod push;
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use docker_plugin_sdk::client::Client;
-use docker_plugin_sdk::managed::bundle::Bundle;
-use docker_plugin_sdk::package::push::{Credentials, DiffIds, Pusher, Reference};
+use clap::{Parser, Subcommand};
 use docker_plugin_sdk::package::systemd::Units;
 use docker_plugin_sdk::spec::{PluginSpec, SpecFile};
-use output::{human_size, print_privileges, spinner};
 
 /// Invoked by cargo as `cargo-docker-plugin docker-plugin ARGS`.
 #[derive(Parser)]
@@ -44,11 +41,19 @@ struct Cli {
 enum Command {
     /// Build the plugin (release) and write a bundle `docker plugin create` takes.
     Package(package::PackageArgs),
-    /// Validate a bundle and print its config.json and the privileges it asks for.
+    /// Validate a bundle and print its config.json, architecture and the privileges
+    /// it asks for.
     Inspect {
-        /// The bundle directory (config.json + rootfs/).
+        /// The bundle directory (config.json + rootfs/), or the .tar.gz `package
+        /// --tar` writes.
         bundle: PathBuf,
     },
+    /// Explain why a plugin will not start or answer, each finding with its fix: a
+    /// bundle (architecture, libraries, mount points, devices, the entrypoint
+    /// started), a socket (answering, Plugin.Activate), or a plugin name (the
+    /// engine's managed plugin, its lines in dockerd's log, a legacy plugin
+    /// shadowing it).
+    Doctor(examine::DoctorArgs),
     /// Write NAME.spec (or NAME.json) so dockerd finds a plugin listening at ADDR.
     Spec {
         /// The plugin name.
@@ -77,8 +82,15 @@ enum Command {
         dir: PathBuf,
     },
     /// Call a plugin endpoint as dockerd does and print the answer.
+    ///
+    /// Where sockets are: a legacy plugin listens on /run/docker/plugins/NAME.sock;
+    /// a managed plugin (docker plugin install/create) on
+    /// /run/docker/plugins/<plugin ID>/<its config's socket>, which a plugin NAME is
+    /// looked up as first, through the engine at DOCKER_HOST.
     Call {
-        /// A plugin name (/run/docker/plugins/NAME.sock), a socket path or a URL.
+        /// A plugin name (a managed plugin of the engine at DOCKER_HOST, else
+        /// /run/docker/plugins/NAME.sock), a socket path, or a URL (unix:///…,
+        /// tcp://…).
         plugin: String,
         /// The method, e.g. VolumeDriver.List or Plugin.Activate.
         method: String,
@@ -88,36 +100,9 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
-    /// Push a bundle to a registry in the format `docker plugin install` pulls.
-    Push(PushArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DiffIdArg {
-    /// The uncompressed tar's digest (the image spec's diff_id).
-    Uncompressed,
-    /// The compressed layer's digest (what dockerd's own push writes).
-    Compressed,
-}
-
-#[derive(clap::Args)]
-struct PushArgs {
-    /// The bundle directory.
-    bundle: PathBuf,
-    /// The reference to push to, e.g. 127.0.0.1:5000/me/plugin:1.
-    reference: String,
-    /// Registry user name (default: `docker login`'s stored credentials).
-    #[arg(long, requires = "password_stdin")]
-    username: Option<String>,
-    /// Read the password from standard input.
-    #[arg(long, requires = "username")]
-    password_stdin: bool,
-    /// Use plain HTTP even for a registry that is not on loopback.
-    #[arg(long)]
-    insecure: bool,
-    /// Which digest goes into the config's rootfs.diff_ids.
-    #[arg(long, value_enum, default_value = "uncompressed")]
-    diff_ids: DiffIdArg,
+    /// Push bundles to a registry in the format `docker plugin install` pulls (one
+    /// tag per architecture).
+    Push(push::PushArgs),
 }
 
 fn main() -> ExitCode {
@@ -134,7 +119,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Package(args) => package::package(args),
-        Command::Inspect { bundle } => inspect(bundle),
+        Command::Inspect { bundle } => examine::inspect(bundle),
+        Command::Doctor(args) => examine::doctor_command(args),
         Command::Spec {
             name,
             addr,
@@ -180,91 +166,7 @@ fn run(command: Command) -> Result<(), String> {
             method,
             json,
             timeout,
-        } => call(&plugin, &method, json, timeout),
-        Command::Push(args) => push(args),
+        } => examine::call(&plugin, &method, json, timeout),
+        Command::Push(args) => push::push(args),
     }
-}
-
-fn inspect(dir: PathBuf) -> Result<(), String> {
-    let bundle = Bundle::open(&dir).map_err(|e| e.to_string())?;
-    let json = bundle
-        .config()
-        .to_json_pretty()
-        .map_err(|e| e.to_string())?;
-    println!("{json}");
-    let (files, size) =
-        docker_plugin_sdk::package::packager::count(&bundle.rootfs()).map_err(|e| e.to_string())?;
-    println!("rootfs: {files} files, {}", human_size(size));
-    print_privileges(bundle.config());
-    bundle.validate().map_err(|e| e.to_string())?;
-    println!("valid: yes");
-    Ok(())
-}
-
-fn call(plugin: &str, method: &str, json: Option<String>, timeout: u64) -> Result<(), String> {
-    let body = match json.as_deref() {
-        None => "{}".to_owned(),
-        Some("-") => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("reading standard input: {e}"))?;
-            text
-        }
-        Some(text) => text.to_owned(),
-    };
-    serde_json::from_str::<serde_json::Value>(&body)
-        .map_err(|e| format!("the request is not JSON: {e}"))?;
-    let client = Client::locate(plugin)
-        .map_err(|e| e.to_string())?
-        .timeout(Duration::from_secs(timeout));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
-    let reply = runtime
-        .block_on(client.call_raw(method, body))
-        .map_err(|e| e.to_string())?;
-    let text = match reply.json() {
-        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| reply.text()),
-        Err(_) => reply.text(),
-    };
-    println!("{text}");
-    if !reply.status.is_success() {
-        return Err(format!("{method} answered {}", reply.status));
-    }
-    Ok(())
-}
-
-fn push(args: PushArgs) -> Result<(), String> {
-    let bundle = Bundle::open(&args.bundle).map_err(|e| e.to_string())?;
-    let reference: Reference = args
-        .reference
-        .parse()
-        .map_err(|e: docker_plugin_sdk::package::PackageError| e.to_string())?;
-    let mut pusher = Pusher::new()
-        .insecure(args.insecure)
-        .diff_ids(match args.diff_ids {
-            DiffIdArg::Uncompressed => DiffIds::Uncompressed,
-            DiffIdArg::Compressed => DiffIds::Compressed,
-        });
-    if let Some(username) = args.username {
-        let credentials = Credentials::with_password_from(username, std::io::stdin())
-            .map_err(|e| format!("reading the password from standard input: {e}"))?;
-        pusher = pusher.credentials(credentials);
-    }
-    let bar = spinner();
-    bar.set_message(format!("pushing to {reference}"));
-    let result = pusher.push(&bundle, &reference);
-    bar.finish_and_clear();
-    let pushed = result.map_err(|e| e.to_string())?;
-    println!("pushed   {reference}");
-    println!("digest   {}", pushed.manifest_digest);
-    println!(
-        "layer    {} ({})",
-        pushed.layer_digest,
-        human_size(pushed.layer_size)
-    );
-    println!("install  docker plugin install {reference}");
-    Ok(())
 }
