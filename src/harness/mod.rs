@@ -58,6 +58,8 @@ mod volume;
 pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
+#[cfg(feature = "packager")]
+pub use plugins::InstallOptions;
 pub use error::HarnessError;
 #[cfg(feature = "packager")]
 pub(crate) use plugins::copy_tree;

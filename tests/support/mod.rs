@@ -5,13 +5,20 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
-//! - [`bundle`]: managed-plugin bundles written by the packager.
+//! - [`bundle`]: managed-plugin bundles written by the packager;
+//! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
+//! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
+//!   and a token server.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
 pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod process;
 #[cfg(feature = "client")]
 pub mod server;
+#[cfg(feature = "packager")]
+pub mod registry;
 #[cfg(feature = "harness")]
 pub mod shared_dockerd;

@@ -176,7 +176,7 @@ impl Managed {
     }
 
     /// Where managed plugins' files go: the configured data root.
-    fn data_root(&self) -> Result<&Path, HarnessError> {
+    pub(crate) fn data_root(&self) -> Result<&Path, HarnessError> {
         self.config
             .data_root
             .as_deref()

@@ -9,6 +9,8 @@
 mod active;
 mod config;
 mod discovery;
+#[cfg(feature = "packager")]
+mod install;
 mod launch;
 mod legacy;
 mod managed;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
+#[cfg(feature = "packager")]
+pub use install::InstallOptions;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
 #[cfg(feature = "packager")]
 pub(crate) use managed::copy_tree;
