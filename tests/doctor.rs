@@ -42,8 +42,13 @@ fn config(extra: serde_json::Value) -> PluginConfig {
 }
 
 /// A working localvol bundle in `dir`, changed by `edit` before it is written.
-fn localvol_bundle(dir: &Path, extra: serde_json::Value, edit: impl FnOnce(BundleWriter) -> BundleWriter) -> PathBuf {
-    let writer = BundleWriter::new(dir, config(extra)).program("/localvol", example_binary("localvol"));
+fn localvol_bundle(
+    dir: &Path,
+    extra: serde_json::Value,
+    edit: impl FnOnce(BundleWriter) -> BundleWriter,
+) -> PathBuf {
+    let writer =
+        BundleWriter::new(dir, config(extra)).program("/localvol", example_binary("localvol"));
     edit(writer).write().expect("bundle");
     dir.to_path_buf()
 }
@@ -68,7 +73,10 @@ fn a_healthy_bundle_has_no_problem() -> Result<(), Failed> {
     check(out.status.success(), || text.clone())?;
     for line in [
         "ok       config: config.json is valid",
-        &format!("ok       architecture: /localvol is built for {}, as this host", Arch::host()),
+        &format!(
+            "ok       architecture: /localvol is built for {}, as this host",
+            Arch::host()
+        ),
         "ok       socket dir: /run/docker/plugins is in the rootfs",
         "ok       propagated mount: /mnt/volumes is in the rootfs",
         "ok       start: the entrypoint listened on /run/docker/plugins/dr.sock after",
@@ -86,7 +94,11 @@ fn a_healthy_bundle_has_no_problem() -> Result<(), Failed> {
 
 fn a_bundle_for_another_architecture() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let foreign = if Arch::host() == Arch::Arm64 { Arch::Amd64 } else { Arch::Arm64 };
+    let foreign = if Arch::host() == Arch::Arm64 {
+        Arch::Amd64
+    } else {
+        Arch::Arm64
+    };
     let elf = dir.path().join("localvol-foreign");
     fs::write(&elf, arch::minimal_elf(foreign))?;
     let bundle = BundleWriter::new(dir.path().join("b"), config(serde_json::json!({})))
@@ -128,7 +140,9 @@ fn a_bundle_missing_a_library() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let bundle = localvol_bundle(&dir.path().join("b"), serde_json::json!({}), |w| w);
     let removed = remove_named(&bundle.join("rootfs"), "libgcc_s.so.1")?;
-    check(!removed.is_empty(), || "localvol needs libgcc_s.so.1".into())?;
+    check(!removed.is_empty(), || {
+        "localvol needs libgcc_s.so.1".into()
+    })?;
     let out = doctor(&bundle, &[]);
     let text = stdout(&out);
     check(!out.status.success(), || text.clone())?;
@@ -187,7 +201,8 @@ fn a_bundle_without_its_mount_points() -> Result<(), Failed> {
 fn a_bundle_with_fuse_but_no_dev_fuse() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let bundle = localvol_bundle(&dir.path().join("b"), serde_json::json!({}), |w| {
-        w.host_program("/usr/bin/fusermount3").host_program("/usr/bin/ssh")
+        w.host_program("/usr/bin/fusermount3")
+            .host_program("/usr/bin/ssh")
     });
     let out = doctor(&bundle, &["--no-start"]);
     let text = stdout(&out);
@@ -209,11 +224,17 @@ fn a_bundle_with_fuse_but_no_dev_fuse() -> Result<(), Failed> {
             "network": {"type": "host"},
             "linux": {"capabilities": ["CAP_SYS_ADMIN"], "devices": [{"path": "/dev/fuse"}]},
         }),
-        |w| w.host_program("/usr/bin/fusermount3").host_program("/usr/bin/ssh"),
+        |w| {
+            w.host_program("/usr/bin/fusermount3")
+                .host_program("/usr/bin/ssh")
+        },
     );
     let out = doctor(&bundle, &["--no-start"]);
     let text = stdout(&out);
-    check(out.status.success() && text.contains("ok       devices: FUSE is shipped"), || text.clone())?;
+    check(
+        out.status.success() && text.contains("ok       devices: FUSE is shipped"),
+        || text.clone(),
+    )?;
     check(!text.contains("network:"), || text.clone())
 }
 
@@ -236,7 +257,11 @@ fn sockets_that_do_not_answer() -> Result<(), Failed> {
     let out = doctor(&stale, &[]);
     let text = stdout(&out);
     check(
-        !out.status.success() && text.contains(&format!("problem  socket: {} does not answer", stale.display())),
+        !out.status.success()
+            && text.contains(&format!(
+                "problem  socket: {} does not answer",
+                stale.display()
+            )),
         || text.clone(),
     )
 }
@@ -282,13 +307,20 @@ fn a_legacy_plugin_shadows_a_managed_one(d: &Dockerd, image: &ImageOnce) -> Resu
             "problem  shadowed: a legacy plugin {name} ({}) has the same name: once dockerd has used it, `-d {name}` reaches it, not the managed {name}:latest, until dockerd restarts",
             socket.display()
         ),
-        format!("fix: remove the legacy plugin ({}) and restart dockerd, or name the managed one with its tag (-d {name}:latest)", socket.display()),
-        format!("problem  shadowed: dockerd has cached a legacy driver named {name} (docker info lists it)"),
+        format!(
+            "fix: remove the legacy plugin ({}) and restart dockerd, or name the managed one with its tag (-d {name}:latest)",
+            socket.display()
+        ),
+        format!(
+            "problem  shadowed: dockerd has cached a legacy driver named {name} (docker info lists it)"
+        ),
         "ok       log: its last lines in dockerd's log:".to_owned(),
         format!("plugin={id}"),
         "plugin listening".to_owned(),
     ] {
-        check(text.contains(&line), || format!("{line:?} missing:\n{text}"))?;
+        check(text.contains(&line), || {
+            format!("{line:?} missing:\n{text}")
+        })?;
     }
     // Gone, the legacy plugin still shadows the managed one from dockerd's cache.
     legacy.terminate()?;
@@ -299,12 +331,24 @@ fn a_legacy_plugin_shadows_a_managed_one(d: &Dockerd, image: &ImageOnce) -> Resu
         || text.clone(),
     )?;
     // `call NAME` reaches the managed plugin through the engine, not the legacy name.
-    let args = ["call", name.as_str(), "VolumeDriver.Create", r#"{"Name":"viacall"}"#];
+    let args = [
+        "call",
+        name.as_str(),
+        "VolumeDriver.Create",
+        r#"{"Name":"viacall"}"#,
+    ];
     support::cli::expect_ok(run_cli(&args, None, &env), &args)?;
     let data_root = d.docker_ok(&["info", "--format", "{{.DockerRootDir}}"])?;
-    let created = Path::new(&data_root).join("plugins").join(&id).join("propagated-mount/viacall");
-    check(created.is_dir(), || format!("{} missing", created.display()))?;
-    check(!legacy_root.path().join("viacall").exists(), || "the legacy plugin got it".into())?;
+    let created = Path::new(&data_root)
+        .join("plugins")
+        .join(&id)
+        .join("propagated-mount/viacall");
+    check(created.is_dir(), || {
+        format!("{} missing", created.display())
+    })?;
+    check(!legacy_root.path().join("viacall").exists(), || {
+        "the legacy plugin got it".into()
+    })?;
     d.docker_ok(&["plugin", "disable", "-f", &name])?;
     d.docker_ok(&["plugin", "rm", "-f", &name])?;
     Ok(())
@@ -315,17 +359,37 @@ type PlainTest = fn() -> Result<(), Failed>;
 fn main() {
     let args = Arguments::from_args();
     let plain: Vec<(&str, PlainTest)> = vec![
-        ("a_healthy_bundle_has_no_problem", a_healthy_bundle_has_no_problem),
-        ("a_bundle_for_another_architecture", a_bundle_for_another_architecture),
+        (
+            "a_healthy_bundle_has_no_problem",
+            a_healthy_bundle_has_no_problem,
+        ),
+        (
+            "a_bundle_for_another_architecture",
+            a_bundle_for_another_architecture,
+        ),
         ("a_bundle_missing_a_library", a_bundle_missing_a_library),
-        ("a_bundle_whose_entrypoint_crashes_at_start", a_bundle_whose_entrypoint_crashes_at_start),
-        ("a_bundle_without_its_mount_points", a_bundle_without_its_mount_points),
-        ("a_bundle_with_fuse_but_no_dev_fuse", a_bundle_with_fuse_but_no_dev_fuse),
+        (
+            "a_bundle_whose_entrypoint_crashes_at_start",
+            a_bundle_whose_entrypoint_crashes_at_start,
+        ),
+        (
+            "a_bundle_without_its_mount_points",
+            a_bundle_without_its_mount_points,
+        ),
+        (
+            "a_bundle_with_fuse_but_no_dev_fuse",
+            a_bundle_with_fuse_but_no_dev_fuse,
+        ),
         ("sockets_that_do_not_answer", sockets_that_do_not_answer),
-        ("call_help_says_where_sockets_are", call_help_says_where_sockets_are),
+        (
+            "call_help_says_where_sockets_are",
+            call_help_says_where_sockets_are,
+        ),
     ];
-    let with_dockerd: Vec<(&str, DockerdTest)> =
-        vec![("a_legacy_plugin_shadows_a_managed_one", a_legacy_plugin_shadows_a_managed_one)];
+    let with_dockerd: Vec<(&str, DockerdTest)> = vec![(
+        "a_legacy_plugin_shadows_a_managed_one",
+        a_legacy_plugin_shadows_a_managed_one,
+    )];
     let shared = SharedDockerd::start(&args, "doctor e2e", IMAGE);
     let mut trials: Vec<Trial> = plain
         .into_iter()

@@ -25,10 +25,7 @@ use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::package::arch::{self, Arch};
 use docker_plugin_sdk::package::elf::ElfInfo;
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::cli::{
-    bundle, cargo_docker_plugin, check, ok, package_localvol,
-    unique, work_dir,
-};
+use support::cli::{bundle, cargo_docker_plugin, check, ok, package_localvol, unique, work_dir};
 use support::process::example_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
 
@@ -228,7 +225,9 @@ fn inspect_prints_config_and_privileges() -> Result<(), Failed> {
     })?;
     check(out.contains("privileges: none"), || out.clone())?;
     check(out.contains("valid: yes"), || out.clone())?;
-    check(out.contains(&format!("arch: {}", Arch::host())), || out.clone())?;
+    check(out.contains(&format!("arch: {}", Arch::host())), || {
+        out.clone()
+    })?;
     // The tarball `package --tar` writes is inspected the same.
     let tarball = dir.with_extension("tar.gz");
     let from_tar = ok(&["inspect", tarball.to_str().ok_or("path")?])?;
@@ -385,13 +384,19 @@ fn cargos_flags_pick_the_member_and_the_target() -> Result<(), Failed> {
     // -v reached cargo (it prints the rustc command lines); --target-dir and
     // --target placed the build.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(stderr.contains("Running `") || stderr.contains("Fresh dpsb"), || stderr.to_string())?;
+    check(
+        stderr.contains("Running `") || stderr.contains("Fresh dpsb"),
+        || stderr.to_string(),
+    )?;
     check(
         target_dir.join(triple).join("release/dpsb").is_file(),
         || format!("no {triple}/release/dpsb in {}", target_dir.display()),
     )?;
-    let config: serde_json::Value = serde_json::from_slice(&fs::read(out_dir.join("config.json"))?)?;
-    check(config["Entrypoint"] == serde_json::json!(["/dpsb"]), || config.to_string())?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&fs::read(out_dir.join("config.json"))?)?;
+    check(config["Entrypoint"] == serde_json::json!(["/dpsb"]), || {
+        config.to_string()
+    })?;
     check(out_dir.join("rootfs/dpsb").is_file(), || "no /dpsb".into())?;
     // -q silences cargo.
     let quiet = cargo_docker_plugin(&[
@@ -407,7 +412,10 @@ fn cargos_flags_pick_the_member_and_the_target() -> Result<(), Failed> {
         ws.path().join("a-bundle").to_str().ok_or("path")?,
     ]);
     let stderr = String::from_utf8_lossy(&quiet.stderr);
-    check(quiet.status.success() && !stderr.contains("Compiling"), || stderr.to_string())?;
+    check(
+        quiet.status.success() && !stderr.contains("Compiling"),
+        || stderr.to_string(),
+    )?;
     // A member that is not there is named with those that are.
     let missing = cargo_docker_plugin(&[
         "package",
@@ -427,7 +435,11 @@ fn a_target_without_its_standard_library_says_how_to_add_it() -> Result<(), Fail
     // Only the host's standard library is installed here (rustup target list
     // --installed): another target cannot build, and the error says why.
     let ws = small_workspace("")?;
-    let foreign = if Arch::host() == Arch::Arm64 { Arch::Amd64 } else { Arch::Arm64 };
+    let foreign = if Arch::host() == Arch::Arm64 {
+        Arch::Amd64
+    } else {
+        Arch::Arm64
+    };
     let triple = foreign.rust_target();
     let out = cargo_docker_plugin(&[
         "package",
@@ -452,7 +464,11 @@ fn a_target_without_its_standard_library_says_how_to_add_it() -> Result<(), Fail
 }
 
 fn a_foreign_elf_in_the_rootfs_is_refused() -> Result<(), Failed> {
-    let foreign = if Arch::host() == Arch::Arm64 { Arch::Amd64 } else { Arch::Arm64 };
+    let foreign = if Arch::host() == Arch::Arm64 {
+        Arch::Amd64
+    } else {
+        Arch::Arm64
+    };
     let ws = small_workspace("files = [{ source = \"tool\", destination = \"/usr/bin/tool\" }]\n")?;
     fs::write(ws.path().join("b/tool"), arch::minimal_elf(foreign))?;
     let out_dir = ws.path().join("bundle");
@@ -476,7 +492,9 @@ fn a_foreign_elf_in_the_rootfs_is_refused() -> Result<(), Failed> {
             )),
         || stderr.to_string(),
     )?;
-    check(!out_dir.join("config.json").exists(), || "a bundle was left".into())
+    check(!out_dir.join("config.json").exists(), || {
+        "a bundle was left".into()
+    })
 }
 
 /// The metadata docs' example: sshfs and ssh (plus fusermount3, which sshfs runs).
@@ -508,13 +526,16 @@ fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
         "verified /usr/bin/ssh -V: OpenSSH_",
         "verified /usr/bin/fusermount3 --version: fusermount3 version",
     ] {
-        check(stdout.contains(line), || format!("{line:?} missing:\n{stdout}"))?;
+        check(stdout.contains(line), || {
+            format!("{line:?} missing:\n{stdout}")
+        })?;
     }
     // What the closure cannot see is named: ssh loads libraries with dlopen.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(stderr.contains("warning: /usr/bin/ssh loads libraries at run time (it calls dlopen)"), || {
-        stderr.to_string()
-    })?;
+    check(
+        stderr.contains("warning: /usr/bin/ssh loads libraries at run time (it calls dlopen)"),
+        || stderr.to_string(),
+    )?;
     // NSS works in the rootfs: ssh finds root through nsswitch.conf, the files
     // module and /etc/passwd (without them: "No user exists for uid 0").
     let rootfs = out_dir.join("rootfs");
@@ -538,24 +559,28 @@ fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
     )?
     .output()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    check(output.status.success() && text.lines().any(|l| l == "user root"), || {
-        format!("{}{}", text, String::from_utf8_lossy(&output.stderr))
-    })?;
+    check(
+        output.status.success() && text.lines().any(|l| l == "user root"),
+        || format!("{}{}", text, String::from_utf8_lossy(&output.stderr)),
+    )?;
     // A missing library makes --verify fail with the loader's words.
     remove_file_named(&rootfs, "libcrypto.so.3")?;
     let err = docker_plugin_sdk::package::verify::verify(&bundle, &["/usr/bin/ssh".into()])
         .expect_err("libcrypto is gone")
         .to_string();
     check(
-        err.starts_with("verify: `/usr/bin/ssh --version` in the rootfs exited with exit status: 127")
-            && err.contains("error while loading shared libraries: libcrypto.so.3"),
+        err.starts_with(
+            "verify: `/usr/bin/ssh --version` in the rootfs exited with exit status: 127",
+        ) && err.contains("error while loading shared libraries: libcrypto.so.3"),
         || err.clone(),
     )
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), Failed> {
     let out = Command::new("cp").arg("-a").arg(from).arg(to).output()?;
-    check(out.status.success(), || String::from_utf8_lossy(&out.stderr).into_owned())
+    check(out.status.success(), || {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    })
 }
 
 fn remove_file_named(dir: &Path, name: &str) -> Result<(), Failed> {
@@ -624,12 +649,10 @@ fn main() {
             the_sshfs_example_verifies_in_its_rootfs,
         ),
     ];
-    let with_dockerd: Vec<(&str, DockerdTest)> = vec![
-        (
-            "create_enable_and_use_the_bundle",
-            create_enable_and_use_the_bundle,
-        ),
-    ];
+    let with_dockerd: Vec<(&str, DockerdTest)> = vec![(
+        "create_enable_and_use_the_bundle",
+        create_enable_and_use_the_bundle,
+    )];
     let shared = SharedDockerd::start(&args, "packager e2e", IMAGE);
     let mut trials: Vec<Trial> = plain
         .into_iter()

@@ -249,14 +249,14 @@ fn push_logs_in_when_the_registry_asks() -> Result<(), Failed> {
         String::from_utf8_lossy(&out.stderr).into_owned()
     })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    check(stdout.contains(&format!("pushed   {reference} ({})", Arch::host())), || {
-        stdout.to_string()
-    })?;
+    check(
+        stdout.contains(&format!("pushed   {reference} ({})", Arch::host())),
+        || stdout.to_string(),
+    )?;
     // Without the login, the registry shows nothing.
     let manifest = registry.get("/v2/test/private/manifests/1")?;
     check(manifest.starts_with("HTTP/1.1 401"), || manifest.clone())
 }
-
 
 fn push_goes_to_one_tag_per_architecture() -> Result<(), Failed> {
     let dir = bundle()?;
@@ -265,15 +265,21 @@ fn push_goes_to_one_tag_per_architecture() -> Result<(), Failed> {
     let reference = format!("127.0.0.1:{}/test/arch:1.0", registry.port());
     let out = ok(&["push", "--arch-tags", dir, &reference])?;
     let host = Arch::host();
-    check(out.contains(&format!("pushed   {reference}-{host} ({host})")), || {
-        out.clone()
-    })?;
+    check(
+        out.contains(&format!("pushed   {reference}-{host} ({host})")),
+        || out.clone(),
+    )?;
     let manifest = registry.get(&format!("/v2/test/arch/manifests/1.0-{host}"))?;
     check(manifest.starts_with("HTTP/1.1 200"), || manifest.clone())?;
     let untagged = registry.get("/v2/test/arch/manifests/1.0")?;
     check(untagged.starts_with("HTTP/1.1 404"), || untagged.clone())?;
     // Two bundles under one tag would be a manifest list: refused before any upload.
-    let args = ["push", dir, dir, &format!("127.0.0.1:{}/test/two:1", registry.port())];
+    let args = [
+        "push",
+        dir,
+        dir,
+        &format!("127.0.0.1:{}/test/two:1", registry.port()),
+    ];
     let two = cargo_docker_plugin(&args);
     let stderr = String::from_utf8_lossy(&two.stderr);
     check(
@@ -285,12 +291,20 @@ fn push_goes_to_one_tag_per_architecture() -> Result<(), Failed> {
     let catalog = registry.get("/v2/_catalog")?;
     check(!catalog.contains("test/two"), || catalog.clone())?;
     // Two bundles of one architecture are refused with --arch-tags too.
-    let args = ["push", "--arch-tags", dir, dir, &format!("127.0.0.1:{}/test/two:1", registry.port())];
+    let args = [
+        "push",
+        "--arch-tags",
+        dir,
+        dir,
+        &format!("127.0.0.1:{}/test/two:1", registry.port()),
+    ];
     let same = cargo_docker_plugin(&args);
     let stderr = String::from_utf8_lossy(&same.stderr);
     check(
         !same.status.success()
-            && stderr.contains(&format!("are both built for {host}: one bundle per architecture")),
+            && stderr.contains(&format!(
+                "are both built for {host}: one bundle per architecture"
+            )),
         || stderr.to_string(),
     )
 }
@@ -323,10 +337,13 @@ fn the_harness_installs_what_push_uploaded() -> Result<(), Failed> {
             .install(&reference, wrong)
             .await
             .expect_err("privileges differ");
-        check(matches!(err, HarnessError::IncorrectPrivileges { .. }), || {
+        check(
+            matches!(err, HarnessError::IncorrectPrivileges { .. }),
+            || err.to_string(),
+        )?;
+        check(err.to_string() == "incorrect privileges", || {
             err.to_string()
         })?;
-        check(err.to_string() == "incorrect privileges", || err.to_string())?;
         let id = engine
             .plugins()
             .install(
@@ -366,7 +383,13 @@ fn the_harness_installs_what_push_uploaded() -> Result<(), Failed> {
 
 /// A `docker-credential-NAME` program answering `get` for `server` with `user`
 /// and `secret`, in `dir`.
-fn credential_helper(dir: &std::path::Path, name: &str, server: &str, user: &str, secret: &str) -> Result<(), Failed> {
+fn credential_helper(
+    dir: &std::path::Path,
+    name: &str,
+    server: &str,
+    user: &str,
+    secret: &str,
+) -> Result<(), Failed> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(format!("docker-credential-{name}"));
     fs::write(
@@ -379,7 +402,10 @@ fn credential_helper(dir: &std::path::Path, name: &str, server: &str, user: &str
     Ok(())
 }
 
-fn push_to_tls_registries_then_dockerd_installs(d: &Dockerd, image: &ImageOnce) -> Result<(), Failed> {
+fn push_to_tls_registries_then_dockerd_installs(
+    d: &Dockerd,
+    image: &ImageOnce,
+) -> Result<(), Failed> {
     image.ensure(d)?;
     let dir = bundle()?;
     let dir = dir.to_str().ok_or("path")?;
@@ -389,14 +415,26 @@ fn push_to_tls_registries_then_dockerd_installs(d: &Dockerd, image: &ImageOnce) 
 
     // 1. TLS with a client certificate and basic auth; the login comes from a
     // credential helper named in config.json's credHelpers.
-    let basic = Registry::start_tls(&netns, &ca, 5000, Login::Basic("pusher", "s3cret pass"), true)?;
+    let basic = Registry::start_tls(
+        &netns,
+        &ca,
+        5000,
+        Login::Basic("pusher", "s3cret pass"),
+        true,
+    )?;
     let reference = format!("{}/test/localvol:1", basic.host);
     let config = tempfile::tempdir()?;
     fs::write(
         config.path().join("config.json"),
         serde_json::json!({"credHelpers": {basic.host.clone(): "dpstest"}}).to_string(),
     )?;
-    credential_helper(config.path(), "dpstest", &basic.host, "pusher", "s3cret pass")?;
+    credential_helper(
+        config.path(),
+        "dpstest",
+        &basic.host,
+        "pusher",
+        "s3cret pass",
+    )?;
     let path = OsString::from(format!(
         "{}:{}",
         config.path().display(),
@@ -408,9 +446,10 @@ fn push_to_tls_registries_then_dockerd_installs(d: &Dockerd, image: &ImageOnce) 
     ];
     let args = ["push", dir, &reference];
     let out = expect_ok(run_cli(&args, None, &env), &args)?;
-    check(out.contains(&format!("pushed   {reference} ({host_arch})")), || {
-        out.clone()
-    })?;
+    check(
+        out.contains(&format!("pushed   {reference} ({host_arch})")),
+        || out.clone(),
+    )?;
     // --plain-http is plain HTTP, refused by a TLS registry; HTTPS without
     // verification skips certs.d, so no client certificate: refused too.
     for flag in ["--plain-http", "--insecure-skip-tls-verify"] {
@@ -422,7 +461,14 @@ fn push_to_tls_registries_then_dockerd_installs(d: &Dockerd, image: &ImageOnce) 
     // certs.d.
     d.docker_ok(&["login", "-u", "pusher", "-p", "s3cret pass", &basic.host])?;
     let name = unique("dps-tls");
-    d.docker_ok(&["plugin", "install", "--grant-all-permissions", "--alias", &name, &reference])?;
+    d.docker_ok(&[
+        "plugin",
+        "install",
+        "--grant-all-permissions",
+        "--alias",
+        &name,
+        &reference,
+    ])?;
     use_managed_localvol(d, &name)?;
 
     // 2. TLS with a token server granting only the repository(plugin) class.
@@ -464,33 +510,63 @@ fn push_to_tls_registries_then_dockerd_installs(d: &Dockerd, image: &ImageOnce) 
     let config = tempfile::tempdir()?;
     fs::write(
         config.path().join("config.json"),
-        serde_json::json!({"auths": {tokened.host.clone(): {"identitytoken": "refresh-xyz"}}}).to_string(),
+        serde_json::json!({"auths": {tokened.host.clone(): {"identitytoken": "refresh-xyz"}}})
+            .to_string(),
     )?;
     let args = ["push", dir, &reference];
     expect_ok(
-        run_cli(&args, None, &[("DOCKER_CONFIG", config.path().as_os_str().to_owned())]),
+        run_cli(
+            &args,
+            None,
+            &[("DOCKER_CONFIG", config.path().as_os_str().to_owned())],
+        ),
         &args,
     )?;
     // --username and --password-stdin: basic authentication at the token service.
-    let args = ["push", dir, &reference, "--username", "tokenuser", "--password-stdin"];
+    let args = [
+        "push",
+        dir,
+        &reference,
+        "--username",
+        "tokenuser",
+        "--password-stdin",
+    ];
     expect_ok(run_cli(&args, Some("t0ken pass\n"), &[]), &args)?;
     let asked = tokens.asked();
     for (grant, scope) in [
-        ("refresh_token", "repository(plugin):test/localvol:pull,push"),
+        (
+            "refresh_token",
+            "repository(plugin):test/localvol:pull,push",
+        ),
         ("basic", "repository(plugin):test/localvol:pull,push"),
     ] {
-        check(
-            asked.iter().any(|(g, s)| g == grant && s == scope),
-            || format!("no {grant} token for {scope}: {asked:?}"),
-        )?;
+        check(asked.iter().any(|(g, s)| g == grant && s == scope), || {
+            format!("no {grant} token for {scope}: {asked:?}")
+        })?;
     }
     // dockerd asks for the plugin class too, and installs.
-    d.docker_ok(&["login", "-u", "tokenuser", "-p", "t0ken pass", &tokened.host])?;
+    d.docker_ok(&[
+        "login",
+        "-u",
+        "tokenuser",
+        "-p",
+        "t0ken pass",
+        &tokened.host,
+    ])?;
     let name = unique("dps-token");
-    d.docker_ok(&["plugin", "install", "--grant-all-permissions", "--alias", &name, &reference])?;
+    d.docker_ok(&[
+        "plugin",
+        "install",
+        "--grant-all-permissions",
+        "--alias",
+        &name,
+        &reference,
+    ])?;
     let asked = tokens.asked();
     check(
-        asked.iter().any(|(_, s)| s == "repository(plugin):test/localvol:pull"),
+        asked
+            .iter()
+            .any(|(_, s)| s == "repository(plugin):test/localvol:pull"),
         || format!("dockerd's scope: {asked:?}"),
     )?;
     use_managed_localvol(d, &name)
@@ -501,12 +577,24 @@ type PlainTest = fn() -> Result<(), Failed>;
 fn main() {
     let args = Arguments::from_args();
     let plain: Vec<(&str, PlainTest)> = vec![
-        ("push_logs_in_when_the_registry_asks", push_logs_in_when_the_registry_asks),
-        ("push_goes_to_one_tag_per_architecture", push_goes_to_one_tag_per_architecture),
-        ("the_harness_installs_what_push_uploaded", the_harness_installs_what_push_uploaded),
+        (
+            "push_logs_in_when_the_registry_asks",
+            push_logs_in_when_the_registry_asks,
+        ),
+        (
+            "push_goes_to_one_tag_per_architecture",
+            push_goes_to_one_tag_per_architecture,
+        ),
+        (
+            "the_harness_installs_what_push_uploaded",
+            the_harness_installs_what_push_uploaded,
+        ),
     ];
     let with_dockerd: Vec<(&str, DockerdTest)> = vec![
-        ("push_then_install_from_a_registry", push_then_install_from_a_registry),
+        (
+            "push_then_install_from_a_registry",
+            push_then_install_from_a_registry,
+        ),
         (
             "push_to_tls_registries_then_dockerd_installs",
             push_to_tls_registries_then_dockerd_installs,

@@ -58,9 +58,9 @@ mod volume;
 pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
+pub use error::HarnessError;
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;
-pub use error::HarnessError;
 #[cfg(feature = "packager")]
 pub(crate) use plugins::copy_tree;
 pub use plugins::{

@@ -245,10 +245,7 @@ pub fn elf_header(path: &Path) -> Result<Option<(u16, bool)>, PackageError> {
 fn describe(machine: u16, is_64: bool) -> String {
     match Arch::from_elf(machine, is_64) {
         Some(arch) => arch.to_string(),
-        None => format!(
-            "e_machine {machine} ({}-bit)",
-            if is_64 { 64 } else { 32 }
-        ),
+        None => format!("e_machine {machine} ({}-bit)", if is_64 { 64 } else { 32 }),
     }
 }
 
@@ -378,7 +375,10 @@ mod tests {
             let arch = Arch::from_target_triple(triple).expect(triple);
             assert_eq!(arch.name(), name);
             assert_eq!(name.parse::<Arch>().expect(name), arch);
-            assert_eq!(Arch::from_target_triple(arch.rust_target()).expect("own"), arch);
+            assert_eq!(
+                Arch::from_target_triple(arch.rust_target()).expect("own"),
+                arch
+            );
         }
         let err = Arch::from_target_triple("x86_64-apple-darwin")
             .expect_err("not linux")

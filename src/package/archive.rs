@@ -275,7 +275,9 @@ impl OpenedBundle {
                         path,
                         io::Error::new(
                             io::ErrorKind::InvalidData,
-                            format!("not a bundle archive ({e}): give a directory or the .tar.gz `package --tar` writes"),
+                            format!(
+                                "not a bundle archive ({e}): give a directory or the .tar.gz `package --tar` writes"
+                            ),
                         ),
                     ),
                     other => other,

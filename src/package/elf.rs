@@ -510,17 +510,31 @@ mod tests {
     fn program_with_own_library(dir: &Path, body: &str) -> PathBuf {
         std::fs::create_dir_all(dir).expect("mkdir");
         std::fs::write(dir.join("lib.c"), body).expect("write");
-        std::fs::write(dir.join("main.c"), "int f(void);\nint main(void) { return f(); }\n")
-            .expect("write");
+        std::fs::write(
+            dir.join("main.c"),
+            "int f(void);\nint main(void) { return f(); }\n",
+        )
+        .expect("write");
         let cc = |args: &[&str]| {
             let out = std::process::Command::new("cc")
                 .current_dir(dir)
                 .args(args)
                 .output()
                 .expect("cc (gcc) is installed");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
-        cc(&["-shared", "-fPIC", "-Wl,-soname,libdps.so.1", "-o", "libdps.so.1", "lib.c"]);
+        cc(&[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdps.so.1",
+            "-o",
+            "libdps.so.1",
+            "lib.c",
+        ]);
         let rpath = format!("-Wl,--enable-new-dtags,-rpath,{}", dir.display());
         cc(&["-o", "prog", "main.c", "-L.", "-l:libdps.so.1", &rpath]);
         dir.join("prog")
@@ -535,7 +549,10 @@ mod tests {
             .closure([&a, &b])
             .expect_err("two libdps.so.1")
             .to_string();
-        let (la, lb) = (dir.path().join("a/libdps.so.1"), dir.path().join("b/libdps.so.1"));
+        let (la, lb) = (
+            dir.path().join("a/libdps.so.1"),
+            dir.path().join("b/libdps.so.1"),
+        );
         assert_eq!(
             err,
             format!(
@@ -551,7 +568,9 @@ mod tests {
         );
         // The same library in two places is one library.
         let c = program_with_own_library(&dir.path().join("c"), "int f(void) { return 1; }\n");
-        let closure = LibraryResolver::system().closure([&a, &c]).expect("same bytes");
+        let closure = LibraryResolver::system()
+            .closure([&a, &c])
+            .expect("same bytes");
         assert!(closure.contains(&la), "{closure:?}");
     }
 

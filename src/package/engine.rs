@@ -105,9 +105,10 @@ impl DockerApi {
         })?;
         match reply.status.as_u16() {
             404 => Ok(None),
-            200 => reply.json().map(Some).map_err(|e| {
-                PackageError::Registry(format!("GET {path} on {}: {e}", self.host))
-            }),
+            200 => reply
+                .json()
+                .map(Some)
+                .map_err(|e| PackageError::Registry(format!("GET {path} on {}: {e}", self.host))),
             _ => Err(PackageError::Registry(format!(
                 "GET {path} on {}: {} {}",
                 self.host,

@@ -129,7 +129,12 @@ impl Drop for LayerFile {
 /// rootfs), else the first ELF file of the rootfs.
 pub fn bundle_arch(bundle: &Bundle) -> Result<Arch, PackageError> {
     let rootfs = bundle.rootfs();
-    let entry = bundle.config().entrypoint.first().cloned().unwrap_or_default();
+    let entry = bundle
+        .config()
+        .entrypoint
+        .first()
+        .cloned()
+        .unwrap_or_default();
     if let Ok(path) = resolve_in_rootfs(&rootfs, &entry)
         && path.is_file()
         && let Some((machine, is_64)) = arch::elf_header(&path)?
@@ -144,7 +149,9 @@ pub fn bundle_arch(bundle: &Bundle) -> Result<Arch, PackageError> {
     }
     Err(PackageError::Elf {
         path: rootfs,
-        message: "cannot tell the plugin's architecture: its entrypoint is not an ELF file in the rootfs".into(),
+        message:
+            "cannot tell the plugin's architecture: its entrypoint is not an ELF file in the rootfs"
+                .into(),
     })
 }
 

@@ -520,7 +520,10 @@ mod tests {
         let rootfs = written.bundle.rootfs();
         for lib in runtime::RUNTIME_LIBRARIES {
             assert!(
-                written.files.iter().any(|f| f.ends_with(&format!("/{lib}"))),
+                written
+                    .files
+                    .iter()
+                    .any(|f| f.ends_with(&format!("/{lib}"))),
                 "{lib}: {:?}",
                 written.files
             );
@@ -531,7 +534,10 @@ mod tests {
         }
         assert_eq!(written.arch, Arch::host());
         assert!(
-            written.warnings.iter().any(|w| w.starts_with("/usr/bin/ssh loads libraries")),
+            written
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("/usr/bin/ssh loads libraries")),
             "{:?}",
             written.warnings
         );

@@ -118,7 +118,10 @@ mod tests {
             .find(|p| p.ends_with("libc.so.6"))
             .and_then(|p| p.parent())
             .expect("libc");
-        assert!(found.iter().all(|p| p.parent() == Some(libc_dir)), "{found:?}");
+        assert!(
+            found.iter().all(|p| p.parent() == Some(libc_dir)),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -135,8 +138,10 @@ mod tests {
         ]);
         assert_eq!(
             warnings,
-            ["/usr/bin/ssh loads libraries at run time (it calls dlopen), which its ELF dynamic section does not name: \
-              if it needs one, add it with `files`; `cargo docker-plugin package --verify` runs it in the rootfs"]
+            [
+                "/usr/bin/ssh loads libraries at run time (it calls dlopen), which its ELF dynamic section does not name: \
+              if it needs one, add it with `files`; `cargo docker-plugin package --verify` runs it in the rootfs"
+            ]
         );
     }
 }

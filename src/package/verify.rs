@@ -132,10 +132,18 @@ fn run_program(
         last = format!(
             "`{program} {flag}` in the rootfs exited with {}: {}",
             output.status,
-            stderr.trim().lines().chain(stdout.trim().lines()).take(3).collect::<Vec<_>>().join(" / ")
+            stderr
+                .trim()
+                .lines()
+                .chain(stdout.trim().lines())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" / ")
         );
         // A loader failure is the same whatever the flag.
-        if stderr.contains("error while loading shared libraries") || output.status.code() == Some(127) {
+        if stderr.contains("error while loading shared libraries")
+            || output.status.code() == Some(127)
+        {
             break;
         }
     }

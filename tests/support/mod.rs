@@ -16,9 +16,9 @@ pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod process;
-#[cfg(feature = "client")]
-pub mod server;
 #[cfg(feature = "packager")]
 pub mod registry;
+#[cfg(feature = "client")]
+pub mod server;
 #[cfg(feature = "harness")]
 pub mod shared_dockerd;

@@ -70,14 +70,27 @@ impl Netns {
             "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
         ]))?;
         run(Command::new("ip").args(["link", "set", &ns_if, "netns", &name]))?;
-        run(Command::new("ip").args(["addr", "add", &format!("10.213.{n}.1/30"), "dev", &host_if]))?;
+        run(Command::new("ip").args([
+            "addr",
+            "add",
+            &format!("10.213.{n}.1/30"),
+            "dev",
+            &host_if,
+        ]))?;
         run(Command::new("ip").args(["link", "set", &host_if, "up"]))?;
         let exec = |args: &[&str]| {
             let mut command = Command::new("ip");
             command.args(["netns", "exec", &name]).args(args);
             run(&mut command)
         };
-        exec(&["ip", "addr", "add", &format!("10.213.{n}.2/30"), "dev", &ns_if])?;
+        exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.213.{n}.2/30"),
+            "dev",
+            &ns_if,
+        ])?;
         exec(&["ip", "link", "set", &ns_if, "up"])?;
         exec(&["ip", "link", "set", "lo", "up"])?;
         Ok(ns)
@@ -87,7 +100,9 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting the namespace deletes the veth pair.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -259,7 +274,14 @@ impl Registry {
             fs::write(certs_d.join("client.cert"), cert)?;
             fs::write(certs_d.join("client.key"), key)?;
         }
-        Self::spawn(dir, yaml, host, Some(certs_d), Some(Arc::clone(netns)), true)
+        Self::spawn(
+            dir,
+            yaml,
+            host,
+            Some(certs_d),
+            Some(Arc::clone(netns)),
+            true,
+        )
     }
 
     fn spawn(
@@ -301,9 +323,9 @@ impl Registry {
                 TcpStream::connect(&registry.host).is_ok()
             } else {
                 // 200, or 401 when it wants a login: either way it serves.
-                registry.get("/v2/").is_ok_and(|r| {
-                    r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.1 401")
-                })
+                registry
+                    .get("/v2/")
+                    .is_ok_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.1 401"))
             };
             if up {
                 return Ok(registry);
@@ -349,7 +371,13 @@ impl Registry {
     }
 
     /// A raw plain-HTTP request with a body.
-    pub fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<String> {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(&self.host)?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(
@@ -402,6 +430,8 @@ impl Drop for Registry {
         let _ = self.child.wait();
         if let Some(dir) = &self.certs_d {
             let _ = fs::remove_dir_all(dir);
+            // certs.d itself too, when no other registry's certificates are left.
+            let _ = fs::remove_dir(CERTS_D);
         }
     }
 }
@@ -552,7 +582,11 @@ fn issue(state: &TokenState, subject: &str, scopes: &[String]) -> axum::response
         .key
         .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
     else {
-        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "signing failed").into_response();
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "signing failed",
+        )
+            .into_response();
     };
     let token = format!("{signing_input}.{}", b64url(signature.as_ref()));
     (
@@ -588,7 +622,8 @@ async fn token_get(
         .collect();
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", state.user, state.password))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", state.user, state.password))
     );
     let auth = headers
         .get("authorization")

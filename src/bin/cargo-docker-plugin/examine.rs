@@ -77,9 +77,7 @@ pub fn call(plugin: &str, method: &str, json: Option<String>, timeout: u64) -> R
     serde_json::from_str::<serde_json::Value>(&body)
         .map_err(|e| format!("the request is not JSON: {e}"))?;
     runtime()?.block_on(async {
-        let client = locate(plugin)
-            .await?
-            .timeout(Duration::from_secs(timeout));
+        let client = locate(plugin).await?.timeout(Duration::from_secs(timeout));
         let reply = client
             .call_raw(method, body)
             .await

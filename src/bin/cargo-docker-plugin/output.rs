@@ -21,7 +21,8 @@ pub fn spinner() -> ProgressBar {
 
 /// `bar` as a byte counter towards `total`.
 pub fn bytes_style(bar: &ProgressBar, total: u64) {
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
     {
         bar.set_style(style.progress_chars("=> "));
     }

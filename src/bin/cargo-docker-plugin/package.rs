@@ -93,7 +93,11 @@ pub fn package(args: PackageArgs) -> Result<(), String> {
     let mut packager = Packager::new()
         .target(target)
         .profile(cargo.profile)
-        .features(cargo.features, cargo.all_features, cargo.no_default_features)
+        .features(
+            cargo.features,
+            cargo.all_features,
+            cargo.no_default_features,
+        )
         .cargo_flags(CargoFlags {
             package: cargo.package,
             target: cargo.target.clone(),
@@ -139,7 +143,10 @@ pub fn package(args: PackageArgs) -> Result<(), String> {
     println!(
         "arch     {} ({})",
         packaged.arch,
-        cargo.target.as_deref().unwrap_or(packaged.arch.rust_target())
+        cargo
+            .target
+            .as_deref()
+            .unwrap_or(packaged.arch.rust_target())
     );
     println!(
         "rootfs   {} files, {}",

@@ -83,7 +83,11 @@ impl Progress {
     fn event(&mut self, event: Transfer) {
         match event {
             Transfer::Exists { digest, size } => {
-                self.line(format!("{}  exists ({})", Self::short(&digest), human_size(size)));
+                self.line(format!(
+                    "{}  exists ({})",
+                    Self::short(&digest),
+                    human_size(size)
+                ));
             }
             Transfer::Bytes {
                 digest,

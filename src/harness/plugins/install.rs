@@ -60,15 +60,22 @@ impl Plugins {
     /// `docker plugin install REF`: pulls, checks the privileges, creates the plugin
     /// as `options.alias` (else `REF`) and enables it (unless `options.disable`).
     /// Returns its ID.
-    pub async fn install(&self, reference: &str, options: InstallOptions) -> Result<String, HarnessError> {
+    pub async fn install(
+        &self,
+        reference: &str,
+        options: InstallOptions,
+    ) -> Result<String, HarnessError> {
         let parsed: Reference = reference.parse()?;
         let data_root = self.inner.managed.data_root()?.to_path_buf();
-        let staging = data_root.join("plugins").join(format!("tmp-{}", random_id()));
+        let staging = data_root
+            .join("plugins")
+            .join(format!("tmp-{}", random_id()));
         let connect = options.connect.clone();
         let dir = staging.clone();
-        let pulled = tokio::task::spawn_blocking(move || pull::pull(&parsed, &connect, &dir, &mut |_| {}))
-            .await
-            .map_err(|e| HarnessError::io("pulling", std::io::Error::other(e)));
+        let pulled =
+            tokio::task::spawn_blocking(move || pull::pull(&parsed, &connect, &dir, &mut |_| {}))
+                .await
+                .map_err(|e| HarnessError::io("pulling", std::io::Error::other(e)));
         let result = async {
             let pulled = pulled??;
             let required = pulled.bundle.config().privileges();
@@ -102,11 +109,23 @@ mod tests {
 
     #[test]
     fn privileges_are_compared_as_dockerd_compares_them() {
-        let required = [privilege("network", "host"), privilege("device", "/dev/fuse")];
-        let granted = [privilege("device", "/dev/fuse"), privilege("network", "host")];
+        let required = [
+            privilege("network", "host"),
+            privilege("device", "/dev/fuse"),
+        ];
+        let granted = [
+            privilege("device", "/dev/fuse"),
+            privilege("network", "host"),
+        ];
         assert!(privileges_match(&required, &granted));
         assert!(!privileges_match(&required, &granted[..1]));
-        assert!(!privileges_match(&required, &[privilege("device", "/dev/fuse"), privilege("network", "none")]));
+        assert!(!privileges_match(
+            &required,
+            &[
+                privilege("device", "/dev/fuse"),
+                privilege("network", "none")
+            ]
+        ));
         assert!(privileges_match(&[], &[]));
     }
 }

@@ -12,7 +12,15 @@ use crate::package::rootfs::PLUGIN_SOCKET_DIR;
 
 /// Programs that reach other hosts: a plugin shipping one needs a network.
 pub const NETWORK_CLIENTS: &[&str] = &[
-    "ssh", "sshfs", "curl", "wget", "rclone", "s3fs", "mount.nfs", "mount.cifs", "gcsfuse",
+    "ssh",
+    "sshfs",
+    "curl",
+    "wget",
+    "rclone",
+    "s3fs",
+    "mount.nfs",
+    "mount.cifs",
+    "gcsfuse",
 ];
 
 /// Every check of `bundle`; the entrypoint is started only with
@@ -30,7 +38,9 @@ pub async fn check_bundle(bundle: &Bundle, options: &Options) -> Vec<Finding> {
     }
     let rootfs = bundle.rootfs();
     let entry = config.entrypoint.first().cloned().unwrap_or_default();
-    let entry_host = resolve_in_rootfs(&rootfs, &entry).ok().filter(|p| p.is_file());
+    let entry_host = resolve_in_rootfs(&rootfs, &entry)
+        .ok()
+        .filter(|p| p.is_file());
     let Some(entry_host) = entry_host else {
         findings.push(Finding::problem(
             "entrypoint",
@@ -60,7 +70,11 @@ fn architecture(rootfs: &Path, entry: &str, entry_host: &Path) -> Vec<Finding> {
             )];
         }
         Err(e) => {
-            return vec![Finding::problem("architecture", e.to_string(), "check the file")];
+            return vec![Finding::problem(
+                "architecture",
+                e.to_string(),
+                "check the file",
+            )];
         }
     };
     let Some(arch) = arch else {
@@ -268,7 +282,9 @@ fn needs(rootfs: &Path, config: &crate::managed::config::PluginConfig) -> Vec<Fi
             .any(|c| c == "CAP_SYS_ADMIN");
         let mut missing = Vec::new();
         if !has_device {
-            missing.push("the device /dev/fuse (dockerd's device rules deny it: `fuse: device not found`)");
+            missing.push(
+                "the device /dev/fuse (dockerd's device rules deny it: `fuse: device not found`)",
+            );
         }
         if !has_cap {
             missing.push("CAP_SYS_ADMIN (mounting needs it: `fusermount: mount failed: Operation not permitted`)");

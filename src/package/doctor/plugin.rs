@@ -30,7 +30,10 @@ pub async fn check_socket(target: &str) -> Vec<Finding> {
             Err(_) => {
                 return vec![Finding::problem(
                     "socket",
-                    format!("{} does not exist: the plugin is not running, or listens elsewhere", path.display()),
+                    format!(
+                        "{} does not exist: the plugin is not running, or listens elsewhere",
+                        path.display()
+                    ),
                     "start the plugin (a managed one: docker plugin enable NAME) and check where it listens",
                 )];
             }
@@ -74,12 +77,18 @@ pub async fn check_socket(target: &str) -> Vec<Finding> {
 /// `plugin=<id>`), from `log` or, without one, `journalctl -u docker.service`.
 pub fn plugin_log_lines(id: &str, log: Option<&Path>, n: usize) -> Result<Vec<String>, String> {
     let text = match log {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
         None => {
             let out = std::process::Command::new("journalctl")
                 .args(["-u", "docker.service", "--no-pager", "-o", "cat"])
                 .output()
-                .map_err(|e| format!("journalctl: {e} (pass --dockerd-log FILE, where dockerd's output goes)"))?;
+                .map_err(|e| {
+                    format!(
+                        "journalctl: {e} (pass --dockerd-log FILE, where dockerd's output goes)"
+                    )
+                })?;
             if !out.status.success() {
                 return Err(format!(
                     "journalctl -u docker.service failed: {} (pass --dockerd-log FILE, where dockerd's output goes)",
@@ -156,7 +165,11 @@ pub async fn check_plugin(name: &str, options: &Options) -> Vec<Finding> {
             "{} is installed (ID {}), {}",
             plugin.name,
             plugin.id,
-            if plugin.enabled { "enabled" } else { "disabled" }
+            if plugin.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
         ),
     ));
     let socket = plugin.socket_path();
@@ -206,7 +219,11 @@ pub async fn check_plugin(name: &str, options: &Options) -> Vec<Finding> {
             ),
         ));
     }
-    match plugin_log_lines(&plugin.id, options.dockerd_log.as_deref(), options.log_lines) {
+    match plugin_log_lines(
+        &plugin.id,
+        options.dockerd_log.as_deref(),
+        options.log_lines,
+    ) {
         Ok(lines) if lines.is_empty() => findings.push(Finding::ok(
             "log",
             format!("dockerd's log has no line from plugin={}", plugin.id),

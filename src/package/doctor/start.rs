@@ -119,7 +119,11 @@ fn start_blocking(bundle: &Bundle, timeout: Duration) -> Finding {
                         "the entrypoint exited ({status}) after {:.1} s without listening on {inside}; \
                          its last lines: {}",
                         started.elapsed().as_secs_f64(),
-                        if lines.is_empty() { "(none)".into() } else { lines }
+                        if lines.is_empty() {
+                            "(none)".into()
+                        } else {
+                            lines
+                        }
                     ),
                     "fix what it says (dockerd logs the same lines with plugin=<ID>; \
                      `cargo docker-plugin package --verify` runs each program in the rootfs)",
@@ -140,7 +144,11 @@ fn start_blocking(bundle: &Bundle, timeout: Duration) -> Finding {
                     "the entrypoint did not listen on {inside} within {:.1} s, when dockerd gives up and disables it; \
                      its last lines: {}",
                     timeout.as_secs_f64(),
-                    if lines.is_empty() { "(none)".into() } else { lines }
+                    if lines.is_empty() {
+                        "(none)".into()
+                    } else {
+                        lines
+                    }
                 ),
                 "listen first and initialise after (bind the socket before slow setup), \
                  and check that it listens on /run/docker/plugins/<interface.socket>",

@@ -37,7 +37,10 @@ fn the_config_blob_carries_the_layer_diff_id() {
     let json: serde_json::Value = serde_json::from_slice(&blob).expect("json");
     assert_eq!(json["rootfs"]["diff_ids"][0], layer.diff_id.as_str());
     assert_eq!(json["Interface"]["Socket"], "p.sock");
-    assert_eq!(sha256(&std::fs::read(&layer_path).expect("layer")), layer.digest);
+    assert_eq!(
+        sha256(&std::fs::read(&layer_path).expect("layer")),
+        layer.digest
+    );
     let (_, compressed, _) = Pusher::new()
         .mtime(0)
         .diff_ids(DiffIds::Compressed)
@@ -57,7 +60,10 @@ fn one_tag_per_architecture() {
         .arch_tags(true)
         .destination(&arm, &reference)
         .expect("dest");
-    assert_eq!((to.to_string().as_str(), arch), ("127.0.0.1:1/test/p:1.0-arm64", Arch::Arm64));
+    assert_eq!(
+        (to.to_string().as_str(), arch),
+        ("127.0.0.1:1/test/p:1.0-arm64", Arch::Arm64)
+    );
     let err = Pusher::new()
         .push_all(&[amd.clone(), arm.clone()], &reference, &mut |_| {})
         .expect_err("two bundles, one tag")
@@ -73,7 +79,10 @@ fn one_tag_per_architecture() {
         .push_all(&[arm.clone(), arm2.clone()], &reference, &mut |_| {})
         .expect_err("two arm64")
         .to_string();
-    assert!(err.ends_with("are both built for arm64: one bundle per architecture"), "{err}");
+    assert!(
+        err.ends_with("are both built for arm64: one bundle per architecture"),
+        "{err}"
+    );
 }
 
 /// What the scripted registry saw.
@@ -120,7 +129,11 @@ fn scripted_registry(listener: TcpListener, port: u16, layer_digest: String) -> 
         let mut body = vec![0; length];
         reader.read_exact(&mut body).expect("body");
         seen.log.push(format!("{method} {target}"));
-        if method == "HEAD" && !target.contains(&layer_digest) && target.contains("/blobs/") && !dropped_head {
+        if method == "HEAD"
+            && !target.contains(&layer_digest)
+            && target.contains("/blobs/")
+            && !dropped_head
+        {
             dropped_head = true;
             drop(stream); // no answer at all: a broken connection
             continue;
@@ -147,14 +160,22 @@ fn scripted_registry(listener: TcpListener, port: u16, layer_digest: String) -> 
             let digest = target.split("digest=").nth(1).unwrap_or_default();
             if digest == layer_digest && !failed_put {
                 failed_put = true;
-                ("503 Service Unavailable", String::new(), "try later".to_owned())
+                (
+                    "503 Service Unavailable",
+                    String::new(),
+                    "try later".to_owned(),
+                )
             } else if sha256(&body) == digest && target.contains("state=x&") {
                 if digest == layer_digest {
                     seen.layer_put_headers = headers;
                 }
                 ("201 Created", String::new(), String::new())
             } else {
-                ("400 Bad Request", String::new(), "DIGEST_INVALID".to_owned())
+                (
+                    "400 Bad Request",
+                    String::new(),
+                    "DIGEST_INVALID".to_owned(),
+                )
             }
         } else if method == "PUT" && target == "/v2/test/p/manifests/1" {
             seen.manifest = body;
@@ -204,11 +225,18 @@ fn push_asks_for_the_plugin_scope_and_retries_what_failed_on_the_way() {
             .iter()
             .filter(|l| l.starts_with("GET /token"))
             .collect::<Vec<_>>(),
-        ["GET /token?scope=repository%28plugin%29%3Atest%2Fp%3Apull%2Cpush&scope=repository%3Atest%2Fp%3Apull&service=test-registry"]
+        [
+            "GET /token?scope=repository%28plugin%29%3Atest%2Fp%3Apull%2Cpush&scope=repository%3Atest%2Fp%3Apull&service=test-registry"
+        ]
     );
     // The 503 started the layer's upload over (a second POST), the dropped HEAD was
     // sent again: two retries reported.
-    assert_eq!(seen.log.iter().filter(|l| l.starts_with("POST")).count(), 3, "{:?}", seen.log);
+    assert_eq!(
+        seen.log.iter().filter(|l| l.starts_with("POST")).count(),
+        3,
+        "{:?}",
+        seen.log
+    );
     let retries: Vec<&Transfer> = events
         .iter()
         .filter(|t| matches!(t, Transfer::Retry { .. }))
@@ -237,6 +265,9 @@ fn push_asks_for_the_plugin_scope_and_retries_what_failed_on_the_way() {
     assert_eq!(manifest["config"]["mediaType"], PLUGIN_CONFIG_MEDIA_TYPE);
     assert_eq!(manifest["config"]["digest"], pushed.config_digest.as_str());
     assert_eq!(manifest["layers"][0]["mediaType"], LAYER_MEDIA_TYPE);
-    assert_eq!(manifest["layers"][0]["digest"], pushed.layer_digest.as_str());
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        pushed.layer_digest.as_str()
+    );
     assert_eq!(manifest["layers"][0]["size"], pushed.layer_size);
 }

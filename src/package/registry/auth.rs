@@ -210,7 +210,10 @@ mod tests {
         let scopes = merged_scopes(&plugin_scope("test/p", "pull,push"), &c);
         assert_eq!(
             scopes,
-            ["repository(plugin):test/p:pull,push", "repository:test/p:pull,push"]
+            [
+                "repository(plugin):test/p:pull,push",
+                "repository:test/p:pull,push"
+            ]
         );
         let get = token_request(&c, &scopes, Some(&Credentials::password("u", "p"))).expect("get");
         assert_eq!(get.method, "GET");

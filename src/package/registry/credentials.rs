@@ -82,7 +82,10 @@ impl Credentials {
     /// (`credHelpers.KEY`), its identity token, its `auth`, or the `credsStore`.
     /// `None` when there is no file or nothing for this registry; an error when a
     /// helper fails or an entry does not decode.
-    pub fn from_docker_config_dir(dir: &Path, registry: &str) -> Result<Option<Self>, PackageError> {
+    pub fn from_docker_config_dir(
+        dir: &Path,
+        registry: &str,
+    ) -> Result<Option<Self>, PackageError> {
         let path = dir.join("config.json");
         let text = match std::fs::read(&path) {
             Ok(text) => text,

@@ -120,7 +120,10 @@ pub fn pull(
         Some(c) => {
             return Err(not_a_plugin(
                 reference,
-                &format!("its config is {:?}, not {PLUGIN_CONFIG_MEDIA_TYPE}: an image, not a plugin", c.media_type),
+                &format!(
+                    "its config is {:?}, not {PLUGIN_CONFIG_MEDIA_TYPE}: an image, not a plugin",
+                    c.media_type
+                ),
             ));
         }
         None => return Err(not_a_plugin(reference, "its manifest has no config")),

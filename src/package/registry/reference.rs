@@ -146,7 +146,10 @@ mod tests {
         );
         assert!(r.is_insecure_by_default());
         assert_eq!(r.to_string(), "127.0.0.1:5000/test/localvol:1");
-        assert_eq!(r.with_tag("1-arm64").expect("tag").to_string(), "127.0.0.1:5000/test/localvol:1-arm64");
+        assert_eq!(
+            r.with_tag("1-arm64").expect("tag").to_string(),
+            "127.0.0.1:5000/test/localvol:1-arm64"
+        );
         let r: Reference = "me/plugin".parse().expect("hub");
         assert_eq!(r.registry, DOCKER_HUB);
         assert_eq!(r.repository, "me/plugin");

@@ -303,9 +303,10 @@ impl<'a> Session<'a> {
             None => builder.body(Vec::new()),
         }
         .map_err(|e| PackageError::Registry(format!("{} {}: {e}", request.method, request.url)))?;
-        let mut response = self.agent.run(sent).map_err(|e| {
-            PackageError::Registry(format!("token service {realm}: {e}"))
-        })?;
+        let mut response = self
+            .agent
+            .run(sent)
+            .map_err(|e| PackageError::Registry(format!("token service {realm}: {e}")))?;
         let status = response.status();
         let body = response.body_mut().read_to_string().unwrap_or_default();
         if status == 401 || status == 403 {
@@ -492,7 +493,12 @@ impl<'a> Session<'a> {
                 Ok(()) => break,
                 Err(Failure::Retry(error)) if attempt < self.attempts => {
                     attempt += 1;
-                    self.retrying(format!("uploading blob {digest}"), attempt, error, &mut delay);
+                    self.retrying(
+                        format!("uploading blob {digest}"),
+                        attempt,
+                        error,
+                        &mut delay,
+                    );
                 }
                 Err(failure) => return Err(failure.into_error(attempt)),
             }
@@ -526,7 +532,9 @@ impl<'a> Session<'a> {
         let headers = [("Content-Type", "application/octet-stream")];
         let response = self.send_with("PUT", &location, &headers, payload, 1)?;
         if response.status() != 201 {
-            return Err(self.fail(&format!("uploading blob {digest}"), response).into());
+            return Err(self
+                .fail(&format!("uploading blob {digest}"), response)
+                .into());
         }
         Ok(())
     }
@@ -604,7 +612,11 @@ impl<'a> Session<'a> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let reader = response.into_body().into_with_config().limit(u64::MAX).reader();
+        let reader = response
+            .into_body()
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader();
         let notify = &self.notify;
         let (got, size) = copy_hashed(reader, sink, &mut |done| {
             (notify.borrow_mut())(Transfer::Bytes {
