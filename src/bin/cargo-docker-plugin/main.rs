@@ -82,11 +82,10 @@ enum Command {
         dir: PathBuf,
     },
     /// Call a plugin endpoint as dockerd does and print the answer.
-    ///
-    /// Where sockets are: a legacy plugin listens on /run/docker/plugins/NAME.sock;
-    /// a managed plugin (docker plugin install/create) on
-    /// /run/docker/plugins/<plugin ID>/<its config's socket>, which a plugin NAME is
-    /// looked up as first, through the engine at DOCKER_HOST.
+    #[command(after_help = "Where sockets are: a legacy plugin listens on \
+        /run/docker/plugins/NAME.sock; a managed plugin (docker plugin install/create) on \
+        /run/docker/plugins/<plugin ID>/<its config's socket>, which a plugin NAME is looked \
+        up as first, through the engine at DOCKER_HOST.")]
     Call {
         /// A plugin name (a managed plugin of the engine at DOCKER_HOST, else
         /// /run/docker/plugins/NAME.sock), a socket path, or a URL (unix:///…,

@@ -12,7 +12,7 @@
 //!   propagated mount in the rootfs, what its programs need from the config (FUSE
 //!   needs `/dev/fuse` and `CAP_SYS_ADMIN`, network clients a network), and finally
 //!   the entrypoint started as the harness runs it, to see it listen or crash
-//!   ([`bundle`]);
+//!   ([`check_bundle`]);
 //! - a **socket** or URL: present, accepting, and what `/Plugin.Activate` answers;
 //! - a **plugin name**: the managed plugin the engine (`DOCKER_HOST`) has under it
 //!   (enabled? its socket `/run/docker/plugins/<ID>/<socket>` answering?), its last
