@@ -18,10 +18,10 @@ use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::managed::config::PluginConfig;
 use docker_plugin_sdk::package::arch::{self, Arch};
 use docker_plugin_sdk::package::rootfs::BundleWriter;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 use support::cli::{bundle, check, ok, run_cli, unique};
 use support::process::example_binary;
-use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
 
 const IMAGE: &str = "dps-busybox:doctor";
 
@@ -354,10 +354,7 @@ fn a_legacy_plugin_shadows_a_managed_one(d: &Dockerd, image: &ImageOnce) -> Resu
     Ok(())
 }
 
-type PlainTest = fn() -> Result<(), Failed>;
-
 fn main() {
-    let args = Arguments::from_args();
     let plain: Vec<(&str, PlainTest)> = vec![
         (
             "a_healthy_bundle_has_no_problem",
@@ -390,17 +387,5 @@ fn main() {
         "a_legacy_plugin_shadows_a_managed_one",
         a_legacy_plugin_shadows_a_managed_one,
     )];
-    let shared = SharedDockerd::start(&args, "doctor e2e", IMAGE);
-    let mut trials: Vec<Trial> = plain
-        .into_iter()
-        .map(|(name, test)| Trial::test(name, test))
-        .collect();
-    trials.extend(
-        with_dockerd
-            .into_iter()
-            .map(|(name, test)| shared.trial(name, test)),
-    );
-    let conclusion = libtest_mimic::run(&args, trials);
-    shared.stop();
-    conclusion.exit();
+    run_trials("doctor e2e", IMAGE, plain, with_dockerd)
 }

@@ -24,10 +24,10 @@ use docker_plugin_sdk::harness::PluginProcess;
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::package::arch::{self, Arch};
 use docker_plugin_sdk::package::elf::ElfInfo;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 use support::cli::{bundle, cargo_docker_plugin, check, ok, package_localvol, unique, work_dir};
 use support::process::example_binary;
-use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
 
 const IMAGE: &str = "dps-busybox:pkg";
 
@@ -351,6 +351,22 @@ fn small_workspace(extra: &str) -> Result<tempfile::TempDir, Failed> {
     Ok(ws)
 }
 
+/// `package --manifest-path WS/Cargo.toml -p MEMBER --target-dir WS/t EXTRA…`.
+fn package_member(ws: &Path, member: &str, extra: &[&str]) -> Result<std::process::Output, Failed> {
+    let (manifest, target_dir) = (ws.join("Cargo.toml"), ws.join("t"));
+    let mut args = vec![
+        "package",
+        "--manifest-path",
+        manifest.to_str().ok_or("path")?,
+        "-p",
+        member,
+        "--target-dir",
+        target_dir.to_str().ok_or("path")?,
+    ];
+    args.extend(extra);
+    Ok(cargo_docker_plugin(&args))
+}
+
 fn cargos_flags_pick_the_member_and_the_target() -> Result<(), Failed> {
     let ws = small_workspace("")?;
     let manifest = ws.path().join("Cargo.toml");
@@ -399,31 +415,19 @@ fn cargos_flags_pick_the_member_and_the_target() -> Result<(), Failed> {
     })?;
     check(out_dir.join("rootfs/dpsb").is_file(), || "no /dpsb".into())?;
     // -q silences cargo.
-    let quiet = cargo_docker_plugin(&[
-        "package",
-        "--manifest-path",
-        manifest.to_str().ok_or("path")?,
-        "-p",
+    let a_bundle = ws.path().join("a-bundle");
+    let quiet = package_member(
+        ws.path(),
         "dpsa",
-        "-q",
-        "--target-dir",
-        target_dir.to_str().ok_or("path")?,
-        "--out",
-        ws.path().join("a-bundle").to_str().ok_or("path")?,
-    ]);
+        &["-q", "--out", a_bundle.to_str().ok_or("path")?],
+    )?;
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     check(
         quiet.status.success() && !stderr.contains("Compiling"),
         || stderr.to_string(),
     )?;
     // A member that is not there is named with those that are.
-    let missing = cargo_docker_plugin(&[
-        "package",
-        "--manifest-path",
-        manifest.to_str().ok_or("path")?,
-        "-p",
-        "dpsc",
-    ]);
+    let missing = package_member(ws.path(), "dpsc", &[])?;
     let stderr = String::from_utf8_lossy(&missing.stderr);
     check(
         stderr.contains("-p dpsc: no such package in the workspace (its members: dpsa, dpsb)"),
@@ -441,17 +445,7 @@ fn a_target_without_its_standard_library_says_how_to_add_it() -> Result<(), Fail
         Arch::Arm64
     };
     let triple = foreign.rust_target();
-    let out = cargo_docker_plugin(&[
-        "package",
-        "--manifest-path",
-        ws.path().join("Cargo.toml").to_str().ok_or("path")?,
-        "-p",
-        "dpsb",
-        "--target",
-        triple,
-        "--target-dir",
-        ws.path().join("t").to_str().ok_or("path")?,
-    ]);
+    let out = package_member(ws.path(), "dpsb", &["--target", triple])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     check(
         !out.status.success()
@@ -472,17 +466,11 @@ fn a_foreign_elf_in_the_rootfs_is_refused() -> Result<(), Failed> {
     let ws = small_workspace("files = [{ source = \"tool\", destination = \"/usr/bin/tool\" }]\n")?;
     fs::write(ws.path().join("b/tool"), arch::minimal_elf(foreign))?;
     let out_dir = ws.path().join("bundle");
-    let out = cargo_docker_plugin(&[
-        "package",
-        "--manifest-path",
-        ws.path().join("Cargo.toml").to_str().ok_or("path")?,
-        "-p",
+    let out = package_member(
+        ws.path(),
         "dpsb",
-        "--target-dir",
-        ws.path().join("t").to_str().ok_or("path")?,
-        "--out",
-        out_dir.to_str().ok_or("path")?,
-    ]);
+        &["--out", out_dir.to_str().ok_or("path")?],
+    )?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let host = Arch::host();
     check(
@@ -505,20 +493,8 @@ linux = { capabilities = [\"CAP_SYS_ADMIN\"], devices = [{ path = \"/dev/fuse\" 
 fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
     let ws = small_workspace(SSHFS)?;
     let out_dir = ws.path().join("sshfs");
-    let (manifest, target_dir) = (ws.path().join("Cargo.toml"), ws.path().join("t"));
-    let args = [
-        "package",
-        "--manifest-path",
-        manifest.to_str().ok_or("path")?,
-        "-p",
-        "dpsb",
-        "--target-dir",
-        target_dir.to_str().ok_or("path")?,
-        "--out",
-        out_dir.to_str().ok_or("path")?,
-        "--verify",
-    ];
-    let out = cargo_docker_plugin(&args);
+    let args = ["--out", out_dir.to_str().ok_or("path")?, "--verify"];
+    let out = package_member(ws.path(), "dpsb", &args)?;
     let stdout = support::cli::expect_ok(out.clone(), &args)?;
     for line in [
         "verified /dpsb --version",
@@ -596,10 +572,7 @@ fn remove_file_named(dir: &Path, name: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-type PlainTest = fn() -> Result<(), Failed>;
-
 fn main() {
-    let args = Arguments::from_args();
     let plain: Vec<(&str, PlainTest)> = vec![
         (
             "localvol_config_matches_golden",
@@ -654,17 +627,5 @@ fn main() {
         "create_enable_and_use_the_bundle",
         create_enable_and_use_the_bundle,
     )];
-    let shared = SharedDockerd::start(&args, "packager e2e", IMAGE);
-    let mut trials: Vec<Trial> = plain
-        .into_iter()
-        .map(|(name, test)| Trial::test(name, test))
-        .collect();
-    trials.extend(
-        with_dockerd
-            .into_iter()
-            .map(|(name, test)| shared.trial(name, test)),
-    );
-    let conclusion = libtest_mimic::run(&args, trials);
-    shared.stop();
-    conclusion.exit();
+    run_trials("packager e2e", IMAGE, plain, with_dockerd)
 }

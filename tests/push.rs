@@ -27,13 +27,13 @@ use docker_plugin_sdk::package::arch::Arch;
 use docker_plugin_sdk::package::archive::sha256;
 use docker_plugin_sdk::package::push::Pusher;
 use docker_plugin_sdk::package::registry::{Connect, Credentials, Reference};
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
 use support::cli::{
     bundle, cargo_docker_plugin, cargo_docker_plugin_with_input, check, expect_ok, ok, run_cli,
     unique,
 };
 use support::registry::{Login, Netns, Registry, TestCa, TokenServer};
-use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
 
 const IMAGE: &str = "dps-busybox:push";
 
@@ -572,10 +572,7 @@ fn push_to_tls_registries_then_dockerd_installs(
     use_managed_localvol(d, &name)
 }
 
-type PlainTest = fn() -> Result<(), Failed>;
-
 fn main() {
-    let args = Arguments::from_args();
     let plain: Vec<(&str, PlainTest)> = vec![
         (
             "push_logs_in_when_the_registry_asks",
@@ -600,17 +597,5 @@ fn main() {
             push_to_tls_registries_then_dockerd_installs,
         ),
     ];
-    let shared = SharedDockerd::start(&args, "push e2e", IMAGE);
-    let mut trials: Vec<Trial> = plain
-        .into_iter()
-        .map(|(name, test)| Trial::test(name, test))
-        .collect();
-    trials.extend(
-        with_dockerd
-            .into_iter()
-            .map(|(name, test)| shared.trial(name, test)),
-    );
-    let conclusion = libtest_mimic::run(&args, trials);
-    shared.stop();
-    conclusion.exit();
+    run_trials("push e2e", IMAGE, plain, with_dockerd)
 }

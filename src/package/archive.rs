@@ -270,18 +270,15 @@ impl OpenedBundle {
             }),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
-                Err(match e {
-                    PackageError::Bundle(_) => PackageError::io(
-                        path,
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "not a bundle archive ({e}): give a directory or the .tar.gz `package --tar` writes"
-                            ),
+                Err(PackageError::io(
+                    path,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "not a bundle archive ({e}): give a directory or the .tar.gz `package --tar` writes"
                         ),
                     ),
-                    other => other,
-                })
+                ))
             }
         }
     }
