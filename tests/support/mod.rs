@@ -8,7 +8,7 @@
 //! - [`bundle`]: managed-plugin bundles written by the packager;
 //! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
 //! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
-//!   and a token server.
+//!   and [`token_server`], a token service for it.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
@@ -22,3 +22,5 @@ pub mod registry;
 pub mod server;
 #[cfg(feature = "harness")]
 pub mod shared_dockerd;
+#[cfg(feature = "packager")]
+pub mod token_server;

@@ -10,8 +10,8 @@
 //! - `tls`: the system's roots and `/etc/docker/certs.d/HOST/` ([`CERTS_DIR`]);
 //! - `auth`: the `401` challenge, basic, and bearer tokens for the scope
 //!   `repository(plugin):NAME:ACTIONS` ([`plugin_scope`]);
-//! - `session`: endpoints, the `/v2/` ping, retries, blobs and manifests
-//!   ([`Connect`], [`Transfer`]);
+//! - `session`: endpoints, the `/v2/` ping, authentication, retries ([`Connect`],
+//!   [`Transfer`]); `blobs`: the blob and manifest calls;
 //! - [`pull`]: manifest, config and layers into a bundle, refusing what dockerd
 //!   refuses.
 //!
@@ -26,6 +26,7 @@
 //! matters.
 
 mod auth;
+mod blobs;
 mod credentials;
 pub mod pull;
 mod reference;
@@ -38,7 +39,8 @@ pub use reference::{DOCKER_HUB, DOCKER_HUB_ALIASES, Reference};
 pub use session::{Connect, Transfer};
 pub use tls::{CERTS_DIR, SYSTEM_CA_FILES};
 
-pub(crate) use session::{BlobSource, Session};
+pub(crate) use blobs::BlobSource;
+pub(crate) use session::Session;
 
 /// The schema 2 manifest's media type.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
