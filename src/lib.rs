@@ -79,11 +79,14 @@
 //! - `client` (feature `client`): a client that calls any declared method the way
 //!   `dockerd` does, for tests and tools.
 //! - `package` (feature `packager`): the packager: `[package.metadata.docker-plugin]`,
-//!   the ELF library closure, reproducible rootfs and archives, the build, registry
-//!   push and systemd units.
+//!   architectures, the ELF library closure and glibc's run-time needs, reproducible
+//!   rootfs and archives, the build, registries (push, and pull as `docker plugin
+//!   install` does), systemd units; with `client` the engine API (`package::engine`),
+//!   with `harness` `package --verify` and `doctor`.
 //! - `harness` (feature `harness`): the mini-engine, a dockerd test double layered as
 //!   dockerd is (the plugin registry, one service per subsystem, containers, the
-//!   engine); plugin binaries as processes (`PluginProcess`); a private real dockerd
+//!   engine; with `packager`, `docker plugin install` from a registry); plugin
+//!   binaries as processes (`PluginProcess`); a private real dockerd
 //!   (`harness::dockerd`).
 //!
 //! [`Method`]: protocol::Method

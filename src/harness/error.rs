@@ -177,6 +177,18 @@ pub enum HarnessError {
         "managed plugins need a data root: build the engine with Engine::rooted(dir) or set EngineConfig::data_root"
     )]
     NoDataRoot,
+    /// `docker plugin install`: the pull failed (dockerd's words where it has
+    /// some, e.g. "did not find plugin config for specified reference").
+    #[cfg(feature = "packager")]
+    #[error("{0}")]
+    Pull(#[from] crate::package::PackageError),
+    /// `docker plugin install`: the privileges granted are not the ones the plugin
+    /// asks for (moby v20.10.24 `plugin/manager.go`, `validatePrivileges`).
+    #[error("incorrect privileges")]
+    IncorrectPrivileges {
+        /// What the plugin asks for.
+        required: Vec<crate::managed::config::Privilege>,
+    },
     /// An I/O error of the harness itself.
     #[error("{action}: {source}")]
     Io {

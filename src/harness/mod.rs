@@ -59,10 +59,14 @@ pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
 pub use error::HarnessError;
+#[cfg(feature = "packager")]
+pub use plugins::InstallOptions;
+#[cfg(feature = "packager")]
+pub(crate) use plugins::copy_tree;
 pub use plugins::{
     ActivePlugin, Discovery, EngineConfig, Found, LaunchMode, ManagedInfo, PLUGIN_PATH,
     PluginLogLine, PluginRpc, Plugins, RetryPolicy, ScopedPaths, SocketProbe, Stream,
-    normalize_name,
+    normalize_name, rootfs_command,
 };
 pub use process::{PluginProcess, ProcessError, Signal};
 pub use volume::{VolumeInfo, VolumeUse, Volumes};

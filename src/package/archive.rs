@@ -30,6 +30,7 @@ use flate2::GzBuilder;
 use sha2::{Digest, Sha256};
 
 use super::error::{IoContext, PackageError};
+use crate::managed::bundle::Bundle;
 
 /// How to archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +64,34 @@ pub struct Archive {
     pub files: usize,
 }
 
+/// A gzip-compressed tar written to a file as it is made (never held in memory), with
+/// its digests: the layer `push` uploads, the tarball of `package --tar`.
+#[derive(Debug, Clone)]
+pub struct ArchiveFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of the uncompressed tar (an image layer's `diff_id`).
+    pub diff_id: String,
+    /// `sha256:<hex>` of the file (a registry blob digest).
+    pub digest: String,
+    /// The uncompressed tar's size in bytes.
+    pub tar_size: u64,
+    /// The number of regular files.
+    pub files: usize,
+}
+
+/// What [`archive`] measured.
+struct Made<W> {
+    out: W,
+    diff_id: String,
+    digest: String,
+    size: u64,
+    tar_size: u64,
+    files: usize,
+}
+
 impl Archive {
     /// Archives the content of `dir` (not `dir` itself: entries start at `.`).
     pub fn of_dir(dir: &Path, options: &ArchiveOptions) -> Result<Self, PackageError> {
@@ -76,35 +105,13 @@ impl Archive {
         options: &ArchiveOptions,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Self, PackageError> {
-        // The tar is compressed and hashed as it is written, so the progress is the
-        // real one and the uncompressed tar is never held in memory.
-        let sink = TarSink {
-            hasher: Sha256::new(),
-            size: 0,
-            gz: GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), Compression::default()),
-        };
-        let mut tar = tar::Builder::new(sink);
-        tar.mode(tar::HeaderMode::Deterministic);
-        tar.follow_symlinks(false);
-        let mut count = Count {
-            files: 0,
-            bytes: 0,
-            progress,
-        };
-        let mut header = dir_header(options.mtime, 0o755);
-        tar.append_data(&mut header, ".", io::empty()).at(dir)?;
-        append_dir(&mut tar, dir, Path::new(""), options, &mut count)?;
-        let files = count.files;
-        let sink = tar.into_inner().at(dir)?;
-        let gz = sink.gz.finish().at(dir)?;
+        let made = archive(dir, options, Vec::new(), progress)?;
         Ok(Self {
-            diff_id: hex_digest(sink.hasher.finalize().as_slice()),
-            digest: sha256(&gz),
-            tar_size: sink.size,
-            files,
-            gz,
+            gz: made.out,
+            diff_id: made.diff_id,
+            digest: made.digest,
+            tar_size: made.tar_size,
+            files: made.files,
         })
     }
 
@@ -112,6 +119,183 @@ impl Archive {
     pub fn write_to(&self, path: &Path) -> Result<(), PackageError> {
         fs::write(path, &self.gz).at(path)
     }
+}
+
+impl ArchiveFile {
+    /// Archives the content of `dir` into the file `path` (replaced), as
+    /// [`Archive::of_dir_with_progress`] does in memory: the same bytes.
+    pub fn write_dir(
+        dir: &Path,
+        options: &ArchiveOptions,
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Self, PackageError> {
+        let file = io::BufWriter::new(fs::File::create(path).at(path)?);
+        let made = archive(dir, options, file, progress)?;
+        made.out
+            .into_inner()
+            .map_err(|e| PackageError::io(path, e.into_error()))?
+            .sync_all()
+            .at(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            size: made.size,
+            diff_id: made.diff_id,
+            digest: made.digest,
+            tar_size: made.tar_size,
+            files: made.files,
+        })
+    }
+}
+
+/// Tars `dir` into gzip on `out`: the tar is compressed and hashed as it is written,
+/// so the progress is the real one and the uncompressed tar is never held in memory.
+fn archive<W: Write>(
+    dir: &Path,
+    options: &ArchiveOptions,
+    out: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Made<W>, PackageError> {
+    let sink = TarSink {
+        hasher: Sha256::new(),
+        size: 0,
+        gz: GzBuilder::new().mtime(0).write(
+            Hashed {
+                inner: out,
+                hasher: Sha256::new(),
+                size: 0,
+            },
+            Compression::default(),
+        ),
+    };
+    let mut tar = tar::Builder::new(sink);
+    tar.mode(tar::HeaderMode::Deterministic);
+    tar.follow_symlinks(false);
+    let mut count = Count {
+        files: 0,
+        bytes: 0,
+        progress,
+    };
+    let mut header = dir_header(options.mtime, 0o755);
+    tar.append_data(&mut header, ".", io::empty()).at(dir)?;
+    append_dir(&mut tar, dir, Path::new(""), options, &mut count)?;
+    let files = count.files;
+    let sink = tar.into_inner().at(dir)?;
+    let gz = sink.gz.finish().at(dir)?;
+    Ok(Made {
+        diff_id: hex_digest(sink.hasher.finalize().as_slice()),
+        digest: hex_digest(gz.hasher.finalize().as_slice()),
+        size: gz.size,
+        tar_size: sink.size,
+        files,
+        out: gz.inner,
+    })
+}
+
+/// A writer that hashes and counts what goes through it.
+struct Hashed<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A bundle opened from a directory, or from the `.tar.gz` `package --tar` writes
+/// (unpacked into a temporary directory that goes with it): what `inspect`, `push`
+/// and `doctor` take.
+#[derive(Debug)]
+pub struct OpenedBundle {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// The tarball it came from, if it did.
+    pub tarball: Option<PathBuf>,
+    unpacked: Option<PathBuf>,
+}
+
+impl std::ops::Deref for OpenedBundle {
+    type Target = Bundle;
+
+    fn deref(&self) -> &Bundle {
+        &self.bundle
+    }
+}
+
+impl Drop for OpenedBundle {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.unpacked {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl OpenedBundle {
+    /// `path` is a bundle directory, or a file holding a (gzipped) tar of one.
+    pub fn open(path: &Path) -> Result<Self, PackageError> {
+        if !path.is_file() {
+            return Ok(Self {
+                bundle: Bundle::open(path)?,
+                tarball: None,
+                unpacked: None,
+            });
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dps-bundle-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let opened = |dir: &Path| -> Result<Bundle, PackageError> {
+            fs::create_dir_all(dir).at(dir)?;
+            let file = io::BufReader::new(fs::File::open(path).at(path)?);
+            unpack(file, dir).at(path)?;
+            Ok(Bundle::open(dir)?)
+        };
+        match opened(&dir) {
+            Ok(bundle) => Ok(Self {
+                bundle,
+                tarball: Some(path.to_path_buf()),
+                unpacked: Some(dir),
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                Err(PackageError::io(
+                    path,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "not a bundle archive ({e}): give a directory or the .tar.gz `package --tar` writes"
+                        ),
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Unpacks a tar, gzipped or not, into `dir`, keeping modes.
+pub fn unpack(mut reader: impl io::BufRead, dir: &Path) -> io::Result<()> {
+    let gzipped = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn io::Read> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    archive.unpack(dir)
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -150,13 +334,13 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
 }
 
 /// Where the tar goes: hashed (the `diff_id`), counted and gzipped.
-struct TarSink {
+struct TarSink<W: Write> {
     hasher: Sha256,
     size: u64,
-    gz: flate2::write::GzEncoder<Vec<u8>>,
+    gz: flate2::write::GzEncoder<Hashed<W>>,
 }
 
-impl Write for TarSink {
+impl<W: Write> Write for TarSink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.gz.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -175,8 +359,8 @@ struct Count<'a> {
     progress: &'a mut dyn FnMut(u64),
 }
 
-fn append_dir(
-    tar: &mut tar::Builder<TarSink>,
+fn append_dir<W: Write>(
+    tar: &mut tar::Builder<TarSink<W>>,
     dir: &Path,
     rel: &Path,
     options: &ArchiveOptions,
@@ -291,6 +475,25 @@ mod tests {
             .expect("gunzip");
         assert_eq!(archive.diff_id, sha256(&tar));
         assert_eq!(archive.tar_size, tar.len() as u64);
+        // Written to a file: the same bytes and digests.
+        let out = tempfile::tempdir().expect("tempdir");
+        let path = out.path().join("layer.tar.gz");
+        let file = ArchiveFile::write_dir(
+            dir.path(),
+            &ArchiveOptions { mtime: 42 },
+            &path,
+            &mut |_| {},
+        )
+        .expect("file");
+        assert_eq!(fs::read(&path).expect("read"), archive.gz);
+        assert_eq!(
+            (file.digest.as_str(), file.diff_id.as_str(), file.size),
+            (
+                archive.digest.as_str(),
+                archive.diff_id.as_str(),
+                archive.gz.len() as u64
+            )
+        );
     }
 
     #[test]
@@ -312,6 +515,34 @@ mod tests {
         let (a, b) = (make(false), make(true));
         assert_eq!(a.gz, b.gz);
         assert_eq!(a.digest, sha256(&a.gz));
+    }
+
+    #[test]
+    fn a_bundle_opens_from_its_tarball() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = dir.path().join("b");
+        fs::create_dir_all(bundle.join("rootfs/run/docker/plugins")).expect("mkdir");
+        fs::write(
+            bundle.join("config.json"),
+            r#"{"entrypoint":["/p"],"interface":{"socket":"p.sock","types":["docker.volumedriver/1.0"]}}"#,
+        )
+        .expect("write");
+        let tarball = dir.path().join("b.tar.gz");
+        Archive::of_dir(&bundle, &ArchiveOptions::default())
+            .expect("tar")
+            .write_to(&tarball)
+            .expect("write");
+        let opened = OpenedBundle::open(&tarball).expect("tarball");
+        assert_eq!(opened.config().interface.socket, "p.sock");
+        assert!(opened.rootfs().join("run/docker/plugins").is_dir());
+        let unpacked = opened.dir().to_path_buf();
+        drop(opened);
+        assert!(!unpacked.exists());
+        let err = OpenedBundle::open(&bundle.join("config.json"))
+            .expect_err("not an archive")
+            .to_string();
+        assert!(err.contains("give a directory or the .tar.gz"), "{err}");
+        assert!(OpenedBundle::open(&bundle).expect("dir").tarball.is_none());
     }
 
     #[test]

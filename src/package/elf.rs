@@ -22,16 +22,19 @@
 //! # Ok::<(), docker_plugin_sdk::package::PackageError>(())
 //! ```
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use object::elf;
-use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, Sym};
 use object::{Endianness, FileKind};
 
+use super::arch::Arch;
 use super::error::{IoContext, PackageError};
 
-/// The directories `ld.so` searches last, after `/etc/ld.so.conf`'s.
+/// The directories `ld.so` searches last, after `/etc/ld.so.conf`'s, for programs of
+/// the host's architecture (see [`LibraryResolver::for_arch`] for another one).
 pub const STANDARD_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu",
@@ -96,6 +99,9 @@ pub struct ElfInfo {
     pub is_64: bool,
     /// `e_machine`.
     pub machine: u16,
+    /// Whether it calls `dlopen` (an undefined dynamic symbol): it may load libraries
+    /// at run time that no dynamic section names.
+    pub calls_dlopen: bool,
 }
 
 impl ElfInfo {
@@ -137,6 +143,13 @@ fn parse<H: FileHeader<Endian = Endianness>>(
         }
     }
     let sections = header.sections(endian, data)?;
+    let dynsym = sections.symbols(endian, data, elf::SHT_DYNSYM)?;
+    info.calls_dlopen = dynsym.iter().any(|sym| {
+        sym.st_shndx(endian) == elf::SHN_UNDEF
+            && sym
+                .name(endian, dynsym.strings())
+                .is_ok_and(|name| name == b"dlopen")
+    });
     if let Some((dynamic, link)) = sections.dynamic(endian, data)? {
         let strings = sections.strings(endian, data, link)?;
         for d in dynamic {
@@ -180,6 +193,29 @@ impl LibraryResolver {
         let mut dirs = Vec::new();
         read_ld_so_conf(Path::new("/etc/ld.so.conf"), &mut dirs, 0);
         dirs.extend(STANDARD_DIRS.iter().map(PathBuf::from));
+        Self::with_dirs(dirs)
+    }
+
+    /// The search path for programs built for `arch`: `/etc/ld.so.conf`, then
+    /// `arch`'s multiarch directories (`/lib/aarch64-linux-gnu`, … where Debian's
+    /// `libc6:arm64` and other foreign-architecture packages install), then
+    /// `/lib64`, `/usr/lib64`, `/lib`, `/usr/lib`. Only libraries of the needing
+    /// program's machine are ever taken, so a host library never stands in for a
+    /// foreign one.
+    pub fn for_arch(arch: Arch) -> Self {
+        if arch == Arch::host() {
+            return Self::system();
+        }
+        let mut dirs = Vec::new();
+        read_ld_so_conf(Path::new("/etc/ld.so.conf"), &mut dirs, 0);
+        let triplet = arch.multiarch();
+        dirs.push(PathBuf::from(format!("/lib/{triplet}")));
+        dirs.push(PathBuf::from(format!("/usr/lib/{triplet}")));
+        dirs.extend(
+            ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+                .iter()
+                .map(PathBuf::from),
+        );
         Self::with_dirs(dirs)
     }
 
@@ -238,6 +274,8 @@ impl LibraryResolver {
     ) -> Result<(BTreeSet<PathBuf>, BTreeSet<PathBuf>), PackageError> {
         let mut found = BTreeSet::new();
         let mut interpreters = BTreeSet::new();
+        // Library file name → the first file of that name and who needed it.
+        let mut named: BTreeMap<OsString, (PathBuf, PathBuf)> = BTreeMap::new();
         let mut queue: VecDeque<(PathBuf, ElfInfo)> = VecDeque::new();
         for program in programs {
             let program = program.as_ref().to_path_buf();
@@ -250,10 +288,16 @@ impl LibraryResolver {
                 && found.insert(interp.clone())
                 && !interp.exists()
             {
+                let foreign = match Arch::from_elf(info.machine, info.is_64) {
+                    Some(arch) if arch != Arch::host() => format!(
+                        " (for {arch} programs: `dpkg --add-architecture {arch}`, then install libc6:{arch})"
+                    ),
+                    _ => String::new(),
+                };
                 return Err(PackageError::Elf {
                     path,
                     message: format!(
-                        "its dynamic loader {} does not exist on this host",
+                        "its dynamic loader {} does not exist on this host{foreign}",
                         interp.display()
                     ),
                 });
@@ -270,6 +314,26 @@ impl LibraryResolver {
                             .join(", ")
                     ),
                 })?;
+                if let Some(name) = lib.file_name() {
+                    let first = named
+                        .entry(name.to_os_string())
+                        .or_insert_with(|| (lib.clone(), path.clone()));
+                    if first.0 != lib && !same_file(&first.0, &lib) {
+                        return Err(PackageError::Elf {
+                            path: lib.clone(),
+                            message: format!(
+                                "two different libraries are named {}: {} (needed by {}) and {} (needed by {}); \
+                                 in the rootfs the loader has one search path and would load the same one for both: \
+                                 make both programs use one of them (their RUNPATH, or /etc/ld.so.conf.d)",
+                                name.to_string_lossy(),
+                                first.0.display(),
+                                first.1.display(),
+                                lib.display(),
+                                path.display()
+                            ),
+                        });
+                    }
+                }
                 if found.insert(lib.clone()) {
                     let lib_info = ElfInfo::read(&lib)?;
                     queue.push_back((lib, lib_info));
@@ -298,6 +362,22 @@ impl LibraryResolver {
             let info = ElfInfo::read(&path).ok()?;
             (info.is_64 == needer.is_64 && info.machine == needer.machine).then_some(path)
         })
+    }
+}
+
+/// Whether `a` and `b` are the same library: one file (through symlinks, e.g.
+/// `/lib` → `/usr/lib`), or identical bytes.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(ca), Ok(cb)) = (std::fs::canonicalize(a), std::fs::canonicalize(b))
+        && ca == cb
+    {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {
+            matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => false,
     }
 }
 
@@ -423,6 +503,75 @@ mod tests {
             .to_string();
         assert!(err.contains("needs lib"), "{err}");
         assert!(err.contains("/nonexistent"), "{err}");
+    }
+
+    /// Compiles `lib.c` into `dir/libdps.so.1` and a program needing it with
+    /// `RUNPATH` `dir` into `dir/prog`.
+    fn program_with_own_library(dir: &Path, body: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(dir.join("lib.c"), body).expect("write");
+        std::fs::write(
+            dir.join("main.c"),
+            "int f(void);\nint main(void) { return f(); }\n",
+        )
+        .expect("write");
+        let cc = |args: &[&str]| {
+            let out = std::process::Command::new("cc")
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .expect("cc (gcc) is installed");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        cc(&[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdps.so.1",
+            "-o",
+            "libdps.so.1",
+            "lib.c",
+        ]);
+        let rpath = format!("-Wl,--enable-new-dtags,-rpath,{}", dir.display());
+        cc(&["-o", "prog", "main.c", "-L.", "-l:libdps.so.1", &rpath]);
+        dir.join("prog")
+    }
+
+    #[test]
+    fn two_different_libraries_of_one_name_are_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = program_with_own_library(&dir.path().join("a"), "int f(void) { return 1; }\n");
+        let b = program_with_own_library(&dir.path().join("b"), "int f(void) { return 2; }\n");
+        let err = LibraryResolver::system()
+            .closure([&a, &b])
+            .expect_err("two libdps.so.1")
+            .to_string();
+        let (la, lb) = (
+            dir.path().join("a/libdps.so.1"),
+            dir.path().join("b/libdps.so.1"),
+        );
+        assert_eq!(
+            err,
+            format!(
+                "{}: two different libraries are named libdps.so.1: {} (needed by {}) and {} (needed by {}); \
+                 in the rootfs the loader has one search path and would load the same one for both: \
+                 make both programs use one of them (their RUNPATH, or /etc/ld.so.conf.d)",
+                lb.display(),
+                la.display(),
+                a.display(),
+                lb.display(),
+                b.display()
+            )
+        );
+        // The same library in two places is one library.
+        let c = program_with_own_library(&dir.path().join("c"), "int f(void) { return 1; }\n");
+        let closure = LibraryResolver::system()
+            .closure([&a, &c])
+            .expect("same bytes");
+        assert!(closure.contains(&la), "{closure:?}");
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub enum PackageError {
         /// What is wrong.
         message: String,
     },
+    /// A packaged program does not start inside its rootfs (`package --verify`).
+    #[error("verify: {0}")]
+    Verify(String),
     /// A registry refused a request, or answered something unexpected.
     #[error("registry: {0}")]
     Registry(String),

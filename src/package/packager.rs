@@ -16,9 +16,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::arch::Arch;
 use super::archive::{Archive, ArchiveOptions, source_date_epoch};
 use super::error::{IoContext, PackageError};
-use super::metadata::{Metadata, PackageInfo};
+use super::metadata::{Metadata, PackageInfo, binary_path};
 use crate::managed::bundle::Bundle;
 
 /// Which binary of the package is the plugin.
@@ -57,10 +58,83 @@ impl fmt::Display for Step {
     }
 }
 
+/// The flags `cargo docker-plugin package` passes on to cargo, as cargo subcommands
+/// do: `-p`, `--target`, `--target-dir`, `--locked`, `--frozen`, `--offline`, `-v`,
+/// `-q`, `--color`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CargoFlags {
+    /// `-p/--package`: the workspace member to package.
+    pub package: Option<String>,
+    /// `--target TRIPLE`: build for this target; the plugin's architecture.
+    pub target: Option<String>,
+    /// `--target-dir DIR`.
+    pub target_dir: Option<PathBuf>,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--frozen`.
+    pub frozen: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// `-v` (repeatable).
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--color auto|always|never`.
+    pub color: Option<String>,
+}
+
+impl CargoFlags {
+    /// The flags every cargo command takes (`--locked`, `--frozen`, `--offline`,
+    /// `--color`).
+    fn common(&self, command: &mut Command) {
+        for (set, flag) in [
+            (self.locked, "--locked"),
+            (self.frozen, "--frozen"),
+            (self.offline, "--offline"),
+        ] {
+            if set {
+                command.arg(flag);
+            }
+        }
+        if let Some(color) = &self.color {
+            command.arg("--color").arg(color);
+        }
+    }
+
+    /// Every flag, for `cargo build`.
+    fn build(&self, command: &mut Command) {
+        self.common(command);
+        if let Some(package) = &self.package {
+            command.arg("--package").arg(package);
+        }
+        if let Some(target) = &self.target {
+            command.arg("--target").arg(target);
+        }
+        if let Some(dir) = &self.target_dir {
+            command.arg("--target-dir").arg(dir);
+        }
+        for _ in 0..self.verbose {
+            command.arg("--verbose");
+        }
+        if self.quiet {
+            command.arg("--quiet");
+        }
+    }
+
+    /// The architecture the plugin is built for: `--target`'s, else the host's.
+    pub fn arch(&self) -> Result<Arch, PackageError> {
+        match &self.target {
+            Some(triple) => Arch::from_target_triple(triple),
+            None => Ok(Arch::host()),
+        }
+    }
+}
+
 /// Options of `cargo docker-plugin package`.
 #[derive(Debug, Clone)]
 pub struct Packager {
     manifest_path: Option<PathBuf>,
+    cargo_flags: CargoFlags,
     target: Target,
     profile: String,
     features: Vec<String>,
@@ -91,6 +165,13 @@ pub struct Packaged {
     pub size: u64,
     /// The `.tar.gz` of the bundle and its path, with `--tar`.
     pub tarball: Option<(PathBuf, Archive)>,
+    /// The architecture the plugin is built for (every ELF file of the rootfs is).
+    pub arch: Arch,
+    /// The programs of the rootfs (the plugin binary and `binaries`), as the plugin
+    /// sees them: what `--verify` runs.
+    pub programs: Vec<String>,
+    /// What the packager could not check (see [`Written::warnings`](super::rootfs::Written::warnings)).
+    pub warnings: Vec<String>,
 }
 
 /// A binary cargo built.
@@ -112,6 +193,7 @@ impl Packager {
     pub fn new() -> Self {
         Self {
             manifest_path: None,
+            cargo_flags: CargoFlags::default(),
             target: Target::Default,
             profile: "release".into(),
             features: Vec::new(),
@@ -127,6 +209,12 @@ impl Packager {
     /// `--manifest-path`.
     pub fn manifest_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.manifest_path = Some(path.into());
+        self
+    }
+
+    /// The flags passed on to cargo (`-p`, `--target`, `--locked`, …).
+    pub fn cargo_flags(mut self, flags: CargoFlags) -> Self {
+        self.cargo_flags = flags;
         self
     }
 
@@ -196,6 +284,7 @@ impl Packager {
         if let Some(path) = &self.manifest_path {
             command.arg("--manifest-path").arg(path);
         }
+        self.cargo_flags.build(&mut command);
         match &self.target {
             Target::Default => {
                 command.arg("--bins");
@@ -221,8 +310,18 @@ impl Packager {
             .output()
             .map_err(|e| PackageError::Cargo(format!("cannot run cargo: {e}")))?;
         if !output.status.success() {
+            let hint = match &self.cargo_flags.target {
+                Some(triple) if Arch::from_target_triple(triple).ok() != Some(Arch::host()) => {
+                    format!(
+                        " (building for {triple} needs its standard library, `rustup target add {triple}`, \
+                         and a linker for it, e.g. CARGO_TARGET_{}_LINKER)",
+                        triple.to_ascii_uppercase().replace('-', "_")
+                    )
+                }
+                _ => String::new(),
+            };
             return Err(PackageError::Cargo(format!(
-                "cargo build failed ({}); see its messages above",
+                "cargo build failed ({}); see its messages above{hint}",
                 output.status
             )));
         }
@@ -233,6 +332,9 @@ impl Packager {
     /// The package's `Cargo.toml`: `--manifest-path`, or the one cargo finds from the
     /// current directory (`cargo locate-project`).
     pub fn locate_manifest(&self) -> Result<PathBuf, PackageError> {
+        if let Some(package) = &self.cargo_flags.package {
+            return self.member_manifest(package);
+        }
         if let Some(path) = &self.manifest_path {
             return Ok(path.clone());
         }
@@ -253,13 +355,14 @@ impl Packager {
         ))
     }
 
-    /// The target directory of the package (`cargo metadata`).
-    pub fn target_directory(&self) -> Result<PathBuf, PackageError> {
+    /// `cargo metadata --no-deps` of the workspace.
+    fn metadata(&self) -> Result<serde_json::Value, PackageError> {
         let mut command = self.cargo();
         command.args(["metadata", "--format-version", "1", "--no-deps"]);
         if let Some(path) = &self.manifest_path {
             command.arg("--manifest-path").arg(path);
         }
+        self.cargo_flags.common(&mut command);
         let output = command
             .stderr(Stdio::inherit())
             .output()
@@ -270,8 +373,37 @@ impl Packager {
                 output.status
             )));
         }
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| PackageError::Cargo(format!("cargo metadata printed bad JSON: {e}")))?;
+        serde_json::from_slice(&output.stdout)
+            .map_err(|e| PackageError::Cargo(format!("cargo metadata printed bad JSON: {e}")))
+    }
+
+    /// The `Cargo.toml` of workspace member `package` (`-p`).
+    fn member_manifest(&self, package: &str) -> Result<PathBuf, PackageError> {
+        let metadata = self.metadata()?;
+        let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+        packages
+            .iter()
+            .find(|p| p["name"] == package)
+            .and_then(|p| p["manifest_path"].as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                PackageError::Cargo(format!(
+                    "-p {package}: no such package in the workspace (its members: {})",
+                    packages
+                        .iter()
+                        .filter_map(|p| p["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// The target directory of the package: `--target-dir`, else `cargo metadata`'s.
+    pub fn target_directory(&self) -> Result<PathBuf, PackageError> {
+        if let Some(dir) = &self.cargo_flags.target_dir {
+            return Ok(dir.clone());
+        }
+        let value = self.metadata()?;
         value
             .get("target_directory")
             .and_then(|v| v.as_str())
@@ -300,6 +432,7 @@ impl Packager {
                 (info, metadata, dir)
             }
         };
+        let arch = self.cargo_flags.arch()?;
         progress(Step::Building);
         let artifact = self.build()?;
         let config = metadata.to_config(&info, &artifact.name, &manifest)?;
@@ -319,7 +452,11 @@ impl Packager {
                 &artifact.executable,
                 &base_dir,
             )
-            .mtime(self.mtime);
+            .mtime(self.mtime)
+            .arch(arch);
+        let programs: Vec<String> = std::iter::once(binary_path(&artifact.name))
+            .chain(metadata.binaries.iter().cloned())
+            .collect();
         let written = writer.write()?;
         let (files, size) = count(&written.bundle.rootfs())?;
         let tarball = if self.tarball {
@@ -342,6 +479,9 @@ impl Packager {
             files,
             size,
             tarball,
+            arch: written.arch,
+            programs,
+            warnings: written.warnings,
         })
     }
 }

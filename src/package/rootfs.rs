@@ -31,8 +31,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::arch::{self, Arch};
 use super::elf::LibraryResolver;
 use super::error::{IoContext, PackageError};
+use super::runtime;
 use crate::managed::bundle::{Bundle, CONFIG_FILE, ROOTFS_DIR, resolve_in_rootfs};
 use crate::managed::config::PluginConfig;
 
@@ -50,7 +52,10 @@ pub struct BundleWriter {
     files: BTreeMap<String, PathBuf>,
     dirs: BTreeSet<String>,
     base: Option<PathBuf>,
-    resolver: LibraryResolver,
+    resolver: Option<LibraryResolver>,
+    arch: Arch,
+    /// Whether host programs were added (they get [`runtime::ETC_FILES`]).
+    host_programs: bool,
     mtime: u64,
 }
 
@@ -62,6 +67,11 @@ pub struct Written {
     /// Every file added to the rootfs (not counting a base tarball's), by its path
     /// in the rootfs.
     pub files: Vec<String>,
+    /// The architecture every ELF file of the rootfs is built for.
+    pub arch: Arch,
+    /// What the packager could not check and the author should (e.g. a program that
+    /// loads libraries with `dlopen`).
+    pub warnings: Vec<String>,
 }
 
 impl BundleWriter {
@@ -74,7 +84,9 @@ impl BundleWriter {
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
             base: None,
-            resolver: LibraryResolver::system(),
+            resolver: None,
+            arch: Arch::host(),
+            host_programs: false,
             mtime: super::archive::source_date_epoch(),
         }
     }
@@ -85,10 +97,13 @@ impl BundleWriter {
         self
     }
 
-    /// Adds the host program at `path` at the same path, with its libraries.
-    pub fn host_program(self, path: impl Into<String>) -> Self {
+    /// Adds the host program at `path` at the same path, with its libraries, the
+    /// libraries glibc loads at run time and, unless the rootfs has them, a minimal
+    /// `/etc/passwd`, `/etc/group` and `/etc/nsswitch.conf` (see [`runtime`]).
+    pub fn host_program(mut self, path: impl Into<String>) -> Self {
         let path = path.into();
         let host = PathBuf::from(&path);
+        self.host_programs = true;
         self.program(path, host)
     }
 
@@ -111,9 +126,18 @@ impl BundleWriter {
         self
     }
 
-    /// Resolves libraries with `resolver` instead of the host's search path.
+    /// Resolves libraries with `resolver` instead of the search path of the
+    /// architecture ([`LibraryResolver::for_arch`]).
     pub fn resolver(mut self, resolver: LibraryResolver) -> Self {
-        self.resolver = resolver;
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// The architecture the plugin is built for (default: the host's): every ELF
+    /// file of the rootfs must be built for it ([`arch::check_rootfs`]), and
+    /// libraries are looked up for it.
+    pub fn arch(mut self, arch: Arch) -> Self {
+        self.arch = arch;
         self
     }
 
@@ -125,17 +149,41 @@ impl BundleWriter {
 
     /// Validates the config ([`PluginConfig::validate`]), checks that the entrypoint
     /// is in the rootfs, replaces `DIR/config.json` and `DIR/rootfs/`, and writes them.
+    /// Every ELF file of the rootfs must be built for the [`arch`](Self::arch): the
+    /// error names the odd ones, and no `config.json` is left behind then.
     pub fn write(self) -> Result<Written, PackageError> {
         self.config.validate()?;
+        let resolver = self
+            .resolver
+            .clone()
+            .unwrap_or_else(|| LibraryResolver::for_arch(self.arch));
+        let mut warnings = Vec::new();
         let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (dest, host) in &self.programs {
             files.insert(checked_dest(dest)?, host.clone());
         }
+        // glibc's run-time libraries (NSS modules, libgcc_s) join the programs'.
+        let closure = resolver.closure(self.programs.values())?;
+        let (runtime_libs, not_found) = runtime::libraries(&closure, &resolver);
+        for name in not_found {
+            warnings.push(format!(
+                "{name}, which glibc loads at run time, is not on this host: programs that need it will fail in the plugin"
+            ));
+        }
+        for lib in &runtime_libs {
+            let dest = super::elf::rootfs_path(lib).to_string_lossy().into_owned();
+            files.entry(dest).or_insert_with(|| lib.clone());
+        }
         // Where the rootfs's loader (which has no ld.so.cache) finds them.
-        for (lib, dest) in self.resolver.placed(self.programs.values())? {
+        for (lib, dest) in resolver.placed(self.programs.values().chain(&runtime_libs))? {
             let dest = dest.to_string_lossy().into_owned();
             files.entry(dest).or_insert(lib);
         }
+        warnings.extend(runtime::dlopen_warnings(
+            self.programs
+                .iter()
+                .map(|(dest, host)| (dest.as_str(), host.as_path())),
+        ));
         for (dest, host) in &self.files {
             files.insert(checked_dest(dest)?, host.clone());
         }
@@ -164,6 +212,14 @@ impl BundleWriter {
         }
 
         fs::create_dir_all(&self.dir).at(&self.dir)?;
+        // A bundle that fails below must not keep an older config.json: with it, the
+        // half-written rootfs would pass for a bundle.
+        let config_path = self.dir.join(CONFIG_FILE);
+        match fs::remove_file(&config_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PackageError::io(&config_path, e)),
+        }
         let rootfs = self.dir.join(ROOTFS_DIR);
         match fs::remove_dir_all(&rootfs) {
             Ok(()) => {}
@@ -208,10 +264,29 @@ impl BundleWriter {
             let file = fs::File::options().write(true).open(&path).at(&path)?;
             file.set_modified(mtime).at(&path)?;
         }
+        if self.host_programs {
+            for (dest, content) in runtime::ETC_FILES {
+                if files.contains_key(*dest) {
+                    continue;
+                }
+                let path = in_rootfs(&rootfs, dest)?;
+                if fs::symlink_metadata(&path).is_ok() {
+                    continue; // the base rootfs's own
+                }
+                if let Some(parent) = path.parent() {
+                    create_dirs(&rootfs, parent)?;
+                }
+                fs::write(&path, content).at(&path)?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).at(&path)?;
+                let file = fs::File::options().write(true).open(&path).at(&path)?;
+                file.set_modified(mtime).at(&path)?;
+                files.insert((*dest).to_owned(), PathBuf::new());
+            }
+        }
         let tmp = in_rootfs(&rootfs, "/tmp")?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).at(&tmp)?;
+        arch::check_rootfs(&rootfs, self.arch)?;
 
-        let config_path = self.dir.join(CONFIG_FILE);
         let mut json = self.config.to_json_pretty()?;
         json.push('\n');
         fs::write(&config_path, json).at(&config_path)?;
@@ -219,6 +294,8 @@ impl BundleWriter {
         Ok(Written {
             bundle,
             files: files.into_keys().collect(),
+            arch: self.arch,
+            warnings,
         })
     }
 }
@@ -268,17 +345,8 @@ fn checked_dest(dest: &str) -> Result<String, PackageError> {
 }
 
 fn unpack(tarball: &Path, rootfs: &Path) -> Result<(), PackageError> {
-    let bytes = fs::read(tarball).at(tarball)?;
-    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn io::Read> = if gzipped {
-        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
-    } else {
-        Box::new(&bytes[..])
-    };
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    archive.unpack(rootfs).at(tarball)
+    let file = io::BufReader::new(fs::File::open(tarball).at(tarball)?);
+    super::archive::unpack(file, rootfs).at(tarball)
 }
 
 #[cfg(test)]
@@ -391,6 +459,107 @@ mod tests {
             .to_string();
         assert!(err.contains("config.json has a problem"), "{err}");
         assert!(!dir.path().join("config.json").exists());
+    }
+
+    #[test]
+    fn a_foreign_elf_is_refused_and_leaves_no_bundle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = dir.path().join("b");
+        // A valid bundle first: the failed write must not leave its config.json.
+        BundleWriter::new(&bundle, config("/p"))
+            .program("/p", ls())
+            .write()
+            .expect("first write");
+        let foreign = if Arch::host() == Arch::Arm64 {
+            Arch::Amd64
+        } else {
+            Arch::Arm64
+        };
+        let tool = dir.path().join("tool");
+        fs::write(&tool, super::super::arch::minimal_elf(foreign)).expect("write");
+        let err = BundleWriter::new(&bundle, config("/p"))
+            .program("/p", ls())
+            .file("/usr/bin/tool", &tool)
+            .write()
+            .expect_err("foreign ELF")
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "the plugin is built for {} but /usr/bin/tool is built for {foreign}",
+                Arch::host()
+            )),
+            "{err}"
+        );
+        assert!(!bundle.join("config.json").exists());
+        assert!(Bundle::open(&bundle).is_err());
+        // Packaged for that architecture, the host's ls is the odd one.
+        let err = BundleWriter::new(&bundle, config("/p"))
+            .arch(foreign)
+            .file("/p", &tool)
+            .file("/bin/ls", ls())
+            .write()
+            .expect_err("host ELF in a foreign rootfs")
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "the plugin is built for {foreign} but /bin/ls is built for {}",
+                Arch::host()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_programs_get_what_glibc_loads_at_run_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let written = BundleWriter::new(dir.path().join("b"), config("/p"))
+            .program("/p", ls())
+            .host_program("/usr/bin/ssh")
+            .write()
+            .expect("write");
+        let rootfs = written.bundle.rootfs();
+        for lib in runtime::RUNTIME_LIBRARIES {
+            assert!(
+                written
+                    .files
+                    .iter()
+                    .any(|f| f.ends_with(&format!("/{lib}"))),
+                "{lib}: {:?}",
+                written.files
+            );
+        }
+        for (path, content) in runtime::ETC_FILES {
+            let inside = rootfs.join(path.trim_start_matches('/'));
+            assert_eq!(fs::read_to_string(&inside).expect(path), *content);
+        }
+        assert_eq!(written.arch, Arch::host());
+        assert!(
+            written
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("/usr/bin/ssh loads libraries")),
+            "{:?}",
+            written.warnings
+        );
+        // A plugin binary alone gets the libraries but no /etc files.
+        let written = BundleWriter::new(dir.path().join("c"), config("/p"))
+            .program("/p", ls())
+            .write()
+            .expect("write");
+        assert!(!written.bundle.rootfs().join("etc/passwd").exists());
+        // A file of the author's wins over the generated one.
+        let passwd = dir.path().join("passwd");
+        fs::write(&passwd, "root:x:0:0::/:/bin/false\n").expect("write");
+        let written = BundleWriter::new(dir.path().join("d"), config("/p"))
+            .program("/p", ls())
+            .host_program("/usr/bin/ssh")
+            .file("/etc/passwd", &passwd)
+            .write()
+            .expect("write");
+        assert_eq!(
+            fs::read_to_string(written.bundle.rootfs().join("etc/passwd")).expect("read"),
+            "root:x:0:0::/:/bin/false\n"
+        );
     }
 
     #[test]

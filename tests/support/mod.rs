@@ -6,14 +6,23 @@
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
 //! - [`bundle`]: managed-plugin bundles written by the packager;
-//! - [`scripted`]: a raw plugin answered from a script, recording the bytes it gets.
+//! - [`scripted`]: a raw plugin answered from a script, recording the bytes it gets;
+//! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
+//! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
+//!   and [`token_server`], a token service for it.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
 pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod process;
+#[cfg(feature = "packager")]
+pub mod registry;
 pub mod scripted;
 #[cfg(feature = "client")]
 pub mod server;
 #[cfg(feature = "harness")]
 pub mod shared_dockerd;
+#[cfg(feature = "packager")]
+pub mod token_server;

@@ -27,6 +27,33 @@ impl ImageOnce {
 /// A trial that needs the daemon.
 pub type DockerdTest = fn(&Dockerd, &ImageOnce) -> Result<(), Failed>;
 
+/// A trial that needs no daemon.
+pub type PlainTest = fn() -> Result<(), Failed>;
+
+/// Runs `plain` and, with one daemon shared by all of them, `with_dockerd`; exits
+/// with the run's status.
+pub fn run_trials(
+    label: &'static str,
+    image: &'static str,
+    plain: Vec<(&str, PlainTest)>,
+    with_dockerd: Vec<(&str, DockerdTest)>,
+) -> ! {
+    let args = Arguments::from_args();
+    let shared = SharedDockerd::start(&args, label, image);
+    let mut trials: Vec<Trial> = plain
+        .into_iter()
+        .map(|(name, test)| Trial::test(name, test))
+        .collect();
+    trials.extend(
+        with_dockerd
+            .into_iter()
+            .map(|(name, test)| shared.trial(name, test)),
+    );
+    let conclusion = libtest_mimic::run(&args, trials);
+    shared.stop();
+    conclusion.exit()
+}
+
 /// The shared daemon of one test binary.
 pub struct SharedDockerd {
     label: &'static str,

@@ -28,6 +28,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -154,22 +155,21 @@ impl LaunchSpec {
         }
     }
 
-    /// Starts the process; its output lines go to `logs`.
-    pub(crate) fn spawn(&self, logs: &LogLines) -> Result<Child, HarnessError> {
+    /// The command that starts the plugin: entrypoint and args, `PATH` and the
+    /// settings' env, its own process group, and the namespace setup run between
+    /// fork and exec.
+    fn command(&self) -> Result<std::process::Command, HarnessError> {
         let mode = self.mode;
         let plan = MountPlan::new(self, mode)?;
         let config = &self.config;
-        let mut command = Command::new(&config.entrypoint[0]);
+        let mut command = std::process::Command::new(&config.entrypoint[0]);
         command
             .args(&config.entrypoint[1..])
             .args(&config.args.value)
             .env_clear()
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             // Its own process group, so stopping it reaches every process it started.
-            .process_group(0)
-            .kill_on_drop(true);
+            .process_group(0);
         command.env("PATH", PLUGIN_PATH);
         for env in &config.env {
             if let Some(value) = &env.value {
@@ -181,9 +181,20 @@ impl LaunchSpec {
         unsafe {
             command.pre_exec(move || plan.enter());
         }
+        Ok(command)
+    }
+
+    /// Starts the process; its output lines go to `logs`.
+    pub(crate) fn spawn(&self, logs: &LogLines) -> Result<Child, HarnessError> {
+        let config = &self.config;
+        let mut command = Command::from(self.command()?);
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = command
             .spawn()
-            .map_err(|e| self.fail(spawn_problem(&config.entrypoint[0], mode, &e)))?;
+            .map_err(|e| self.fail(spawn_problem(&config.entrypoint[0], self.mode, &e)))?;
         if let Some(out) = child.stdout.take() {
             forward_lines(out, Stream::Stdout, self.id.clone(), Arc::clone(logs));
         }
@@ -192,6 +203,50 @@ impl LaunchSpec {
         }
         Ok(child)
     }
+}
+
+/// The command that runs the managed plugin whose rootfs is `rootfs` and whose
+/// config is `config` exactly as the harness runs it from its own copy of a bundle
+/// (rootfs mode: private mount namespace, `/dev`, `/proc`, `/sys`, the config's
+/// binds, `socket_dir` on `/run/docker/plugins`, `propagated_source` on the
+/// propagated mount, `chroot`; `PATH` and the config's env; its own process group):
+/// entrypoint and args from `config`. Missing mount targets are created in
+/// `rootfs`, so give it a copy. Used by `cargo docker-plugin package --verify`
+/// (each program's version flag as the entrypoint) and `doctor`.
+///
+/// ```no_run
+/// use docker_plugin_sdk::harness::rootfs_command;
+/// use docker_plugin_sdk::managed::bundle::Bundle;
+///
+/// let bundle = Bundle::open("/tmp/copy-of-my-bundle")?;
+/// let mut config = bundle.config().clone();
+/// config.entrypoint = vec!["/usr/bin/ssh".into(), "-V".into()];
+/// let output = rootfs_command(&bundle.rootfs(), &config, "/tmp/sock".as_ref(), "/tmp/prop".as_ref())?
+///     .output()?;
+/// assert!(output.status.success());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn rootfs_command(
+    rootfs: &Path,
+    config: &PluginConfig,
+    socket_dir: &Path,
+    propagated_source: &Path,
+) -> Result<std::process::Command, HarnessError> {
+    if config.entrypoint.is_empty() {
+        return Err(HarnessError::EnableFailed {
+            id: String::new(),
+            problem: "config.json has an empty entrypoint".into(),
+        });
+    }
+    LaunchSpec {
+        id: String::new(),
+        rootfs: rootfs.to_path_buf(),
+        socket_dir: socket_dir.to_path_buf(),
+        propagated_source: propagated_source.to_path_buf(),
+        config: config.clone(),
+        mode: LaunchMode::Rootfs,
+    }
+    .command()
 }
 
 /// What a failed start means. The error of the child's setup (namespaces, mounts,

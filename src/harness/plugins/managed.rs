@@ -103,7 +103,7 @@ fn save_config(plugin_dir: &Path, config: &PluginConfig) -> Result<(), HarnessEr
 /// after its contents, so read-only dirs copy too). Sockets, fifos and device nodes
 /// are left out: a rootfs has none that a plugin can use (`/dev` is bound from the
 /// host).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
@@ -176,7 +176,7 @@ impl Managed {
     }
 
     /// Where managed plugins' files go: the configured data root.
-    fn data_root(&self) -> Result<&Path, HarnessError> {
+    pub(crate) fn data_root(&self) -> Result<&Path, HarnessError> {
         self.config
             .data_root
             .as_deref()

@@ -9,6 +9,8 @@
 mod active;
 mod config;
 mod discovery;
+#[cfg(feature = "packager")]
+mod install;
 mod launch;
 mod legacy;
 mod managed;
@@ -21,7 +23,11 @@ use std::sync::Arc;
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
-pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream};
+#[cfg(feature = "packager")]
+pub use install::InstallOptions;
+pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
+#[cfg(feature = "packager")]
+pub(crate) use managed::copy_tree;
 pub use managed::{ManagedInfo, normalize_name};
 pub use rpc::{PluginRpc, RetryPolicy};
 pub use supervise::SocketProbe;

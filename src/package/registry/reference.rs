@@ -102,13 +102,34 @@ impl fmt::Display for Reference {
 }
 
 impl Reference {
-    /// Whether the registry is on loopback (plain HTTP, like dockerd).
-    pub fn is_loopback(&self) -> bool {
+    /// The host part of [`registry`](Self::registry), without port or brackets.
+    pub fn host(&self) -> &str {
         let host = match self.registry.rsplit_once(':') {
             Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
             _ => self.registry.as_str(),
         };
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// Whether dockerd treats the registry as insecure by default: its host is, or
+    /// resolves to, an address in `127.0.0.0/8`, the one insecure range dockerd
+    /// always adds (moby v20.10.24 `registry/config.go`, `LoadInsecureRegistries` and
+    /// `isSecureIndex`). dockerd then tries HTTPS without verifying the certificate,
+    /// and plain HTTP after it; so does `push` (see [`super::Connect`]).
+    pub fn is_insecure_by_default(&self) -> bool {
+        use std::net::{IpAddr, ToSocketAddrs};
+        let in_range = |ip: IpAddr| matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 127);
+        if let Ok(ip) = self.host().parse::<IpAddr>() {
+            return in_range(ip);
+        }
+        (self.host(), 0)
+            .to_socket_addrs()
+            .is_ok_and(|mut addrs| addrs.any(|a| in_range(a.ip())))
+    }
+
+    /// The same repository with another tag.
+    pub fn with_tag(&self, tag: &str) -> Result<Reference, PackageError> {
+        format!("{}/{}:{tag}", self.registry, self.repository).parse()
     }
 }
 
@@ -123,17 +144,29 @@ mod tests {
             (r.registry.as_str(), r.repository.as_str(), r.tag.as_str()),
             ("127.0.0.1:5000", "test/localvol", "1")
         );
-        assert!(r.is_loopback());
+        assert!(r.is_insecure_by_default());
         assert_eq!(r.to_string(), "127.0.0.1:5000/test/localvol:1");
+        assert_eq!(
+            r.with_tag("1-arm64").expect("tag").to_string(),
+            "127.0.0.1:5000/test/localvol:1-arm64"
+        );
         let r: Reference = "me/plugin".parse().expect("hub");
         assert_eq!(r.registry, DOCKER_HUB);
         assert_eq!(r.repository, "me/plugin");
         assert_eq!(r.tag, "latest");
-        assert!(!r.is_loopback());
         let r: Reference = "localvol".parse().expect("official");
         assert_eq!(r.repository, "library/localvol");
-        let r: Reference = "localhost:5000/x".parse().expect("localhost");
-        assert!(r.is_loopback());
+        // All of 127.0.0.0/8, and names resolving there, as dockerd; not ::1.
+        for insecure in ["localhost:5000/x", "127.1.2.3:5000/x", "127.0.0.1/x"] {
+            let r: Reference = insecure.parse().expect(insecure);
+            assert!(r.is_insecure_by_default(), "{insecure}");
+        }
+        for secure in ["192.0.2.1:5000/x", "[::1]:5000/x", "10.0.0.1/x"] {
+            let r: Reference = secure.parse().expect(secure);
+            assert!(!r.is_insecure_by_default(), "{secure}");
+        }
+        let r: Reference = "[::1]:5000/x".parse().expect("v6");
+        assert_eq!(r.host(), "::1");
         for bad in ["Me/Plugin", "r.io/a@sha256:00", "r.io/a:b c", "r.io//a"] {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
