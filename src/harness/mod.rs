@@ -65,4 +65,4 @@ pub use plugins::{
     normalize_name,
 };
 pub use process::{PluginProcess, ProcessError, Signal};
-pub use volume::{VolumeInfo, VolumeUse, Volumes};
+pub use volume::{VolumeInfo, VolumeList, VolumeUse, Volumes};

@@ -68,6 +68,7 @@ mod decode;
 pub(crate) mod set;
 mod validate;
 
+pub(crate) use validate::CAPABILITIES;
 pub use validate::{ConfigProblem, MAX_SOCKET_NAME_LEN, Rule};
 
 /// The interface types dockerd looks plugins up by, as `docker.<capability>/1.0`.

@@ -268,8 +268,11 @@ mod tests {
     fn set_applies_what_comes_before_a_failure_and_shares_sources_with_the_config() {
         let mut c = config();
         let mut s = Settings::new(&c);
-        s.set(&mut c, ["EMPTY=x", "args=-v --b", "state=/other", "fuse=/dev/null"])
-            .unwrap();
+        s.set(
+            &mut c,
+            ["EMPTY=x", "args=-v --b", "state=/other", "fuse=/dev/null"],
+        )
+        .unwrap();
         assert_eq!(s.env, ["DEBUG=0", "EMPTY=x"]);
         assert_eq!(s.args, ["-v", "--b"]);
         assert_eq!(c.args.value, ["--a"], "the config's args are kept");

@@ -1,25 +1,31 @@
-//! Managed ("v2") plugins: `docker plugin create / set / enable / disable / rm` as
-//! dockerd's plugin manager does them (moby `plugin/manager.go`,
-//! `plugin/backend_linux.go`, `plugin/manager_linux.go`, `plugin/v2/plugin.go`).
+//! Managed ("v2") plugins: `docker plugin create / set / enable / disable / upgrade /
+//! rm` as dockerd's plugin manager does them (moby v20.10.24 `plugin/manager.go`,
+//! `plugin/backend_linux.go`, `plugin/manager_linux.go`, `plugin/store.go`,
+//! `plugin/v2/plugin.go`), with dockerd's error messages.
 //!
 //! - **create** takes a [`Bundle`] dir (what the packager writes): `config.json` decoded
-//!   as dockerd decodes it, `rootfs/` copied into `<data-root>/plugins/<id>/rootfs`.
-//!   Names are normalized as references (`localvol` is `localvol:latest`).
-//! - **set** applies `docker plugin set` arguments to the config, only while disabled.
-//! - **enable** starts the entrypoint ([`launch`](super::launch)), sleeps 500 ms, then
-//!   dials `<socket-dir>/<id>/<Socket>` up to 4 times 3 s apart; a plugin that never
-//!   listens is stopped and stays disabled. Managed plugins are **not** sent
-//!   `/Plugin.Activate`: what they implement comes from `Interface.Types`. A plugin
-//!   that exits while enabled is started again.
+//!   as dockerd decodes it, `rootfs/` copied into `<data-root>/plugins/<id>/rootfs`,
+//!   the [`Settings`] made from the config. Names are normalized as references
+//!   (`localvol` is `localvol:latest`); every call takes a name, a full ID or an ID
+//!   prefix ([`names`](super::names)).
+//! - **set** applies `docker plugin set` to the settings, only while disabled; the
+//!   arguments before a failing one stay applied.
+//! - **enable** starts the plugin in its container ([`launch`](super::launch)), sleeps
+//!   500 ms, then dials `<socket-dir>/<id>/<Socket>` up to 4 times 3 s apart; a plugin
+//!   that never listens is stopped and stays disabled. Managed plugins are **not** sent
+//!   `/Plugin.Activate`: what they implement comes from `Interface.Types` (prefix
+//!   `docker`). A plugin that exits while enabled is started again.
 //! - **disable** is refused while the plugin is in use (a volume created through it
-//!   holds a reference until removed, as dockerd's volume store does) unless forced;
-//!   it stops the process with SIGTERM, then SIGKILL after 10 s.
+//!   holds a reference until removed, as dockerd's volume store does) unless forced,
+//!   checked before "already disabled"; it stops the process with SIGTERM, then
+//!   SIGKILL after 10 s, and unmounts everything under the plugin's dir.
+//! - **upgrade** (only while disabled) replaces the rootfs and the config from a new
+//!   bundle; the ID, the volumes, the propagated mount and the **old settings** stay.
 //! - **rm** is refused while in use or enabled, unless forced.
 //!
-//! The registry ([`Plugins`](super::Plugins)) finds a managed plugin before a legacy
-//! one of the same name; the process itself is supervised by [`supervise`](super::supervise).
+//! When the engine goes, the plugins it enabled are stopped as dockerd stops them at
+//! shutdown (moby `Manager.Shutdown`), and their mounts unmounted.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -29,22 +35,25 @@ use tokio::sync::oneshot;
 use super::active::{ActivePlugin, ScopedPaths};
 use super::config::EngineConfig;
 use super::discovery::Found;
-use super::launch::{LaunchMode, LaunchSpec, PluginLogLine};
-use super::rpc::{PluginRpc, RetryPolicy};
-use super::supervise::{Shared, dial_path, start_and_probe, watch};
+use super::launch::{LaunchMode, LaunchSpec, PluginDirs, PluginLogLine};
+use super::mounts::{make_rshared, recursive_unmount};
+use super::names::{normalize_name, resolve};
+use super::rpc::PluginRpc;
+use super::supervise::{Shared, SocketDir, start_and_probe, stop_now, watch};
 use crate::client::Client;
 use crate::harness::calls::CallLog;
 use crate::harness::error::HarnessError;
 use crate::harness::ids::random_id;
 use crate::managed::bundle::Bundle;
 use crate::managed::config::{PluginConfig, Privilege};
+use crate::managed::settings::Settings;
 
-/// Every managed plugin, by normalized name: dockerd's plugin store for v2 plugins.
+/// Every managed plugin, in creation order: dockerd's plugin store for v2 plugins.
 #[derive(Debug)]
 pub(crate) struct Managed {
     config: Arc<EngineConfig>,
     log: CallLog,
-    plugins: Mutex<BTreeMap<String, ManagedPlugin>>,
+    plugins: Mutex<Vec<ManagedPlugin>>,
 }
 
 /// What the engine keeps per managed plugin.
@@ -54,6 +63,8 @@ pub(crate) struct ManagedPlugin {
     name: String,
     dir: PathBuf,
     config: PluginConfig,
+    settings: Settings,
+    mode: LaunchMode,
     refs: usize,
     /// Set while an enable is starting it: other lifecycle calls are refused.
     enabling: bool,
@@ -63,6 +74,7 @@ pub(crate) struct ManagedPlugin {
 
 /// A managed plugin as `docker plugin inspect` shows it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ManagedInfo {
     /// The 64-hex plugin ID.
     pub id: String,
@@ -70,28 +82,22 @@ pub struct ManagedInfo {
     pub name: String,
     /// Whether it is enabled.
     pub enabled: bool,
-    /// Its config, with `set` applied.
+    /// Its config (`Config`): the bundle's, with mount sources and device paths set.
     pub config: PluginConfig,
+    /// Its settings (`Settings`): the env, args, devices and mounts it starts with.
+    pub settings: Settings,
+    /// Where its entrypoint comes from.
+    pub mode: LaunchMode,
     /// `<data-root>/plugins/<id>/rootfs`.
     pub rootfs: PathBuf,
     /// `<data-root>/plugins/<id>/propagated-mount`.
     pub propagated_mount: PathBuf,
     /// Where the engine dials it: `<socket-dir>/<id>/<Socket>`.
     pub socket: PathBuf,
-    /// The process ID while it runs.
+    /// The plugin's process ID while it runs.
     pub pid: Option<u32>,
     /// References held by volumes created through it.
     pub refs: usize,
-}
-
-/// `localvol` → `localvol:latest`; a tag or digest already given is kept.
-pub fn normalize_name(name: &str) -> String {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') || name.contains('@') {
-        name.to_owned()
-    } else {
-        format!("{name}:latest")
-    }
 }
 
 fn save_config(plugin_dir: &Path, config: &PluginConfig) -> Result<(), HarnessError> {
@@ -101,8 +107,7 @@ fn save_config(plugin_dir: &Path, config: &PluginConfig) -> Result<(), HarnessEr
 
 /// Copies a rootfs: dirs, files and symlinks as they are (a dir's mode is applied
 /// after its contents, so read-only dirs copy too). Sockets, fifos and device nodes
-/// are left out: a rootfs has none that a plugin can use (`/dev` is bound from the
-/// host).
+/// are left out: a rootfs has none that a plugin can use (`/dev` is made at start).
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -120,6 +125,16 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())
 }
 
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, HarnessError> + Send + 'static,
+) -> Result<T, HarnessError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(HarnessError::io(what, std::io::Error::other(e))))
+}
+
 impl ManagedPlugin {
     fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
@@ -133,10 +148,15 @@ impl ManagedPlugin {
         self.shared.enabled.load(Ordering::SeqCst)
     }
 
-    /// Writes the config (with the settings applied) to `<plugin dir>/config.json`,
-    /// as dockerd keeps it.
-    fn save_config(&self) -> Result<(), HarnessError> {
-        save_config(&self.dir, &self.config)
+    /// Writes the config to `<plugin dir>/config.json` and the settings beside it, as
+    /// dockerd keeps them.
+    fn save(&self) -> Result<(), HarnessError> {
+        save_config(&self.dir, &self.config)?;
+        std::fs::write(
+            self.dir.join("settings.json"),
+            self.settings.to_docker_json(),
+        )
+        .map_err(|e| HarnessError::io("writing settings.json", e))
     }
 
     fn check_not_enabling(&self) -> Result<(), HarnessError> {
@@ -155,6 +175,8 @@ impl ManagedPlugin {
             name: self.name.clone(),
             enabled: self.enabled(),
             config: self.config.clone(),
+            settings: self.settings.clone(),
+            mode: self.mode,
             rootfs: self.rootfs(),
             propagated_mount: self.propagated_source(),
             socket: socket_dir
@@ -164,6 +186,17 @@ impl ManagedPlugin {
             refs: self.refs,
         }
     }
+
+    /// dockerd's `FilterByCap`: an interface type of prefix `docker` whose capability
+    /// is `subsystem` in lower case.
+    fn provides(&self, subsystem: &str) -> bool {
+        let capability = subsystem.to_ascii_lowercase();
+        self.config
+            .interface
+            .types
+            .iter()
+            .any(|t| t.prefix == "docker" && t.capability == capability)
+    }
 }
 
 impl Managed {
@@ -171,7 +204,7 @@ impl Managed {
         Self {
             config,
             log,
-            plugins: Mutex::new(BTreeMap::new()),
+            plugins: Mutex::new(Vec::new()),
         }
     }
 
@@ -187,82 +220,84 @@ impl Managed {
         &self.config.discovery.socket_dir
     }
 
-    /// Runs `f` on the managed plugin `name` (normalized).
-    fn with_managed<R>(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut ManagedPlugin) -> Result<R, HarnessError>,
-    ) -> Result<R, HarnessError> {
-        let name = normalize_name(name);
-        let mut managed = self.managed();
-        let plugin = managed
-            .get_mut(&name)
-            .ok_or_else(|| HarnessError::NoSuchPlugin { name: name.clone() })?;
-        f(plugin)
-    }
-
-    fn managed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ManagedPlugin>> {
+    fn managed(&self) -> std::sync::MutexGuard<'_, Vec<ManagedPlugin>> {
         self.plugins.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `docker plugin create NAME DIR`: a disabled plugin from the bundle in `dir`.
-    /// Returns its ID.
+    /// The index of the plugin `ref_or_id` means, as dockerd resolves it.
+    fn find(plugins: &[ManagedPlugin], ref_or_id: &str) -> Result<usize, HarnessError> {
+        resolve(
+            ref_or_id,
+            plugins.iter().map(|p| (p.id.as_str(), p.name.as_str())),
+        )
+    }
+
+    /// Runs `f` on the managed plugin `ref_or_id` (a name, an ID or an ID prefix).
+    fn with_managed<R>(
+        &self,
+        ref_or_id: &str,
+        f: impl FnOnce(&mut ManagedPlugin) -> Result<R, HarnessError>,
+    ) -> Result<R, HarnessError> {
+        let mut managed = self.managed();
+        let i = Self::find(&managed, ref_or_id)?;
+        f(&mut managed[i])
+    }
+
+    /// `docker plugin create NAME DIR`: a disabled plugin from the bundle in `dir`,
+    /// started from its rootfs (or, with [`LaunchMode::Host`], from the host) once
+    /// enabled. Returns its ID.
     pub(crate) async fn create(
         &self,
         name: &str,
         dir: impl AsRef<Path>,
+        mode: LaunchMode,
     ) -> Result<String, HarnessError> {
         let name = normalize_name(name);
-        if self.managed().contains_key(&name) {
-            return Err(HarnessError::PluginExists { name });
-        }
+        let taken = |plugins: &[ManagedPlugin]| {
+            if plugins.iter().any(|p| p.name == name) {
+                Err(HarnessError::PluginExists { name: name.clone() })
+            } else {
+                Ok(())
+            }
+        };
+        taken(&self.managed())?;
         let bundle = Bundle::open(dir)?;
         let id = random_id();
         let plugin_dir = self.data_root()?.join("plugins").join(&id);
         let rootfs = bundle.rootfs();
         let config = bundle.into_config();
+        let settings = Settings::new(&config);
         let copied = plugin_dir.clone();
-        let stored = tokio::task::spawn_blocking(move || {
+        let stored = blocking("copying the rootfs", move || {
             copy_tree(&rootfs, &copied.join("rootfs")).map_err(|e| {
                 HarnessError::io(format!("copying the rootfs to {}", copied.display()), e)
             })?;
             std::fs::create_dir_all(copied.join("propagated-mount"))
                 .map_err(|e| HarnessError::io("creating the propagated-mount dir", e))
         })
-        .await
-        .unwrap_or_else(|e| {
-            Err(HarnessError::io(
-                "copying the rootfs",
-                std::io::Error::other(e),
-            ))
-        })
-        .and_then(|()| save_config(&plugin_dir, &config));
+        .await;
+        let plugin = ManagedPlugin {
+            id: id.clone(),
+            name: name.clone(),
+            dir: plugin_dir.clone(),
+            config,
+            settings,
+            mode,
+            refs: 0,
+            enabling: false,
+            shared: Arc::default(),
+            stop: None,
+        };
         let mut managed = self.managed();
-        let stored = stored.and_then(|()| {
-            if managed.contains_key(&name) {
-                Err(HarnessError::PluginExists { name: name.clone() })
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(err) = stored {
+        if let Err(err) = stored
+            .and_then(|()| plugin.save())
+            .and_then(|()| taken(&managed))
+        {
             // Nothing is left behind by a create that fails.
             let _ = std::fs::remove_dir_all(&plugin_dir);
             return Err(err);
         }
-        managed.insert(
-            name.clone(),
-            ManagedPlugin {
-                id: id.clone(),
-                name,
-                dir: plugin_dir,
-                config,
-                refs: 0,
-                enabling: false,
-                shared: Arc::default(),
-                stop: None,
-            },
-        );
+        managed.push(plugin);
         Ok(id)
     }
 
@@ -271,7 +306,8 @@ impl Managed {
         self.with_managed(name, |p| Ok(p.config.privileges()))
     }
 
-    /// `docker plugin set NAME key=value…`: only while disabled.
+    /// `docker plugin set NAME key=value…`: only while disabled; the arguments before
+    /// a failing one stay applied, as in dockerd.
     pub(crate) fn set<I, S>(&self, name: &str, args: I) -> Result<(), HarnessError>
     where
         I: IntoIterator<Item = S>,
@@ -281,8 +317,9 @@ impl Managed {
             if p.enabled() || p.enabling {
                 return Err(HarnessError::SetWhileEnabled);
             }
-            p.config.set(args)?;
-            p.save_config()
+            let set = p.settings.set(&mut p.config, args);
+            p.save()?;
+            Ok(set?)
         })
     }
 
@@ -295,10 +332,9 @@ impl Managed {
     /// `docker plugin ls`, sorted by name.
     pub(crate) fn ls(&self) -> Vec<ManagedInfo> {
         let socket_dir = self.managed_socket_dir();
-        self.managed()
-            .values()
-            .map(|p| p.info(socket_dir))
-            .collect()
+        let mut all: Vec<ManagedInfo> = self.managed().iter().map(|p| p.info(socket_dir)).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     /// Every line the plugin printed on stdout and stderr, in order.
@@ -308,7 +344,8 @@ impl Managed {
 
     /// `docker plugin enable NAME`: starts it and waits for its socket.
     pub(crate) async fn enable(&self, name: &str) -> Result<(), HarnessError> {
-        let (spec, shared, display) = self.with_managed(name, |p| {
+        let socket_root = self.managed_socket_dir().to_path_buf();
+        let (spec, shared, display, key) = self.with_managed(name, |p| {
             p.check_not_enabling()?;
             if p.enabled() {
                 return Err(HarnessError::AlreadyEnabled {
@@ -317,20 +354,24 @@ impl Managed {
             }
             let spec = LaunchSpec::new(
                 p.id.clone(),
-                p.rootfs(),
-                self.managed_socket_dir().join(&p.id),
-                p.propagated_source(),
+                PluginDirs {
+                    rootfs: p.rootfs(),
+                    socket_dir: socket_root.join(&p.id),
+                    propagated_source: p.propagated_source(),
+                },
                 p.config.clone(),
-            )?;
+                p.settings.clone(),
+                p.mode,
+            );
             p.enabling = true;
-            Ok((spec, Arc::clone(&p.shared), p.name.clone()))
+            Ok((spec, Arc::clone(&p.shared), p.name.clone(), p.id.clone()))
         })?;
         let started = self.start_enabled(spec, &shared, &display).await;
         let (stop, result) = match started {
             Ok(stop) => (Some(stop), Ok(())),
             Err(err) => (None, Err(err)),
         };
-        self.with_managed(name, |p| {
+        self.with_managed(&key, |p| {
             p.enabling = false;
             p.stop = stop;
             Ok(())
@@ -345,10 +386,23 @@ impl Managed {
         shared: &Arc<Shared>,
         display: &str,
     ) -> Result<oneshot::Sender<oneshot::Sender<()>>, HarnessError> {
-        std::fs::create_dir_all(&spec.socket_dir)
-            .map_err(|e| HarnessError::io(format!("creating {}", spec.socket_dir.display()), e))?;
+        let socket_dir = SocketDir::create(&spec.socket_dir, &spec.config.interface.socket)?;
+        let plugin_dir = spec
+            .rootfs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if spec.mode == LaunchMode::Rootfs
+            && !spec.config.propagated_mount.is_empty()
+            && nix::unistd::geteuid().is_root()
+        {
+            // moby: "error setting up propagated mount dir".
+            make_rshared(&spec.propagated_source).map_err(|e| HarnessError::Runtime {
+                message: format!("error setting up propagated mount dir: {e}"),
+            })?;
+        }
         let socket = spec.socket_dir.join(&spec.config.interface.socket);
-        let (dial, dir_handle) = dial_path(&spec.socket_dir, &socket)?;
+        let dial = socket_dir.dial_path(&socket);
         let probe = self.config.socket_probe;
         // A host binary sees the host's paths; a rootfs plugin's are mapped.
         let scope = match spec.mode {
@@ -363,12 +417,20 @@ impl Managed {
                 propagated_source: PathBuf::new(),
             },
         };
-        let child = start_and_probe(&spec, shared, &dial, probe).await?;
+        let child = match start_and_probe(&spec, shared, &dial, probe).await {
+            Ok(child) => child,
+            Err(err) => {
+                // moby's HandleExitEvent without restart.
+                let _ = recursive_unmount(&plugin_dir);
+                socket_dir.remove();
+                return Err(err);
+            }
+        };
         let active = Arc::new(ActivePlugin {
             rpc: PluginRpc::new(
                 display,
                 Client::unix(&dial),
-                RetryPolicy::default(),
+                self.config.retry,
                 self.log.clone(),
             )
             .with_max_timeout(self.config.plugin_timeout),
@@ -377,6 +439,7 @@ impl Managed {
                 .interface
                 .types
                 .iter()
+                .filter(|ty| ty.prefix == "docker")
                 .map(|ty| ty.capability.clone())
                 .collect(),
             found: Found {
@@ -386,7 +449,7 @@ impl Managed {
                 tls: None,
             },
             scope: Some(scope),
-            _socket_dir: dir_handle.clone(),
+            _socket_dir: socket_dir.handle(),
         });
         shared.set_active(Some(active));
         shared.enabled.store(true, Ordering::SeqCst);
@@ -395,24 +458,26 @@ impl Managed {
             child,
             spec,
             Arc::clone(shared),
-            (dial, dir_handle),
+            socket_dir,
+            dial,
             probe,
             stop_rx,
         ));
         Ok(stop_tx)
     }
 
-    /// `docker plugin disable [-f] NAME`: refused while in use unless `force`.
+    /// `docker plugin disable [-f] NAME`: refused while in use unless `force` (checked
+    /// before "already disabled", as in dockerd).
     pub(crate) async fn disable(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         let stop = self.with_managed(name, |p| {
             p.check_not_enabling()?;
-            if !p.enabled() {
-                return Err(HarnessError::AlreadyDisabled {
+            if !force && p.refs > 0 {
+                return Err(HarnessError::PluginInUse {
                     name: p.name.clone(),
                 });
             }
-            if !force && p.refs > 0 {
-                return Err(HarnessError::PluginInUse {
+            if !p.enabled() {
+                return Err(HarnessError::AlreadyDisabled {
                     name: p.name.clone(),
                 });
             }
@@ -429,9 +494,55 @@ impl Managed {
         Ok(())
     }
 
+    /// `docker plugin upgrade NAME`, from the bundle in `dir`: only while disabled.
+    /// The rootfs and the config are replaced; the ID, the propagated mount, the
+    /// references and the settings stay (moby `upgradePlugin`).
+    pub(crate) async fn upgrade(
+        &self,
+        name: &str,
+        dir: impl AsRef<Path>,
+    ) -> Result<(), HarnessError> {
+        let plugin_dir = self.with_managed(name, |p| {
+            p.check_not_enabling()?;
+            if p.enabled() {
+                return Err(HarnessError::UpgradeEnabled {
+                    name: p.name.clone(),
+                });
+            }
+            Ok(p.dir.clone())
+        })?;
+        let bundle = Bundle::open(dir)?;
+        let new_rootfs = bundle.rootfs();
+        let config = bundle.into_config();
+        blocking("replacing the rootfs", move || {
+            let orig = plugin_dir.join("rootfs");
+            recursive_unmount(&orig)
+                .map_err(|e| HarnessError::io("unmounting the rootfs", e.into()))?;
+            let backup = plugin_dir.join("rootfs-old");
+            std::fs::rename(&orig, &backup)
+                .map_err(|e| HarnessError::io("error backing up plugin data before upgrade", e))?;
+            match copy_tree(&new_rootfs, &orig) {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&backup);
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&orig);
+                    let _ = std::fs::rename(&backup, &orig);
+                    Err(HarnessError::io("error upgrading", e))
+                }
+            }
+        })
+        .await?;
+        self.with_managed(name, |p| {
+            p.config = config;
+            p.save()
+        })
+    }
+
     /// `docker plugin rm [-f] NAME`: refused while in use or enabled unless `force`.
     pub(crate) async fn rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
-        let enabled = self.with_managed(name, |p| {
+        let (id, enabled) = self.with_managed(name, |p| {
             p.check_not_enabling()?;
             if !force {
                 if p.refs > 0 {
@@ -445,75 +556,105 @@ impl Managed {
                     });
                 }
             }
-            Ok(p.enabled())
+            Ok((p.id.clone(), p.enabled()))
         })?;
         if enabled {
-            self.disable(name, true).await?;
+            self.disable(&id, true).await?;
         }
-        let removed = self.managed().remove(&normalize_name(name));
+        let removed = {
+            let mut managed = self.managed();
+            Self::find(&managed, &id).ok().map(|i| managed.remove(i))
+        };
         if let Some(plugin) = removed {
             let dir = plugin.dir.clone();
-            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
-                .await
-                .map_err(|e| HarnessError::io("removing the plugin", std::io::Error::other(e)))?
-                .map_err(|e| HarnessError::io("removing the plugin's files", e))?;
-            let socket_dir = self.managed_socket_dir().join(&plugin.id);
-            let _ = std::fs::remove_dir_all(socket_dir);
+            blocking("removing the plugin", move || {
+                recursive_unmount(&dir)
+                    .map_err(|e| HarnessError::io("error unmounting plugin data", e.into()))?;
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| HarnessError::io("removing the plugin's files", e))
+            })
+            .await?;
+            let _ = std::fs::remove_dir_all(self.managed_socket_dir().join(&plugin.id));
         }
         Ok(())
     }
 
-    /// The managed plugin `name` for `subsystem`: `Ok(None)` when there is none (look
-    /// for a legacy one), an error when it is disabled or does not implement it.
+    /// dockerd's `Store.Get` for managed plugins: the plugin `name` (a name, an ID or
+    /// a prefix) for `subsystem`; `Ok(None)` when there is none (look for a legacy
+    /// one), an error when it is disabled, ambiguous or does not provide it.
     pub(crate) fn lookup(
         &self,
         name: &str,
         subsystem: &str,
     ) -> Result<Option<Arc<ActivePlugin>>, HarnessError> {
         let managed = self.managed();
-        let Some(plugin) = managed.get(&normalize_name(name)) else {
-            return Ok(None);
+        let plugin = match Self::find(&managed, name) {
+            Ok(i) => &managed[i],
+            Err(HarnessError::NoSuchPlugin { .. }) => return Ok(None),
+            Err(err) => return Err(err),
         };
-        let active = plugin.shared.active();
-        match active {
+        match plugin.shared.active() {
             Some(active) if plugin.enabled() => {
-                if active.implements(subsystem) {
+                if plugin.provides(subsystem) {
                     Ok(Some(active))
                 } else {
-                    Err(HarnessError::NotImplements {
-                        name: plugin.name.clone(),
-                        subsystem: subsystem.to_owned(),
-                        implements: active.implements.clone(),
+                    Err(HarnessError::NoCapability {
+                        capability: subsystem.to_ascii_lowercase(),
                     })
                 }
             }
+            // The name as given: "plugin rec-m found but disabled".
             _ => Err(HarnessError::PluginDisabled {
                 name: name.to_owned(),
             }),
         }
     }
 
-    /// Every enabled managed plugin implementing `subsystem`, by name.
+    /// The socket to dial managed plugin `name` by while it is enabled: `Ok(None)`
+    /// when there is no such managed plugin, an error while it is disabled.
+    pub(crate) fn socket_of(&self, name: &str) -> Result<Option<PathBuf>, HarnessError> {
+        let managed = self.managed();
+        let plugin = match Self::find(&managed, name) {
+            Ok(i) => &managed[i],
+            Err(HarnessError::NoSuchPlugin { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        match plugin.shared.active() {
+            Some(active) if plugin.enabled() => Ok(Some(match &active._socket_dir {
+                // A long path: dialed through the dir kept open.
+                Some(dir) => Path::new("/proc/self/fd")
+                    .join(std::os::fd::AsRawFd::as_raw_fd(dir.as_ref()).to_string())
+                    .join(&plugin.config.interface.socket),
+                None => active.found.path.clone(),
+            })),
+            _ => Err(HarnessError::PluginDisabled {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Every enabled managed plugin implementing `subsystem`.
     pub(crate) fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
         self.managed()
-            .values()
-            .filter(|p| p.enabled())
+            .iter()
+            .filter(|p| p.enabled() && p.provides(subsystem))
             .filter_map(|p| p.shared.active())
-            .filter(|a| a.implements(subsystem))
             .collect()
     }
 
     /// The normalized name of managed plugin `name`, if there is one.
     pub(crate) fn normalized(&self, name: &str) -> Option<String> {
-        let normalized = normalize_name(name);
-        self.managed()
-            .contains_key(&normalized)
-            .then_some(normalized)
+        let managed = self.managed();
+        Self::find(&managed, name)
+            .ok()
+            .map(|i| managed[i].name.clone())
     }
 
     /// A volume took (`+1`) or dropped (`-1`) a reference on driver `name`.
     pub(crate) fn reference(&self, name: &str, take: bool) {
-        if let Some(plugin) = self.managed().get_mut(&normalize_name(name)) {
+        let mut managed = self.managed();
+        if let Ok(i) = Self::find(&managed, name) {
+            let plugin = &mut managed[i];
             if take {
                 plugin.refs += 1;
             } else {
@@ -523,21 +664,17 @@ impl Managed {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_normalized_like_references() {
-        assert_eq!(normalize_name("localvol"), "localvol:latest");
-        assert_eq!(normalize_name("localvol:1"), "localvol:1");
-        assert_eq!(
-            normalize_name("127.0.0.1:5000/test/localvol"),
-            "127.0.0.1:5000/test/localvol:latest"
-        );
-        assert_eq!(
-            normalize_name("127.0.0.1:5000/test/localvol:2"),
-            "127.0.0.1:5000/test/localvol:2"
-        );
+impl Drop for Managed {
+    /// dockerd's `Shutdown`: every running plugin stopped (SIGTERM, SIGKILL 10 s
+    /// later), then everything mounted under the plugins' dirs unmounted.
+    fn drop(&mut self) {
+        let plugins = std::mem::take(&mut *self.managed());
+        for plugin in &plugins {
+            plugin.shared.enabled.store(false, Ordering::SeqCst);
+            stop_now(&plugin.shared);
+        }
+        for plugin in &plugins {
+            let _ = recursive_unmount(&plugin.dir);
+        }
     }
 }

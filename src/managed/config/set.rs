@@ -52,7 +52,11 @@ impl Setting {
 
     /// moby's `isSettable`: without a field, an entry with one settable field
     /// defaults to it; the field must be both allowed for the kind and listed.
-    pub(crate) fn check(&mut self, allowed: &[&str], settable: &[String]) -> Result<(), ConfigError> {
+    pub(crate) fn check(
+        &mut self,
+        allowed: &[&str],
+        settable: &[String],
+    ) -> Result<(), ConfigError> {
         if self.field.is_empty() {
             match settable {
                 [only] => self.field.clone_from(only),

@@ -21,8 +21,9 @@ const PLUGIN_SOCKET_DIR: &str = "/run/docker/plugins";
 /// 108 bytes or more: 107 − 85 = 22.
 pub const MAX_SOCKET_NAME_LEN: usize = 22;
 
-/// The Linux capability names (`capabilities(7)`, 0 to 40) runc accepts.
-const CAPABILITIES: &[&str] = &[
+/// The Linux capability names (`capabilities(7)`), each at its number (0 to 40):
+/// the ones runc accepts.
+pub(crate) const CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
