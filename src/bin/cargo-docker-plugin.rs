@@ -287,6 +287,9 @@ fn package(args: PackageArgs) -> Result<(), String> {
         );
     }
     print_privileges(config);
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
     println!(
         "next     docker plugin create NAME {}",
         packaged.bundle.dir().display()
@@ -322,6 +325,9 @@ fn inspect(dir: PathBuf) -> Result<(), String> {
     print_privileges(bundle.config());
     bundle.validate().map_err(|e| e.to_string())?;
     println!("valid: yes");
+    for warning in bundle.config().warnings() {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -71,6 +71,16 @@ pub enum HarnessError {
         /// The IDs of the containers referencing it.
         containers: Vec<String>,
     },
+    /// A volume action failed in the driver (moby's `OpErr`: `create NAME: …`).
+    #[error("{op} {name}: {source}")]
+    VolumeOp {
+        /// The action: `create`.
+        op: &'static str,
+        /// The volume name.
+        name: String,
+        /// Why.
+        source: Box<HarnessError>,
+    },
     /// The volume name belongs to another driver.
     #[error(
         "create {name}: driver '{existing}' already has volume '{name}': volume name must be unique"

@@ -21,9 +21,28 @@ pub struct CreateRequest {
     /// The volume name.
     #[serde(rename = "Name")]
     pub name: String,
-    /// The `-o key=value` options; empty when none were given (dockerd sends `null`).
-    #[serde(rename = "Opts", default, deserialize_with = "null_as_default")]
+    /// The `-o key=value` options; empty when none were given (dockerd sends `null`,
+    /// and so does this type when empty: moby v20.10.24 `volume/drivers/proxy.go`
+    /// passes Go's nil map).
+    #[serde(
+        rename = "Opts",
+        default,
+        deserialize_with = "null_as_default",
+        serialize_with = "empty_as_null"
+    )]
     pub opts: HashMap<String, String>,
+}
+
+/// Go's encoding of a nil map: `null` when empty.
+fn empty_as_null<S: serde::Serializer>(
+    map: &HashMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if map.is_empty() {
+        serializer.serialize_none()
+    } else {
+        map.serialize(serializer)
+    }
 }
 
 /// `/VolumeDriver.Remove`: delete a volume (`docker volume rm`).

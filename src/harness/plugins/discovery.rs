@@ -15,22 +15,15 @@ use crate::harness::error::HarnessError;
 use crate::spec::{DEFAULT_SPEC_DIR, LIB_SPEC_DIR, PluginSpec};
 use crate::transport::DEFAULT_SOCKET_DIR;
 
-/// Where plugins are looked up: dockerd's directories, or stand-ins for tests.
+/// Where plugins are looked up: stand-ins for dockerd's directories
+/// ([`rooted`](Self::rooted)), or, asked for by name, the machine's own
+/// ([`system`](Self::system)). There is no default.
 #[derive(Debug, Clone)]
 pub struct Discovery {
     /// Stands for `/run/docker/plugins`.
     pub socket_dir: PathBuf,
     /// Stand for `/etc/docker/plugins` and `/usr/lib/docker/plugins`, in that order.
     pub spec_dirs: Vec<PathBuf>,
-}
-
-impl Default for Discovery {
-    fn default() -> Self {
-        Self {
-            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
-            spec_dirs: vec![PathBuf::from(DEFAULT_SPEC_DIR), PathBuf::from(LIB_SPEC_DIR)],
-        }
-    }
 }
 
 /// Where a discovered plugin listens.
@@ -47,6 +40,16 @@ pub struct Found {
 }
 
 impl Discovery {
+    /// dockerd's own directories on this machine: `/run/docker/plugins`,
+    /// `/etc/docker/plugins`, `/usr/lib/docker/plugins`. Shared by every dockerd and
+    /// test on the machine: a test should use [`rooted`](Self::rooted).
+    pub fn system() -> Self {
+        Self {
+            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            spec_dirs: vec![PathBuf::from(DEFAULT_SPEC_DIR), PathBuf::from(LIB_SPEC_DIR)],
+        }
+    }
+
     /// Discovery rooted in `root`: `root/run/docker/plugins`, `root/etc/docker/plugins`
     /// and `root/usr/lib/docker/plugins`, so a test never touches the real ones.
     pub fn rooted(root: impl AsRef<Path>) -> Self {

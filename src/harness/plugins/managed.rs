@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use super::active::{ActivePlugin, ScopedPaths};
 use super::config::EngineConfig;
 use super::discovery::Found;
-use super::launch::{LaunchMode, LaunchSpec, PluginDirs, PluginLogLine};
+use super::launch::{LaunchMode, LaunchSpec, LogLines, PluginDirs, PluginLogLine};
 use super::mounts::{make_rshared, recursive_unmount};
 use super::names::{normalize_name, resolve};
 use super::rpc::PluginRpc;
@@ -54,6 +54,8 @@ pub(crate) struct Managed {
     config: Arc<EngineConfig>,
     log: CallLog,
     plugins: Mutex<Vec<ManagedPlugin>>,
+    /// Every line any managed plugin printed, removed ones' too (dockerd's log).
+    output: LogLines,
 }
 
 /// What the engine keeps per managed plugin.
@@ -205,6 +207,7 @@ impl Managed {
             config,
             log,
             plugins: Mutex::new(Vec::new()),
+            output: LogLines::default(),
         }
     }
 
@@ -285,7 +288,7 @@ impl Managed {
             mode,
             refs: 0,
             enabling: false,
-            shared: Arc::default(),
+            shared: Arc::new(Shared::new(Arc::clone(&self.output))),
             stop: None,
         };
         let mut managed = self.managed();
@@ -340,6 +343,14 @@ impl Managed {
     /// Every line the plugin printed on stdout and stderr, in order.
     pub(crate) fn logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
         self.with_managed(name, |p| Ok(p.shared.logs().clone()))
+    }
+
+    /// Every line every managed plugin printed, removed ones' too, in order.
+    pub(crate) fn output(&self) -> Vec<PluginLogLine> {
+        self.output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `docker plugin enable NAME`: starts it and waits for its socket.

@@ -279,6 +279,12 @@ impl Plugins {
         self.inner.managed.logs(name)
     }
 
+    /// Every line any managed plugin printed, removed plugins' too, in order: what
+    /// dockerd's log holds of them (each line tagged with its plugin's ID).
+    pub fn output(&self) -> Vec<PluginLogLine> {
+        self.inner.managed.output()
+    }
+
     /// `docker plugin enable NAME`: starts it and waits for its socket.
     pub async fn enable(&self, name: &str) -> Result<(), HarnessError> {
         self.inner.managed.enable(name).await

@@ -73,9 +73,19 @@ pub(super) struct Shared {
     shim: AtomicU32,
     active: Mutex<Option<Arc<ActivePlugin>>>,
     pub(super) logs: LogLines,
+    /// Every managed plugin's lines, the engine's (dockerd's log).
+    pub(super) output: LogLines,
 }
 
 impl Shared {
+    /// The state of a new plugin whose lines also go to the engine's `output`.
+    pub(super) fn new(output: LogLines) -> Self {
+        Self {
+            output,
+            ..Self::default()
+        }
+    }
+
     /// The engine's handle on the running plugin, if any.
     pub(super) fn active(&self) -> Option<Arc<ActivePlugin>> {
         self.active_slot().clone()
@@ -200,7 +210,7 @@ pub(super) async fn start_and_probe(
     socket: &Path,
     probe: SocketProbe,
 ) -> Result<Child, HarnessError> {
-    let (mut child, plugin) = spec.spawn(&shared.logs)?;
+    let (mut child, plugin) = spec.spawn(&shared.logs, &shared.output)?;
     shared.set_running(child.id().unwrap_or_default(), plugin);
     let mut last_error = None;
     let probing = async {

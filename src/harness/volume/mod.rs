@@ -217,6 +217,9 @@ impl Volumes {
                 existing,
             });
         }
+        // The volume records its driver's name: the adapter's (a managed plugin's
+        // normalized name, or the legacy plugin kept under the name given).
+        let driver = &plugin.rpc.name().to_owned();
         if let Ok(info) = found {
             self.remember_volume(name, driver);
             return Ok(info);
@@ -229,7 +232,15 @@ impl Volumes {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         };
-        plugin.rpc.call::<volume::Create>(&request).await?;
+        plugin
+            .rpc
+            .call::<volume::Create>(&request)
+            .await
+            .map_err(|source| HarnessError::VolumeOp {
+                op: "create",
+                name: name.to_owned(),
+                source: Box::new(source),
+            })?;
         self.remember_volume(name, driver);
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
@@ -285,13 +296,36 @@ impl Volumes {
     }
 
     /// `docker volume ls`: every volume of every volume driver (enabled managed
-    /// plugins, legacy plugins used or discovered), sorted by driver then name; a
-    /// driver whose List fails is left out with a warning in dockerd's words
-    /// (`list DRIVER: …`), which dockerd returns in the API reply's `Warnings`.
+    /// plugins, legacy plugins used or discovered), sorted by driver then name. A
+    /// driver whose List fails gets a warning in dockerd's words (`list DRIVER: …`,
+    /// which dockerd returns in the API reply's `Warnings`), and the volumes the
+    /// engine knows on it are listed as they were.
     pub async fn ls(&self) -> Result<VolumeList, HarnessError> {
         let mut list = VolumeList::default();
+        let mut bad = Vec::new();
         for plugin in self.drivers.all().await {
-            self.list_from(&plugin, &mut list).await;
+            if !self.list_from(&plugin, &mut list).await {
+                bad.push(plugin.rpc.name().to_owned());
+            }
+        }
+        // The volumes the engine knows on a driver that could not be listed are
+        // listed all the same (moby `store.go` `list`, its `badDrivers`).
+        let known: Vec<(String, String)> = self
+            .state()
+            .known
+            .iter()
+            .filter(|(_, driver)| bad.contains(driver))
+            .map(|(name, driver)| (name.clone(), driver.clone()))
+            .collect();
+        for (name, driver) in known {
+            list.volumes.push(VolumeInfo {
+                name,
+                driver,
+                mountpoint: None,
+                created_at: None,
+                status: BTreeMap::new(),
+                scope: Scope::Local,
+            });
         }
         list.volumes
             .sort_by(|a, b| (&a.driver, &a.name).cmp(&(&b.driver, &b.name)));
@@ -300,13 +334,14 @@ impl Volumes {
 
     /// One driver's part of `volume ls`, added to `out` (moby v20.10.24
     /// `volume/service/store.go` `list`): each volume wrapped with the driver's scope.
-    async fn list_from(&self, plugin: &ActivePlugin, out: &mut VolumeList) {
+    /// False when the driver could not be listed (a warning says why).
+    async fn list_from(&self, plugin: &ActivePlugin, out: &mut VolumeList) -> bool {
         let driver = plugin.rpc.name().to_owned();
         let list: ListResponse = match plugin.rpc.call::<volume::List>(&Empty {}).await {
             Ok(list) => list,
             Err(err) => {
                 out.warnings.push(format!("list {driver}: {err}"));
-                return;
+                return false;
             }
         };
         // The adapter of this listing keeps the scope once Capabilities answered.
@@ -329,6 +364,7 @@ impl Volumes {
                 scope,
             ));
         }
+        true
     }
 
     /// `docker volume rm NAME`: refused while a container references it.

@@ -1,6 +1,7 @@
 //! Starting a managed plugin's process the way dockerd does through containerd and
 //! runc, as far as the plugin can tell: its entrypoint and the settings' args, `PATH`
-//! plus the settings' env, its working dir, and the container dockerd's OCI spec
+//! plus the settings' env (and `HOME`, as runc adds it), its working dir, and the
+//! container dockerd's OCI spec
 //! describes (moby v20.10.24 `plugin/v2/plugin_linux.go` `InitSpec`,
 //! `oci/defaults.go`, `plugin/manager_linux.go` `enable`):
 //!
@@ -213,6 +214,26 @@ impl LaunchSpec {
         found.map_err(|err| runc_error(&format!("exec: {program:?}: {err}")))
     }
 
+    /// runc's `HOME` when the env has none: root's home in the plugin's
+    /// `/etc/passwd`, else `/`.
+    fn home(&self) -> String {
+        let root = match self.mode {
+            LaunchMode::Rootfs => self.rootfs.as_path(),
+            LaunchMode::Host => Path::new("/"),
+        };
+        resolve_in_rootfs(root, "/etc/passwd")
+            .and_then(std::fs::read_to_string)
+            .ok()
+            .and_then(|passwd| {
+                passwd.lines().find_map(|line| {
+                    let fields: Vec<&str> = line.split(':').collect();
+                    (fields.len() >= 6 && fields[2] == "0").then(|| fields[5].to_owned())
+                })
+            })
+            .filter(|home| !home.is_empty())
+            .unwrap_or_else(|| "/".to_owned())
+    }
+
     fn workdir(&self) -> &str {
         if self.config.work_dir.is_empty() {
             "/"
@@ -239,9 +260,13 @@ impl LaunchSpec {
         ContainerPlan::new(self, &parent)
     }
 
-    /// Starts the process; its output lines go to `logs`. Returns the shim (the
-    /// harness's child) and the plugin's PID.
-    pub(crate) fn spawn(&self, logs: &LogLines) -> Result<(Child, u32), HarnessError> {
+    /// Starts the process; its output lines go to `logs` and `output`. Returns the
+    /// shim (the harness's child) and the plugin's PID.
+    pub(crate) fn spawn(
+        &self,
+        logs: &LogLines,
+        output: &LogLines,
+    ) -> Result<(Child, u32), HarnessError> {
         let plan = self.prepare()?;
         let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| HarnessError::io("creating a pipe", e.into()))?;
@@ -264,6 +289,9 @@ impl LaunchSpec {
                 None => command.env(env, ""),
             };
         }
+        if !self.settings.env.iter().any(|e| e.starts_with("HOME=")) {
+            command.env("HOME", self.home());
+        }
         let report = report_write.as_raw_fd();
         // SAFETY: the closure runs in the child between fork and exec and only makes
         // system calls on data prepared before the fork (no allocation, no locks).
@@ -278,11 +306,12 @@ impl LaunchSpec {
         };
         let shim = child.id().unwrap_or_default();
         let plugin = plugin_pid(shim).unwrap_or(shim);
+        let to = || [Arc::clone(logs), Arc::clone(output)];
         if let Some(out) = child.stdout.take() {
-            forward_lines(out, Stream::Stdout, self.id.clone(), Arc::clone(logs));
+            forward_lines(out, Stream::Stdout, self.id.clone(), to());
         }
         if let Some(err) = child.stderr.take() {
-            forward_lines(err, Stream::Stderr, self.id.clone(), Arc::clone(logs));
+            forward_lines(err, Stream::Stderr, self.id.clone(), to());
         }
         Ok((child, plugin))
     }
@@ -333,7 +362,12 @@ fn plan_step_description(spec: &LaunchSpec, i: u32) -> Option<String> {
         LaunchMode::Host => PathBuf::from("/"),
     };
     let plan = ContainerPlan::new(spec, &parent).ok()?;
-    plan.steps.get(i as usize).map(steps::Step::describe)
+    let text = plan.steps.get(i as usize).map(steps::Step::describe)?;
+    // Paths as the plugin sees them (runc names the mount's destination).
+    Some(match spec.mode {
+        LaunchMode::Rootfs => text.replace(&format!("\"{}/", spec.rootfs.display()), "\"/"),
+        LaunchMode::Host => text,
+    })
 }
 
 fn userns_hint() -> &'static str {
@@ -356,7 +390,7 @@ fn forward_lines(
     reader: impl AsyncRead + Unpin + Send + 'static,
     stream: Stream,
     plugin_id: String,
-    logs: LogLines,
+    to: [LogLines; 2],
 ) {
     tokio::spawn(async move {
         // Bytes, not `lines()`: a line that is not UTF-8 must neither stop the reader
@@ -380,13 +414,16 @@ fn forward_lines(
                 Stream::Stdout => tracing::info!(plugin = %plugin_id, "{line}"),
                 Stream::Stderr => tracing::error!(plugin = %plugin_id, "{line}"),
             }
-            logs.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(PluginLogLine {
-                    plugin_id: plugin_id.clone(),
-                    stream,
-                    line,
-                });
+            let line = PluginLogLine {
+                plugin_id: plugin_id.clone(),
+                stream,
+                line,
+            };
+            for logs in &to {
+                logs.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(line.clone());
+            }
         }
     });
 }

@@ -336,16 +336,15 @@ impl Builder<'_> {
                     host: c_path(format!("/dev/{name}"))?,
                 });
             }
-            let mut links = vec![
+            // runc 1.1 makes no /dev/core and, without a terminal, no /dev/console
+            // (recorded: plugin_container).
+            let links = [
                 ("pts/ptmx", "ptmx"),
                 ("/proc/self/fd", "fd"),
                 ("/proc/self/fd/0", "stdin"),
                 ("/proc/self/fd/1", "stdout"),
                 ("/proc/self/fd/2", "stderr"),
             ];
-            if Path::new("/proc/kcore").exists() {
-                links.push(("/proc/kcore", "core"));
-            }
             for (target, link) in links {
                 self.steps.push(Step::Symlink {
                     target: c_path(target)?,
@@ -386,8 +385,16 @@ impl Builder<'_> {
         let options = parse_options(&m.options);
         if options.bind || m.r#type == "bind" {
             let remount = options.flags - MsFlags::MS_BIND;
+            // runc takes a relative bind source (even "") from the bundle dir
+            // containerd made for the plugin: here, the plugin's own dir.
+            let source = if source.starts_with('/') {
+                PathBuf::from(source)
+            } else {
+                let plugin_dir = self.spec.rootfs.parent().unwrap_or(Path::new("/"));
+                plugin_dir.join(source)
+            };
             self.bind(
-                Path::new(source),
+                &source,
                 &m.destination,
                 options.recursive,
                 (!remount.is_empty()).then_some(remount),

@@ -29,8 +29,9 @@
 //! logged about the plugin during the command (its output lines, refused API calls).
 //!
 //! The modules: `actions` (what is recorded), `session` (running an action and its
-//! commands), `managed` (bundles and the static recorder), `fixture` (the files
-//! written and their normalization).
+//! commands), `managed` (bundles and the static recorder), `registry` (the registry
+//! `docker plugin upgrade` pulls from), `fixture` (the files written and their
+//! normalization).
 //!
 //! Options:
 //!   --only A,B      record only these actions
@@ -42,6 +43,7 @@
 mod actions;
 mod fixture;
 mod managed;
+mod registry;
 mod session;
 
 use std::fs;
@@ -71,6 +73,10 @@ const ISOLATED_ENV: &str = "DPS_RECORD_ISOLATED";
 const RECORDER_ENV: &str = "DPS_RECORDER_BIN";
 /// The pseudo-command that SIGKILLs a plugin and starts it again on the same socket.
 const RESTART: &str = "@restart-plugin";
+/// The pseudo-command that SIGKILLs a legacy plugin for good (its socket file stays).
+const STOP: &str = "@stop-plugin";
+/// The pseudo-command that starts the action's registry (see `registry`).
+const START_REGISTRY: &str = "@start-registry";
 /// Replaced in command arguments by the action's temp dir (shown as `<tmp>`).
 const TMP: &str = "{tmp}";
 /// The pseudo-command that SIGKILLs a managed plugin's process and reports whether
