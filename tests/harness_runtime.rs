@@ -71,7 +71,11 @@ async fn reported(e: &Engine, name: &str, what: &str) -> String {
     let start = Instant::now();
     loop {
         let logs = e.plugins().logs(name).unwrap();
-        if let Some(line) = logs.iter().rev().find(|l| l.line.starts_with(&prefix)) {
+        let matches = |line: &str| {
+            line.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
+        };
+        if let Some(line) = logs.iter().rev().find(|l| matches(&l.line)) {
             return line.line[prefix.len()..].trim().to_owned();
         }
         assert!(
@@ -577,6 +581,8 @@ fn the_machines_plugin_dirs_are_reached_only_when_asked_for_by_name() {
 async fn an_engine_without_a_data_root_refuses_managed_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let e = Engine::new(Discovery::rooted(dir.path()));
-    let err = e.plugins().create("x", dir.path()).await.unwrap_err();
+    let bundle = dir.path().join("bundle");
+    write_config(&bundle, &json!({"entrypoint": ["/x"]}));
+    let err = e.plugins().create("x", &bundle).await.unwrap_err();
     assert!(matches!(err, HarnessError::NoDataRoot), "{err}");
 }
