@@ -26,6 +26,9 @@
 
 mod support;
 
+/// The recorder's `@host-files` listing, the same code on both sides.
+#[path = "../xtask/src/bin/record_sequences/host_files.rs"]
+mod host_files;
 #[path = "harness_fixtures/render.rs"]
 mod render;
 #[path = "harness_fixtures/replay.rs"]
@@ -150,6 +153,9 @@ async fn actual_output(replay: &mut Replay, expected: usize) -> Vec<String> {
     lines.iter().map(|l| without_ids(l)).collect()
 }
 
+/// Whether a harness error is the kind of failure dockerd reported.
+type Fits = fn(&HarnessError) -> bool;
+
 /// Commands whose failure the harness reproduces but not dockerd's text: the CLI
 /// decodes config.json itself (`unexpected EOF`, Go's unmarshal errors, `lstat`) and
 /// refuses `plugin upgrade` of an enabled plugin itself; dockerd's `no rootfs found:
@@ -157,8 +163,8 @@ async fn actual_output(replay: &mut Replay, expected: usize) -> Vec<String> {
 /// listens (the harness's dirs live under its root); runc's words for a mount it
 /// cannot make (they name a file descriptor); Go's words for a dead plugin's socket.
 /// Each with the kind of error the harness must give instead.
-fn text_differs_knowingly(command: &str) -> Option<fn(&HarnessError) -> bool> {
-    let known: [(&str, fn(&HarnessError) -> bool); 9] = [
+fn text_differs_knowingly(command: &str) -> Option<Fits> {
+    let known: [(&str, Fits); 9] = [
         ("docker plugin create bad-json", |e| {
             matches!(e, HarnessError::Bundle(_))
         }),

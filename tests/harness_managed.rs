@@ -16,7 +16,7 @@ use docker_plugin_sdk::harness::{
 };
 use serde_json::json;
 use support::bundle::{packaged, write_config};
-use support::process::example_binary;
+use support::process::{example_binary, processes_with};
 
 /// dockerd's retries (they ride out a plugin restart), a fast socket probe.
 fn engine(root: &Path) -> Engine {
@@ -329,23 +329,10 @@ async fn a_plugin_that_never_listens_stays_disabled() {
     assert!(!info.enabled && info.pid.is_none());
     // The plugin and what it started are stopped (its whole process group).
     wait_for("the plugin's processes to go", || {
-        processes_running("6060") + processes_running("6061") == 0
+        processes_with("6060") + processes_with("6061") == 0
     })
     .await;
     e.plugins().rm("mute", false).await.unwrap();
-}
-
-/// How many processes have `marker` as an argument.
-fn processes_running(marker: &str) -> usize {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == marker.as_bytes())
-        })
-        .count()
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use docker_plugin_sdk::harness::{
     Engine, EngineConfig, HarnessError, PluginProcess, RetryPolicy, Signal, SocketProbe, VolumeUse,
 };
 use serde_json::{Value, json};
-use support::bundle::packaged;
 use support::process::xtask_binary;
+use support::recorder::{self, reported};
 
 fn none() -> std::iter::Empty<(&'static str, &'static str)> {
     std::iter::empty()
@@ -54,55 +54,13 @@ fn broken_bundle(dir: &Path, file: &str, name: &str, extra: Value) -> PathBuf {
     b
 }
 
-/// A managed recorder bundle: `extra` config keys over the usual ones.
+/// A managed recorder bundle (see [`support::recorder::bundle`]).
 fn bundle(dir: &Path, file: &str, name: &str, extra: Value) -> PathBuf {
-    let mut config = json!({
-        "description": "recorder",
-        "entrypoint": ["/recorder", "--name", name, "--socket-dir", "/run/docker/plugins",
-                       "--root", "/mnt/volumes", "--log", "/tmp/calls.jsonl",
-                       "--print-env", "DEBUG", "--report", "--print-path", "/dev/fuse",
-                       "--capabilities"],
-        "env": [{"name": "DEBUG", "settable": ["value"], "value": "0"}],
-        "interface": {"socket": format!("{name}.sock"), "types": ["docker.volumedriver/1.0"]},
-        "propagatedmount": "/mnt/volumes",
-        "mounts": [{"name": "log", "source": dir.display().to_string(), "destination": "/log",
-                    "type": "bind", "options": ["rbind"]}]
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    packaged(
-        &dir.join(file),
-        &config,
-        &xtask_binary("recorder"),
-        "/recorder",
-        &["/tmp", "/mnt/volumes", "/run/docker/plugins", "/log"],
-    )
+    recorder::bundle(dir, file, name, extra, &[])
 }
 
 fn engine(root: &Path) -> Engine {
     Engine::for_tests(root)
-}
-
-/// What managed plugin `name` printed after `recorder: <what>` (its latest start).
-async fn reported(e: &Engine, name: &str, what: &str) -> String {
-    let prefix = format!("recorder: {what}");
-    let start = Instant::now();
-    loop {
-        let logs = e.plugins().logs(name).unwrap();
-        let matches = |line: &str| {
-            line.strip_prefix(&prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
-        };
-        if let Some(line) = logs.iter().rev().find(|l| matches(&l.line)) {
-            return line.line[prefix.len()..].trim().to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no `{prefix}` in {logs:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A unix socket that leaves a stale file: connecting to it is refused.

@@ -18,8 +18,9 @@ use docker_plugin_sdk::harness::{
     Discovery, Engine, EngineConfig, HarnessError, LaunchMode, SocketProbe, VolumeUse,
 };
 use serde_json::{Value, json};
-use support::bundle::{packaged, write_config};
-use support::process::xtask_binary;
+use support::bundle::write_config;
+use support::process::{processes_with, xtask_binary};
+use support::recorder::{self, reported};
 
 fn engine(root: &Path) -> Engine {
     Engine::with_config(EngineConfig {
@@ -28,62 +29,9 @@ fn engine(root: &Path) -> Engine {
     })
 }
 
-/// A bundle of the recorder in a rootfs: `name`, its `extra` config keys, and extra
-/// recorder `flags`.
+/// The recorder bundle `<name>.bundle` (see [`support::recorder::bundle`]).
 fn recorder_bundle(dir: &Path, name: &str, extra: Value, flags: &[&str]) -> PathBuf {
-    let mut entrypoint = vec![
-        "/recorder",
-        "--name",
-        name,
-        "--socket-dir",
-        "/run/docker/plugins",
-        "--root",
-        "/mnt/volumes",
-        "--log",
-        "/tmp/calls.jsonl",
-        "--report",
-        "--print-path",
-        "/dev/fuse",
-        "--capabilities",
-    ];
-    entrypoint.extend(flags);
-    let mut config = json!({
-        "description": "recorder",
-        "entrypoint": entrypoint,
-        "interface": {"socket": format!("{name}.sock"), "types": ["docker.volumedriver/1.0"]},
-        "propagatedmount": "/mnt/volumes"
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    packaged(
-        &dir.join(format!("{name}.bundle")),
-        &config,
-        &xtask_binary("recorder"),
-        "/recorder",
-        &["/tmp", "/mnt/volumes", "/run/docker/plugins", "/etc"],
-    )
-}
-
-/// What the plugin `name` reported after `recorder: <what>`, waited for.
-async fn reported(e: &Engine, name: &str, what: &str) -> String {
-    let prefix = format!("recorder: {what}");
-    let start = Instant::now();
-    loop {
-        let logs = e.plugins().logs(name).unwrap();
-        let matches = |line: &str| {
-            line.strip_prefix(&prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
-        };
-        if let Some(line) = logs.iter().rev().find(|l| matches(&l.line)) {
-            return line.line[prefix.len()..].trim().to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no `{prefix}` in {logs:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    recorder::bundle(dir, &format!("{name}.bundle"), name, extra, flags)
 }
 
 /// Creates and enables the recorder bundle `name`.
@@ -343,19 +291,6 @@ async fn a_host_binary_runs_only_in_host_mode_and_otherwise_fails_as_dockerd() {
     e.plugins().enable("host").await.unwrap();
     // In the plugin's namespaces all the same.
     assert_eq!(reported(&e, "host", "net").await, "lo only, up");
-}
-
-/// How many processes have `marker` as an argument.
-fn processes_with(marker: &str) -> usize {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == marker.as_bytes())
-        })
-        .count()
 }
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {

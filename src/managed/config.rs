@@ -68,6 +68,7 @@ mod decode;
 pub(crate) mod set;
 mod validate;
 
+#[cfg(feature = "harness")]
 pub(crate) use validate::CAPABILITIES;
 pub use validate::{ConfigProblem, MAX_SOCKET_NAME_LEN, Rule};
 

@@ -79,11 +79,7 @@ impl Settings {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let settings = args
-            .into_iter()
-            .map(|arg| Setting::parse(arg.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        for setting in settings {
+        for setting in Setting::parse_all(args)? {
             self.apply(config, setting)?;
         }
         Ok(())

@@ -3,12 +3,10 @@
 //! (Go's `tabwriter`, as the CLI's table formatter uses it), `docker plugin inspect
 //! --format`, and the recorder's `@host-files` listing.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use docker_plugin_sdk::harness::{ManagedInfo, VolumeList};
 use serde_json::{Value, json};
 
+use super::host_files::walk;
 use super::replay::Replay;
 
 /// The CLI's table: `tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`: each column as
@@ -126,36 +124,6 @@ fn template(format: &str, info: &ManagedInfo) -> String {
 pub fn plugin_inspect(format: &str, info: &ManagedInfo) -> Option<String> {
     let text = template(format, info);
     (!text.contains("{{")).then_some(text)
-}
-
-fn walk(path: &Path, lines: &mut Vec<String>) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        lines.push(format!("{} (missing)", path.display()));
-        return;
-    };
-    let t = meta.file_type();
-    let kind = if t.is_dir() {
-        "dir"
-    } else if t.is_socket() {
-        "socket"
-    } else if t.is_fifo() {
-        "fifo"
-    } else if t.is_symlink() {
-        "symlink"
-    } else {
-        "file"
-    };
-    lines.push(format!("{} ({kind})", path.display()));
-    if kind == "dir"
-        && let Ok(entries) = fs::read_dir(path)
-    {
-        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        children.sort();
-        for child in children {
-            walk(&child, lines);
-        }
-    }
 }
 
 /// The recorder's `@host-files NAME`: the plugin's socket dir, its propagated-mount

@@ -5,12 +5,15 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
-//! - [`bundle`]: managed-plugin bundles written by the packager.
+//! - [`bundle`]: managed-plugin bundles written by the packager;
+//! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
 pub mod bundle;
 pub mod process;
+#[cfg(all(feature = "harness", feature = "packager"))]
+pub mod recorder;
 #[cfg(feature = "client")]
 pub mod server;
 #[cfg(feature = "harness")]

@@ -17,7 +17,7 @@ use tokio::process::Child;
 use tokio::sync::oneshot;
 
 use super::active::ActivePlugin;
-use super::launch::{LaunchSpec, LogLines, PluginLogLine};
+use super::launch::{LaunchSpec, LogLines, PluginLogLine, go_io_error};
 use super::mounts::recursive_unmount;
 use crate::harness::error::HarnessError;
 
@@ -262,22 +262,11 @@ pub(super) async fn start_and_probe(
         });
     }
     stop_process(&mut child, shared).await;
-    let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| go_dial_error(&e));
+    let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| go_io_error(&e));
     Err(HarnessError::EnableFailed {
         id: spec.id.clone(),
         problem: format!("dial unix {}: connect: {err}", socket.display()),
     })
-}
-
-/// A connect error as Go words it (`no such file or directory`).
-fn go_dial_error(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_lowercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// Whether the shim `pid` has exited (left a zombie), without reaping it.

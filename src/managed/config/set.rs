@@ -41,6 +41,18 @@ impl Setting {
         })
     }
 
+    /// moby's `newSettables`: every argument parsed first; one malformed argument
+    /// fails them all.
+    pub(crate) fn parse_all<I, S>(args: I) -> Result<Vec<Self>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        args.into_iter()
+            .map(|arg| Self::parse(arg.as_ref()))
+            .collect()
+    }
+
     /// moby's `prettyName`: `name.field`, or `name` without a field.
     fn pretty_name(&self) -> String {
         if self.field.is_empty() {
@@ -101,10 +113,7 @@ impl PluginConfig {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let settings = args
-            .into_iter()
-            .map(|arg| Setting::parse(arg.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let settings = Setting::parse_all(args)?;
         let mut next = self.clone();
         for setting in settings {
             next.apply(setting)?;

@@ -1,21 +1,21 @@
 //! Starting a managed plugin's process the way dockerd does through containerd and
 //! runc, as far as the plugin can tell: its entrypoint and the settings' args, `PATH`
 //! plus the settings' env (and `HOME`, as runc adds it), its working dir, and the
-//! container dockerd's OCI spec
-//! describes (moby v20.10.24 `plugin/v2/plugin_linux.go` `InitSpec`,
-//! `oci/defaults.go`, `plugin/manager_linux.go` `enable`):
+//! container dockerd's OCI spec describes (moby v20.10.24 `plugin/v2/plugin_linux.go`
+//! `InitSpec`, `oci/defaults.go`, `plugin/manager_linux.go` `enable`):
 //!
 //! - **namespaces**: mount, UTS, IPC (unless `ipcHost`), PID (unless `pidHost`; the
 //!   plugin is PID 1) and network (unless `network.type` is `host`; only `lo`, up);
 //!   a user namespace too when the harness is not root;
 //! - **capabilities**: Docker's 14 defaults plus `linux.capabilities` ([`caps`]);
-//! - **filesystems** ([`plan`]): the rootfs as `/` (`pivot_root`), after dockerd's
-//!   init layer ([`initlayer`]); `/proc`; a tmpfs `/dev` with runc's nodes plus the
-//!   settings' devices (the host's `/dev` with `allowAllDevices`); `/sys` read-only;
-//!   the config's mounts; `<exec-root>/plugins/<id>` on `/run/docker/plugins`
-//!   (`rshared`); `<plugin dir>/propagated-mount` on `PropagatedMount` (`rshared`, so
-//!   mounts the plugin makes there reach the host); the host's `/etc/hosts` and
-//!   `/etc/resolv.conf` read-only when `network.type` is set;
+//! - **filesystems** ([`plan`], carried out by [`steps`]): the rootfs as `/`
+//!   (`pivot_root`), after dockerd's init layer ([`initlayer`]); `/proc`; a tmpfs
+//!   `/dev` with runc's nodes plus the settings' devices (the host's `/dev` with
+//!   `allowAllDevices`; [`dev`]); `/sys` read-only; the config's mounts;
+//!   `<exec-root>/plugins/<id>` on `/run/docker/plugins` (`rshared`); `<plugin
+//!   dir>/propagated-mount` on `PropagatedMount` (`rshared`, so mounts the plugin makes
+//!   there reach the host); the host's `/etc/hosts` and `/etc/resolv.conf` read-only
+//!   when `network.type` is set;
 //! - **lifetime** ([`shim`]): a shim between the harness and the plugin, so that
 //!   nothing the plugin starts outlives it, and the plugin dies with the harness.
 //!
@@ -35,6 +35,7 @@
 //! `tracing` with `plugin=<id>`, as dockerd logs it.
 
 mod caps;
+mod dev;
 mod initlayer;
 mod plan;
 mod shim;
@@ -52,7 +53,8 @@ use crate::harness::error::HarnessError;
 use crate::managed::bundle::resolve_in_rootfs;
 use crate::managed::config::PluginConfig;
 use crate::managed::settings::Settings;
-use plan::{ContainerPlan, go_io_error};
+use plan::ContainerPlan;
+pub(crate) use plan::go_io_error;
 
 /// dockerd's `PATH` for plugin processes (moby's `system.DefaultPathEnv`).
 pub const PLUGIN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -20,11 +20,7 @@ pub(crate) enum Fallback {
     Skip,
     /// The host's path is bound instead (a `proc` or `sysfs` the user namespace may
     /// not mount), read-only when `read_only`.
-    BindHost {
-        source: CString,
-        read_only: bool,
-        kept: MsFlags,
-    },
+    BindHost { source: CString, read_only: bool },
 }
 
 /// One step; paths are absolute, as seen before `pivot_root`.
@@ -112,12 +108,8 @@ impl Step {
                     Err(err) => match fallback {
                         Fallback::Fail => return Err(err),
                         Fallback::Skip => return Ok(()),
-                        Fallback::BindHost {
-                            source,
-                            read_only,
-                            kept,
-                        } => {
-                            let remount = read_only.then_some(MsFlags::MS_RDONLY | *kept);
+                        Fallback::BindHost { source, read_only } => {
+                            let remount = read_only.then_some(MsFlags::MS_RDONLY);
                             return bind(source, target, true, remount, None);
                         }
                     },

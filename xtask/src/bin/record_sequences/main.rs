@@ -29,7 +29,8 @@
 //! logged about the plugin during the command (its output lines, refused API calls).
 //!
 //! The modules: `actions` (what is recorded), `session` (running an action and its
-//! commands), `managed` (bundles and the static recorder), `registry` (the registry
+//! commands), `managed` (bundles and the static recorder), `host_files` (the
+//! `@host-files` listing, shared with the replay), `registry` (the registry
 //! `docker plugin upgrade` pulls from), `fixture` (the files written and their
 //! normalization).
 //!
@@ -42,6 +43,7 @@
 
 mod actions;
 mod fixture;
+mod host_files;
 mod managed;
 mod registry;
 mod session;

@@ -14,6 +14,7 @@ use docker_plugin_sdk::package::elf::ElfInfo;
 use serde_json::Value;
 
 use crate::actions::{BadBundle, PluginSpec};
+use crate::host_files::walk;
 use crate::session::RunningPlugin;
 use crate::{
     HOST_FILES, KILL, MANAGED_LOG_DIR, PROPAGATED_MOUNT, RESTART_WAIT, SOCKET_DIR,
@@ -318,36 +319,6 @@ pub(crate) fn host_files(d: &Dockerd, plugin: &RunningPlugin) -> Result<String, 
         walk(&root, &mut lines);
     }
     Ok(lines.join("\n"))
-}
-
-pub(crate) fn walk(path: &Path, lines: &mut Vec<String>) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        lines.push(format!("{} (missing)", path.display()));
-        return;
-    };
-    let kind = meta.file_type();
-    let kind = if kind.is_dir() {
-        "dir"
-    } else if kind.is_socket() {
-        "socket"
-    } else if kind.is_fifo() {
-        "fifo"
-    } else if kind.is_symlink() {
-        "symlink"
-    } else {
-        "file"
-    };
-    lines.push(format!("{} ({kind})", path.display()));
-    if kind == "dir"
-        && let Ok(entries) = fs::read_dir(path)
-    {
-        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        children.sort();
-        for child in children {
-            walk(&child, lines);
-        }
-    }
 }
 
 /// The lines dockerd logged about the plugins (`plugin=<id>` output, lines naming a

@@ -195,8 +195,8 @@ fn propagation() -> String {
         let wanted = CString::new(Path::new(point).as_os_str().as_bytes()).unwrap_or_default();
         let line = info
             .lines()
-            .filter(|l| l.split(' ').nth(4) == wanted.to_str().ok())
-            .last();
+            .rev()
+            .find(|l| l.split(' ').nth(4) == wanted.to_str().ok());
         match line {
             None => "not a mount".to_owned(),
             Some(l) => {

@@ -25,6 +25,11 @@
 //!
 //! When the engine goes, the plugins it enabled are stopped as dockerd stops them at
 //! shutdown (moby `Manager.Shutdown`), and their mounts unmounted.
+//!
+//! One plugin's state is [`plugin`]'s; what the services look up is [`lookup`]'s.
+
+mod lookup;
+mod plugin;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -45,8 +50,10 @@ use crate::harness::calls::CallLog;
 use crate::harness::error::HarnessError;
 use crate::harness::ids::random_id;
 use crate::managed::bundle::Bundle;
-use crate::managed::config::{PluginConfig, Privilege};
+use crate::managed::config::Privilege;
 use crate::managed::settings::Settings;
+pub use plugin::ManagedInfo;
+use plugin::{ManagedPlugin, blocking, copy_tree};
 
 /// Every managed plugin, in creation order: dockerd's plugin store for v2 plugins.
 #[derive(Debug)]
@@ -56,149 +63,6 @@ pub(crate) struct Managed {
     plugins: Mutex<Vec<ManagedPlugin>>,
     /// Every line any managed plugin printed, removed ones' too (dockerd's log).
     output: LogLines,
-}
-
-/// What the engine keeps per managed plugin.
-#[derive(Debug)]
-pub(crate) struct ManagedPlugin {
-    id: String,
-    name: String,
-    dir: PathBuf,
-    config: PluginConfig,
-    settings: Settings,
-    mode: LaunchMode,
-    refs: usize,
-    /// Set while an enable is starting it: other lifecycle calls are refused.
-    enabling: bool,
-    shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
-}
-
-/// A managed plugin as `docker plugin inspect` shows it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ManagedInfo {
-    /// The 64-hex plugin ID.
-    pub id: String,
-    /// The normalized name, e.g. `localvol:latest`.
-    pub name: String,
-    /// Whether it is enabled.
-    pub enabled: bool,
-    /// Its config (`Config`): the bundle's, with mount sources and device paths set.
-    pub config: PluginConfig,
-    /// Its settings (`Settings`): the env, args, devices and mounts it starts with.
-    pub settings: Settings,
-    /// Where its entrypoint comes from.
-    pub mode: LaunchMode,
-    /// `<data-root>/plugins/<id>/rootfs`.
-    pub rootfs: PathBuf,
-    /// `<data-root>/plugins/<id>/propagated-mount`.
-    pub propagated_mount: PathBuf,
-    /// Where the engine dials it: `<socket-dir>/<id>/<Socket>`.
-    pub socket: PathBuf,
-    /// The plugin's process ID while it runs.
-    pub pid: Option<u32>,
-    /// References held by volumes created through it.
-    pub refs: usize,
-}
-
-fn save_config(plugin_dir: &Path, config: &PluginConfig) -> Result<(), HarnessError> {
-    std::fs::write(plugin_dir.join("config.json"), config.to_json_pretty()?)
-        .map_err(|e| HarnessError::io("writing config.json", e))
-}
-
-/// Copies a rootfs: dirs, files and symlinks as they are (a dir's mode is applied
-/// after its contents, so read-only dirs copy too). Sockets, fifos and device nodes
-/// are left out: a rootfs has none that a plugin can use (`/dev` is made at start).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, HarnessError> + Send + 'static,
-) -> Result<T, HarnessError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(HarnessError::io(what, std::io::Error::other(e))))
-}
-
-impl ManagedPlugin {
-    fn rootfs(&self) -> PathBuf {
-        self.dir.join("rootfs")
-    }
-
-    fn propagated_source(&self) -> PathBuf {
-        self.dir.join("propagated-mount")
-    }
-
-    fn enabled(&self) -> bool {
-        self.shared.enabled.load(Ordering::SeqCst)
-    }
-
-    /// Writes the config to `<plugin dir>/config.json` and the settings beside it, as
-    /// dockerd keeps them.
-    fn save(&self) -> Result<(), HarnessError> {
-        save_config(&self.dir, &self.config)?;
-        std::fs::write(
-            self.dir.join("settings.json"),
-            self.settings.to_docker_json(),
-        )
-        .map_err(|e| HarnessError::io("writing settings.json", e))
-    }
-
-    fn check_not_enabling(&self) -> Result<(), HarnessError> {
-        if self.enabling {
-            return Err(HarnessError::PluginEnabling {
-                name: self.name.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    fn info(&self, socket_dir: &Path) -> ManagedInfo {
-        let pid = self.shared.pid.load(Ordering::SeqCst);
-        ManagedInfo {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            enabled: self.enabled(),
-            config: self.config.clone(),
-            settings: self.settings.clone(),
-            mode: self.mode,
-            rootfs: self.rootfs(),
-            propagated_mount: self.propagated_source(),
-            socket: socket_dir
-                .join(&self.id)
-                .join(&self.config.interface.socket),
-            pid: (pid != 0).then_some(pid),
-            refs: self.refs,
-        }
-    }
-
-    /// dockerd's `FilterByCap`: an interface type of prefix `docker` whose capability
-    /// is `subsystem` in lower case.
-    fn provides(&self, subsystem: &str) -> bool {
-        let capability = subsystem.to_ascii_lowercase();
-        self.config
-            .interface
-            .types
-            .iter()
-            .any(|t| t.prefix == "docker" && t.capability == capability)
-    }
 }
 
 impl Managed {
@@ -233,6 +97,19 @@ impl Managed {
             ref_or_id,
             plugins.iter().map(|p| (p.id.as_str(), p.name.as_str())),
         )
+    }
+
+    /// The plugin `name` means, `None` when it means none (then dockerd looks for a
+    /// legacy plugin); an ambiguous prefix is an error.
+    fn find_managed<'a>(
+        plugins: &'a [ManagedPlugin],
+        name: &str,
+    ) -> Result<Option<&'a ManagedPlugin>, HarnessError> {
+        match Self::find(plugins, name) {
+            Ok(i) => Ok(Some(&plugins[i])),
+            Err(HarnessError::NoSuchPlugin { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Runs `f` on the managed plugin `ref_or_id` (a name, an ID or an ID prefix).
@@ -588,90 +465,6 @@ impl Managed {
             let _ = std::fs::remove_dir_all(self.managed_socket_dir().join(&plugin.id));
         }
         Ok(())
-    }
-
-    /// dockerd's `Store.Get` for managed plugins: the plugin `name` (a name, an ID or
-    /// a prefix) for `subsystem`; `Ok(None)` when there is none (look for a legacy
-    /// one), an error when it is disabled, ambiguous or does not provide it.
-    pub(crate) fn lookup(
-        &self,
-        name: &str,
-        subsystem: &str,
-    ) -> Result<Option<Arc<ActivePlugin>>, HarnessError> {
-        let managed = self.managed();
-        let plugin = match Self::find(&managed, name) {
-            Ok(i) => &managed[i],
-            Err(HarnessError::NoSuchPlugin { .. }) => return Ok(None),
-            Err(err) => return Err(err),
-        };
-        match plugin.shared.active() {
-            Some(active) if plugin.enabled() => {
-                if plugin.provides(subsystem) {
-                    Ok(Some(active))
-                } else {
-                    Err(HarnessError::NoCapability {
-                        capability: subsystem.to_ascii_lowercase(),
-                    })
-                }
-            }
-            // The name as given: "plugin rec-m found but disabled".
-            _ => Err(HarnessError::PluginDisabled {
-                name: name.to_owned(),
-            }),
-        }
-    }
-
-    /// The socket to dial managed plugin `name` by while it is enabled: `Ok(None)`
-    /// when there is no such managed plugin, an error while it is disabled.
-    pub(crate) fn socket_of(&self, name: &str) -> Result<Option<PathBuf>, HarnessError> {
-        let managed = self.managed();
-        let plugin = match Self::find(&managed, name) {
-            Ok(i) => &managed[i],
-            Err(HarnessError::NoSuchPlugin { .. }) => return Ok(None),
-            Err(err) => return Err(err),
-        };
-        match plugin.shared.active() {
-            Some(active) if plugin.enabled() => Ok(Some(match &active._socket_dir {
-                // A long path: dialed through the dir kept open.
-                Some(dir) => Path::new("/proc/self/fd")
-                    .join(std::os::fd::AsRawFd::as_raw_fd(dir.as_ref()).to_string())
-                    .join(&plugin.config.interface.socket),
-                None => active.found.path.clone(),
-            })),
-            _ => Err(HarnessError::PluginDisabled {
-                name: name.to_owned(),
-            }),
-        }
-    }
-
-    /// Every enabled managed plugin implementing `subsystem`.
-    pub(crate) fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
-        self.managed()
-            .iter()
-            .filter(|p| p.enabled() && p.provides(subsystem))
-            .filter_map(|p| p.shared.active())
-            .collect()
-    }
-
-    /// The normalized name of managed plugin `name`, if there is one.
-    pub(crate) fn normalized(&self, name: &str) -> Option<String> {
-        let managed = self.managed();
-        Self::find(&managed, name)
-            .ok()
-            .map(|i| managed[i].name.clone())
-    }
-
-    /// A volume took (`+1`) or dropped (`-1`) a reference on driver `name`.
-    pub(crate) fn reference(&self, name: &str, take: bool) {
-        let mut managed = self.managed();
-        if let Ok(i) = Self::find(&managed, name) {
-            let plugin = &mut managed[i];
-            if take {
-                plugin.refs += 1;
-            } else {
-                plugin.refs = plugin.refs.saturating_sub(1);
-            }
-        }
     }
 }
 
