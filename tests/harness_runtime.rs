@@ -143,6 +143,17 @@ async fn dev_holds_runcs_nodes_and_only_the_devices_asked_for() {
         "/=rw /sys=ro /proc/sys=ro /proc/sysrq-trigger=missing /proc=rw"
     );
     assert_eq!(reported(&e, "dev-fuse", "/dev/fuse").await, "present");
+    // A settable device path: `plugin set` gives the plugin the device set.
+    let bundle = recorder_bundle(
+        dir.path(),
+        "dev-set",
+        json!({"linux": {"devices": [{"name": "fuse", "settable": ["path"], "path": "/dev/zero"}]}}),
+        &[],
+    );
+    e.plugins().create("dev-set", bundle).await.unwrap();
+    e.plugins().set("dev-set", ["fuse=/dev/fuse"]).unwrap();
+    e.plugins().enable("dev-set").await.unwrap();
+    assert_eq!(reported(&e, "dev-set", "/dev/fuse").await, "present");
     assert_eq!(reported(&e, "dev-all", "dev").await, "the host's");
     // A device the host does not have fails the enable, in moby's words.
     let bundle = recorder_bundle(

@@ -3,14 +3,14 @@
 //! double) to reproduce exactly.
 //!
 //! ```text
-//! sudo cargo run -p xtask --bin record_sequences            # every action (about 4 minutes)
+//! sudo cargo run -p xtask --bin record_sequences            # every action (about 8 minutes)
 //! sudo cargo run -p xtask --bin record_sequences -- --only volume_rm,plugin_restart
 //! scripts/record-dockerd-sequences                          # the same, as a script
 //! ```
 //!
 //! Each action gets a fresh private dockerd, started exactly as the integration tests
 //! start one (`docker_plugin_sdk::harness::dockerd`), and fresh `recorder` plugins
-//! (`xtask/src/bin/recorder.rs`) that log every request and reply on the wire. The action's
+//! (`xtask/src/bin/recorder/`) that log every request and reply on the wire. The action's
 //! setup commands run first; then its commands, one at a time, each followed by a quiet
 //! second so that asynchronous calls are attributed to the command that caused them.
 //!
@@ -26,7 +26,8 @@
 //! action's commands `docker plugin create` and `enable`; dockerd runs it, so it runs
 //! with `pidhost` (the peer filter keeps working) and writes its log into a host
 //! directory bind-mounted into it. For these actions each result also holds what dockerd
-//! logged about the plugin during the command (its output lines, refused API calls).
+//! logged about the plugin during the command (its output lines, refused API calls),
+//! the recorder's report of the container it runs in among them.
 //!
 //! The modules: `actions` (what is recorded), `session` (running an action and its
 //! commands), `managed` (bundles and the static recorder), `host_files` (the
