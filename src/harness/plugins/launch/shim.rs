@@ -13,6 +13,11 @@
 //!   PID 1; with `pidHost` the subreaper kills its children) and exits with the
 //!   plugin's status.
 //!
+//! Limits: the parent-death signal follows the *thread* that spawned the shim (a
+//! tokio runtime thread, alive as long as the runtime); with `pidHost`, helpers that
+//! left the plugin's process group survive a SIGKILL of the whole test process (the
+//! shim dies before it can kill them; without `pidHost` the kernel does it).
+//!
 //! The plugin (the shim's child) dies with the shim, runs the mount steps, brings up
 //! `lo` in a private network namespace, changes to its working dir, drops to its
 //! capabilities, and returns to `exec`. When a step fails it writes the step's number
