@@ -74,8 +74,8 @@
 //! - [`Server`]: the run loop, the drain and the idle timer, graceful shutdown.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
 //!   its validation, the privileges `docker plugin install` asks for, `docker plugin
-//!   set`) and bundle directories. Always compiled: the packager and the harness
-//!   share it.
+//!   set`), bundle directories, and the settings kept beside the config. Always
+//!   compiled: the packager and the harness share it.
 //! - `client` (feature `client`): a client that calls any declared method the way
 //!   `dockerd` does, for tests and tools.
 //! - `package` (feature `packager`): the packager: `[package.metadata.docker-plugin]`,
@@ -84,8 +84,9 @@
 //!   install` does), systemd units; with `client` the engine API (`package::engine`),
 //!   with `harness` `package --verify` and `doctor`.
 //! - `harness` (feature `harness`): the mini-engine, a dockerd test double layered as
-//!   dockerd is (the plugin registry, one service per subsystem, containers, the
-//!   engine; with `packager`, `docker plugin install` from a registry); plugin
+//!   dockerd is (the plugin registry, with managed plugins run in the container runc
+//!   would give them; one service per subsystem; containers; the engine; with
+//!   `packager`, `docker plugin install` from a registry); plugin
 //!   binaries as processes (`PluginProcess`); a private real dockerd
 //!   (`harness::dockerd`).
 //!

@@ -166,7 +166,7 @@ async fn remove_is_refused_while_a_container_uses_the_volume() {
     assert!(matches!(err, HarnessError::VolumeInUse { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        format!("remove v: volume is in use - [{} {}]", first.id, second.id)
+        format!("remove v: volume is in use - [{}, {}]", first.id, second.id)
     );
     assert_eq!(
         e.calls().take_methods(),
@@ -296,12 +296,11 @@ async fn a_plugin_that_starts_late_is_found_by_the_retry_loop() {
 async fn a_missing_plugin_is_not_found_after_the_deadline() {
     let s = Setup::new();
     let engine = Engine::with_config(EngineConfig {
-        discovery: Discovery::rooted(s.root.path()),
         retry: RetryPolicy {
             deadline: Duration::from_millis(300),
             first_backoff: Duration::from_millis(50),
         },
-        ..Default::default()
+        ..EngineConfig::with_discovery(Discovery::rooted(s.root.path()))
     });
     let err = engine
         .volumes()

@@ -11,10 +11,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use docker_plugin_sdk::harness::{Engine, EngineConfig, HarnessError, SocketProbe, VolumeUse};
+use docker_plugin_sdk::harness::{
+    Engine, EngineConfig, HarnessError, LaunchMode, SocketProbe, VolumeUse,
+};
 use serde_json::json;
 use support::bundle::{packaged, write_config};
-use support::process::example_binary;
+use support::process::{example_binary, processes_with};
 
 /// dockerd's retries (they ride out a plugin restart), a fast socket probe.
 fn engine(root: &Path) -> Engine {
@@ -198,13 +200,23 @@ async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled()
     let e = engine(dir.path());
     let volumes = dir.path().join("volumes");
     let bundle = host_bundle(dir.path(), "lvh.sock", &volumes);
-    e.plugins().create("lvh", &bundle).await.unwrap();
-    let err = e.plugins().create("lvh:latest", &bundle).await.unwrap_err();
+    e.plugins()
+        .create_as("lvh", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
+    let err = e
+        .plugins()
+        .create_as("lvh:latest", &bundle, LaunchMode::Host)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "plugin lvh:latest already exists");
 
     e.plugins().enable("lvh").await.unwrap();
     let err = e.plugins().enable("lvh").await.unwrap_err();
-    assert_eq!(err.to_string(), "plugin lvh:latest is already enabled");
+    assert_eq!(
+        err.to_string(),
+        "plugin already enabled: plugin lvh:latest is enabled"
+    );
     let err = e.plugins().set("lvh", ["RUST_LOG=debug"]).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -221,7 +233,10 @@ async fn a_host_binary_bundle_serves_volumes_and_takes_settings_while_disabled()
     e.volumes().rm("h1").await.unwrap();
     e.plugins().disable("lvh", false).await.unwrap();
     let err = e.plugins().disable("lvh", false).await.unwrap_err();
-    assert_eq!(err.to_string(), "plugin lvh:latest is already disabled");
+    assert_eq!(
+        err.to_string(),
+        "plugin is already disabled: plugin lvh:latest found but disabled"
+    );
 
     // New args: volumes go elsewhere after the next enable.
     let elsewhere = dir.path().join("elsewhere");
@@ -250,7 +265,10 @@ async fn a_plugin_that_exits_while_enabled_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
     let bundle = host_bundle(dir.path(), "lvc.sock", &dir.path().join("volumes"));
-    e.plugins().create("lvc", &bundle).await.unwrap();
+    e.plugins()
+        .create_as("lvc", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
     e.plugins().enable("lvc").await.unwrap();
     e.volumes()
         .create("lvc", "c1", std::iter::empty::<(&str, &str)>())
@@ -294,10 +312,14 @@ async fn a_plugin_that_never_listens_stays_disabled() {
         &bundle,
         &json!({
             "entrypoint": ["/bin/sh", "-c", "/bin/sleep 6061 & exec /bin/sleep 6060"],
-            "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]}
+            "interface": {"socket": "mute.sock", "types": ["docker.volumedriver/1.0"]},
+            "pidhost": true
         }),
     );
-    e.plugins().create("mute", &bundle).await.unwrap();
+    e.plugins()
+        .create_as("mute", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
     let err = e.plugins().enable("mute").await.unwrap_err().to_string();
     assert!(
         err.contains("dial unix") && err.contains("mute.sock"),
@@ -307,23 +329,10 @@ async fn a_plugin_that_never_listens_stays_disabled() {
     assert!(!info.enabled && info.pid.is_none());
     // The plugin and what it started are stopped (its whole process group).
     wait_for("the plugin's processes to go", || {
-        processes_running("6060") + processes_running("6061") == 0
+        processes_with("6060") + processes_with("6061") == 0
     })
     .await;
     e.plugins().rm("mute", false).await.unwrap();
-}
-
-/// How many processes have `marker` as an argument.
-fn processes_running(marker: &str) -> usize {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == marker.as_bytes())
-        })
-        .count()
 }
 
 #[tokio::test]
@@ -340,7 +349,10 @@ async fn a_plugin_that_exits_before_listening_fails_the_enable_at_once() {
             "interface": {"socket": "dying.sock", "types": ["docker.volumedriver/1.0"]}
         }),
     );
-    e.plugins().create("dying", &bundle).await.unwrap();
+    e.plugins()
+        .create_as("dying", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
     let start = std::time::Instant::now();
     let err = e.plugins().enable("dying").await.unwrap_err().to_string();
     assert!(
@@ -358,7 +370,10 @@ async fn concurrent_lifecycle_calls_start_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path());
     let bundle = host_bundle(dir.path(), "lvx.sock", &dir.path().join("volumes"));
-    e.plugins().create("lvx", &bundle).await.unwrap();
+    e.plugins()
+        .create_as("lvx", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
     let (a, b, c) = tokio::join!(
         e.plugins().enable("lvx"),
         e.plugins().enable("lvx"),
@@ -395,7 +410,10 @@ async fn a_volume_the_driver_lost_and_got_again_holds_one_reference() {
     let e = engine(dir.path());
     let volumes = dir.path().join("volumes");
     let bundle = host_bundle(dir.path(), "lvl.sock", &volumes);
-    e.plugins().create("lvl", &bundle).await.unwrap();
+    e.plugins()
+        .create_as("lvl", &bundle, LaunchMode::Host)
+        .await
+        .unwrap();
     e.plugins().enable("lvl").await.unwrap();
     let none = std::iter::empty::<(&str, &str)>;
     e.volumes().create("lvl", "l1", none()).await.unwrap();
@@ -426,7 +444,12 @@ async fn bad_bundles_and_engines_without_a_data_root_are_refused_clearly() {
     write_config(&nowhere, &json!({"entrypoint": ["/no/such/binary"]}));
     e.plugins().create("nowhere", &nowhere).await.unwrap();
     let err = e.plugins().enable("nowhere").await.unwrap_err().to_string();
-    assert!(err.contains("neither in the rootfs"), "{err}");
+    assert_eq!(
+        err,
+        "failed to create shim task: OCI runtime create failed: runc create failed: unable to \
+         start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file \
+         or directory: unknown"
+    );
 
     let unrooted = Engine::new(docker_plugin_sdk::harness::Discovery::rooted(dir.path()));
     let err = unrooted.plugins().create("x", &nowhere).await.unwrap_err();
@@ -602,7 +625,10 @@ fn host_mode_creates_nothing_on_a_host_without_run_docker_plugins() {
             let dir = tempfile::tempdir().unwrap();
             let e = engine(dir.path());
             let bundle = host_bundle(dir.path(), "lvn.sock", &dir.path().join("volumes"));
-            e.plugins().create("lvn", &bundle).await.unwrap();
+            e.plugins()
+                .create_as("lvn", &bundle, LaunchMode::Host)
+                .await
+                .unwrap();
             e.plugins().enable("lvn").await.unwrap();
             e.volumes()
                 .create("lvn", "n1", std::iter::empty::<(&str, &str)>())

@@ -242,6 +242,11 @@ fn inspect_prints_config_and_privileges() -> Result<(), Failed> {
     let out = ok(&["inspect", sshfs.path().to_str().ok_or("path")?])?;
     let expected = "Plugin \"sshFS\" is requesting the following privileges:\n - network: [host]\n - device: [/dev/fuse]\n - capabilities: [CAP_SYS_ADMIN]\n";
     check(out.contains(expected), || out.clone())?;
+    // Its volumes would live in the rootfs, which `docker plugin upgrade` replaces.
+    check(
+        out.contains("warning: propagatedMount: is empty and there are no mounts: the volumes"),
+        || out.clone(),
+    )?;
     let missing = cargo_docker_plugin(&["inspect", "/nonexistent"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     check(

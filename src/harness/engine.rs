@@ -40,10 +40,7 @@ pub struct Engine {
 impl Engine {
     /// An engine looking plugins up with `discovery`, otherwise as dockerd.
     pub fn new(discovery: Discovery) -> Self {
-        Self::with_config(EngineConfig {
-            discovery,
-            ..Default::default()
-        })
+        Self::with_config(EngineConfig::with_discovery(discovery))
     }
 
     /// An engine with every directory under `root` ([`EngineConfig::rooted`]): legacy

@@ -24,8 +24,9 @@ pub enum HarnessError {
         /// What is wrong with it.
         problem: String,
     },
-    /// The plugin activated but does not implement the subsystem asked for.
-    #[error("plugin {name} does not implement {subsystem} (it implements {implements:?})")]
+    /// A legacy plugin activated but does not implement the subsystem asked for
+    /// (moby's `ErrNotImplements`; dockerd wraps it as [`HarnessError::Legacy`]).
+    #[error("Plugin does not implement the requested driver")]
     NotImplements {
         /// The plugin.
         name: String,
@@ -33,6 +34,20 @@ pub enum HarnessError {
         subsystem: String,
         /// What `/Plugin.Activate` answered.
         implements: Vec<String>,
+    },
+    /// A managed plugin has no interface type `docker.<capability>` (moby's
+    /// `ErrInadequateCapability`).
+    #[error("plugin does not provide {capability:?} capability")]
+    NoCapability {
+        /// The capability asked for, in lower case (`volumedriver`).
+        capability: String,
+    },
+    /// A legacy plugin lookup failed otherwise than "not found": dockerd's wrapping
+    /// (`legacy plugin: …`, moby v20.10.24 `plugin/store.go` `Get`).
+    #[error("legacy plugin: {source}")]
+    Legacy {
+        /// Why.
+        source: Box<HarnessError>,
     },
     /// A call to the plugin failed (after dockerd's retries, for transport errors).
     #[error("{plugin}: {source}")]
@@ -49,12 +64,22 @@ pub enum HarnessError {
         name: String,
     },
     /// `volume rm` (or plugin disable) while a container references the volume.
-    #[error("remove {name}: volume is in use - [{}]", containers.join(" "))]
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
     VolumeInUse {
         /// The volume name.
         name: String,
         /// The IDs of the containers referencing it.
         containers: Vec<String>,
+    },
+    /// A volume action failed in the driver (moby's `OpErr`: `create NAME: …`).
+    #[error("{op} {name}: {source}")]
+    VolumeOp {
+        /// The action: `create`.
+        op: &'static str,
+        /// The volume name.
+        name: String,
+        /// Why.
+        source: Box<HarnessError>,
     },
     /// The volume name belongs to another driver.
     #[error(
@@ -83,6 +108,12 @@ pub enum HarnessError {
     #[error("plugin {name:?} not found")]
     NoSuchPlugin {
         /// The normalized name.
+        name: String,
+    },
+    /// A name that is a prefix of more than one plugin ID.
+    #[error("multiple plugins found for {name:?}")]
+    AmbiguousPlugin {
+        /// The name or prefix given.
         name: String,
     },
     /// `plugin create` with a name already taken.
@@ -144,27 +175,43 @@ pub enum HarnessError {
         name: String,
     },
     /// `plugin enable` of an enabled plugin.
-    #[error("plugin {name} is already enabled")]
+    #[error("plugin already enabled: plugin {name} is enabled")]
     AlreadyEnabled {
         /// The normalized name.
         name: String,
     },
     /// `plugin disable` of a disabled plugin.
-    #[error("plugin {name} is already disabled")]
+    #[error("plugin is already disabled: plugin {name} found but disabled")]
     AlreadyDisabled {
+        /// The normalized name.
+        name: String,
+    },
+    /// `plugin upgrade` of an enabled plugin.
+    #[error("plugin must be disabled before upgrading: plugin {name} is enabled")]
+    UpgradeEnabled {
         /// The normalized name.
         name: String,
     },
     /// `plugin set` while enabled.
     #[error("cannot set on an active plugin, disable plugin before setting")]
     SetWhileEnabled,
-    /// `plugin enable` failed: the process did not start or never listened.
-    #[error("enabling plugin {id}: {problem}")]
+    /// `plugin enable` failed: the process did not start or never listened (dockerd's
+    /// words where it has them, e.g. `dial unix …: connect: …`).
+    #[error("{problem}")]
     EnableFailed {
         /// The plugin ID.
         id: String,
         /// What went wrong.
         problem: String,
+    },
+    /// The plugin's container could not be made or its entrypoint not started, in
+    /// dockerd's words (`mount source is not specified`, `failed to create shim task:
+    /// OCI runtime create failed: … exec: "/x": stat /x: no such file or directory:
+    /// unknown`).
+    #[error("{message}")]
+    Runtime {
+        /// dockerd's message.
+        message: String,
     },
     /// The bundle cannot be used.
     #[error(transparent)]

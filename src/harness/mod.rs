@@ -33,17 +33,41 @@
 //! ```
 //!
 //! Managed plugins ([`Plugins::create`], [`set`](Plugins::set),
-//! [`enable`](Plugins::enable), [`disable`](Plugins::disable), [`rm`](Plugins::rm)) run
-//! from bundle dirs, started as [`LaunchMode`] says and waited for as [`SocketProbe`]
-//! says.
+//! [`enable`](Plugins::enable), [`disable`](Plugins::disable),
+//! [`upgrade`](Plugins::upgrade), [`rm`](Plugins::rm)) run from bundle dirs in the
+//! container dockerd's runc gives them, waited for as [`SocketProbe`] says.
 //!
-//! Where it knowingly differs from dockerd: it has no `local` driver (a volume without
-//! a plugin driver is "no such volume"), containers are played by a closure (nothing
-//! is bind-mounted), `https://` plugins are not supported yet, and a managed plugin
-//! gets a private mount namespace and chroot but no PID, network, IPC or UTS
-//! namespace, no capability, device or cgroup limits, and its mounts under the
-//! propagated mount are not propagated back to the host (files are, through the
-//! bind of `<plugin dir>/propagated-mount`).
+//! # What it reproduces, and what it does not
+//!
+//! It is a faithful **test double**, checked against recordings of a real dockerd
+//! (`tests/fixtures/dockerd-sequences`, replayed call by call, request bodies, the
+//! stdout of the commands it models and the plugin's own report of its container):
+//!
+//! - legacy discovery, activation, retries and the v1 driver cache, every volume
+//!   action's calls, references, and dockerd's error messages;
+//! - a managed plugin's container: private mount, UTS, IPC, PID and network
+//!   namespaces (as the config asks), Docker's 14 capabilities plus the config's, a
+//!   tmpfs `/dev` with runc's nodes and the devices asked for, `/sys` read-only,
+//!   runc's masked paths, dockerd's init layer and `/etc/hosts`, the config's mounts,
+//!   the socket dir, and the propagated mount with `rshared` propagation, so that a
+//!   FUSE or bind mount the plugin makes reaches the host;
+//! - the plugin's lifetime: nothing it starts outlives it, it dies with the test
+//!   process, and dropping the [`Engine`] stops what it enabled.
+//!
+//! It is **not a sandbox**: as root the plugin is root on the host (as under dockerd),
+//! and without root it runs in a user namespace, where device nodes are bound from the
+//! host and its mounts do not propagate back (files written under the propagated
+//! mount do). There is no `local` volume driver (a volume without a plugin driver is
+//! "no such volume"), containers are played by a closure (nothing is bind-mounted into
+//! a container), `https://` plugins are not supported yet, and cgroups (the device
+//! cgroup), seccomp and AppArmor are not applied (dockerd sets no seccomp or AppArmor
+//! profile for plugins). [`LaunchMode::Host`] runs a host binary in the plugin's
+//! namespaces on the host's filesystem: a development shortcut, chosen explicitly.
+//!
+//! Its directories are the ones it is given: [`Engine::for_tests`] and
+//! [`Engine::rooted`] keep everything under one dir, and the machine's real
+//! `/run/docker/plugins` is used only when asked for by name ([`Discovery::system`],
+//! [`EngineConfig::system`]).
 
 mod calls;
 mod containers;
@@ -69,4 +93,4 @@ pub use plugins::{
     normalize_name, rootfs_command,
 };
 pub use process::{PluginProcess, ProcessError, Signal};
-pub use volume::{VolumeInfo, VolumeUse, Volumes};
+pub use volume::{VolumeInfo, VolumeList, VolumeUse, Volumes};

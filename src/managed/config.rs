@@ -65,9 +65,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod decode;
-mod set;
+pub(crate) mod set;
 mod validate;
 
+#[cfg(feature = "harness")]
+pub(crate) use validate::CAPABILITIES;
 pub use validate::{ConfigProblem, MAX_SOCKET_NAME_LEN, Rule};
 
 /// The interface types dockerd looks plugins up by, as `docker.<capability>/1.0`.
@@ -564,14 +566,15 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
-    /// `set` of a settable mount whose `source` is absent (`null`).
-    #[error("plugin config has no mount source")]
+    /// `set` of a settable mount whose `source` is absent (`null`); dockerd's
+    /// capital `P`.
+    #[error("Plugin config has no mount source")]
     NoMountSource {
         /// The mount's name.
         name: String,
     },
     /// `set` of a settable device whose `path` is absent (`null`).
-    #[error("plugin config has no device path")]
+    #[error("Plugin config has no device path")]
     NoDevicePath {
         /// The device's name.
         name: String,

@@ -18,6 +18,9 @@
 //!   `docker plugin set`.
 //! - [`bundle`]: [`Bundle`](bundle::Bundle), a bundle directory (`config.json` +
 //!   `rootfs/`) as the packager writes it and the harness and `push` read it.
+//! - [`settings`]: [`Settings`](settings::Settings), what `docker plugin set`
+//!   changes, kept beside the config as dockerd keeps it.
 
 pub mod bundle;
 pub mod config;
+pub mod settings;

@@ -9,7 +9,8 @@
 //! - [`scripted`]: a raw plugin answered from a script, recording the bytes it gets;
 //! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
 //! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
-//!   and [`token_server`], a token service for it.
+//!   and [`token_server`], a token service for it;
+//! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
@@ -17,6 +18,8 @@ pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod process;
+#[cfg(all(feature = "harness", feature = "packager"))]
+pub mod recorder;
 #[cfg(feature = "packager")]
 pub mod registry;
 pub mod scripted;

@@ -66,3 +66,16 @@ fn build(args: &[&str], binary: &Path) -> PathBuf {
     assert!(binary.exists(), "{} was not built", binary.display());
     binary.to_path_buf()
 }
+
+/// How many processes have `marker` as one of their arguments.
+pub fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == marker.as_bytes())
+        })
+        .count()
+}

@@ -37,6 +37,9 @@ pub fn inspect(path: PathBuf) -> Result<(), String> {
     print_privileges(bundle.config());
     bundle.validate().map_err(|e| e.to_string())?;
     println!("valid: yes");
+    for warning in bundle.config().warnings() {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

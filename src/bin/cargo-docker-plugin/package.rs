@@ -167,6 +167,9 @@ pub fn package(args: PackageArgs) -> Result<(), String> {
         }
     }
     print_privileges(config);
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
     println!(
         "next     docker plugin create NAME {}",
         packaged.bundle.dir().display()

@@ -2,8 +2,10 @@
 //! `SOCKETS/NAME.sock`, `SOCKETS/NAME/NAME.sock` (must be a socket), then in each spec
 //! dir `NAME.spec`, `NAME/NAME.spec`, `NAME.json`, `NAME/NAME.json`; first hit wins.
 //! A `.spec` holds a URL (no scheme is "Unknown protocol"); a `.json` holds
-//! `{Addr, TLSConfig}` and its name comes from the file name. Listing walks the socket
-//! dir and the spec dirs recursively. Checked against moby `pkg/plugins/discovery.go`.
+//! `{Addr, TLSConfig}` and its name comes from the file name. Listing (moby's `Scan`)
+//! looks one level deep and only at `.sock` sockets (`NAME.sock`, `NAME/NAME.sock`) and
+//! `.spec` / `.json` files (`NAME.spec`, `NAME/NAME.json`, …). Checked against moby
+//! v20.10.24 `pkg/plugins/discovery.go`.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
@@ -13,22 +15,15 @@ use crate::harness::error::HarnessError;
 use crate::spec::{DEFAULT_SPEC_DIR, LIB_SPEC_DIR, PluginSpec};
 use crate::transport::DEFAULT_SOCKET_DIR;
 
-/// Where plugins are looked up: dockerd's directories, or stand-ins for tests.
+/// Where plugins are looked up: stand-ins for dockerd's directories
+/// ([`rooted`](Self::rooted)), or, asked for by name, the machine's own
+/// ([`system`](Self::system)). There is no default.
 #[derive(Debug, Clone)]
 pub struct Discovery {
     /// Stands for `/run/docker/plugins`.
     pub socket_dir: PathBuf,
     /// Stand for `/etc/docker/plugins` and `/usr/lib/docker/plugins`, in that order.
     pub spec_dirs: Vec<PathBuf>,
-}
-
-impl Default for Discovery {
-    fn default() -> Self {
-        Self {
-            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
-            spec_dirs: vec![PathBuf::from(DEFAULT_SPEC_DIR), PathBuf::from(LIB_SPEC_DIR)],
-        }
-    }
 }
 
 /// Where a discovered plugin listens.
@@ -45,6 +40,16 @@ pub struct Found {
 }
 
 impl Discovery {
+    /// dockerd's own directories on this machine: `/run/docker/plugins`,
+    /// `/etc/docker/plugins`, `/usr/lib/docker/plugins`. Shared by every dockerd and
+    /// test on the machine: a test should use [`rooted`](Self::rooted).
+    pub fn system() -> Self {
+        Self {
+            socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            spec_dirs: vec![PathBuf::from(DEFAULT_SPEC_DIR), PathBuf::from(LIB_SPEC_DIR)],
+        }
+    }
+
     /// Discovery rooted in `root`: `root/run/docker/plugins`, `root/etc/docker/plugins`
     /// and `root/usr/lib/docker/plugins`, so a test never touches the real ones.
     pub fn rooted(root: impl AsRef<Path>) -> Self {
@@ -89,26 +94,66 @@ impl Discovery {
         })
     }
 
-    /// Every plugin name found (sockets and spec files, recursively), as dockerd's
-    /// `Scan`; duplicates removed, sorted.
+    /// Every plugin name found, as dockerd's `Scan`: in the socket dir, each socket
+    /// (its name without its extension) and each dir `NAME` holding a socket
+    /// `NAME.sock`; in each spec dir, each `.spec` or `.json` file and each dir `NAME`
+    /// whose file `NAME.<ext>` (the first, by name) is one. Nothing deeper. Sorted,
+    /// duplicates removed.
     pub fn scan(&self) -> Vec<String> {
         let mut names = Vec::new();
-        walk(&self.socket_dir, &mut |path, file_type| {
-            if file_type.is_socket() {
-                names.push(stem(path));
-            }
-        });
-        for dir in &self.spec_dirs {
-            walk(dir, &mut |path, file_type| {
-                if !file_type.is_dir() {
-                    names.push(stem(path));
+        for (path, file_type) in entries(&self.socket_dir) {
+            let file_type = if file_type.is_dir() {
+                match fs::metadata(path.join(format!("{}.sock", file_name(&path)))) {
+                    Ok(meta) => meta.file_type(),
+                    Err(_) => continue,
                 }
-            });
+            } else {
+                file_type
+            };
+            if file_type.is_socket() {
+                names.push(stem(&path));
+            }
+        }
+        for dir in &self.spec_dirs {
+            for (mut path, file_type) in entries(dir) {
+                if file_type.is_dir() {
+                    let name = file_name(&path);
+                    if let Some((inner, _)) = entries(&path)
+                        .into_iter()
+                        .find(|(inner, _)| stem(inner) == name)
+                    {
+                        path = inner;
+                    }
+                }
+                if path.extension().is_some_and(|e| e == "spec" || e == "json") {
+                    names.push(stem(&path));
+                }
+            }
         }
         names.sort();
         names.dedup();
         names
     }
+}
+
+/// The entries of `dir`, sorted by name (Go's `os.ReadDir`), with their own type
+/// (symlinks not followed).
+fn entries(dir: &Path) -> Vec<(PathBuf, fs::FileType)> {
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, fs::FileType)> = read
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn candidates(base: &Path, name: &str, ext: &str) -> [PathBuf; 2] {
@@ -122,23 +167,6 @@ fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, fs::FileType)) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(file_type) = entry.file_type() else {
-            continue;
-        };
-        let path = entry.path();
-        if file_type.is_dir() {
-            walk(&path, visit);
-        } else {
-            visit(&path, file_type);
-        }
-    }
 }
 
 fn read_url_spec(name: &str, path: PathBuf) -> Result<Found, HarnessError> {
@@ -214,6 +242,28 @@ mod tests {
         let _l = UnixListener::bind(d.socket_dir.join("p/p.sock")).unwrap();
         assert!(d.find("p").unwrap().addr.ends_with("/p/p.sock"));
         assert_eq!(d.scan(), ["p"]);
+    }
+
+    #[test]
+    fn listing_looks_one_level_deep_at_sockets_specs_and_jsons_only() {
+        let root = tempfile::tempdir().unwrap();
+        let d = Discovery::rooted(root.path());
+        let spec = &d.spec_dirs[0];
+        for dir in [&d.socket_dir, spec] {
+            fs::create_dir_all(dir.join("deep/deeper")).unwrap();
+        }
+        let _a = UnixListener::bind(d.socket_dir.join("a.sock")).unwrap();
+        let _b = UnixListener::bind(d.socket_dir.join("deep/deeper/b.sock")).unwrap();
+        fs::create_dir_all(d.socket_dir.join("c")).unwrap();
+        let _c = UnixListener::bind(d.socket_dir.join("c/c.sock")).unwrap();
+        fs::write(d.socket_dir.join("notasocket.sock"), "").unwrap();
+        fs::write(spec.join("e.spec"), "tcp://127.0.0.1:1").unwrap();
+        fs::write(spec.join("f.json"), "{}").unwrap();
+        fs::write(spec.join("g.txt"), "tcp://127.0.0.1:1").unwrap();
+        fs::write(spec.join("deep/deeper/h.spec"), "tcp://127.0.0.1:1").unwrap();
+        fs::create_dir_all(spec.join("i")).unwrap();
+        fs::write(spec.join("i/i.json"), "{}").unwrap();
+        assert_eq!(d.scan(), ["a", "c", "e", "f", "i"]);
     }
 
     #[test]

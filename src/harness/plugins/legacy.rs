@@ -1,14 +1,16 @@
 //! Legacy ("v1") plugins as dockerd's `pkg/plugins` keeps them (moby v20.10.24
-//! `pkg/plugins/plugins.go`): found through discovery (retried until the retry deadline
-//! when looked up by name, not when listing), sent `/Plugin.Activate` on first use, and
-//! kept for the engine's life once activated (a restarted plugin is not activated
-//! again); a failed activation is forgotten and tried again next time. Whichever way
-//! it was found, its calls, `/Plugin.Activate` first, retry connection errors: dockerd's
-//! `Client.Call` always does (`callWithRetry(…, true)`); only the lookup of a listing
-//! does not (`loadWithRetry(name, false)`).
+//! `pkg/plugins/plugins.go`, `client.go`): found through discovery (retried until the
+//! retry deadline when looked up by name, not when listing), sent `/Plugin.Activate` on
+//! first use, and kept for the engine's life once activated (a restarted plugin is not
+//! activated again); a failed activation is forgotten and tried again next time.
+//!
+//! Listing skips only the discovery retry: the client made for the plugin retries
+//! connection errors like any other (Activate included, and every later call). Each
+//! plugin is activated under a lock of its own (moby's `activateWait`), so a slow
+//! plugin never holds up the lookup of another.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::Mutex as AsyncMutex;
@@ -21,13 +23,16 @@ use crate::harness::calls::CallLog;
 use crate::harness::error::HarnessError;
 use crate::protocol::{Activate, Empty};
 
-/// The activated legacy plugins, by name.
+/// One plugin's slot: empty until an activation succeeds.
+type Slot = Arc<AsyncMutex<Option<Arc<ActivePlugin>>>>;
+
+/// The legacy plugins, by name.
 #[derive(Debug)]
 pub(crate) struct Legacy {
     discovery: Discovery,
     retry: RetryPolicy,
     log: CallLog,
-    activated: AsyncMutex<HashMap<String, Arc<ActivePlugin>>>,
+    plugins: Mutex<HashMap<String, Slot>>,
 }
 
 impl Legacy {
@@ -36,7 +41,7 @@ impl Legacy {
             discovery,
             retry,
             log,
-            activated: AsyncMutex::new(HashMap::new()),
+            plugins: Mutex::new(HashMap::new()),
         }
     }
 
@@ -44,24 +49,30 @@ impl Legacy {
         &self.discovery
     }
 
+    fn slot(&self, name: &str) -> Slot {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(plugins.entry(name.to_owned()).or_default())
+    }
+
     /// Plugin `name`, activated on first use. With `retry`, a lookup that finds nothing
-    /// is retried as dockerd retries it; without, it fails at once (dockerd's
-    /// listing). Connection errors of its calls are retried either way.
+    /// is retried as dockerd retries it; without (dockerd's listing), it fails at once.
+    /// Connection errors of the calls are retried either way.
     pub(crate) async fn get(
         &self,
         name: &str,
         retry: bool,
     ) -> Result<Arc<ActivePlugin>, HarnessError> {
-        let mut activated = self.activated.lock().await;
-        if let Some(plugin) = activated.get(name) {
+        let slot = self.slot(name);
+        let mut activated = slot.lock().await;
+        if let Some(plugin) = activated.as_ref() {
             return Ok(Arc::clone(plugin));
         }
-        let policy = if retry {
+        let lookup = if retry {
             self.retry
         } else {
             RetryPolicy::none()
         };
-        let found = self.find_with_retry(name, policy).await?;
+        let found = self.find_with_retry(name, lookup).await?;
         let client = client_for(&found)?;
         let rpc = PluginRpc::new(name, client, self.retry, self.log.clone());
         let answer = rpc.call::<Activate>(&Empty {}).await?;
@@ -72,13 +83,20 @@ impl Legacy {
             scope: None,
             _socket_dir: None,
         });
-        activated.insert(name.to_owned(), Arc::clone(&plugin));
+        *activated = Some(Arc::clone(&plugin));
         Ok(plugin)
     }
 
     /// Forgets an activated plugin.
     pub(crate) async fn forget(&self, name: &str) {
-        self.activated.lock().await.remove(name);
+        let removed = self
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(slot) = removed {
+            *slot.lock().await = None;
+        }
     }
 
     async fn find_with_retry(

@@ -14,11 +14,14 @@ mod install;
 mod launch;
 mod legacy;
 mod managed;
+mod mounts;
+mod names;
 mod rpc;
 mod supervise;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
@@ -26,9 +29,10 @@ pub use discovery::{Discovery, Found};
 #[cfg(feature = "packager")]
 pub use install::InstallOptions;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
+pub use managed::ManagedInfo;
 #[cfg(feature = "packager")]
 pub(crate) use managed::copy_tree;
-pub use managed::{ManagedInfo, normalize_name};
+pub use names::normalize_name;
 pub use rpc::{PluginRpc, RetryPolicy};
 pub use supervise::SocketProbe;
 
@@ -79,11 +83,14 @@ impl Plugins {
     }
 
     /// The plugin `name`, checked to implement `subsystem` (an `Implements` value such
-    /// as `VolumeDriver`): an enabled managed plugin of that name first (a disabled one
-    /// is an error, not a fallback), else a legacy plugin, activated on first use. Like
-    /// dockerd, a legacy lookup that finds nothing is retried until the retry deadline,
-    /// a failed activation is not cached, and a successful one is kept for the
-    /// engine's life (a restarted legacy plugin is not activated again).
+    /// as `VolumeDriver`), as dockerd's plugin store finds it (moby v20.10.24
+    /// `plugin/store.go` `Get`): a managed plugin by name, ID or ID prefix first (a
+    /// disabled one is an error, not a fallback: `plugin NAME found but disabled`),
+    /// else a legacy plugin, activated on first use. Like dockerd, a legacy lookup
+    /// that finds nothing is retried until the retry deadline, a failed activation is
+    /// not cached, a successful one is kept for the engine's life (a restarted legacy
+    /// plugin is not activated again), and legacy failures other than "not found" read
+    /// `legacy plugin: …`.
     pub async fn get(
         &self,
         name: &str,
@@ -92,15 +99,66 @@ impl Plugins {
         if let Some(plugin) = self.inner.managed.lookup(name, subsystem)? {
             return Ok(plugin);
         }
-        let plugin = self.inner.legacy.get(name, true).await?;
-        if plugin.implements(subsystem) {
-            Ok(plugin)
-        } else {
-            Err(HarnessError::NotImplements {
+        let legacy = |source| HarnessError::Legacy {
+            source: Box::new(source),
+        };
+        match self.inner.legacy.get(name, true).await {
+            Ok(plugin) if plugin.implements(subsystem) => Ok(plugin),
+            Ok(plugin) => Err(legacy(HarnessError::NotImplements {
                 name: name.to_owned(),
                 subsystem: subsystem.to_owned(),
                 implements: plugin.implements.clone(),
-            })
+            })),
+            Err(err @ HarnessError::PluginNotFound { .. }) => Err(err),
+            Err(err) => Err(legacy(err)),
+        }
+    }
+
+    /// Waits until plugin `name` answers: a managed plugin enabled and accepting
+    /// connections on its socket, or a legacy plugin found and accepting them. For
+    /// tests that restart a plugin and must not race its start; fails with the last
+    /// reason after `timeout`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use docker_plugin_sdk::harness::Engine;
+    /// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+    /// let engine = Engine::for_tests("/tmp/t");
+    /// // ... the plugin process was killed; the engine restarts it ...
+    /// engine.plugins().wait_until_answering("myplugin", Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_until_answering(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        let start = std::time::Instant::now();
+        loop {
+            let attempt = match self.inner.managed.socket_of(name) {
+                Ok(Some(socket)) => tokio::net::UnixStream::connect(&socket)
+                    .await
+                    .map(drop)
+                    .map_err(|e| {
+                        HarnessError::io(format!("connecting to {}", socket.display()), e)
+                    }),
+                Ok(None) => match self.discovery().find(name) {
+                    Ok(found) => match found.addr.strip_prefix("unix://") {
+                        Some(path) => tokio::net::UnixStream::connect(path)
+                            .await
+                            .map(drop)
+                            .map_err(|e| HarnessError::io(format!("connecting to {path}"), e)),
+                        None => Ok(()),
+                    },
+                    Err(err) => Err(err),
+                },
+                Err(err) => Err(err),
+            };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(err) if start.elapsed() >= timeout => return Err(err),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
         }
     }
 
@@ -160,9 +218,42 @@ impl Plugins {
     }
 
     /// `docker plugin create NAME DIR`: a disabled managed plugin from the bundle in
-    /// `dir`. Returns its ID.
+    /// `dir`, run from its rootfs as dockerd runs it. Returns its ID.
     pub async fn create(&self, name: &str, dir: impl AsRef<Path>) -> Result<String, HarnessError> {
-        self.inner.managed.create(name, dir).await
+        self.inner
+            .managed
+            .create(name, dir, LaunchMode::Rootfs)
+            .await
+    }
+
+    /// [`create`](Self::create), with the entrypoint taken from where `mode` says:
+    /// [`LaunchMode::Host`] runs a host binary (an absolute path in the config's
+    /// entrypoint) in the plugin's namespaces, without a rootfs.
+    ///
+    /// ```no_run
+    /// use docker_plugin_sdk::harness::{Engine, LaunchMode};
+    /// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+    /// let engine = Engine::rooted("/tmp/test-root");
+    /// // config.json's entrypoint: ["/path/to/target/debug/myplugin"]
+    /// engine.plugins().create_as("myplugin", "bundle-dir", LaunchMode::Host).await?;
+    /// engine.plugins().enable("myplugin").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_as(
+        &self,
+        name: &str,
+        dir: impl AsRef<Path>,
+        mode: LaunchMode,
+    ) -> Result<String, HarnessError> {
+        self.inner.managed.create(name, dir, mode).await
+    }
+
+    /// `docker plugin upgrade NAME`, from the bundle in `dir` (dockerd pulls it from
+    /// a registry): only while disabled. The rootfs and the config are replaced,
+    /// state kept in the rootfs is lost; the ID, the volumes, the propagated mount and
+    /// the old settings stay (env, args and devices new in the bundle are not applied).
+    pub async fn upgrade(&self, name: &str, dir: impl AsRef<Path>) -> Result<(), HarnessError> {
+        self.inner.managed.upgrade(name, dir).await
     }
 
     /// The privileges `docker plugin install` would ask for, in dockerd's order.
@@ -192,6 +283,12 @@ impl Plugins {
     /// Every line the managed plugin printed on stdout and stderr, in order.
     pub fn logs(&self, name: &str) -> Result<Vec<PluginLogLine>, HarnessError> {
         self.inner.managed.logs(name)
+    }
+
+    /// Every line any managed plugin printed, removed plugins' too, in order: what
+    /// dockerd's log holds of them (each line tagged with its plugin's ID).
+    pub fn output(&self) -> Vec<PluginLogLine> {
+        self.inner.managed.output()
     }
 
     /// `docker plugin enable NAME`: starts it and waits for its socket.

@@ -2,18 +2,23 @@
 //! manager supervises it through containerd (moby v20.10.24 `plugin/manager_linux.go`
 //! `pluginPostStart`, `shutdownPlugin`; `plugin/manager.go` `HandleExitEvent`): started,
 //! its socket waited for (500 ms, then 4 dials 3 s apart), restarted when it exits on
-//! its own, and stopped with SIGTERM then SIGKILL 10 s later.
+//! its own (its socket dir deleted and made again first), stopped with SIGTERM then
+//! SIGKILL 10 s later, and everything mounted under its dir unmounted once it stops
+//! for good.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
 use super::active::ActivePlugin;
-use super::launch::{LaunchSpec, LogLines, PluginLogLine};
+use super::launch::{LaunchSpec, LogLines, PluginLogLine, go_io_error};
+use super::mounts::recursive_unmount;
 use crate::harness::error::HarnessError;
 
 /// How dockerd waits for a freshly started plugin's socket (`pluginPostStart`):
@@ -62,12 +67,25 @@ impl SocketProbe {
 #[derive(Debug, Default)]
 pub(super) struct Shared {
     pub(super) enabled: AtomicBool,
+    /// The plugin's process ID (0 when not running).
     pub(super) pid: AtomicU32,
+    /// The shim's (the harness's child, leader of the process group).
+    shim: AtomicU32,
     active: Mutex<Option<Arc<ActivePlugin>>>,
     pub(super) logs: LogLines,
+    /// Every managed plugin's lines, the engine's (dockerd's log).
+    pub(super) output: LogLines,
 }
 
 impl Shared {
+    /// The state of a new plugin whose lines also go to the engine's `output`.
+    pub(super) fn new(output: LogLines) -> Self {
+        Self {
+            output,
+            ..Self::default()
+        }
+    }
+
     /// The engine's handle on the running plugin, if any.
     pub(super) fn active(&self) -> Option<Arc<ActivePlugin>> {
         self.active_slot().clone()
@@ -86,30 +104,103 @@ impl Shared {
     pub(super) fn logs(&self) -> std::sync::MutexGuard<'_, Vec<PluginLogLine>> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn set_running(&self, shim: u32, plugin: u32) {
+        self.shim.store(shim, Ordering::SeqCst);
+        self.pid.store(plugin, Ordering::SeqCst);
+    }
+
+    fn set_stopped(&self) {
+        self.set_running(0, 0);
+    }
 }
 
 /// The longest socket path `connect` takes (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// The path to dial `socket` by: itself when short enough, else through
-/// `/proc/self/fd/<dir fd>/…`, with the socket dir kept open for as long as the
-/// plugin is. dockerd has no such problem because it always uses the short
-/// `/run/docker/plugins/<id>/`; the harness's dirs live under a test's temp dir.
-pub(super) fn dial_path(
-    dir: &Path,
-    socket: &Path,
-) -> Result<(PathBuf, Option<Arc<std::fs::File>>), HarnessError> {
-    use std::os::fd::AsRawFd;
-    if socket.as_os_str().len() <= MAX_SOCKET_PATH {
-        return Ok((socket.to_path_buf(), None));
+/// A plugin's socket dir on the host (`<exec-root>/<id>`, mode 0700 as dockerd makes
+/// it), with, when the socket's path is too long to dial, the dir kept open to be
+/// dialed through `/proc/self/fd/<fd>/…`. dockerd has no such problem because it
+/// always uses the short `/run/docker/plugins/<id>/`; the harness's dirs live under a
+/// test's temp dir.
+#[derive(Debug)]
+pub(super) struct SocketDir {
+    path: PathBuf,
+    /// Kept open when the socket's path is too long to dial.
+    handle: Option<Arc<std::fs::File>>,
+}
+
+impl SocketDir {
+    /// Makes the dir for a socket named `socket` (and its handle, for long paths).
+    pub(super) fn create(path: &Path, socket: &str) -> Result<Self, HarnessError> {
+        let mut dir = Self {
+            path: path.to_path_buf(),
+            handle: None,
+        };
+        dir.make()?;
+        if path.join(socket).as_os_str().len() > MAX_SOCKET_PATH {
+            dir.handle = Some(Arc::new(dir.open()?));
+        }
+        Ok(dir)
     }
-    let handle = std::fs::File::open(dir)
-        .map_err(|e| HarnessError::io(format!("opening {}", dir.display()), e))?;
-    let name = socket.file_name().unwrap_or_default();
-    let short = Path::new("/proc/self/fd")
-        .join(handle.as_raw_fd().to_string())
-        .join(name);
-    Ok((short, Some(Arc::new(handle))))
+
+    fn make(&self) -> Result<(), HarnessError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|e| HarnessError::io(format!("creating {}", self.path.display()), e))
+    }
+
+    fn open(&self) -> Result<std::fs::File, HarnessError> {
+        std::fs::File::open(&self.path)
+            .map_err(|e| HarnessError::io(format!("opening {}", self.path.display()), e))
+    }
+
+    /// The handle kept open, if the socket is dialed through it.
+    pub(super) fn handle(&self) -> Option<Arc<std::fs::File>> {
+        self.handle.clone()
+    }
+
+    /// The path to dial `socket` (a file in this dir) by.
+    pub(super) fn dial_path(&self, socket: &Path) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        match self.handle() {
+            Some(handle) if socket.as_os_str().len() > MAX_SOCKET_PATH => {
+                let name = socket.file_name().unwrap_or_default();
+                Path::new("/proc/self/fd")
+                    .join(handle.as_raw_fd().to_string())
+                    .join(name)
+            }
+            _ => socket.to_path_buf(),
+        }
+    }
+
+    /// dockerd's `HandleExitEvent`: the dir deleted, then (to restart) made again. A
+    /// kept handle is pointed at the new dir under the same descriptor number, so the
+    /// dial path through it stays valid.
+    fn recreate(&self) -> Result<(), HarnessError> {
+        use std::os::fd::AsRawFd;
+        self.remove();
+        self.make()?;
+        if let Some(kept) = &self.handle {
+            let opened = self.open()?;
+            // SAFETY: dup2 onto a descriptor this struct owns (through the Arc).
+            if unsafe { libc::dup2(opened.as_raw_fd(), kept.as_raw_fd()) } < 0 {
+                return Err(HarnessError::io(
+                    "reopening the socket dir",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the dir (after the plugin's last exit).
+    pub(super) fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// Starts the process and waits for its socket as dockerd does; stops it on failure.
@@ -119,10 +210,8 @@ pub(super) async fn start_and_probe(
     socket: &Path,
     probe: SocketProbe,
 ) -> Result<Child, HarnessError> {
-    let mut child = spec.spawn(&shared.logs)?;
-    shared
-        .pid
-        .store(child.id().unwrap_or_default(), Ordering::SeqCst);
+    let (mut child, plugin) = spec.spawn(&shared.logs, &shared.output)?;
+    shared.set_running(child.id().unwrap_or_default(), plugin);
     let mut last_error = None;
     let probing = async {
         tokio::time::sleep(probe.first_wait).await;
@@ -150,7 +239,7 @@ pub(super) async fn start_and_probe(
         status = child.wait() => Some(status),
     };
     if let Some(status) = exited {
-        shared.pid.store(0, Ordering::SeqCst);
+        shared.set_stopped();
         // Let the output readers catch the last lines.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let last: Vec<String> = {
@@ -172,70 +261,134 @@ pub(super) async fn start_and_probe(
             ),
         });
     }
-    stop_process(&mut child).await;
-    shared.pid.store(0, Ordering::SeqCst);
-    let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| e.to_string());
+    stop_process(&mut child, shared).await;
+    let err = last_error.map_or_else(|| "never dialed".to_owned(), |e| go_io_error(&e));
     Err(HarnessError::EnableFailed {
         id: spec.id.clone(),
         problem: format!("dial unix {}: connect: {err}", socket.display()),
     })
 }
 
-/// SIGTERM, then SIGKILL after 10 s (moby `shutdownPlugin`), to the plugin's whole
-/// process group: the plugin and whatever it started.
-async fn stop_process(child: &mut Child) {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::sys::wait::{Id, WaitPidFlag, waitid};
-    let Some(pid) = child.id() else {
+/// Whether the shim `pid` has exited (left a zombie), without reaping it.
+fn exited(pid: Pid) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    !matches!(
+        waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG
+        ),
+        Ok(WaitStatus::StillAlive)
+    )
+}
+
+/// SIGTERM to the plugin's process group (the shim ignores it, the plugin gets it),
+/// then, if it has not exited 10 s later (moby `shutdownPlugin`), SIGKILL to the
+/// plugin, a second for the shim to kill what it left, then SIGKILL to the group.
+async fn stop_process(child: &mut Child, shared: &Shared) {
+    let Some(shim) = child.id() else {
+        shared.set_stopped();
         return;
     };
-    let group = nix::unistd::Pid::from_raw(pid as i32);
+    let group = Pid::from_raw(shim as i32);
+    let plugin = shared.pid.load(Ordering::SeqCst);
     let _ = killpg(group, Signal::SIGTERM);
-    // Wait for the exit without reaping (WNOWAIT): while the plugin is alive or a
-    // zombie, its group ID cannot belong to anybody else, so the SIGKILL below reaches
-    // only what is left of its own group (a process ignoring SIGTERM, a helper).
-    let exited = tokio::task::spawn_blocking(move || {
-        waitid(Id::Pid(group), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
-    });
-    let _ = tokio::time::timeout(Duration::from_secs(10), exited).await;
-    let _ = killpg(group, Signal::SIGKILL);
+    // The shim stays (a zombie at worst) until reaped below, so its group ID cannot
+    // belong to anybody else meanwhile.
+    let gone = |limit: Duration| async move {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if exited(group) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    };
+    if !gone(Duration::from_secs(10)).await {
+        if plugin != 0 {
+            let _ = kill(Pid::from_raw(plugin as i32), Signal::SIGKILL);
+        }
+        if !gone(Duration::from_secs(1)).await {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
     // Reaps it (at once, or once the SIGKILL has landed).
     let _ = child.wait().await;
+    shared.set_stopped();
+}
+
+/// Stops a plugin at once, without waiting on the runtime (the engine is going
+/// away): SIGTERM to its group, up to 10 s for the shim to exit, then SIGKILL.
+pub(super) fn stop_now(shared: &Shared) {
+    let shim = shared.shim.load(Ordering::SeqCst);
+    if shim == 0 {
+        return;
+    }
+    let group = Pid::from_raw(shim as i32);
+    if killpg(group, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if exited(group) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = killpg(group, Signal::SIGKILL);
 }
 
 /// Watches an enabled plugin's process: restarts it when it exits on its own, stops
-/// it when asked.
+/// it when asked; once it stops for good, its mounts and socket dir go.
 pub(super) async fn watch(
     mut child: Child,
     spec: LaunchSpec,
     shared: Arc<Shared>,
-    // The path dialed, and the socket dir it may go through (kept open here).
-    (socket, _socket_dir): (PathBuf, Option<Arc<std::fs::File>>),
+    socket_dir: SocketDir,
+    dial: PathBuf,
     probe: SocketProbe,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
+    let plugin_dir = spec
+        .rootfs
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let finish = || {
+        // moby's HandleExitEvent without restart.
+        if let Err(err) = recursive_unmount(&plugin_dir) {
+            tracing::warn!(plugin = %spec.id, %err, "error cleaning up plugin mounts");
+        }
+        socket_dir.remove();
+    };
     loop {
         tokio::select! {
             request = &mut stop => {
-                stop_process(&mut child).await;
-                shared.pid.store(0, Ordering::SeqCst);
+                stop_process(&mut child, &shared).await;
+                finish();
                 if let Ok(done) = request {
                     let _ = done.send(());
                 }
                 return;
             }
             status = child.wait() => {
-                shared.pid.store(0, Ordering::SeqCst);
+                shared.set_stopped();
                 if !shared.enabled.load(Ordering::SeqCst) {
+                    finish();
                     return;
                 }
                 tracing::warn!(plugin = %spec.id, ?status, "plugin exited while enabled, restarting it");
-                match start_and_probe(&spec, &shared, &socket, probe).await {
+                let restarted = match socket_dir.recreate() {
+                    Ok(()) => start_and_probe(&spec, &shared, &dial, probe).await,
+                    Err(err) => Err(err),
+                };
+                match restarted {
                     Ok(restarted) => child = restarted,
                     Err(err) => {
                         tracing::error!(plugin = %spec.id, %err, "restarting the plugin failed, it is now disabled");
                         shared.enabled.store(false, Ordering::SeqCst);
                         shared.set_active(None);
+                        finish();
                         return;
                     }
                 }

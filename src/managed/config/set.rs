@@ -5,22 +5,22 @@ use super::{ConfigError, PluginConfig};
 
 /// The fields `docker plugin set` may change, per kind of entry
 /// (`allowedSettableFields*` in moby's `plugin/v2/settable.go`).
-pub(super) const ENV_FIELDS: &[&str] = &["value"];
-pub(super) const ARGS_FIELDS: &[&str] = &["value"];
-pub(super) const DEVICE_FIELDS: &[&str] = &["path"];
-pub(super) const MOUNT_FIELDS: &[&str] = &["source"];
+pub(crate) const ENV_FIELDS: &[&str] = &["value"];
+pub(crate) const ARGS_FIELDS: &[&str] = &["value"];
+pub(crate) const DEVICE_FIELDS: &[&str] = &["path"];
+pub(crate) const MOUNT_FIELDS: &[&str] = &["source"];
 
 /// One `<name>[.<field>][=<value>]` argument (moby's `settable`).
-struct Setting {
-    name: String,
-    field: String,
-    value: String,
+pub(crate) struct Setting {
+    pub(crate) name: String,
+    pub(crate) field: String,
+    pub(crate) value: String,
 }
 
 impl Setting {
     /// moby's `newSettable`: the name ends at the first `=`, and a `.` after its
     /// first byte splits off the field at the last `.`.
-    fn parse(arg: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(arg: &str) -> Result<Self, ConfigError> {
         let (name, value) = match arg.find('=') {
             Some(0) => {
                 return Err(ConfigError::SetFormat {
@@ -41,6 +41,18 @@ impl Setting {
         })
     }
 
+    /// moby's `newSettables`: every argument parsed first; one malformed argument
+    /// fails them all.
+    pub(crate) fn parse_all<I, S>(args: I) -> Result<Vec<Self>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        args.into_iter()
+            .map(|arg| Self::parse(arg.as_ref()))
+            .collect()
+    }
+
     /// moby's `prettyName`: `name.field`, or `name` without a field.
     fn pretty_name(&self) -> String {
         if self.field.is_empty() {
@@ -52,7 +64,11 @@ impl Setting {
 
     /// moby's `isSettable`: without a field, an entry with one settable field
     /// defaults to it; the field must be both allowed for the kind and listed.
-    fn check(&mut self, allowed: &[&str], settable: &[String]) -> Result<(), ConfigError> {
+    pub(crate) fn check(
+        &mut self,
+        allowed: &[&str],
+        settable: &[String],
+    ) -> Result<(), ConfigError> {
         if self.field.is_empty() {
             match settable {
                 [only] => self.field.clone_from(only),
@@ -84,22 +100,20 @@ impl PluginConfig {
     /// Mirrors moby's `Plugin.Set`, errors included, word for word: `"x" is not
     /// settable`, `setting "x" not found in the plugin configuration`, `multiple
     /// fields are settable, one must be specified`, `invalid format, must be
-    /// <name>[.<field>][=<value>]`, `plugin config has no mount source` / `device
+    /// <name>[.<field>][=<value>]`, `Plugin config has no mount source` / `device
     /// path`. Two differences: it changes the config itself (dockerd keeps env and
     /// args changes in the plugin's separate settings, with the same effect on the
     /// running plugin), and it is all or nothing: on an error nothing is changed,
     /// where dockerd keeps the arguments before the failing one in memory. dockerd
     /// also refuses any `set` while the plugin is enabled; that is plugin state, not
-    /// config, so it is not checked here.
+    /// config, so it is not checked here. [`Settings::set`](crate::managed::settings::Settings::set)
+    /// is dockerd's own form: settings beside the config, partial application.
     pub fn set<I, S>(&mut self, args: I) -> Result<(), ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let settings = args
-            .into_iter()
-            .map(|arg| Setting::parse(arg.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let settings = Setting::parse_all(args)?;
         let mut next = self.clone();
         for setting in settings {
             next.apply(setting)?;

@@ -719,8 +719,8 @@ fn set_refuses_with_dockerds_messages() {
         "multiple fields are settable, one must be specified"
     );
     c.clone().set(["TWICE.value=2"]).unwrap();
-    assert_eq!(err(&["nosource=/x"]), "plugin config has no mount source");
-    assert_eq!(err(&["nopath=/dev/x"]), "plugin config has no device path");
+    assert_eq!(err(&["nosource=/x"]), "Plugin config has no mount source");
+    assert_eq!(err(&["nopath=/dev/x"]), "Plugin config has no device path");
     assert_eq!(
         err(&["we\"ird=1"]),
         r#"setting "we\"ird" not found in the plugin configuration"#

@@ -21,8 +21,9 @@ const PLUGIN_SOCKET_DIR: &str = "/run/docker/plugins";
 /// 108 bytes or more: 107 − 85 = 22.
 pub const MAX_SOCKET_NAME_LEN: usize = 22;
 
-/// The Linux capability names (`capabilities(7)`, 0 to 40) runc accepts.
-const CAPABILITIES: &[&str] = &[
+/// The Linux capability names (`capabilities(7)`), each at its number (0 to 40):
+/// the ones runc accepts.
+pub(crate) const CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
@@ -133,6 +134,11 @@ pub enum Rule {
     /// always reaches the earlier one (`Plugin.Set` searches env, mounts, devices,
     /// then args, and stops at the first name that matches).
     ShadowedSetting,
+    /// A warning, not an error (see [`PluginConfig::warnings`]): a volume driver with
+    /// neither `propagatedMount` nor a mount keeps its volumes in its rootfs, which
+    /// `docker plugin upgrade` replaces (moby `upgradePlugin` in
+    /// `plugin/manager_linux.go`): every volume's data is lost on upgrade.
+    StateInRootfs,
 }
 
 /// One problem [`PluginConfig::validate`] found: the field, the rule, and a message
@@ -180,6 +186,46 @@ impl PluginConfig {
         } else {
             Err(ConfigError::Invalid { problems })
         }
+    }
+
+    /// What the config allows but will likely hurt the plugin's users: for now, a
+    /// volume driver with neither `propagatedMount` nor a mount, whose volumes live in
+    /// the rootfs that `docker plugin upgrade` replaces ([`Rule::StateInRootfs`]).
+    /// [`validate`](Self::validate) does not fail on them; the packager prints them.
+    ///
+    /// ```
+    /// use docker_plugin_sdk::managed::config::PluginConfig;
+    ///
+    /// let config = PluginConfig::from_json(br#"{
+    ///     "entrypoint": ["/myplugin"],
+    ///     "interface": {"socket": "my.sock", "types": ["docker.volumedriver/1.0"]}
+    /// }"#)?;
+    /// assert_eq!(
+    ///     config.warnings()[0].to_string(),
+    ///     "propagatedMount: is empty and there are no mounts: the volumes this driver \
+    ///      keeps in its rootfs are lost on `docker plugin upgrade`, which replaces the \
+    ///      rootfs; keep them under a propagatedMount such as \"/mnt/volumes\" (or in a \
+    ///      mount)"
+    /// );
+    /// # Ok::<(), docker_plugin_sdk::managed::config::ConfigError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut p = Problems::default();
+        let volume_driver = self
+            .interface
+            .types
+            .iter()
+            .any(|t| t.capability == "volumedriver");
+        if volume_driver && self.propagated_mount.is_empty() && self.mounts.is_empty() {
+            p.add(
+                "propagatedMount",
+                Rule::StateInRootfs,
+                "is empty and there are no mounts: the volumes this driver keeps in its \
+                 rootfs are lost on `docker plugin upgrade`, which replaces the rootfs; keep \
+                 them under a propagatedMount such as \"/mnt/volumes\" (or in a mount)",
+            );
+        }
+        p.0
     }
 
     /// Every problem [`validate`](Self::validate) would report, in field order;

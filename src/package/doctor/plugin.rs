@@ -115,7 +115,7 @@ fn bare(name: &str) -> &str {
 /// What the engine and the legacy directories have under `name`.
 pub async fn check_plugin(name: &str, options: &Options) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let legacy = Discovery::default().find(bare(name)).ok();
+    let legacy = Discovery::system().find(bare(name)).ok();
     let api = DockerApi::from_env();
     let installed = match &api {
         Ok(api) => match api.plugin(name).await {

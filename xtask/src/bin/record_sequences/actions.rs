@@ -1,7 +1,7 @@
 //! The user actions recorded, each with its plugins, setup and commands (docker CLI
 //! arguments or pseudo-commands), and which commands are expected to fail.
 
-use crate::{HOST_FILES, IMAGE, KILL, RESTART};
+use crate::{HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP};
 
 pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
@@ -10,7 +10,49 @@ pub(crate) struct PluginSpec {
     /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
     /// commands `docker plugin create` and enable, instead of a process on a socket.
     pub(crate) managed: bool,
+    /// For a managed plugin: its container and name (see [`Container`]).
+    pub(crate) container: Container,
 }
+
+/// How a managed recorder's bundle differs from the usual one ([`RECORDER`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Container {
+    /// The name docker commands create it as (and its socket's): the spec's name when
+    /// `None`. Lets a managed plugin share a legacy plugin's name in one action.
+    pub(crate) docker_name: Option<&'static str>,
+    /// `network.type`.
+    pub(crate) network: &'static str,
+    pub(crate) pid_host: bool,
+    pub(crate) ipc_host: bool,
+    /// `linux.capabilities`.
+    pub(crate) capabilities: &'static [&'static str],
+    /// `linux.devices` paths.
+    pub(crate) devices: &'static [&'static str],
+    /// Env entries besides `DEBUG`.
+    pub(crate) env: &'static [(&'static str, &'static str)],
+    /// Volumes' content kept in `/store` and bind-mounted under the propagated mount.
+    pub(crate) store: bool,
+    /// Another spec whose log dir this bundle's log mount uses (the new version of a
+    /// plugin, for `docker plugin upgrade`).
+    pub(crate) log_of: Option<&'static str>,
+    /// Also marks the rootfs (a file `/version` with this text).
+    pub(crate) version: &'static str,
+}
+
+/// The usual managed recorder: host network and PID namespace (so that SO_PEERCRED
+/// names dockerd's host pid), nothing else.
+pub(crate) const RECORDER: Container = Container {
+    docker_name: None,
+    network: "host",
+    pid_host: true,
+    ipc_host: false,
+    capabilities: &[],
+    devices: &[],
+    env: &[],
+    store: false,
+    log_of: None,
+    version: "1",
+};
 
 pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
     PluginSpec {
@@ -18,15 +60,21 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
         capabilities: true,
         bare_get: false,
         managed: false,
+        container: RECORDER,
     }
 }
 
 pub(crate) const fn managed(name: &'static str) -> PluginSpec {
+    managed_in(name, RECORDER)
+}
+
+pub(crate) const fn managed_in(name: &'static str, container: Container) -> PluginSpec {
     PluginSpec {
         name,
         capabilities: true,
         bare_get: false,
         managed: true,
+        container,
     }
 }
 
@@ -43,6 +91,14 @@ pub(crate) enum BadBundle {
     MissingEntrypoint,
     /// The recorder listens elsewhere, so the socket dockerd waits for never appears.
     NoSocket,
+    /// A mount without a source (`null`).
+    NoMountSource,
+    /// A bind mount whose source is `""`.
+    EmptyMountSource,
+    /// A mount of a filesystem type the kernel does not know.
+    UnknownMountType,
+    /// A device that does not exist on the host.
+    MissingDevice,
 }
 
 pub(crate) struct Action {
@@ -55,8 +111,10 @@ pub(crate) struct Action {
     pub(crate) image: bool,
     /// Commands run first, recorded apart from the action's own.
     pub(crate) setup: &'static [&'static [&'static str]],
-    /// The action: docker CLI arguments (`{tmp}` is a temp dir), or a pseudo-command:
-    /// `[RESTART, plugin]`, `[KILL, plugin]`, `[HOST_FILES, plugin]`.
+    /// The action: docker CLI arguments (`{tmp}` is a temp dir, `{id:NAME}` and
+    /// `{id12:NAME}` a managed plugin's ID and its short form, `{registry}` the
+    /// registry's address), or a pseudo-command: `[RESTART, plugin]`, `[KILL, plugin]`,
+    /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`.
     pub(crate) commands: &'static [&'static [&'static str]],
     /// Which commands are expected to fail (indexes into `commands`).
     pub(crate) failing: &'static [usize],
@@ -96,6 +154,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: false,
             bare_get: false,
             managed: false,
+            container: RECORDER,
         }],
         bundles: &[],
         image: false,
@@ -177,6 +236,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: true,
             bare_get: true,
             managed: false,
+            container: RECORDER,
         }],
         bundles: &[],
         image: true,
@@ -549,6 +609,263 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "inspect", "--format", "{{.Id}}", "rec-m"],
         ],
         failing: &[0, 1, 2, 3, 5, 6, 8, 10],
+    },
+    Action {
+        name: "plugin_container",
+        description: "what a managed plugin sees of its container (the recorder's report): \
+                      defaults (private network and PID namespace, Docker's capabilities), \
+                      then network type bridge, CAP_SYS_ADMIN, /dev/fuse and the host IPC \
+                      namespace",
+        plugins: &[
+            managed_in(
+                "rec-c",
+                Container {
+                    network: "",
+                    pid_host: false,
+                    ..RECORDER
+                },
+            ),
+            managed_in(
+                "rec-c2",
+                Container {
+                    network: "bridge",
+                    pid_host: false,
+                    ipc_host: true,
+                    capabilities: &["CAP_SYS_ADMIN"],
+                    devices: &["/dev/fuse"],
+                    ..RECORDER
+                },
+            ),
+        ],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[
+            &["plugin", "create", "rec-c", "{tmp}/rec-c.bundle"],
+            &["plugin", "enable", "rec-c"],
+            &["plugin", "create", "rec-c2", "{tmp}/rec-c2.bundle"],
+            &["plugin", "enable", "rec-c2"],
+            &["plugin", "disable", "rec-c"],
+            &["plugin", "disable", "rec-c2"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "plugin_references",
+        description: "enable, disable and rm of a managed plugin whose volume two \
+                      containers reference: enable twice, disable in use, disable -f, \
+                      disable again (in use before already disabled), by ID prefix and full \
+                      ID; volume rm while referenced",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+            &["create", "--name", "c1", "-v", "v1:/data", IMAGE, "true"],
+            &["create", "--name", "c2", "-v", "v1:/data", IMAGE, "true"],
+        ],
+        commands: &[
+            ENABLE_M,
+            &["plugin", "disable", "rec-m"],
+            &["volume", "rm", "v1"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "disable", "rec-m"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "enable", "{id12:rec-m}"],
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{.Name}} {{.Enabled}}",
+                "{id:rec-m}",
+            ],
+            &["plugin", "inspect", "--format", "{{.Name}}", "rec-m:latest"],
+            &["plugin", "inspect", "--format", "{{.Name}}", "rec-m:other"],
+            &["rm", "c1", "c2"],
+            &["volume", "rm", "v1"],
+            &["plugin", "disable", "rec-m:latest"],
+            &["plugin", "rm", "{id12:rec-m}"],
+            &["plugin", "ls"],
+        ],
+        failing: &[0, 1, 2, 4, 5, 9],
+    },
+    Action {
+        name: "plugin_upgrade",
+        description: "docker plugin upgrade to a version whose config adds an env var and \
+                      /dev/fuse: refused while enabled; after disable -f the rootfs and config \
+                      are new, the ID, volume and old settings stay",
+        plugins: &[
+            managed("rec-m"),
+            managed_in(
+                "rec-up",
+                Container {
+                    docker_name: Some("rec-m"),
+                    devices: &["/dev/fuse"],
+                    env: &[("NEWVAR", "new")],
+                    log_of: Some("rec-m"),
+                    version: "2",
+                    ..RECORDER
+                },
+            ),
+        ],
+        bundles: &[],
+        image: false,
+        setup: &[
+            &[START_REGISTRY],
+            &[
+                "plugin",
+                "create",
+                "{registry}/rec-up:v2",
+                "{tmp}/rec-up.bundle",
+            ],
+            &["plugin", "push", "{registry}/rec-up:v2"],
+            &["plugin", "rm", "{registry}/rec-up:v2"],
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &[
+                "plugin",
+                "upgrade",
+                "--grant-all-permissions",
+                "--skip-remote-check",
+                "rec-m",
+                "{registry}/rec-up:v2",
+            ],
+            &["plugin", "disable", "-f", "rec-m"],
+            &[
+                "plugin",
+                "upgrade",
+                "--grant-all-permissions",
+                "--skip-remote-check",
+                "rec-m",
+                "{registry}/rec-up:v2",
+            ],
+            ENABLE_M,
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{.Id}} {{.Name}}",
+                "rec-m",
+            ],
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{json .Settings}}",
+                "rec-m",
+            ],
+            &["volume", "ls"],
+        ],
+        failing: &[0],
+    },
+    Action {
+        name: "legacy_shadows_managed",
+        description: "a legacy volume driver rec-shadow is used, then dies; a managed \
+                      plugin is created and enabled as rec-shadow: dockerd keeps the legacy \
+                      driver by name and never reaches the managed one by that name",
+        plugins: &[
+            plugin("rec-shadow"),
+            managed_in(
+                "rec-shadow-managed",
+                Container {
+                    docker_name: Some("rec-shadow"),
+                    ..RECORDER
+                },
+            ),
+        ],
+        bundles: &[],
+        image: true,
+        setup: &[&["volume", "create", "-d", "rec-shadow", "v0"]],
+        commands: &[
+            &[STOP, "rec-shadow"],
+            &[
+                "plugin",
+                "create",
+                "rec-shadow",
+                "{tmp}/rec-shadow-managed.bundle",
+            ],
+            &["plugin", "enable", "rec-shadow"],
+            &["volume", "create", "-d", "rec-shadow", "v1"],
+            &["volume", "ls"],
+            &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
+            &["volume", "ls"],
+            &["volume", "create", "-d", "rec-shadow:latest", "v2"],
+        ],
+        failing: &[3],
+    },
+    Action {
+        name: "plugin_propagated_mount",
+        description: "a managed plugin that bind-mounts each volume under its propagated \
+                      mount on Mount (like FUSE or NFS): the container and the host see the \
+                      content through the propagated mount; Unmount and disable unmount it",
+        plugins: &[managed_in(
+            "rec-p",
+            Container {
+                capabilities: &["CAP_SYS_ADMIN"],
+                store: true,
+                ..RECORDER
+            },
+        )],
+        bundles: &[],
+        image: true,
+        setup: &[
+            &["plugin", "create", "rec-p", "{tmp}/rec-p.bundle"],
+            &["plugin", "enable", "rec-p"],
+            &["volume", "create", "-d", "rec-p", "v1"],
+        ],
+        commands: &[
+            &[
+                "run", "-d", "--name", "c1", "-v", "v1:/data", IMAGE, "sleep", "60",
+            ],
+            &["exec", "c1", "cat", "/data/created-by-recorder"],
+            &[HOST_FILES, "rec-p"],
+            &["stop", "-t", "1", "c1"],
+            &[HOST_FILES, "rec-p"],
+            &["start", "c1"],
+            &[HOST_FILES, "rec-p"],
+            &["plugin", "disable", "-f", "rec-p"],
+            &[HOST_FILES, "rec-p"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "plugin_enable_errors",
+        description: "docker plugin enable of bundles with mounts and devices dockerd may \
+                      not make: a mount without a source, a bind mount of an empty source \
+                      (runc binds its bundle dir: it works), a mount of an unknown \
+                      filesystem type, a device the host does not have",
+        plugins: &[managed("rec-m")],
+        bundles: &[
+            ("no-source", BadBundle::NoMountSource),
+            ("empty-source", BadBundle::EmptyMountSource),
+            ("bad-fs", BadBundle::UnknownMountType),
+            ("no-device", BadBundle::MissingDevice),
+        ],
+        image: false,
+        setup: &[
+            &["plugin", "create", "no-source", "{tmp}/no-source.bundle"],
+            &[
+                "plugin",
+                "create",
+                "empty-source",
+                "{tmp}/empty-source.bundle",
+            ],
+            &["plugin", "create", "bad-fs", "{tmp}/bad-fs.bundle"],
+            &["plugin", "create", "no-device", "{tmp}/no-device.bundle"],
+        ],
+        commands: &[
+            &["plugin", "enable", "no-source"],
+            &["plugin", "enable", "empty-source"],
+            &["plugin", "enable", "bad-fs"],
+            &["plugin", "enable", "no-device"],
+            &["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"],
+        ],
+        failing: &[0, 2, 3],
     },
 ];
 

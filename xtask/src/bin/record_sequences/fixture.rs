@@ -16,6 +16,10 @@ pub(crate) struct Fixture {
     pub(crate) api_version: String,
     pub(crate) docker_cli_version: String,
     pub(crate) plugins: Vec<PluginInfo>,
+    /// The broken bundles the commands use, by name, as written (so that a replay
+    /// can write them again).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) bundles: std::collections::BTreeMap<String, BundleInfo>,
     /// The headers of the first call (without Content-Length); a call whose headers
     /// differ carries its own.
     pub(crate) request_headers: Value,
@@ -28,6 +32,10 @@ pub(crate) struct Fixture {
 #[derive(Serialize)]
 pub(crate) struct PluginInfo {
     pub(crate) name: String,
+    /// The name docker commands use, when it is not `name` (a managed plugin that
+    /// takes a legacy plugin's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) docker_name: Option<String>,
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
     /// Only for managed plugins (then true).
@@ -42,6 +50,17 @@ pub(crate) struct PluginInfo {
     /// The managed plugin's bundle config.json, as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) config: Option<Value>,
+}
+
+/// A broken bundle as written: its `config.json` text (absent for a missing dir),
+/// whether it has a `rootfs/`, and the recorder's path in it, if any.
+#[derive(Serialize)]
+pub(crate) struct BundleInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) config_json: Option<String>,
+    pub(crate) rootfs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) program: Option<String>,
 }
 
 #[derive(Serialize, Default)]
@@ -106,7 +125,7 @@ impl Normalizer {
     pub(crate) fn text(&mut self, text: &str) -> String {
         let mut text = text.to_owned();
         for (path, placeholder) in &self.paths {
-            text = text.replace(path.as_str(), placeholder);
+            text = replace_path(&text, path, placeholder);
         }
         self.ids_in(&text)
     }
@@ -168,6 +187,22 @@ impl Normalizer {
             other => other,
         }
     }
+}
+
+/// `path` replaced by `placeholder` where it is a whole path (`<tmp>/rec-shadow` in
+/// `<tmp>/rec-shadow/x`, not in `<tmp>/rec-shadow-managed.bundle`).
+fn replace_path(text: &str, path: &str, placeholder: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(path) {
+        let after = &rest[at + path.len()..];
+        let whole = !after.starts_with(|c: char| c.is_alphanumeric() || "-_.".contains(c));
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { placeholder } else { path });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,14 +3,14 @@
 //! double) to reproduce exactly.
 //!
 //! ```text
-//! sudo cargo run -p xtask --bin record_sequences            # every action (about 4 minutes)
+//! sudo cargo run -p xtask --bin record_sequences            # every action (about 8 minutes)
 //! sudo cargo run -p xtask --bin record_sequences -- --only volume_rm,plugin_restart
 //! scripts/record-dockerd-sequences                          # the same, as a script
 //! ```
 //!
 //! Each action gets a fresh private dockerd, started exactly as the integration tests
 //! start one (`docker_plugin_sdk::harness::dockerd`), and fresh `recorder` plugins
-//! (`xtask/src/bin/recorder.rs`) that log every request and reply on the wire. The action's
+//! (`xtask/src/bin/recorder/`) that log every request and reply on the wire. The action's
 //! setup commands run first; then its commands, one at a time, each followed by a quiet
 //! second so that asynchronous calls are attributed to the command that caused them.
 //!
@@ -26,11 +26,14 @@
 //! action's commands `docker plugin create` and `enable`; dockerd runs it, so it runs
 //! with `pidhost` (the peer filter keeps working) and writes its log into a host
 //! directory bind-mounted into it. For these actions each result also holds what dockerd
-//! logged about the plugin during the command (its output lines, refused API calls).
+//! logged about the plugin during the command (its output lines, refused API calls),
+//! the recorder's report of the container it runs in among them.
 //!
 //! The modules: `actions` (what is recorded), `session` (running an action and its
-//! commands), `managed` (bundles and the static recorder), `fixture` (the files
-//! written and their normalization).
+//! commands), `managed` (bundles and the static recorder), `host_files` (the
+//! `@host-files` listing, shared with the replay), `registry` (the registry
+//! `docker plugin upgrade` pulls from), `fixture` (the files written and their
+//! normalization).
 //!
 //! Options:
 //!   --only A,B      record only these actions
@@ -41,7 +44,9 @@
 
 mod actions;
 mod fixture;
+mod host_files;
 mod managed;
+mod registry;
 mod session;
 
 use std::fs;
@@ -71,6 +76,10 @@ const ISOLATED_ENV: &str = "DPS_RECORD_ISOLATED";
 const RECORDER_ENV: &str = "DPS_RECORDER_BIN";
 /// The pseudo-command that SIGKILLs a plugin and starts it again on the same socket.
 const RESTART: &str = "@restart-plugin";
+/// The pseudo-command that SIGKILLs a legacy plugin for good (its socket file stays).
+const STOP: &str = "@stop-plugin";
+/// The pseudo-command that starts the action's registry (see `registry`).
+const START_REGISTRY: &str = "@start-registry";
 /// Replaced in command arguments by the action's temp dir (shown as `<tmp>`).
 const TMP: &str = "{tmp}";
 /// The pseudo-command that SIGKILLs a managed plugin's process and reports whether

@@ -14,6 +14,7 @@ use docker_plugin_sdk::package::elf::ElfInfo;
 use serde_json::Value;
 
 use crate::actions::{BadBundle, PluginSpec};
+use crate::host_files::walk;
 use crate::session::RunningPlugin;
 use crate::{
     HOST_FILES, KILL, MANAGED_LOG_DIR, PROPAGATED_MOUNT, RESTART_WAIT, SOCKET_DIR,
@@ -24,14 +25,18 @@ pub(crate) fn bundle_dir(tmp: &Path, name: &str) -> PathBuf {
     tmp.join(format!("{name}.bundle"))
 }
 
-/// The managed recorder's config.json: host network and PID namespace (so that
-/// SO_PEERCRED still names dockerd's host pid), volumes under the propagated mount, and
-/// the call log in a host directory bind-mounted at [`MANAGED_LOG_DIR`].
+/// The managed recorder's config.json: by default ([`RECORDER`](crate::actions::RECORDER))
+/// host network and PID namespace (so that SO_PEERCRED still names dockerd's host pid),
+/// volumes under the propagated mount, the call log in a host directory bind-mounted
+/// at [`MANAGED_LOG_DIR`], and the recorder's report of its container printed at start;
+/// the spec's [`Container`](crate::actions::Container) changes the rest.
 pub(crate) fn managed_config(spec: &PluginSpec, log_dir: &Path) -> Value {
+    let c = &spec.container;
+    let name = c.docker_name.unwrap_or(spec.name);
     let mut entrypoint = vec![
         "/recorder".to_owned(),
         "--name".to_owned(),
-        spec.name.to_owned(),
+        name.to_owned(),
         "--socket-dir".to_owned(),
         SOCKET_DIR.to_owned(),
         "--root".to_owned(),
@@ -40,6 +45,9 @@ pub(crate) fn managed_config(spec: &PluginSpec, log_dir: &Path) -> Value {
         format!("{MANAGED_LOG_DIR}/calls.jsonl"),
         "--print-env".to_owned(),
         "DEBUG".to_owned(),
+        "--report".to_owned(),
+        "--print-path".to_owned(),
+        "/dev/fuse".to_owned(),
     ];
     if spec.capabilities {
         entrypoint.push("--capabilities".to_owned());
@@ -47,19 +55,25 @@ pub(crate) fn managed_config(spec: &PluginSpec, log_dir: &Path) -> Value {
     if spec.bare_get {
         entrypoint.push("--bare-get".to_owned());
     }
-    serde_json::json!({
+    if c.store {
+        entrypoint.extend(["--store".to_owned(), "/store".to_owned()]);
+    }
+    let mut env = vec![serde_json::json!({
+        "name": "DEBUG",
+        "description": "printed by the recorder at start",
+        "settable": ["value"],
+        "value": "0"
+    })];
+    for (name, value) in c.env {
+        env.push(serde_json::json!({"name": name, "settable": ["value"], "value": value}));
+    }
+    let mut config = serde_json::json!({
         "description": "recorder: logs every call",
         "documentation": "https://example.invalid/recorder",
         "entrypoint": entrypoint,
-        "env": [{
-            "name": "DEBUG",
-            "description": "printed by the recorder at start",
-            "settable": ["value"],
-            "value": "0"
-        }],
-        "interface": {"socket": format!("{}.sock", spec.name), "types": ["docker.volumedriver/1.0"]},
-        "network": {"type": "host"},
-        "pidhost": true,
+        "env": env,
+        "interface": {"socket": format!("{name}.sock"), "types": ["docker.volumedriver/1.0"]},
+        "network": {"type": c.network},
         "propagatedmount": PROPAGATED_MOUNT,
         "mounts": [{
             "name": "log",
@@ -69,7 +83,22 @@ pub(crate) fn managed_config(spec: &PluginSpec, log_dir: &Path) -> Value {
             "type": "bind",
             "options": ["rbind"]
         }]
-    })
+    });
+    if c.pid_host {
+        config["pidhost"] = true.into();
+    }
+    if c.ipc_host {
+        config["ipchost"] = true.into();
+    }
+    if !c.capabilities.is_empty() || !c.devices.is_empty() {
+        let devices: Vec<Value> = c
+            .devices
+            .iter()
+            .map(|path| serde_json::json!({"path": path}))
+            .collect();
+        config["linux"] = serde_json::json!({"capabilities": c.capabilities, "devices": devices});
+    }
+    config
 }
 
 /// Writes `dir/config.json` and, with a recorder, `dir/rootfs/` (the recorder as
@@ -89,6 +118,11 @@ pub(crate) fn write_bundle(
     ] {
         fs::create_dir_all(rootfs.join(sub)).map_err(|e| io(&rootfs.join(sub), e))?;
     }
+    // dockerd 20.10 refuses a second plugin whose rootfs layer is byte for byte one it
+    // already has (`content sha256:…: already exists`): each bundle is marked.
+    let name = dir.file_stem().unwrap_or_default();
+    let marker = rootfs.join("bundle-name");
+    fs::write(&marker, name.as_encoded_bytes()).map_err(|e| io(&marker, e))?;
     if let Some(recorder) = recorder {
         let to = rootfs.join("recorder");
         fs::copy(&recorder, &to).map_err(|e| io(&to, e))?;
@@ -130,6 +164,36 @@ pub(crate) fn write_bad_bundle(tmp: &Path, name: &str, kind: BadBundle) -> Resul
         BadBundle::MissingEntrypoint => {
             write_bundle(&dir, &volume_plugin(&["/no-such-binary"]), None)
         }
+        BadBundle::NoMountSource
+        | BadBundle::EmptyMountSource
+        | BadBundle::UnknownMountType
+        | BadBundle::MissingDevice => {
+            let mut config = volume_plugin(&[
+                "/recorder",
+                "--name",
+                name,
+                "--root",
+                "/tmp/v",
+                "--log",
+                "/tmp/calls.jsonl",
+            ]);
+            match kind {
+                BadBundle::NoMountSource => {
+                    config["mounts"] = serde_json::json!([{"destination": "/mnt/x", "type": "bind", "options": ["rbind"]}]);
+                }
+                BadBundle::EmptyMountSource => {
+                    config["mounts"] = serde_json::json!([{"source": "", "destination": "/mnt/x", "type": "bind", "options": ["rbind"]}]);
+                }
+                BadBundle::UnknownMountType => {
+                    config["mounts"] = serde_json::json!([{"source": "none", "destination": "/mnt/x", "type": "nosuchfs"}]);
+                }
+                _ => {
+                    config["linux"] =
+                        serde_json::json!({"devices": [{"path": "/dev/no-such-device"}]});
+                }
+            }
+            write_bundle(&dir, &config, Some(static_recorder()?))
+        }
         BadBundle::NoSocket => {
             let entrypoint = [
                 "/recorder",
@@ -142,11 +206,7 @@ pub(crate) fn write_bad_bundle(tmp: &Path, name: &str, kind: BadBundle) -> Resul
                 "--log",
                 "/tmp/calls.jsonl",
             ];
-            write_bundle(&dir, &volume_plugin(&entrypoint), Some(static_recorder()?))?;
-            // dockerd 20.10 refuses a second plugin whose rootfs layer is byte for byte
-            // one it already has (`content sha256:…: already exists`): differ from rec-m.
-            let marker = dir.join("rootfs/bundle-name");
-            fs::write(&marker, name).map_err(|e| io(&marker, e))
+            write_bundle(&dir, &volume_plugin(&entrypoint), Some(static_recorder()?))
         }
     }
 }
@@ -190,7 +250,8 @@ pub(crate) fn build_static_recorder() -> Result<PathBuf, String> {
     Ok(binary)
 }
 
-/// The pids of a managed recorder's processes (its `argv[0]` is `/recorder`).
+/// The pids of a managed recorder's processes (its `argv[0]` is `/recorder`), by the
+/// name it was started with (`--name`).
 pub(crate) fn managed_pids(name: &str) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -214,7 +275,7 @@ pub(crate) fn managed_pids(name: &str) -> Vec<u32> {
 /// `@kill-plugin NAME`: SIGKILLs the managed plugin's process, then waits for dockerd
 /// to start a new one. The outcome is the pseudo-command's stdout.
 pub(crate) fn kill_managed(plugin: &RunningPlugin) -> Result<String, String> {
-    let before = managed_pids(&plugin.name);
+    let before = managed_pids(&plugin.docker_name);
     if before.is_empty() {
         return Err(format!("{KILL} {}: no plugin process", plugin.name));
     }
@@ -228,7 +289,7 @@ pub(crate) fn kill_managed(plugin: &RunningPlugin) -> Result<String, String> {
     }
     let deadline = Instant::now() + RESTART_WAIT;
     while Instant::now() < deadline {
-        let now = managed_pids(&plugin.name);
+        let now = managed_pids(&plugin.docker_name);
         if !now.is_empty() && now.iter().all(|pid| !before.contains(pid)) {
             return Ok("killed the plugin process; dockerd started a new one".to_owned());
         }
@@ -258,36 +319,6 @@ pub(crate) fn host_files(d: &Dockerd, plugin: &RunningPlugin) -> Result<String, 
         walk(&root, &mut lines);
     }
     Ok(lines.join("\n"))
-}
-
-pub(crate) fn walk(path: &Path, lines: &mut Vec<String>) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        lines.push(format!("{} (missing)", path.display()));
-        return;
-    };
-    let kind = meta.file_type();
-    let kind = if kind.is_dir() {
-        "dir"
-    } else if kind.is_socket() {
-        "socket"
-    } else if kind.is_fifo() {
-        "fifo"
-    } else if kind.is_symlink() {
-        "symlink"
-    } else {
-        "file"
-    };
-    lines.push(format!("{} ({kind})", path.display()));
-    if kind == "dir"
-        && let Ok(entries) = fs::read_dir(path)
-    {
-        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        children.sort();
-        for child in children {
-            walk(&child, lines);
-        }
-    }
 }
 
 /// The lines dockerd logged about the plugins (`plugin=<id>` output, lines naming a

@@ -13,18 +13,21 @@ use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use serde_json::Value;
 
 use crate::actions::{Action, PluginSpec};
-use crate::fixture::{Call, Fixture, Normalizer, Outcome, Phase, PluginInfo};
+use crate::fixture::{BundleInfo, Call, Fixture, Normalizer, Outcome, Phase, PluginInfo};
 use crate::managed::{
     bundle_dir, host_files, interesting_log_lines, kill_managed, managed_config, static_recorder,
     write_bad_bundle, write_bundle,
 };
+use crate::registry::Registry;
 use crate::{
-    HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW, SOCKET_DIR, TMP,
-    recorder,
+    HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW, SOCKET_DIR,
+    START_REGISTRY, STOP, TMP, recorder,
 };
 
 pub(crate) struct RunningPlugin {
     pub(crate) name: String,
+    /// The name docker commands and the recorder's `--name` use.
+    pub(crate) docker_name: String,
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
     pub(crate) managed: bool,
@@ -46,6 +49,7 @@ impl RunningPlugin {
     fn new(spec: &PluginSpec, dir: &Path) -> Result<Self, String> {
         let mut plugin = RunningPlugin {
             name: spec.name.to_owned(),
+            docker_name: spec.container.docker_name.unwrap_or(spec.name).to_owned(),
             capabilities: spec.capabilities,
             bare_get: spec.bare_get,
             managed: spec.managed,
@@ -65,12 +69,17 @@ impl RunningPlugin {
             let log_dir = dir.join(format!("{}.log", spec.name));
             fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
             plugin.log = log_dir.join("calls.jsonl");
-            let config = managed_config(spec, &log_dir);
-            write_bundle(
-                &bundle_dir(dir, spec.name),
-                &config,
-                Some(static_recorder()?),
-            )?;
+            // A new version writes where the plugin it upgrades writes.
+            let mount_dir = match spec.container.log_of {
+                Some(other) => dir.join(format!("{other}.log")),
+                None => log_dir,
+            };
+            let config = managed_config(spec, &mount_dir);
+            let bundle = bundle_dir(dir, spec.name);
+            write_bundle(&bundle, &config, Some(static_recorder()?))?;
+            let version = bundle.join("rootfs/version");
+            fs::write(&version, spec.container.version)
+                .map_err(|e| format!("{}: {e}", version.display()))?;
             plugin.config = Some(config);
         } else {
             plugin.start()?;
@@ -107,6 +116,12 @@ impl RunningPlugin {
 
     /// SIGKILL (the socket file stays behind, as after a crash), then start again.
     fn restart(&mut self) -> Result<(), String> {
+        self.stop()?;
+        self.start()
+    }
+
+    /// SIGKILL for good: the socket file stays behind, nothing listens on it.
+    fn stop(&mut self) -> Result<(), String> {
         if self.managed {
             return Err(format!("{RESTART} {}: managed, use {KILL}", self.name));
         }
@@ -115,7 +130,7 @@ impl RunningPlugin {
                 .signal_and_wait(Signal::SIGKILL)
                 .map_err(|e| e.to_string())?;
         }
-        self.start()
+        Ok(())
     }
 
     fn log_len(&self) -> u64 {
@@ -212,6 +227,8 @@ pub(crate) struct Session<'a> {
     pub(crate) tmp: PathBuf,
     /// `Some(offset)` when dockerd's log is collected.
     pub(crate) dockerd_log: Option<u64>,
+    /// The registry, once `@start-registry` started it.
+    pub(crate) registry: Option<Registry>,
 }
 
 impl Session<'_> {
@@ -240,9 +257,13 @@ impl Session<'_> {
     fn observe_managed(&mut self) {
         for plugin in self.plugins.iter_mut().filter(|p| p.managed) {
             if plugin.id.is_none() {
-                let out =
-                    self.d
-                        .docker(&["plugin", "inspect", "--format", "{{.Id}}", &plugin.name]);
+                let out = self.d.docker(&[
+                    "plugin",
+                    "inspect",
+                    "--format",
+                    "{{.Id}}",
+                    &plugin.docker_name,
+                ]);
                 if out.status.success() {
                     plugin.id = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
                 }
@@ -252,7 +273,7 @@ impl Session<'_> {
             {
                 let socket = Path::new(SOCKET_DIR)
                     .join(id)
-                    .join(format!("{}.sock", plugin.name));
+                    .join(format!("{}.sock", plugin.docker_name));
                 if socket.exists() {
                     plugin.socket = Some(socket);
                 }
@@ -260,16 +281,36 @@ impl Session<'_> {
         }
     }
 
+    /// `{tmp}`, `{registry}`, `{id:NAME}` and `{id12:NAME}` in `arg`.
+    fn substitute(&self, arg: &str) -> String {
+        let mut arg = arg.replace(TMP, &self.tmp.display().to_string());
+        if let Some(registry) = &self.registry {
+            arg = arg.replace("{registry}", &registry.addr);
+        }
+        for plugin in &self.plugins {
+            if let Some(id) = &plugin.id {
+                arg = arg
+                    .replace(&format!("{{id:{}}}", plugin.name), id)
+                    .replace(&format!("{{id12:{}}}", plugin.name), &id[..12]);
+            }
+        }
+        arg
+    }
+
     /// Runs one command (or pseudo-command) and collects the calls it caused.
     fn run_step(&mut self, args: &[&str]) -> Result<RawStep, String> {
-        let tmp = self.tmp.display().to_string();
-        let args: Vec<String> = args.iter().map(|a| a.replace(TMP, &tmp)).collect();
+        if args.first() == Some(&START_REGISTRY) {
+            self.registry = Some(Registry::start(&self.tmp.join("registry"))?);
+        }
+        let args: Vec<String> = args.iter().map(|a| self.substitute(a)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let args = args.as_slice();
         let command = display_command(args);
         let started = Instant::now();
         let pseudo = args.first().copied().filter(|a| a.starts_with('@'));
-        let (exit_code, stdout, stderr) = if let Some(pseudo) = pseudo {
+        let (exit_code, stdout, stderr) = if pseudo == Some(START_REGISTRY) {
+            (0, String::new(), String::new())
+        } else if let Some(pseudo) = pseudo {
             let name = args.get(1).copied().unwrap_or_default();
             let plugin = self
                 .plugins
@@ -279,6 +320,10 @@ impl Session<'_> {
             let stdout = match pseudo {
                 RESTART => {
                     plugin.restart()?;
+                    String::new()
+                }
+                STOP => {
+                    plugin.stop()?;
                     String::new()
                 }
                 KILL => kill_managed(plugin)?,
@@ -407,12 +452,14 @@ pub(crate) fn record_action(
         tmp: temp.path().to_path_buf(),
         // From now on: the lines logged while the daemon started are not the action's.
         dockerd_log: managed.then(|| fs::metadata(d.log()).map_or(0, |m| m.len())),
+        registry: None,
     };
     let mut run_all = |commands: &[&[&str]]| -> Result<Vec<RawStep>, String> {
         commands.iter().map(|args| session.run_step(args)).collect()
     };
     let setup = run_all(action.setup);
     let steps = setup.and_then(|setup| Ok((setup, run_all(action.commands)?)));
+    let registry = session.registry.take();
     let mut plugins = session.plugins;
     if let Some(raw) = raw
         && managed
@@ -470,6 +517,9 @@ pub(crate) fn record_action(
         .collect();
     paths.push((temp.path().display().to_string(), "<tmp>".to_owned()));
     paths.push((d.root().display().to_string(), "<dockerd-root>".to_owned()));
+    if let Some(registry) = &registry {
+        paths.push((registry.addr.clone(), "<registry>".to_owned()));
+    }
     let mut norm = Normalizer::new(paths);
 
     let common_headers = setup
@@ -520,6 +570,7 @@ pub(crate) fn record_action(
         .iter()
         .map(|p| PluginInfo {
             name: p.name.clone(),
+            docker_name: (p.docker_name != p.name).then(|| p.docker_name.clone()),
             capabilities: p.capabilities,
             bare_get: p.bare_get,
             managed: p.managed,
@@ -529,6 +580,25 @@ pub(crate) fn record_action(
                 .as_ref()
                 .map(|s| norm.text(&s.display().to_string())),
             config: p.config.clone().map(|c| norm.value(c)),
+        })
+        .collect();
+    let bundles = action
+        .bundles
+        .iter()
+        .map(|(name, _)| {
+            let dir = bundle_dir(temp.path(), name);
+            let config_json = fs::read_to_string(dir.join("config.json"))
+                .ok()
+                .map(|text| norm.text(&text));
+            let info = BundleInfo {
+                config_json,
+                rootfs: dir.join("rootfs").is_dir(),
+                program: dir
+                    .join("rootfs/recorder")
+                    .exists()
+                    .then(|| "/recorder".to_owned()),
+            };
+            ((*name).to_owned(), info)
         })
         .collect();
     let setup = phase(setup, &mut norm);
@@ -544,6 +614,7 @@ pub(crate) fn record_action(
         api_version: versions.api,
         docker_cli_version: versions.cli,
         plugins: plugin_infos,
+        bundles,
         request_headers: norm.value(common_headers),
         setup,
         commands: main.commands,

@@ -8,8 +8,8 @@
 //! cat /tmp/rec.jsonl
 //! ```
 //!
-//! The driver keeps each volume as a directory `ROOT/NAME/data` (its `-o` options in
-//! `ROOT/NAME/opts.json`), so volumes survive a restart of the plugin. Recording is not
+//! The driver ([`volumes`]) keeps each volume as a directory `ROOT/NAME/data` (its `-o`
+//! options in `ROOT/NAME/opts.json`), so volumes survive a restart of the plugin. Recording is not
 //! done in the driver but in an axum middleware around [`Plugin::into_router`]: it sees
 //! `/Plugin.Activate` (answered by the SDK itself), 404s for unimplemented methods, and
 //! the exact bytes on the wire.
@@ -26,12 +26,23 @@
 //!   --print-env VAR    print `VAR=value` (or `VAR is not set`) on stdout at start,
 //!                      repeatable: shows what a managed plugin's environment is (dockerd
 //!                      logs a managed plugin's stdout)
+//!   --report           print, at start, what the recorder sees of the container it runs
+//!                      in (environment, capabilities, namespaces, /dev, /sys, the init
+//!                      layer's files, whether it may mount): see [`report`]
+//!   --print-path PATH  print whether PATH exists (e.g. /dev/fuse), repeatable
+//!   --connect ADDR     print whether a TCP connection to ADDR (`127.0.0.1:8080`) works,
+//!                      repeatable: shows which network namespace the plugin is in
+//!   --store DIR        keep volumes' content in DIR and bind-mount it under --root on
+//!                      Mount, like a FUSE or NFS plugin under its propagated mount
 //!
 //! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
 //! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
 //! its slash), `request_headers`, `request_body` (exact text), `request` (that body as
 //! JSON; `null` when empty, a string when not JSON), `status`, `response_headers`,
 //! `response_body` and `response` (likewise).
+
+mod report;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,13 +61,9 @@ use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::IncomingStream;
+use docker_plugin_sdk::Plugin;
 use docker_plugin_sdk::args::{ArgsError, Flags};
 use docker_plugin_sdk::transport::{ListenArgs, UnixSocket};
-use docker_plugin_sdk::volume::{
-    self, CapabilitiesResponse, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest,
-    MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
-};
-use docker_plugin_sdk::{Error, Plugin, Result, async_trait};
 use serde_json::{Value, json};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -72,10 +79,15 @@ struct Args {
     capabilities: bool,
     bare_get: bool,
     print_env: Vec<String>,
+    report: bool,
+    print_paths: Vec<String>,
+    connect: Vec<String>,
+    store: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
-                     [--capabilities] [--bare-get] [--print-env VAR]...";
+                     [--capabilities] [--bare-get] [--print-env VAR]... [--report] \
+                     [--print-path PATH]... [--connect ADDR]... [--store DIR]";
 
 fn parse_args() -> Result<Args, ArgsError> {
     let mut listen = ListenArgs::new("recorder");
@@ -84,6 +96,10 @@ fn parse_args() -> Result<Args, ArgsError> {
     let mut capabilities = false;
     let mut bare_get = false;
     let mut print_env = Vec::new();
+    let mut report = false;
+    let mut print_paths = Vec::new();
+    let mut connect = Vec::new();
+    let mut store = None;
     let mut flags = Flags::from_env(USAGE);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -92,6 +108,10 @@ fn parse_args() -> Result<Args, ArgsError> {
             "--capabilities" => capabilities = true,
             "--bare-get" => bare_get = true,
             "--print-env" => print_env.push(flags.value()?),
+            "--report" => report = true,
+            "--print-path" => print_paths.push(flags.value()?),
+            "--connect" => connect.push(flags.value()?),
+            "--store" => store = Some(PathBuf::from(flags.value()?)),
             // The recorder binds its socket itself, to learn each caller's pid: of the
             // listen flags it takes --name and --socket-dir.
             "--name" | "--socket-dir" => listen.parse_flag(&mut flags)?,
@@ -113,109 +133,11 @@ fn parse_args() -> Result<Args, ArgsError> {
         capabilities,
         bare_get,
         print_env,
+        report,
+        print_paths,
+        connect,
+        store,
     })
-}
-
-// ---------------------------------------------------------------------------------------
-// The driver: volumes as directories.
-
-struct DirVolumes {
-    root: PathBuf,
-    capabilities: bool,
-    bare_get: bool,
-}
-
-impl DirVolumes {
-    fn volume_dir(&self, name: &str) -> Result<PathBuf> {
-        docker_plugin_sdk::volume::volume_dir(&self.root, name)
-    }
-
-    /// The data directory of an existing volume.
-    fn existing(&self, name: &str) -> Result<PathBuf> {
-        let data = self.volume_dir(name)?.join("data");
-        if data.is_dir() {
-            Ok(data)
-        } else {
-            Err(Error::new(format!("no such volume: {name}")))
-        }
-    }
-
-    fn describe(&self, name: &str) -> Result<Volume> {
-        let data = self.existing(name)?;
-        let mut volume = Volume::new(name);
-        if !self.bare_get {
-            volume = volume.mountpoint(data);
-        }
-        let opts = fs::read(self.volume_dir(name)?.join("opts.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok())
-            .unwrap_or_default();
-        if !opts.is_empty() {
-            volume = volume.status("opts", json!(opts));
-        }
-        Ok(volume)
-    }
-}
-
-#[async_trait]
-impl volume::Driver for DirVolumes {
-    async fn create(&self, req: CreateRequest) -> Result<()> {
-        let dir = self.volume_dir(&req.name)?;
-        fs::create_dir_all(dir.join("data"))?;
-        let opts: BTreeMap<_, _> = req.opts.into_iter().collect();
-        fs::write(
-            dir.join("opts.json"),
-            serde_json::to_vec(&opts).unwrap_or_default(),
-        )?;
-        Ok(())
-    }
-
-    async fn remove(&self, req: RemoveRequest) -> Result<()> {
-        self.existing(&req.name)?;
-        fs::remove_dir_all(self.volume_dir(&req.name)?)?;
-        Ok(())
-    }
-
-    async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
-        Ok(MountResponse::new(self.existing(&req.name)?))
-    }
-
-    async fn unmount(&self, req: UnmountRequest) -> Result<()> {
-        self.existing(&req.name)?;
-        Ok(())
-    }
-
-    async fn path(&self, req: PathRequest) -> Result<PathResponse> {
-        Ok(PathResponse::new(self.existing(&req.name)?))
-    }
-
-    async fn get(&self, req: GetRequest) -> Result<GetResponse> {
-        Ok(GetResponse {
-            volume: self.describe(&req.name)?,
-        })
-    }
-
-    async fn list(&self) -> Result<ListResponse> {
-        let mut names: Vec<String> = fs::read_dir(&self.root)?
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| entry.path().join("data").is_dir())
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .collect();
-        names.sort();
-        let volumes = names
-            .iter()
-            .map(|name| self.describe(name))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ListResponse { volumes })
-    }
-
-    async fn capabilities(&self) -> Result<CapabilitiesResponse> {
-        if self.capabilities {
-            Ok(CapabilitiesResponse::scope(Scope::Local))
-        } else {
-            Err(Error::not_implemented("VolumeDriver.Capabilities"))
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -385,12 +307,37 @@ async fn run(args: Args) -> io::Result<()> {
             Err(_) => println!("recorder: {var} is not set"),
         }
     }
+    if args.report {
+        for line in report::lines() {
+            println!("recorder: {line}");
+        }
+    }
+    for path in &args.print_paths {
+        let state = if fs::symlink_metadata(path).is_ok() {
+            "present"
+        } else {
+            "absent"
+        };
+        println!("recorder: {path} {state}");
+    }
+    for addr in &args.connect {
+        let timeout = std::time::Duration::from_secs(2);
+        let result = addr
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+            .and_then(|addr| std::net::TcpStream::connect_timeout(&addr, timeout));
+        match result {
+            Ok(_) => println!("recorder: connect {addr} ok"),
+            Err(err) => println!("recorder: connect {addr}: {err}"),
+        }
+    }
     fs::create_dir_all(&args.root)?;
     let recorder = Arc::new(Recorder::open(&args.log)?);
-    let driver = DirVolumes {
+    let driver = volumes::DirVolumes {
         root: args.root.clone(),
         capabilities: args.capabilities,
         bare_get: args.bare_get,
+        store: args.store.clone(),
     };
     let router = Plugin::new()
         .volume(driver)

@@ -30,7 +30,9 @@
 //! looking up volume plugin D: …`, `get NAME: error while checking if volume "NAME"
 //! exists in driver "D": …`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod drivers;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -40,9 +42,10 @@ use super::error::HarnessError;
 use super::plugins::{ActivePlugin, Plugins};
 use crate::protocol::{Empty, Timestamp};
 use crate::volume::{
-    self, CreateRequest, GetRequest, GetResponse, IMPLEMENTS, ListResponse, MountRequest,
-    MountResponse, RemoveRequest, Scope, UnmountRequest, Volume,
+    self, CreateRequest, GetRequest, GetResponse, ListResponse, MountRequest, MountResponse,
+    RemoveRequest, Scope, UnmountRequest, Volume,
 };
+use drivers::Drivers;
 
 /// `docker volume …` and the volume side of containers: dockerd's volume service.
 /// Cheap to clone.
@@ -60,6 +63,7 @@ use crate::volume::{
 #[derive(Debug, Clone)]
 pub struct Volumes {
     plugins: Plugins,
+    drivers: Arc<Drivers>,
     state: Arc<Mutex<VolumeState>>,
 }
 
@@ -70,10 +74,25 @@ struct VolumeState {
     known: HashMap<String, String>,
     /// Volume name → containers using it.
     users: HashMap<String, Vec<String>>,
-    /// Drivers looked up once already (dockerd caches the adapter).
-    adapters: HashSet<String>,
-    /// Driver → scope, once Capabilities succeeded.
-    scopes: HashMap<String, Scope>,
+}
+
+/// What `docker volume ls` gets from dockerd: the volumes and the warnings about
+/// drivers that could not be listed. Derefs to the volumes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VolumeList {
+    /// Every volume listed, sorted by driver then name.
+    pub volumes: Vec<VolumeInfo>,
+    /// One `list DRIVER: …` per driver whose List failed (the API reply's
+    /// `Warnings`).
+    pub warnings: Vec<String>,
+}
+
+impl std::ops::Deref for VolumeList {
+    type Target = [VolumeInfo];
+
+    fn deref(&self) -> &[VolumeInfo] {
+        &self.volumes
+    }
 }
 
 /// A volume as `docker volume inspect` / `ls` show it.
@@ -114,6 +133,7 @@ impl VolumeInfo {
 impl Volumes {
     pub(crate) fn new(plugins: Plugins) -> Self {
         Self {
+            drivers: Arc::new(Drivers::new(plugins.clone())),
             plugins,
             state: Arc::default(),
         }
@@ -123,92 +143,10 @@ impl Volumes {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The volume driver `name`: activated, and on first lookup its scope asked.
-    ///
-    /// A managed driver is asked Capabilities on every lookup: dockerd builds a fresh
-    /// adapter for it each time (recorded: `plugin_*` and `managed_*` fixtures).
-    async fn volume_driver(&self, name: &str) -> Result<Arc<ActivePlugin>, HarnessError> {
-        let plugin = self.plugins.get(name, IMPLEMENTS).await?;
-        if plugin.is_managed() {
-            self.ask_scope(&plugin).await;
-            return Ok(plugin);
-        }
-        let first = self.state().adapters.insert(name.to_owned());
-        if first {
-            self.scope(&plugin).await;
-        }
-        Ok(plugin)
-    }
-
-    /// [`volume_driver`](Self::volume_driver) with dockerd's wording on failure:
-    /// `create NAME: error looking up volume plugin D: …` when creating, `get NAME:
-    /// error while checking if volume "NAME" exists in driver "D": error looking up
-    /// volume plugin D: …` otherwise.
-    async fn volume_driver_for(
-        &self,
-        driver: &str,
-        volume: &str,
-        creating: bool,
-    ) -> Result<Arc<ActivePlugin>, HarnessError> {
-        self.volume_driver(driver)
-            .await
-            .map_err(|source| match source {
-                HarnessError::PluginNotFound { .. }
-                | HarnessError::PluginDisabled { .. }
-                | HarnessError::NotImplements { .. } => HarnessError::DriverLookup {
-                    volume: volume.to_owned(),
-                    driver: driver.to_owned(),
-                    creating,
-                    source: Box::new(source),
-                },
-                other => other,
-            })
-    }
-
-    /// The extra Capabilities dockerd asks a managed driver around volume calls (its
-    /// volume wrappers read the scope through a fresh adapter); nothing for a legacy
-    /// driver, whose answer is cached.
-    async fn managed_scope(&self, plugin: &ActivePlugin) {
-        if plugin.is_managed() {
-            self.ask_scope(plugin).await;
-        }
-    }
-
     /// The name volumes record for driver `name`: a managed plugin's normalized name
     /// (`localvol` → `localvol:latest`, as `docker volume ls` shows it), else `name`.
     fn driver_name(&self, name: &str) -> String {
         self.plugins.display_name(name)
-    }
-
-    /// The driver's scope: cached after a successful Capabilities; `local` (asked again
-    /// next time) when it fails.
-    async fn scope(&self, plugin: &ActivePlugin) -> Scope {
-        if let Some(scope) = self.cached_scope(plugin) {
-            return scope;
-        }
-        self.ask_scope(plugin).await
-    }
-
-    /// Asks Capabilities; a successful answer is cached, a failure means `local`.
-    async fn ask_scope(&self, plugin: &ActivePlugin) -> Scope {
-        match plugin.rpc.call::<volume::Capabilities>(&Empty {}).await {
-            Ok(caps) => {
-                let scope = caps.capabilities.scope;
-                self.state()
-                    .scopes
-                    .insert(plugin.rpc.name().to_owned(), scope);
-                scope
-            }
-            Err(err) => {
-                tracing::debug!(driver = plugin.rpc.name(), %err, "no capabilities, using scope local");
-                Scope::Local
-            }
-        }
-    }
-
-    /// The scope without asking: cached, else `local`.
-    fn cached_scope(&self, plugin: &ActivePlugin) -> Option<Scope> {
-        self.state().scopes.get(plugin.rpc.name()).copied()
     }
 
     async fn get_from(
@@ -229,7 +167,7 @@ impl Volumes {
                 name: name.to_owned(),
             });
         }
-        let scope = self.cached_scope(plugin).unwrap_or(Scope::Local);
+        let scope = self.drivers.cached_scope(plugin).unwrap_or(Scope::Local);
         Ok(VolumeInfo::from_driver(
             plugin,
             name.to_owned(),
@@ -268,9 +206,9 @@ impl Volumes {
         // The driver that has the name, else the one asked for: asked with Get first.
         let existing = self.state().known.get(name).cloned();
         let plugin = match &existing {
-            Some(owner) => self.volume_driver_for(owner, name, false).await?,
+            Some(owner) => self.drivers.lookup_for(owner, name, false).await?,
             // dockerd looks the driver up by the name as given.
-            None => self.volume_driver_for(given, name, true).await?,
+            None => self.drivers.lookup_for(given, name, true).await?,
         };
         let found = self.get_from(&plugin, name).await;
         if let Some(existing) = existing
@@ -281,6 +219,9 @@ impl Volumes {
                 existing,
             });
         }
+        // The volume records its driver's name: the adapter's (a managed plugin's
+        // normalized name, or the legacy plugin kept under the name given).
+        let driver = &plugin.rpc.name().to_owned();
         if let Ok(info) = found {
             self.remember_volume(name, driver);
             return Ok(info);
@@ -293,14 +234,22 @@ impl Volumes {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         };
-        plugin.rpc.call::<volume::Create>(&request).await?;
+        plugin
+            .rpc
+            .call::<volume::Create>(&request)
+            .await
+            .map_err(|source| HarnessError::VolumeOp {
+                op: "create",
+                name: name.to_owned(),
+                source: Box::new(source),
+            })?;
         self.remember_volume(name, driver);
         // dockerd reads the new volume's scope, asking again when it is not cached; a
         // managed driver's adapter of this lookup already has it.
         let scope = if plugin.is_managed() {
-            self.cached_scope(&plugin).unwrap_or(Scope::Local)
+            self.drivers.cached_scope(&plugin).unwrap_or(Scope::Local)
         } else {
-            self.scope(&plugin).await
+            self.drivers.scope(&plugin).await
         };
         Ok(VolumeInfo {
             name: name.to_owned(),
@@ -321,9 +270,9 @@ impl Volumes {
     ) -> Result<(Arc<ActivePlugin>, Option<VolumeInfo>), HarnessError> {
         let known = self.state().known.get(name).cloned();
         if let Some(driver) = known {
-            return Ok((self.volume_driver_for(&driver, name, false).await?, None));
+            return Ok((self.drivers.lookup_for(&driver, name, false).await?, None));
         }
-        for plugin in self.plugins.implementing(IMPLEMENTS).await {
+        for plugin in self.drivers.all().await {
             if let Ok(info) = self.get_from(&plugin, name).await {
                 let driver = plugin.rpc.name().to_owned();
                 self.state().known.insert(name.to_owned(), driver);
@@ -344,54 +293,80 @@ impl Volumes {
                 (plugin, info)
             }
         };
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         Ok(info)
     }
 
-    /// `docker volume ls`: every volume of every discovered volume driver, sorted by
-    /// driver then name.
-    pub async fn ls(&self) -> Result<Vec<VolumeInfo>, HarnessError> {
-        let mut out = Vec::new();
-        // Enabled managed drivers first; then dockerd lists each legacy driver as
-        // soon as it is loaded, so an idle plugin is activated right before its List.
-        for plugin in self.plugins.managed_implementing(IMPLEMENTS) {
-            self.list_from(&plugin, &mut out).await;
-        }
-        for name in self.plugins.discovery().scan() {
-            if let Some(plugin) = self.plugins.try_legacy(&name, IMPLEMENTS).await {
-                self.list_from(&plugin, &mut out).await;
+    /// `docker volume ls`: every volume of every volume driver (enabled managed
+    /// plugins, legacy plugins used or discovered), sorted by driver then name. A
+    /// driver whose List fails gets a warning in dockerd's words (`list DRIVER: …`,
+    /// which dockerd returns in the API reply's `Warnings`), and the volumes the
+    /// engine knows on it are listed as they were.
+    pub async fn ls(&self) -> Result<VolumeList, HarnessError> {
+        let mut list = VolumeList::default();
+        let mut bad = Vec::new();
+        for plugin in self.drivers.all().await {
+            if !self.list_from(&plugin, &mut list).await {
+                bad.push(plugin.rpc.name().to_owned());
             }
         }
-        out.sort_by(|a, b| (&a.driver, &a.name).cmp(&(&b.driver, &b.name)));
-        Ok(out)
+        // The volumes the engine knows on a driver that could not be listed are
+        // listed all the same (moby `store.go` `list`, its `badDrivers`).
+        let known: Vec<(String, String)> = self
+            .state()
+            .known
+            .iter()
+            .filter(|(_, driver)| bad.contains(driver))
+            .map(|(name, driver)| (name.clone(), driver.clone()))
+            .collect();
+        for (name, driver) in known {
+            list.volumes.push(VolumeInfo {
+                name,
+                driver,
+                mountpoint: None,
+                created_at: None,
+                status: BTreeMap::new(),
+                scope: Scope::Local,
+            });
+        }
+        list.volumes
+            .sort_by(|a, b| (&a.driver, &a.name).cmp(&(&b.driver, &b.name)));
+        Ok(list)
     }
 
-    /// One driver's part of `volume ls`, added to `out`; a driver whose List fails is
-    /// left out with a warning, as dockerd does.
-    async fn list_from(&self, plugin: &ActivePlugin, out: &mut Vec<VolumeInfo>) {
+    /// One driver's part of `volume ls`, added to `out` (moby v20.10.24
+    /// `volume/service/store.go` `list`): each volume wrapped with the driver's scope.
+    /// False when the driver could not be listed (a warning says why).
+    async fn list_from(&self, plugin: &ActivePlugin, out: &mut VolumeList) -> bool {
         let driver = plugin.rpc.name().to_owned();
         let list: ListResponse = match plugin.rpc.call::<volume::List>(&Empty {}).await {
             Ok(list) => list,
             Err(err) => {
-                tracing::warn!(%driver, %err, "listing volumes failed");
-                return;
+                out.warnings.push(format!("list {driver}: {err}"));
+                return false;
             }
         };
-        if !list.volumes.is_empty() {
-            self.managed_scope(plugin).await;
-        }
-        let scope = self.cached_scope(plugin).unwrap_or(Scope::Local);
+        // The adapter of this listing keeps the scope once Capabilities answered.
+        let mut adapter_scope = None;
         for volume in list.volumes {
+            let scope = match adapter_scope {
+                Some(scope) => scope,
+                None => {
+                    adapter_scope = self.drivers.try_scope(plugin).await;
+                    adapter_scope.unwrap_or(Scope::Local)
+                }
+            };
             self.state()
                 .known
                 .insert(volume.name.clone(), driver.clone());
-            out.push(VolumeInfo::from_driver(
+            out.volumes.push(VolumeInfo::from_driver(
                 plugin,
                 volume.name.clone(),
                 volume,
                 scope,
             ));
         }
+        true
     }
 
     /// `docker volume rm NAME`: refused while a container references it.
@@ -400,24 +375,24 @@ impl Volumes {
         if found.is_none() {
             self.get_from(&plugin, name).await?;
         }
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         if let Some(users) = self.state().users.get(name).filter(|u| !u.is_empty()) {
             return Err(HarnessError::VolumeInUse {
                 name: name.to_owned(),
                 containers: users.clone(),
             });
         }
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         self.get_from(&plugin, name).await?;
-        self.managed_scope(&plugin).await;
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         plugin
             .rpc
             .call::<volume::Remove>(&RemoveRequest {
                 name: name.to_owned(),
             })
             .await?;
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         if let Some(driver) = self.state().known.remove(name) {
             self.plugins.reference(&driver, false);
         }
@@ -437,7 +412,7 @@ impl Volumes {
         let known = self.state().known.get(&use_.name).cloned();
         let driver = match (known, &use_.driver) {
             (Some(driver), _) => {
-                let plugin = self.volume_driver_for(&driver, &use_.name, false).await?;
+                let plugin = self.drivers.lookup_for(&driver, &use_.name, false).await?;
                 self.get_from(&plugin, &use_.name).await?;
                 driver
             }
@@ -480,9 +455,9 @@ impl Volumes {
         driver: &str,
         name: &str,
     ) -> Result<Arc<ActivePlugin>, HarnessError> {
-        let plugin = self.volume_driver_for(driver, name, false).await?;
+        let plugin = self.drivers.lookup_for(driver, name, false).await?;
         self.get_from(&plugin, name).await?;
-        self.managed_scope(&plugin).await;
+        self.drivers.managed_scope(&plugin).await;
         Ok(plugin)
     }
 

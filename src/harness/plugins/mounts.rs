@@ -1,0 +1,119 @@
+//! Host-side mount work of the managed-plugin lifecycle, as moby does it with
+//! `github.com/moby/sys/mount`: the propagated-mount dir made `rshared` before a
+//! plugin starts (`MakeRShared` in moby v20.10.24 `plugin/manager_linux.go` `enable`),
+//! and everything mounted under a plugin's dir unmounted when it stops for good or is
+//! removed (`RecursiveUnmount` in `plugin/manager.go` `HandleExitEvent` and
+//! `plugin/backend_linux.go` `Remove`). Mount points come from `/proc/self/mountinfo`.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// The mount points in `/proc/self/mountinfo`, in order.
+fn mount_points() -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape(field)))
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount point of the mount `path` is on (`path` itself when it is one).
+pub(crate) fn mount_point_of(path: &Path) -> PathBuf {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    mount_points()
+        .into_iter()
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.components().count())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// moby's `MakeRShared`: `dir` bound onto itself unless it is a mount point, then made
+/// `rshared`, so that what a plugin mounts under its propagated mount appears here.
+pub(crate) fn make_rshared(dir: &Path) -> nix::Result<()> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !mount_points().contains(&dir) {
+        mount(
+            Some(&dir),
+            &dir,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+    }
+    mount(
+        None::<&str>,
+        &dir,
+        None::<&str>,
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
+        None::<&str>,
+    )
+}
+
+/// moby's `RecursiveUnmount`: every mount at or under `dir`, deepest first, detached.
+/// Returns the first failure (a mount that could not be unmounted).
+pub(crate) fn recursive_unmount(dir: &Path) -> nix::Result<()> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut under: Vec<PathBuf> = mount_points()
+        .into_iter()
+        .filter(|m| m.starts_with(&dir))
+        .collect();
+    under.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    under.dedup();
+    let mut first = Ok(());
+    for point in under {
+        match umount2(&point, MntFlags::MNT_DETACH) {
+            // Gone with its parent already.
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(err) => {
+                if first.is_ok() {
+                    first = Err(err);
+                }
+            }
+        }
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    #[test]
+    fn the_root_is_a_mount_point() {
+        assert_eq!(mount_point_of(Path::new("/")), Path::new("/"));
+    }
+}
