@@ -5,11 +5,13 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
-//! - [`bundle`]: managed-plugin bundles written by the packager.
+//! - [`bundle`]: managed-plugin bundles written by the packager;
+//! - [`logs`]: what the SDK logs, captured for assertions.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
 pub mod bundle;
+pub mod logs;
 pub mod process;
 #[cfg(feature = "client")]
 pub mod server;

@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// A driver that records every call. Volume names steer it: `panic` panics, `fail`
-/// fails, `slow` blocks Mount until [`Recorder::release`] is notified.
+/// fails, `slow` blocks Mount until [`Recorder::release`] is notified (and records
+/// `Mounted slow ID` when it gets there).
 #[derive(Default)]
 pub struct Recorder {
     pub calls: Mutex<Vec<String>>,
@@ -64,6 +65,7 @@ impl Driver for Shared {
         if req.name == "slow" {
             self.0.started.notify_one();
             self.0.release.notified().await;
+            self.0.record(format!("Mounted {} {}", req.name, req.id));
         }
         self.0.misbehave(&req.name)?;
         Ok(MountResponse::new(format!("/mnt/{}", req.name)))
