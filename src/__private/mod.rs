@@ -1,8 +1,8 @@
 //! Support code the macros expand to. Not a public API: it may change at any time.
 //!
-//! `#[docker_plugin_sdk::main]` is [`run_main`]: logging set up the way dockerd shows a
+//! `#[docker_plugin_sdk::main]` is `run_main`: logging set up the way dockerd shows a
 //! plugin's output, a multi-thread runtime whose I/O keeps going while a careless
-//! driver blocks a worker ([`stall`]), and the exit code.
+//! driver blocks a worker (`stall`), and the exit code.
 
 mod stall;
 
@@ -45,7 +45,7 @@ impl<E: Display> MainOutput for Result<(), E> {
 /// Sets up logging ([`init_logging`]), then runs `body` on a multi-thread runtime.
 ///
 /// dockerd calls a plugin concurrently (a `docker volume ls` while a container starts):
-/// with several workers (at least two, even on one CPU) and the [`stall`] watchdog, a
+/// with several workers (at least two, even on one CPU) and the `stall` watchdog, a
 /// driver call that blocks its thread (a careless `std::fs` or `mount`) does not stall
 /// every other call and the signal handling. When `body` returns, the runtime is shut
 /// down without waiting for blocking tasks or calls still running (the drain has had
