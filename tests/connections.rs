@@ -11,7 +11,7 @@ use std::time::Duration;
 use docker_plugin_sdk::transport::Accept;
 use docker_plugin_sdk::{CancellationToken, Plugin};
 use support::logs::Logs;
-use support::server::{Recorder, TestServer};
+use support::server::{Recorder, TestServer, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::Level;
@@ -30,6 +30,14 @@ fn request(method: &str, body: &str) -> String {
 
 fn get(name: &str) -> String {
     request("VolumeDriver.Get", &format!("{{\"Name\":\"{name}\"}}\n"))
+}
+
+/// Asks Get on `stream` and expects a 200 (`what` says why it should come).
+async fn get_is_answered(stream: &mut UnixStream, name: &str, what: &str) {
+    stream.write_all(get(name).as_bytes()).await.unwrap();
+    let reply = read_reply(stream).await;
+    let reply = reply.unwrap_or_else(|| panic!("{what}: the connection was closed"));
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{what}: {reply}");
 }
 
 /// Reads one reply (head and a body of `Content-Length`), or `None` at EOF.
@@ -67,20 +75,9 @@ async fn closed_within(stream: &mut UnixStream, within: Duration) -> bool {
     )
 }
 
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within 5 s");
-}
-
-#[tokio::test]
-async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
-    let (logs, _guard) = Logs::capture(Level::DEBUG);
-    let s = TestServer::start(Recorder::default(), |p| p).await;
+/// Sends Mount of `slow` (which waits for `release`) on a connection of its own, and
+/// returns the connection once the driver has the call.
+async fn slow_mount_started(s: &TestServer) -> UnixStream {
     let mut stream = UnixStream::connect(&s.socket).await.unwrap();
     let body = format!("{{\"Name\":\"slow\",\"ID\":\"{ID}\"}}\n");
     stream
@@ -88,6 +85,14 @@ async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
         .await
         .unwrap();
     s.driver.started.notified().await;
+    stream
+}
+
+#[tokio::test]
+async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
+    let (logs, _guard) = Logs::capture(Level::DEBUG);
+    let s = TestServer::start(Recorder::default(), |p| p).await;
+    let stream = slow_mount_started(&s).await;
     // dockerd's timeout fires: Go closes the connection mid-call.
     drop(stream);
     let detached = "the client left before the call finished";
@@ -100,12 +105,12 @@ async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
     // The mount finishes (a child process, say) after the client has gone.
     s.driver.release.notify_one();
     let mounted = format!("Mounted slow {ID}");
-    wait_until("the mount's side effect", || {
+    wait_for("the mount's side effect", || {
         s.driver.calls().contains(&mounted)
     })
     .await;
     let done = "finished a call whose client had left";
-    wait_until("its completion logged", || logs.text().contains(done)).await;
+    wait_for("its completion logged", || logs.text().contains(done)).await;
     let lines = logs.lines_with("VolumeDriver.Mount");
     assert!(
         lines
@@ -150,56 +155,47 @@ async fn a_body_that_trickles_in_is_answered_408_at_its_deadline() {
 }
 
 #[tokio::test]
-async fn a_request_head_that_trickles_in_is_closed_while_idle_connections_stay() {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = docker_plugin_sdk::transport::UnixSocket::new("t")
-        .dir(dir.path())
-        .bind()
-        .unwrap();
-    let socket = listener.unix_path().unwrap().to_path_buf();
-    let stop = CancellationToken::new();
-    let server = Plugin::new()
-        .volume(support::server::Shared(Default::default()))
-        .server(listener)
-        .header_read_timeout(Duration::from_millis(300))
-        .shutdown_on(stop.clone());
-    let task = tokio::spawn(server.run());
-
-    let mut idle = UnixStream::connect(&socket).await.unwrap();
-    let mut slow = UnixStream::connect(&socket).await.unwrap();
+async fn a_slow_request_head_and_an_idle_connection_are_closed_at_their_own_timeouts() {
+    let s = TestServer::start_with(
+        Recorder::default(),
+        |p| p,
+        |server| {
+            server
+                .header_read_timeout(Duration::from_millis(300))
+                .idle_timeout(Duration::from_millis(1500))
+        },
+    )
+    .await;
+    let mut idle = UnixStream::connect(&s.socket).await.unwrap();
+    let mut slow = UnixStream::connect(&s.socket).await.unwrap();
     slow.write_all(b"POST /VolumeDriver.Get HTTP/1.1\r\nHost: \r\n")
         .await
         .unwrap();
     assert!(
-        closed_within(&mut slow, Duration::from_secs(3)).await,
+        closed_within(&mut slow, Duration::from_secs(1)).await,
         "a head that never completes holds its connection"
     );
-    // The idle connection, without a byte sent, is still served.
-    idle.write_all(get("v1").as_bytes()).await.unwrap();
-    let reply = read_reply(&mut idle)
-        .await
-        .expect("the idle connection was closed");
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    get_is_answered(
+        &mut idle,
+        "v1",
+        "a connection idle for less than its timeout",
+    )
+    .await;
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "a connection idle past its timeout stays open"
+    );
+    s.shutdown().await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn idle_keep_alive_connections_are_kept_for_minutes() {
     let s = TestServer::start(Recorder::default(), |p| p).await;
     let mut stream = UnixStream::connect(&s.socket).await.unwrap();
-    stream.write_all(get("v1").as_bytes()).await.unwrap();
-    assert!(
-        read_reply(&mut stream)
-            .await
-            .unwrap()
-            .starts_with("HTTP/1.1 200")
-    );
+    get_is_answered(&mut stream, "v1", "a first call").await;
     // dockerd comes back after four and a half minutes, on the same connection.
     tokio::time::sleep(Duration::from_secs(270)).await;
-    stream.write_all(get("v2").as_bytes()).await.unwrap();
-    let reply = read_reply(&mut stream).await.expect("closed while idle");
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    get_is_answered(&mut stream, "v2", "after 4.5 minutes idle").await;
     // Past five minutes without a call, it is closed.
     tokio::time::sleep(Duration::from_secs(6 * 60)).await;
     assert!(closed_within(&mut stream, Duration::from_secs(1)).await);
@@ -207,56 +203,21 @@ async fn idle_keep_alive_connections_are_kept_for_minutes() {
 }
 
 #[tokio::test]
-async fn the_idle_timeout_is_configurable() {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = docker_plugin_sdk::transport::UnixSocket::new("t")
-        .dir(dir.path())
-        .bind()
-        .unwrap();
-    let socket = listener.unix_path().unwrap().to_path_buf();
-    let stop = CancellationToken::new();
-    let server = Plugin::new()
-        .volume(support::server::Shared(Default::default()))
-        .server(listener)
-        .idle_timeout(Duration::from_millis(200))
-        .shutdown_on(stop.clone());
-    let task = tokio::spawn(server.run());
-    let mut stream = UnixStream::connect(&socket).await.unwrap();
-    assert!(closed_within(&mut stream, Duration::from_secs(3)).await);
-    stop.cancel();
-    task.await.unwrap().unwrap();
-}
-
-#[tokio::test]
 async fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
     let (logs, _guard) = Logs::capture(Level::WARN);
-    let dir = tempfile::tempdir().unwrap();
-    let listener = docker_plugin_sdk::transport::UnixSocket::new("t")
-        .dir(dir.path())
-        .bind()
-        .unwrap();
-    let socket = listener.unix_path().unwrap().to_path_buf();
-    let stop = CancellationToken::new();
-    let server = Plugin::new()
-        .volume(support::server::Shared(Default::default()))
-        .server(listener)
-        .max_connections(2)
-        .shutdown_on(stop.clone());
-    let task = tokio::spawn(server.run());
-
+    let s = TestServer::start_with(
+        Recorder::default(),
+        |p| p,
+        |server| server.max_connections(2),
+    )
+    .await;
     let mut open = Vec::new();
     for name in ["a", "b"] {
-        let mut stream = UnixStream::connect(&socket).await.unwrap();
-        stream.write_all(get(name).as_bytes()).await.unwrap();
-        assert!(
-            read_reply(&mut stream)
-                .await
-                .unwrap()
-                .starts_with("HTTP/1.1 200")
-        );
+        let mut stream = UnixStream::connect(&s.socket).await.unwrap();
+        get_is_answered(&mut stream, name, "under the limit").await;
         open.push(stream);
     }
-    let mut third = UnixStream::connect(&socket).await.unwrap();
+    let mut third = UnixStream::connect(&s.socket).await.unwrap();
     third.write_all(get("c").as_bytes()).await.unwrap();
     let waited = tokio::time::timeout(Duration::from_millis(300), read_reply(&mut third)).await;
     assert!(waited.is_err(), "a third connection was served: {waited:?}");
@@ -272,8 +233,7 @@ async fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
         .expect("still waiting after a slot was freed")
         .unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    s.shutdown().await.unwrap();
 }
 
 /// A listener whose every accept fails, as one out of file descriptors does.
@@ -320,13 +280,7 @@ async fn accept_errors_are_logged_at_most_every_ten_seconds() {
 #[tokio::test(start_paused = true)]
 async fn by_default_the_drain_ends_before_dockerds_sigkill() {
     let s = TestServer::start(Recorder::default(), |p| p).await;
-    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
-    let body = format!("{{\"Name\":\"slow\",\"ID\":\"{ID}\"}}\n");
-    stream
-        .write_all(request("VolumeDriver.Mount", &body).as_bytes())
-        .await
-        .unwrap();
-    s.driver.started.notified().await;
+    let _stream = slow_mount_started(&s).await;
     // SIGTERM, with a call that never ends.
     let start = tokio::time::Instant::now();
     s.stop.cancel();

@@ -12,7 +12,7 @@ use docker_plugin_sdk::client::Client;
 use docker_plugin_sdk::spec::{PluginSpec, SpecFile};
 use docker_plugin_sdk::transport::{Listener, UnixSocket};
 use docker_plugin_sdk::{CancellationToken, Plugin, ServeError};
-use support::server::{Recorder, Shared, TestServer};
+use support::server::{Recorder, Shared, TestServer, wait_for};
 
 /// The names in `dir`, sorted.
 fn file_names(dir: &std::path::Path) -> Vec<String> {
@@ -175,7 +175,7 @@ async fn unix_spec_file_is_written_while_serving_and_removed_at_shutdown() {
             .run(),
     );
     let spec = specs.join("specced.spec");
-    wait_for(|| spec.exists()).await;
+    wait_for("the spec file", || spec.exists()).await;
     assert_eq!(fs::read_to_string(&spec).unwrap(), format!("{url}\n"));
     // dockerd reads the URL and connects to it.
     let client = Client::from_url(fs::read_to_string(&spec).unwrap().trim()).unwrap();
@@ -209,7 +209,7 @@ async fn tcp_with_a_json_spec_file() {
             .run(),
     );
     let path = dir.path().join("tcpplugin.json");
-    wait_for(|| path.exists()).await;
+    wait_for("the spec file", || path.exists()).await;
     let written: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(
@@ -246,7 +246,7 @@ async fn a_spec_file_replaced_by_someone_else_is_left_alone() {
             .run(),
     );
     let path = dir.path().join("shared.spec");
-    wait_for(|| path.exists()).await;
+    wait_for("the spec file", || path.exists()).await;
     fs::write(&path, "tcp://127.0.0.1:1\n").unwrap(); // a newer instance took over
     stop.cancel();
     task.await.unwrap().unwrap();
@@ -270,16 +270,6 @@ async fn a_spec_file_without_scheme_fails_before_serving() {
         !dir.path().join("noscheme.sock").exists(),
         "socket left after a failed start"
     );
-}
-
-async fn wait_for(condition: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("condition not met within 5 s");
 }
 
 /// Connections handed over through a channel: an `Accept` that is no socket at all.
