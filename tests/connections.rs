@@ -95,7 +95,7 @@ async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
     let stream = slow_mount_started(&s).await;
     // dockerd's timeout fires: Go closes the connection mid-call.
     drop(stream);
-    let detached = "the client left before the call finished";
+    let detached = "the connection closed before the call finished";
     for _ in 0..200 {
         if logs.text().contains(detached) {
             break;
@@ -109,7 +109,7 @@ async fn a_mount_whose_client_disconnects_still_runs_to_its_end() {
         s.driver.calls().contains(&mounted)
     })
     .await;
-    let done = "finished a call whose client had left";
+    let done = "finished a call whose connection had closed";
     wait_for("its completion logged", || logs.text().contains(done)).await;
     let lines = logs.lines_with("VolumeDriver.Mount");
     assert!(

@@ -75,15 +75,15 @@ impl Drop for RunToCompletion {
         };
         tracing::info!(
             method,
-            "the client left before the call finished (dockerd gave up waiting): \
-             finishing it in the background"
+            "the connection closed before the call finished (dockerd gave up waiting, or \
+             the drain timed out): finishing it in the background"
         );
         runtime.spawn(async move {
             let reply = call.await;
             tracing::debug!(
                 method,
                 status = reply.status().as_u16(),
-                "finished a call whose client had left; its reply is dropped"
+                "finished a call whose connection had closed; its reply is dropped"
             );
         });
     }
