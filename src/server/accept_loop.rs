@@ -35,7 +35,7 @@ pub(super) async fn accept_until<A: Accept>(
         let slot = match Arc::clone(slots).try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                if let Some(suppressed) = full.allow() {
+                if let Some(suppressed) = full.allow(Instant::now()) {
                     tracing::warn!(
                         limit = max,
                         times_since_last_report = suppressed,
@@ -62,7 +62,7 @@ pub(super) async fn accept_until<A: Accept>(
         match accepted {
             Ok(handshake) => spawn(handshake, slot),
             Err(err) => {
-                if let Some(suppressed) = errors.allow() {
+                if let Some(suppressed) = errors.allow(Instant::now()) {
                     tracing::warn!(%err, errors_since_last_report = suppressed, "accept failed");
                 }
                 drop(slot);
@@ -80,9 +80,9 @@ struct RateLimited {
 }
 
 impl RateLimited {
-    /// `Some(events not logged since the last one)` when this one may be logged.
-    fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
+    /// `Some(events not logged since the last one)` when this one, at `now`, may be
+    /// logged.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
         if self.last.is_some_and(|last| now - last < LOG_EVERY) {
             self.suppressed += 1;
             return None;
@@ -96,15 +96,16 @@ impl RateLimited {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_lasting_condition_is_logged_once_every_ten_seconds_with_a_count() {
+    #[test]
+    fn a_lasting_condition_is_logged_once_every_ten_seconds_with_a_count() {
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
         let mut limited = RateLimited::default();
-        assert_eq!(limited.allow(), Some(0));
-        for _ in 0..5 {
-            tokio::time::advance(Duration::from_secs(1)).await;
-            assert_eq!(limited.allow(), None);
+        assert_eq!(limited.allow(at(0)), Some(0));
+        for secs in 1..=9 {
+            assert_eq!(limited.allow(at(secs)), None, "{secs} s");
         }
-        tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(limited.allow(), Some(5));
+        assert_eq!(limited.allow(at(10)), Some(9));
+        assert_eq!(limited.allow(at(11)), None);
     }
 }

@@ -50,6 +50,15 @@ pub(super) struct Timeouts {
     pub(super) head: Duration,
 }
 
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            idle: super::DEFAULT_IDLE_TIMEOUT,
+            head: super::DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
 /// Why a connection is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Expired {
@@ -160,6 +169,22 @@ mod tests {
 
     fn at(start: Instant, secs: u64) -> Instant {
         start + Duration::from_secs(secs)
+    }
+
+    #[tokio::test]
+    async fn by_default_an_idle_connection_is_kept_for_five_minutes() {
+        let activity = Arc::new(Activity::default());
+        let mut timer = IdleTimeout::new(Arc::clone(&activity), Timeouts::default());
+        let start = timer.last_active;
+        // dockerd's transport keeps idle connections for ever and comes back after
+        // minutes: hyper's 30 to 40 s would close them under it.
+        assert_eq!(timer.check(at(start, 270)), None);
+        assert_eq!(timer.check(at(start, 300)), Some(Expired::Idle));
+        // A head still incomplete after 30 s is closed.
+        let mut timer = IdleTimeout::new(Arc::clone(&activity), Timeouts::default());
+        activity.read();
+        assert_eq!(timer.check(at(start, 1)), None);
+        assert_eq!(timer.check(at(start, 31)), Some(Expired::Head));
     }
 
     #[tokio::test]

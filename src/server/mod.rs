@@ -83,10 +83,7 @@ impl<A: Accept> Server<A> {
             spec: None,
             shutdown: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            timeouts: Timeouts {
-                idle: DEFAULT_IDLE_TIMEOUT,
-                head: DEFAULT_HEADER_READ_TIMEOUT,
-            },
+            timeouts: Timeouts::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
