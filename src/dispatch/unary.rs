@@ -61,7 +61,11 @@ where
         drop(parts);
         ReplyFuture::Call(RunToCompletion::new(
             M::NAME,
-            handle::<M, F, Fut>(accepted, context.call_timeout, self.call.clone()),
+            Box::pin(handle::<M, F, Fut>(
+                accepted,
+                context.call_timeout,
+                self.call.clone(),
+            )),
         ))
     }
 }

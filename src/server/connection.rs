@@ -147,6 +147,7 @@ struct CountingIo<I> {
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for CountingIo<I> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -14,20 +14,21 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// What a connection's task tells its timer: the calls that started and ended, and the
-/// reads that brought bytes. Each has one writer, the connection's task.
+/// What a connection's task tells its timer: the calls that started and ended, and
+/// whether bytes arrived. Both live in the connection's task; atomics only because the
+/// task is `Send`.
 #[derive(Default)]
 pub(super) struct Activity {
     /// Incremented when a call starts and when it ends: odd while one is running.
     calls: AtomicU64,
-    /// Incremented by every read that brought bytes.
-    reads: AtomicU64,
+    /// Set by every read that brought bytes, cleared by each check.
+    received: AtomicBool,
 }
 
 impl Activity {
@@ -36,10 +37,10 @@ impl Activity {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Bytes arrived. A load and a store: this task is the only writer.
+    /// Bytes arrived: one store.
+    #[inline]
     pub(super) fn read(&self) {
-        let reads = self.reads.load(Ordering::Relaxed);
-        self.reads.store(reads.wrapping_add(1), Ordering::Relaxed);
+        self.received.store(true, Ordering::Relaxed);
     }
 }
 
@@ -75,9 +76,8 @@ pub(super) struct IdleTimeout {
     activity: Arc<Activity>,
     timeouts: Timeouts,
     tick: Duration,
-    /// `activity` at the last check.
+    /// `activity.calls` at the last check.
     seen_calls: u64,
-    seen_reads: u64,
     /// When the last call ended (or was last seen running).
     last_active: Instant,
     /// When bytes of a request head were first seen, while no call has started since.
@@ -95,7 +95,6 @@ impl IdleTimeout {
             timeouts,
             tick,
             seen_calls: 0,
-            seen_reads: 0,
             last_active: Instant::now(),
             head_since: None,
             timer: Box::pin(tokio::time::sleep(tick)),
@@ -106,18 +105,16 @@ impl IdleTimeout {
     /// One check at `now`.
     fn check(&mut self, now: Instant) -> Option<Expired> {
         let calls = self.activity.calls.load(Ordering::Relaxed);
-        let reads = self.activity.reads.load(Ordering::Relaxed);
+        let received = self.activity.received.swap(false, Ordering::Relaxed);
         if calls % 2 == 1 || calls != self.seen_calls {
             // A call is running, or one ran since the last check.
             self.seen_calls = calls;
-            self.seen_reads = reads;
             self.last_active = now;
             self.head_since = None;
             return None;
         }
-        if reads != self.seen_reads {
+        if received {
             // Bytes arrived, yet no call started: a request head is on its way.
-            self.seen_reads = reads;
             self.head_since.get_or_insert(now);
         }
         match self.head_since {
