@@ -6,6 +6,8 @@
 //! format.
 //!
 //! ```no_run
+//! use std::io::ErrorKind;
+//!
 //! use docker_plugin_sdk::volume::{self, CreateRequest, MountRequest, MountResponse};
 //! use docker_plugin_sdk::{Error, Plugin, Result, async_trait};
 //!
@@ -15,12 +17,15 @@
 //! #[async_trait]
 //! impl volume::Driver for Tmp {
 //!     async fn create(&self, req: CreateRequest) -> Result<()> {
-//!         std::fs::create_dir_all(format!("/srv/tmpvol/{}", req.name))?;
+//!         // Idempotent: dockerd may call Create again for a volume that exists.
+//!         tokio::fs::create_dir_all(format!("/srv/tmpvol/{}", req.name)).await?;
 //!         Ok(())
 //!     }
 //!     async fn remove(&self, req: volume::RemoveRequest) -> Result<()> {
-//!         std::fs::remove_dir_all(format!("/srv/tmpvol/{}", req.name))?;
-//!         Ok(())
+//!         match tokio::fs::remove_dir_all(format!("/srv/tmpvol/{}", req.name)).await {
+//!             Err(err) if err.kind() != ErrorKind::NotFound => Err(err.into()),
+//!             _ => Ok(()), // removed, now or by an earlier try
+//!         }
 //!     }
 //!     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
 //!         Ok(MountResponse::new(format!("/srv/tmpvol/{}", req.name)))
@@ -39,12 +44,36 @@
 //!     }
 //! }
 //!
-//! #[tokio::main(flavor = "current_thread")]
+//! #[tokio::main]
 //! async fn main() -> Result<(), docker_plugin_sdk::ServeError> {
 //!     // Listens on /run/docker/plugins/tmpvol.sock until SIGTERM or SIGINT.
 //!     Plugin::new().volume(Tmp).serve_unix("tmpvol").await
 //! }
 //! ```
+//!
+//! ## How calls run
+//!
+//! - **Concurrently.** dockerd sends Get, List, Path and Mount at the same time (a
+//!   `docker volume ls` while a container starts). Driver methods run on the tokio
+//!   runtime's threads: do I/O with `tokio::fs` and `tokio::process`, and put anything
+//!   that blocks (a `mount` syscall, a library without async) in
+//!   `tokio::task::spawn_blocking`. `#[docker_plugin_sdk::main]` (feature `macros`)
+//!   runs a multi-thread runtime that keeps serving while a careless call blocks its
+//!   thread, but a blocked thread still serves nothing else.
+//! - **To completion.** The SDK never cancels a driver call unless
+//!   [`Plugin::call_timeout`] is set. When dockerd gives up on a call (after 1 or 2
+//!   minutes for volume calls, 30 s for every call of a managed plugin enabled with
+//!   `docker plugin enable`) it closes the connection; the call still runs to its end,
+//!   its result logged and dropped.
+//! - **Idempotently.** dockerd may give up and the user retry, and it calls Create
+//!   after *any* error from Get, not only "no such volume": every method must cope with
+//!   being called again for what it already did (see [`volume::Driver`]).
+//! - **Within dockerd's shutdown.** On SIGTERM the server stops accepting, lets calls
+//!   in flight finish for up to 8 s (dockerd sends SIGKILL 10 s after SIGTERM), removes
+//!   its socket and spec file, and returns; a second SIGTERM or Ctrl-C stops at once.
+//! - **Safely exposed.** A unix socket has mode 0660 and group root by default, whatever
+//!   the umask; slow or silent clients, and too many connections, cannot hold the
+//!   server (see [`Server`] and [`Plugin`] for the limits).
 //!
 //! ## Layout
 //!
@@ -58,20 +87,22 @@
 //!   means "not implemented", the error key) every endpoint is declared with once,
 //!   `/Plugin.Activate` among them.
 //! - `dispatch` (private): routing; the unary and streaming endpoints every method goes
-//!   through (body limit, decode, span, panic catch, `{"Err"}`), typed rejections.
+//!   through (body limit and read deadline, decode, span, panic catch, `{"Err"}`, a
+//!   call run to completion when its client leaves), typed rejections.
 //! - [`volume`]: the volume driver trait, its wire types and its declared methods.
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
 //! - [`transport`]: where a plugin listens: the [`Accept`](transport::Accept)
-//!   abstraction the server consumes, unix sockets (mode, group, stale-socket
-//!   replacement), TCP, TLS (feature `tls`), systemd socket activation;
+//!   abstraction the server consumes, unix sockets (mode, group, the lock on the path,
+//!   stale-socket replacement), TCP, TLS (feature `tls`), systemd socket activation;
 //!   [`transport::ListenArgs`] reads the command-line flags that choose one.
 //! - [`spec`]: `.spec` / `.json` discovery files.
 //! - [`state`]: state a plugin can trust: a crash-safe typed [`Store`](state::Store)
 //!   and per-ID mount reference counts ([`MountTable`](state::MountTable)) that
 //!   survive a restart.
-//! - [`Server`]: the run loop, the drain and the idle timer, graceful shutdown.
+//! - [`Server`]: the run loop and its connection limit, each connection's timer (idle,
+//!   slow request heads), the drain, graceful shutdown.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
 //!   its validation, the privileges `docker plugin install` asks for, `docker plugin
 //!   set`), bundle directories, and the settings kept beside the config. Always

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::any;
 use futures_util::future::BoxFuture;
 
-use crate::dispatch::{Dispatch, ReplyFuture, RequestBody, Subsystem};
+use crate::dispatch::{CallSettings, Dispatch, ReplyFuture, RequestBody, Subsystem};
 use crate::error::ServeError;
 use crate::protocol::{Activate, Method};
 use crate::server::Server;
@@ -29,9 +29,7 @@ use crate::volume;
 /// ```
 pub struct Plugin {
     subsystems: Vec<Subsystem>,
-    /// Replaces every subsystem's default body limit when set.
-    body_limit: Option<usize>,
-    call_timeout: Option<Duration>,
+    settings: CallSettings,
 }
 
 impl Default for Plugin {
@@ -46,8 +44,7 @@ impl Plugin {
     pub fn new() -> Self {
         Self {
             subsystems: Vec::new(),
-            body_limit: None,
-            call_timeout: None,
+            settings: CallSettings::default(),
         }
     }
 
@@ -67,15 +64,44 @@ impl Plugin {
     /// a 413 with a JSON error. Without it each subsystem has its own default, sized
     /// for what dockerd sends it (1 MiB for volume drivers).
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = Some(bytes);
+        self.settings.body_limit = Some(bytes);
         self
     }
 
-    /// A deadline for every driver call; a call that takes longer is answered with an
-    /// error (and its future dropped). dockerd has its own deadlines (1 to 2 minutes for
-    /// volume calls), so this is off by default.
+    /// How long a request body may take to arrive (default 30 s), counted from the
+    /// first time the server has to wait for it; a body still incomplete then is
+    /// answered with a 408 and its connection closed. dockerd writes its bodies at once,
+    /// with their head: this only stops a client that trickles a body in from holding a
+    /// connection.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use docker_plugin_sdk::Plugin;
+    /// let plugin = Plugin::new().body_read_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.body_read_timeout = timeout;
+        self
+    }
+
+    /// A deadline for every driver call, which **cancels** the call: past it, the
+    /// driver's future is dropped at whatever `.await` it is parked on and the call is
+    /// answered with an error ("VolumeDriver.Mount did not finish within 5000 ms").
+    ///
+    /// Off by default, and rarely what a plugin wants: without it a call is never
+    /// cancelled by the SDK, even when dockerd gives up on it (dockerd has its own
+    /// deadlines, 1 to 2 minutes for volume calls; when one fires it closes the
+    /// connection and the call still runs to its end, see
+    /// [`volume::Driver`](crate::volume::Driver)). Set it only when every driver method
+    /// can be dropped half-way without leaving anything behind.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use docker_plugin_sdk::Plugin;
+    /// let plugin = Plugin::new().call_timeout(Duration::from_secs(50));
+    /// ```
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = Some(timeout);
+        self.settings.call_timeout = Some(timeout);
         self
     }
 
@@ -114,7 +140,7 @@ impl Plugin {
 
     /// The routes, with the `/Plugin.Activate` reply encoded once.
     fn into_dispatch(self) -> Dispatch {
-        Dispatch::new(self.subsystems, self.body_limit, self.call_timeout)
+        Dispatch::new(self.subsystems, self.settings)
     }
 
     /// A server for this plugin on `listener` (a [`Listener`](crate::transport::Listener)

@@ -228,10 +228,13 @@ static V1_2: HeaderValue = HeaderValue::from_static(MEDIA_TYPE_V1_2);
 
 /// Chooses the reply's `Content-Type` from the request's `Accept` header.
 ///
-/// A missing `Accept`, `*/*`, `application/*`, `application/json` and the plugin media
-/// types v1, v1.1 and v1.2 are accepted; the reply carries the plugin version the client
-/// asked for (v1 when it named none). Anything else returns `None`: the client asked
-/// for a format this server cannot produce (answered with 406).
+/// Every JSON type is served: a missing `Accept`, `*/*`, `application/*`,
+/// `application/json`, any `+json` type, and every plugin media type
+/// `application/vnd.docker.plugins.v*` (a future version from dockerd must not disable
+/// every plugin). The reply carries the plugin version the client asked for: v1, v1.1
+/// or v1.2, v1.2 (the newest this SDK speaks) for a later one, and v1 when it named
+/// none. `None` only when every type the client named is clearly not JSON (`text/html`)
+/// or refused with `q=0`: it is answered with 406.
 ///
 /// ```
 /// use docker_plugin_sdk::protocol::{negotiate, MEDIA_TYPE_V1_2};
@@ -239,6 +242,8 @@ static V1_2: HeaderValue = HeaderValue::from_static(MEDIA_TYPE_V1_2);
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_V1_2));
+/// assert_eq!(negotiate(&headers).unwrap(), MEDIA_TYPE_V1_2);
+/// headers.insert(ACCEPT, HeaderValue::from_static("application/vnd.docker.plugins.v1.3+json"));
 /// assert_eq!(negotiate(&headers).unwrap(), MEDIA_TYPE_V1_2);
 /// headers.insert(ACCEPT, HeaderValue::from_static("text/html"));
 /// assert!(negotiate(&headers).is_none());
@@ -248,7 +253,9 @@ pub fn negotiate(headers: &HeaderMap) -> Option<&'static HeaderValue> {
     if values.peek().is_none() {
         return Some(&V1);
     }
+    let mut later_version = None;
     let mut fallback = None;
+    let mut refused = false;
     for value in values {
         // The common case, dockerd's exact header, costs one comparison.
         if value.as_bytes() == MEDIA_TYPE_V1_2.as_bytes() {
@@ -257,22 +264,34 @@ pub fn negotiate(headers: &HeaderMap) -> Option<&'static HeaderValue> {
         let Ok(text) = value.to_str() else { continue };
         for item in text.split(',') {
             let mut parts = item.split(';');
-            let media = parts.next().unwrap_or("").trim();
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             if parts.any(|p| is_zero_quality(p.trim())) {
+                refused = true;
                 continue;
             }
-            match media.to_ascii_lowercase().as_str() {
+            match media.as_str() {
                 MEDIA_TYPE_V1_2 => return Some(&V1_2),
                 MEDIA_TYPE_V1_1 => return Some(&V1_1),
                 MEDIA_TYPE_V1 | "application/json" | "application/*" | "*/*" | "" => {
                     fallback = Some(&V1)
                 }
+                m if m.starts_with(PLUGIN_MEDIA_TYPE_PREFIX) => later_version = Some(&V1_2),
+                m if m.ends_with("+json") => fallback = Some(&V1),
+                // Something that is not a media type at all is no refusal either.
+                m if m.contains('/') => refused = true,
                 _ => {}
             }
         }
     }
-    fallback
+    match later_version.or(fallback) {
+        Some(content_type) => Some(content_type),
+        None if refused => None,
+        None => Some(&V1),
+    }
 }
+
+/// What every version of the plugin media type starts with.
+const PLUGIN_MEDIA_TYPE_PREFIX: &str = "application/vnd.docker.plugins.v";
 
 fn is_zero_quality(param: &str) -> bool {
     param
@@ -379,10 +398,33 @@ mod tests {
     }
 
     #[test]
-    fn negotiation_refuses_other_formats() {
+    fn negotiation_refuses_only_what_is_clearly_not_json() {
         assert!(negotiate(&accept("text/html")).is_none());
-        assert!(negotiate(&accept("application/vnd.docker.plugins.v2+json")).is_none());
+        assert!(negotiate(&accept("text/plain, application/xml")).is_none());
         assert!(negotiate(&accept("application/json;q=0")).is_none());
+        assert_eq!(
+            negotiate(&accept("not a media type")).unwrap(),
+            MEDIA_TYPE_V1
+        );
+        assert_eq!(
+            negotiate(&accept("application/problem+json")).unwrap(),
+            MEDIA_TYPE_V1
+        );
+    }
+
+    #[test]
+    fn a_later_plugin_media_type_is_served_as_the_newest_known() {
+        for later in [
+            "application/vnd.docker.plugins.v1.3+json",
+            "application/vnd.docker.plugins.v2+json",
+            "text/html, application/vnd.docker.plugins.v1.10+json",
+        ] {
+            assert_eq!(
+                negotiate(&accept(later)).unwrap(),
+                MEDIA_TYPE_V1_2,
+                "{later}"
+            );
+        }
     }
 
     #[test]

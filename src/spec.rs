@@ -11,10 +11,13 @@
 //! reaches `tcp://` and `https://` plugins through the proxy of its environment (see
 //! [`PluginSpec::addr`]).
 //! Files are written atomically (a temporary file renamed into place) and removed on
-//! shutdown by the server that wrote them.
+//! shutdown by the server that wrote them, only if they are still the file it wrote
+//! (device and inode, as for sockets, and content): another instance may have
+//! replaced it since, or someone edited it.
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -158,10 +161,15 @@ impl SpecFile {
         validate_name(&self.name)?;
         let bytes = self.render()?;
         let path = self.path();
-        write_atomically(&path, &bytes)
+        let (dev, ino) = write_atomically(&path, &bytes)
             .map_err(|e| ServeError::io(format!("writing spec file {}", path.display()), e))?;
         tracing::info!(path = %path.display(), "wrote spec file");
-        Ok(WrittenSpec { path, bytes })
+        Ok(WrittenSpec {
+            path,
+            dev,
+            ino,
+            bytes,
+        })
     }
 }
 
@@ -169,6 +177,9 @@ impl SpecFile {
 #[derive(Debug)]
 pub struct WrittenSpec {
     path: PathBuf,
+    /// The file's identity and content, to recognise it at removal.
+    dev: u64,
+    ino: u64,
     bytes: Vec<u8>,
 }
 
@@ -178,22 +189,23 @@ impl WrittenSpec {
         &self.path
     }
 
-    /// Removes the file, unless another process has replaced it since.
+    /// Removes the file, unless another process has replaced it since (even with the
+    /// same content) or changed it.
     pub fn remove(self) {
-        match fs::read(&self.path) {
-            Ok(current) if current == self.bytes => {
-                if let Err(err) = fs::remove_file(&self.path) {
-                    tracing::warn!(path = %self.path.display(), %err, "could not remove spec file");
-                }
-            }
-            _ => {}
+        let ours = fs::symlink_metadata(&self.path)
+            .is_ok_and(|now| now.dev() == self.dev && now.ino() == self.ino)
+            && fs::read(&self.path).is_ok_and(|now| now == self.bytes);
+        if ours && let Err(err) = fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), %err, "could not remove spec file");
         }
     }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that a
-/// reader sees the old content or the new one, never half of it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// reader sees the old content or the new one, never half of it. Returns the device and
+/// inode of the file written (taken before the rename, so that they are this file's
+/// even if another process replaces it at once).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let file_name = path
@@ -205,9 +217,11 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut file = fs::File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        let written = file.metadata()?;
         fs::rename(&temp, path)?;
         // Make the rename itself durable.
-        fs::File::open(dir)?.sync_all()
+        fs::File::open(dir)?.sync_all()?;
+        Ok((written.dev(), written.ino()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
@@ -256,6 +270,19 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("has no scheme"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_spec_rewritten_with_the_same_content_by_another_instance_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SpecFile::url("p", "tcp://127.0.0.1:1").dir(dir.path());
+        let first = spec.write().unwrap();
+        let second = spec.write().unwrap();
+        let path = first.path().to_path_buf();
+        first.remove();
+        assert!(path.exists(), "the second instance's file was removed");
+        second.remove();
+        assert!(!path.exists());
     }
 
     #[test]

@@ -80,6 +80,11 @@ async fn accept_v1_v1_1_v1_2_or_none_is_answered_in_kind() {
         (Some(MEDIA_TYPE_V1_2), MEDIA_TYPE_V1_2),
         (Some("application/json"), MEDIA_TYPE_V1),
         (Some("*/*"), MEDIA_TYPE_V1),
+        // A later dockerd must not find every plugin refusing it.
+        (
+            Some("application/vnd.docker.plugins.v1.3+json"),
+            MEDIA_TYPE_V1_2,
+        ),
     ] {
         let reply = s
             .client
@@ -418,6 +423,39 @@ async fn unacceptable_accept_is_406_and_other_methods_405() {
         .await
         .unwrap();
     assert_err(&reply, 405, "POST");
+    let answer = raw_exchange(
+        &s.socket,
+        b"GET /VolumeDriver.List HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("\r\nallow: post\r\n"),
+        "{answer}"
+    );
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_empty_body_names_what_the_call_needs() {
+    let s = server().await;
+    for (method, field) in [
+        ("VolumeDriver.Create", "Name"),
+        ("VolumeDriver.Mount", "Name"),
+    ] {
+        for body in ["", "\n", "null"] {
+            let reply = s.client.call_raw(method, body).await.unwrap();
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+            assert_eq!(
+                reply.json().unwrap()["Err"],
+                format!(
+                    "empty body in {method} request: this call needs a JSON body with `{field}`"
+                ),
+                "{method} {body:?}"
+            );
+        }
+    }
+    assert!(s.driver.calls().is_empty());
     s.shutdown().await.unwrap();
 }
 

@@ -1,5 +1,7 @@
 //! TCP with TLS (feature `tls`): the handshake, mutual TLS, and a client that does not
-//! trust the server, with certificates made on the fly by rcgen.
+//! trust the server, with certificates made on the fly by rcgen. Every test runs in a
+//! process whose default rustls provider is one the SDK cannot use (as when another
+//! dependency installs its own): the SDK names its provider, and does not panic.
 #![cfg(feature = "tls")]
 
 mod support;
@@ -13,8 +15,29 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use support::server::{Recorder, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::WantsClientCert;
+use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::{ClientConfig, ConfigBuilder, RootCertStore};
+
+/// Installs, once per process, a default crypto provider the SDK cannot serve with (no
+/// cipher suite at all): what `ServerConfig::builder()` would pick up, and panic on.
+fn another_default_provider() {
+    let unusable = CryptoProvider {
+        cipher_suites: Vec::new(),
+        ..ring::default_provider()
+    };
+    // Already installed by another test of this process: the same one.
+    let _ = unusable.install_default();
+}
+
+/// A client config trusting `roots`, with its provider named (the default is unusable).
+fn trusting(roots: RootCertStore) -> ConfigBuilder<ClientConfig, WantsClientCert> {
+    ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+}
 
 struct Pki {
     ca: rcgen::Certificate,
@@ -81,6 +104,7 @@ fn serve(
 
 #[tokio::test]
 async fn tls_serves_a_client_that_trusts_the_ca() {
+    another_default_provider();
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     pki.issue(dir.path(), "server", &["127.0.0.1", "localhost"]);
@@ -94,9 +118,7 @@ async fn tls_serves_a_client_that_trusts_the_ca() {
     assert_eq!(listener.url(), format!("https://{addr}"));
     let (stop, task) = serve(listener);
 
-    let client = ClientConfig::builder()
-        .with_root_certificates(pki.roots())
-        .with_no_client_auth();
+    let client = trusting(pki.roots()).with_no_client_auth();
     let answer = activate_over_tls(addr, client).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
@@ -106,9 +128,7 @@ async fn tls_serves_a_client_that_trusts_the_ca() {
 
     // A client that does not trust the server's CA gets no answer.
     let stranger = Pki::new();
-    let client = ClientConfig::builder()
-        .with_root_certificates(stranger.roots())
-        .with_no_client_auth();
+    let client = trusting(stranger.roots()).with_no_client_auth();
     assert!(activate_over_tls(addr, client).await.is_err());
 
     // Plain HTTP on the TLS port gets nothing useful, and the server keeps serving.
@@ -120,9 +140,7 @@ async fn tls_serves_a_client_that_trusts_the_ca() {
     let mut out = Vec::new();
     let _ = plain.read_to_end(&mut out).await;
     assert!(!String::from_utf8_lossy(&out).contains("Implements"));
-    let client = ClientConfig::builder()
-        .with_root_certificates(pki.roots())
-        .with_no_client_auth();
+    let client = trusting(pki.roots()).with_no_client_auth();
     assert!(
         activate_over_tls(addr, client)
             .await
@@ -136,6 +154,7 @@ async fn tls_serves_a_client_that_trusts_the_ca() {
 
 #[tokio::test]
 async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
+    another_default_provider();
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     pki.issue(dir.path(), "server", &["127.0.0.1"]);
@@ -152,9 +171,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let (stop, task) = serve(listener);
 
     // Without a client certificate: refused.
-    let client = ClientConfig::builder()
-        .with_root_certificates(pki.roots())
-        .with_no_client_auth();
+    let client = trusting(pki.roots()).with_no_client_auth();
     let refused = activate_over_tls(addr, client).await;
     assert!(
         refused.is_err() || !refused.as_ref().unwrap().contains("200"),
@@ -163,8 +180,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
 
     // With dockerd's certificate (CertFile/KeyFile of the .json spec): served.
     let (cert, key) = pki.issue(dir.path(), "dockerd", &["dockerd"]);
-    let client = ClientConfig::builder()
-        .with_root_certificates(pki.roots())
+    let client = trusting(pki.roots())
         .with_client_auth_cert(
             vec![CertificateDer::from(cert.der().to_vec())],
             PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
@@ -179,6 +195,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
 
 #[test]
 fn bad_pem_files_are_clear_errors() {
+    another_default_provider();
     let dir = tempfile::tempdir().unwrap();
     let missing =
         TlsConfig::from_pem_files(dir.path().join("nope.pem"), dir.path().join("nope-key.pem"))
@@ -189,4 +206,21 @@ fn bad_pem_files_are_clear_errors() {
         TlsConfig::from_pem_files(dir.path().join("empty.pem"), dir.path().join("empty.pem"))
             .unwrap_err();
     assert!(empty.to_string().contains("empty.pem"), "{empty}");
+}
+
+#[test]
+fn a_default_provider_installed_by_someone_else_does_not_break_tls() {
+    another_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    pki.issue(dir.path(), "server", &["127.0.0.1"]);
+    std::fs::write(dir.path().join("ca.pem"), pki.ca.pem()).unwrap();
+    // Neither the config nor its client verifier asks rustls for the default.
+    TlsConfig::from_pem_files(
+        dir.path().join("server.pem"),
+        dir.path().join("server-key.pem"),
+    )
+    .unwrap()
+    .require_client_ca(dir.path().join("ca.pem"))
+    .unwrap();
 }

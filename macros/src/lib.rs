@@ -42,8 +42,10 @@ pub fn derive_driver_options(input: TokenStream) -> TokenStream {
 }
 
 /// Turns `async fn main()` (returning `()` or `Result<(), E: Display>`) into a plugin's
-/// `main`: `tracing` logs to stderr filtered by `RUST_LOG` (default `info`, colours
-/// only on a terminal), a current-thread tokio runtime, and an error printed as
+/// `main`: `tracing` logs filtered by `RUST_LOG` (default `info`) the way dockerd shows
+/// them (info and below on stdout, warnings and errors on stderr; timestamps and
+/// colours only on a terminal), a multi-thread tokio runtime (at least two workers, so
+/// that a call that blocks does not stall the others), and an error printed as
 /// `error: …` with exit code 1.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {

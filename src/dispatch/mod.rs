@@ -6,8 +6,10 @@
 //! two generic endpoints do it for all of them (design principle 2): [`unary`] for
 //! "one JSON request, one JSON reply" and [`streaming`] for a reply that streams
 //! (`LogDriver.ReadLogs`), sharing the request half in [`request`] (head checks, the
-//! body read within its limit, decoding). Every way a request is refused before a
-//! driver sees it is one typed [`rejection`]; [`reply`] carries the answers.
+//! body read within its limit and its deadline, decoding). Every way a request is
+//! refused before a driver sees it is one typed [`rejection`]; [`reply`] carries the
+//! answers. A unary call runs to completion even when its client goes away
+//! ([`detach`]).
 //!
 //! The server calls [`Dispatch::call`] straight from hyper, `Plugin::into_router`
 //! through axum, so both answer alike.
@@ -15,6 +17,7 @@
 //! Imports run one way: `protocol` → `dispatch` → the subsystems (`volume`, …) →
 //! `plugin` → `server`.
 
+mod detach;
 mod rejection;
 mod reply;
 mod request;
@@ -34,6 +37,7 @@ use http::Request;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
+use detach::RunToCompletion;
 use rejection::Rejection;
 pub(crate) use reply::Reply;
 pub(crate) use request::RequestBody;
@@ -42,11 +46,37 @@ use request::check_head;
 use crate::error::Error;
 use crate::protocol::{Activate, ActivateResponse, Method, SubsystemSpec};
 
+/// How long a request body may take to arrive, by default.
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The plugin's settings for every call (from [`Plugin`](crate::Plugin)'s builder).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSettings {
+    /// Replaces every subsystem's default body limit when set.
+    pub(crate) body_limit: Option<usize>,
+    /// A deadline for unary driver calls, which cancels them; none by default.
+    pub(crate) call_timeout: Option<Duration>,
+    /// How long a request body may take to arrive once it is waited for.
+    pub(crate) body_read_timeout: Duration,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: None,
+            call_timeout: None,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+        }
+    }
+}
+
 /// What an endpoint needs to know about the call besides the request.
 #[derive(Clone, Copy)]
 pub(crate) struct CallContext<'a> {
     /// The largest body accepted for this method.
     pub(crate) body_limit: usize,
+    /// How long the body may take to arrive.
+    pub(crate) body_read_timeout: Duration,
     /// The plugin's deadline for unary calls, if it set one.
     pub(crate) call_timeout: Option<Duration>,
     /// Cancelled when the server starts shutting down (ends streaming replies).
@@ -133,18 +163,14 @@ pub(crate) struct Dispatch {
     routes: Vec<Route>,
     /// The `/Plugin.Activate` reply, encoded once.
     activation: Bytes,
-    call_timeout: Option<Duration>,
+    settings: CallSettings,
     shutdown: CancellationToken,
 }
 
 impl Dispatch {
-    /// The routes of `subsystems`. `body_limit`, when set, replaces every subsystem's
-    /// default limit.
-    pub(crate) fn new(
-        subsystems: Vec<Subsystem>,
-        body_limit: Option<usize>,
-        call_timeout: Option<Duration>,
-    ) -> Self {
+    /// The routes of `subsystems`. `settings.body_limit`, when set, replaces every
+    /// subsystem's default limit.
+    pub(crate) fn new(subsystems: Vec<Subsystem>, settings: CallSettings) -> Self {
         let activation = ActivateResponse {
             implements: subsystems
                 .iter()
@@ -155,7 +181,7 @@ impl Dispatch {
         let activation = Bytes::from(serde_json::to_vec(&activation).unwrap_or_default());
         let mut routes: Vec<Route> = Vec::new();
         for subsystem in subsystems {
-            let limit = body_limit.unwrap_or(subsystem.spec.body_limit);
+            let limit = settings.body_limit.unwrap_or(subsystem.spec.body_limit);
             for (name, endpoint) in subsystem.routes {
                 let path = format!("/{name}");
                 // A path registered twice is served by the last registration.
@@ -170,7 +196,7 @@ impl Dispatch {
         Self {
             routes,
             activation,
-            call_timeout,
+            settings,
             shutdown: CancellationToken::new(),
         }
     }
@@ -178,7 +204,8 @@ impl Dispatch {
     fn context(&self, route: &Route) -> CallContext<'_> {
         CallContext {
             body_limit: route.body_limit,
-            call_timeout: self.call_timeout,
+            body_read_timeout: self.settings.body_read_timeout,
+            call_timeout: self.settings.call_timeout,
             shutdown: &self.shutdown,
         }
     }
@@ -244,15 +271,16 @@ fn unknown_endpoint(parts: &Parts) -> Reply {
     let rejection = Rejection::UnknownEndpoint {
         path: parts.uri.path().to_owned(),
     };
-    tracing::debug!("{rejection}");
+    rejection.log(&parts.method, parts.uri.path());
     rejection.into_reply(content_type)
 }
 
-/// The reply to one request: ready at once (errors found in the head, activation), or
-/// a method's call.
+/// The reply to one request: ready at once (errors found in the head, activation), a
+/// unary call (run to completion even when dropped), or the start of a streaming reply.
 pub(crate) enum ReplyFuture {
     Ready(Option<Reply>),
-    Call(Pin<Box<dyn Future<Output = Reply> + Send>>),
+    Call(RunToCompletion),
+    Stream(Pin<Box<dyn Future<Output = Reply> + Send>>),
 }
 
 impl ReplyFuture {
@@ -266,7 +294,8 @@ impl Future for ReplyFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
-            Self::Call(call) => call.as_mut().poll(cx).map(Ok),
+            Self::Call(call) => Pin::new(call).poll(cx).map(Ok),
+            Self::Stream(call) => call.as_mut().poll(cx).map(Ok),
             Self::Ready(reply) => match reply.take() {
                 Some(reply) => Poll::Ready(Ok(reply)),
                 // Polled again after completion, which callers never do.

@@ -2,11 +2,16 @@
 //! that knows its HTTP status and its message (in the spirit of axum's
 //! `extract::rejection`): a format the client cannot accept (406), a method other
 //! than POST (405), an unknown path (404, which dockerd reads as "not implemented"), a
-//! body over the limit (413) or unreadable (400), and malformed JSON (400).
+//! body over the limit (413), too slow to arrive (408) or unreadable (400), an empty
+//! body where the method takes arguments (400) and malformed JSON (400).
 //!
 //! Each becomes Docker's `{"Err": "..."}` body, so dockerd shows the message to the
-//! user.
+//! user. Each is logged at debug, with the HTTP method and path: a refused request is
+//! the client's problem, not the plugin's (and a port scanner must not fill the log).
 
+use std::time::Duration;
+
+use http::header::ALLOW;
 use http::{HeaderValue, Method, StatusCode};
 
 use super::reply::{Reply, error_reply};
@@ -30,9 +35,23 @@ pub(crate) enum Rejection {
     /// The body is larger than the limit.
     #[error("{method} request body is larger than the {limit}-byte limit")]
     TooLarge { method: &'static str, limit: usize },
+    /// The body did not arrive within the read deadline.
+    #[error(
+        "the {method} request body did not arrive within {} ms",
+        timeout.as_millis()
+    )]
+    BodyTimeout {
+        method: &'static str,
+        timeout: Duration,
+    },
     /// The body could not be read (the connection broke mid-body).
     #[error("could not read the {method} request body: {error}")]
     BodyRead { method: &'static str, error: String },
+    /// The body is empty (or `null`) but the method takes arguments. dockerd sends an
+    /// empty body when it retries a call on a connection the plugin closed (moby
+    /// v20.10.24 `pkg/plugins/client.go`: the retry re-sends a drained buffer).
+    #[error("empty body in {method} request: this call needs a JSON body with {needs}")]
+    EmptyBody { method: &'static str, needs: String },
     /// The body is not the JSON the method takes.
     #[error("malformed JSON in {method} request: {error}")]
     MalformedJson {
@@ -50,13 +69,41 @@ impl Rejection {
             // dockerd reads a 404 as "not implemented", which is what an unknown method is.
             Self::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyRead { .. } | Self::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyRead { .. } | Self::EmptyBody { .. } | Self::MalformedJson { .. } => {
+                StatusCode::BAD_REQUEST
+            }
         }
     }
 
-    /// The reply: `{"Err": "<message>"}` with the status, as `content_type`.
+    /// Logs the rejection of a `http_method` request to `path`, at debug.
+    pub(crate) fn log(&self, http_method: &Method, path: &str) {
+        tracing::debug!(%http_method, path, status = self.status().as_u16(), "refused: {self}");
+    }
+
+    /// The reply: `{"Err": "<message>"}` with the status, as `content_type`; a 405
+    /// names the method allowed (`Allow: POST`).
     pub(crate) fn into_reply(self, content_type: &HeaderValue) -> Reply {
-        error_reply(content_type, self.status(), &self.to_string())
+        let mut reply = error_reply(content_type, self.status(), &self.to_string());
+        if let Self::MethodNotAllowed { .. } = self {
+            reply
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        reply
+    }
+
+    /// What an empty body lacks, from the error decoding `{}` gave: serde's
+    /// "missing field `Name`" without its position in a body nobody sent.
+    pub(crate) fn empty_body(method: &'static str, error: &serde_json::Error) -> Self {
+        let message = error.to_string();
+        let position = format!(" at line {} column {}", error.line(), error.column());
+        let message = message.strip_suffix(&position).unwrap_or(&message);
+        let needs = match message.strip_prefix("missing field ") {
+            Some(field) => field.to_owned(),
+            None => format!("its arguments ({message})"),
+        };
+        Self::EmptyBody { method, needs }
     }
 }
 
@@ -101,6 +148,22 @@ mod tests {
                 "Test.Echo request body is larger than the 64-byte limit",
             ),
             (
+                Rejection::BodyTimeout {
+                    method: "Test.Echo",
+                    timeout: Duration::from_millis(250),
+                },
+                408,
+                "the Test.Echo request body did not arrive within 250 ms",
+            ),
+            (
+                Rejection::empty_body(
+                    "Test.Echo",
+                    &serde_json::from_str::<Named>("{}").unwrap_err(),
+                ),
+                400,
+                "empty body in Test.Echo request: this call needs a JSON body with `Name`",
+            ),
+            (
                 Rejection::BodyRead {
                     method: "Test.Echo",
                     error: "connection reset".into(),
@@ -121,5 +184,22 @@ mod tests {
             assert_eq!(rejection.status().as_u16(), status, "{rejection}");
             assert_eq!(rejection.to_string(), message);
         }
+    }
+
+    #[allow(dead_code)] // decoded from `{}` only, to see what is missing
+    #[derive(Debug, serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "Name")]
+        name: String,
+    }
+
+    #[test]
+    fn a_405_names_the_method_allowed() {
+        let reply = Rejection::MethodNotAllowed {
+            method: Method::GET,
+            path: "/Test.Echo".into(),
+        }
+        .into_reply(&FALLBACK_CONTENT_TYPE);
+        assert_eq!(reply.headers()[ALLOW], "POST");
     }
 }

@@ -1,19 +1,25 @@
 //! The request half every endpoint shares, unary or streaming: the head checked before
 //! anything is allocated for the call (`Accept`, `POST`, a declared length over the
-//! limit), then the body read within the limit (without trusting `Content-Type`,
-//! which dockerd never sends) and decoded as the method's request type, inside the
-//! call's `tracing` span.
+//! limit), then the body read within the limit and the read deadline (without
+//! trusting `Content-Type`, which dockerd never sends) and decoded as the method's
+//! request type, inside the call's `tracing` span.
 //!
 //! This is on every call's path, so it avoids what it can: a body that arrives in one
-//! frame (dockerd's always do) is used as it came, without a copy.
+//! frame (dockerd's always do) is used as it came, without a copy, and the read
+//! deadline's timer is armed only when the body has to be waited for.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method};
-use http_body_util::BodyExt;
-use hyper::body::Body;
+use hyper::body::{Body, Frame};
 use tracing::Span;
 
+use super::CallContext;
 use super::rejection::{FALLBACK_CONTENT_TYPE, Rejection};
 use super::reply::Reply;
 use crate::protocol::{self, WireRequest};
@@ -27,6 +33,7 @@ pub(crate) struct Accepted {
     declared: Option<u64>,
     body: RequestBody,
     limit: usize,
+    read_timeout: Duration,
 }
 
 impl Accepted {
@@ -37,7 +44,7 @@ impl Accepted {
         method: &'static str,
         parts: &Parts,
         body: RequestBody,
-        limit: usize,
+        context: &CallContext<'_>,
     ) -> Result<Self, Reply> {
         let content_type = check_head(parts)?;
         let declared = body.declared_length(&parts.headers);
@@ -46,7 +53,8 @@ impl Accepted {
             method,
             declared,
             body,
-            limit,
+            limit: context.body_limit,
+            read_timeout: context.body_read_timeout,
         })
     }
 
@@ -59,18 +67,28 @@ impl Accepted {
             declared,
             body,
             limit,
+            read_timeout,
         } = self;
+        let refuse = |rejection: Rejection| {
+            // Only POST gets this far (see `check_head`).
+            rejection.log(&Method::POST, &format!("/{method}"));
+            rejection.into_reply(content_type)
+        };
         let bytes: Bytes = body
-            .read(declared, limit, method)
+            .read(declared, limit, read_timeout, method)
             .await
-            .map_err(|rejection| rejection.into_reply(content_type))?;
+            .map_err(refuse)?;
         let span = tracing::info_span!("plugin_call", method, name = tracing::field::Empty);
         let request: Req = match protocol::decode_body(&bytes) {
             Ok(request) => request,
             Err(error) => {
-                let rejection = Rejection::MalformedJson { method, error };
-                span.in_scope(|| tracing::warn!("{rejection}"));
-                return Err(rejection.into_reply(content_type));
+                let trimmed = bytes.trim_ascii();
+                let rejection = if trimmed.is_empty() || trimmed == b"null" {
+                    Rejection::empty_body(method, &error)
+                } else {
+                    Rejection::MalformedJson { method, error }
+                };
+                return Err(span.in_scope(|| refuse(rejection)));
             }
         };
         drop(bytes);
@@ -102,22 +120,25 @@ impl RequestBody {
         }
     }
 
-    /// Reads the whole body of a call to `method`, refusing more than `limit` bytes.
+    /// Reads the whole body of a call to `method`, refusing more than `limit` bytes and
+    /// a body still incomplete `timeout` after it was first waited for.
     pub(crate) async fn read(
         self,
         declared: Option<u64>,
         limit: usize,
+        timeout: Duration,
         method: &'static str,
     ) -> Result<Bytes, Rejection> {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Rejection::TooLarge { method, limit });
         }
         let read = match self {
-            Self::Hyper(body) => collect(body, limit).await,
-            Self::Axum(body) => collect(body, limit).await,
+            Self::Hyper(body) => collect(body, limit, timeout).await,
+            Self::Axum(body) => collect(body, limit, timeout).await,
         };
         read.map_err(|err| match err {
             ReadError::TooLarge => Rejection::TooLarge { method, limit },
+            ReadError::TimedOut => Rejection::BodyTimeout { method, timeout },
             ReadError::Read(error) => Rejection::BodyRead { method, error },
         })
     }
@@ -125,23 +146,25 @@ impl RequestBody {
 
 enum ReadError {
     TooLarge,
+    TimedOut,
     Read(String),
 }
 
-/// Collects a body of at most `limit` bytes. A body that arrives in one frame is
-/// returned as it came, without a copy; and a body known to be complete is not polled
-/// again.
-async fn collect<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
+/// Collects a body of at most `limit` bytes, within `timeout` of the first time it has
+/// to be waited for. A body that arrives in one frame is returned as it came, without a
+/// copy (and without a timer); and a body known to be complete is not polled again.
+async fn collect<B>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, ReadError>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
     let mut body = std::pin::pin!(body);
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut first = Bytes::new();
     let mut joined: Option<Vec<u8>> = None;
     let mut total = 0usize;
     while !body.is_end_stream() {
-        let Some(frame) = body.frame().await else {
+        let Some(frame) = next_frame(body.as_mut(), &mut deadline, timeout).await? else {
             break;
         };
         let frame = frame.map_err(|err| ReadError::Read(err.to_string()))?;
@@ -167,6 +190,23 @@ where
     Ok(joined.map_or(first, Bytes::from))
 }
 
+/// The body's next frame, or [`ReadError::TimedOut`] once `deadline` (armed, `timeout`
+/// from now, the first time the body is not ready) has passed.
+async fn next_frame<B: Body>(
+    mut body: Pin<&mut B>,
+    deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout: Duration,
+) -> Result<Option<Result<Frame<B::Data>, B::Error>>, ReadError> {
+    poll_fn(|cx| {
+        if let Poll::Ready(frame) = body.as_mut().poll_frame(cx) {
+            return Poll::Ready(Ok(frame));
+        }
+        let timer = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        timer.as_mut().poll(cx).map(|()| Err(ReadError::TimedOut))
+    })
+    .await
+}
+
 /// Checks what must hold before the body is read: an acceptable `Accept` and `POST`.
 /// Returns the reply's `Content-Type`, or the finished rejection.
 // The `Err` is the finished reply; it is built only on the rare bad request and moved
@@ -177,6 +217,7 @@ pub(crate) fn check_head(parts: &Parts) -> Result<&'static HeaderValue, Reply> {
         let rejection = Rejection::NotAcceptable {
             accept: accept_list(&parts.headers),
         };
+        rejection.log(&parts.method, parts.uri.path());
         return Err(rejection.into_reply(&FALLBACK_CONTENT_TYPE));
     };
     if parts.method != Method::POST {
@@ -184,6 +225,7 @@ pub(crate) fn check_head(parts: &Parts) -> Result<&'static HeaderValue, Reply> {
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
         };
+        rejection.log(&parts.method, parts.uri.path());
         return Err(rejection.into_reply(content_type));
     }
     Ok(content_type)

@@ -52,12 +52,12 @@ where
     S: Stream<Item = Bytes> + Send + 'static,
 {
     fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
-        let accepted = match Accepted::new(M::NAME, &parts, body, context.body_limit) {
+        let accepted = match Accepted::new(M::NAME, &parts, body, &context) {
             Ok(accepted) => accepted,
             Err(reply) => return ReplyFuture::ready(reply),
         };
         drop(parts);
-        ReplyFuture::Call(Box::pin(handle::<M, F, Fut, S>(
+        ReplyFuture::Stream(Box::pin(handle::<M, F, Fut, S>(
             accepted,
             context.shutdown.clone(),
             self.call.clone(),

@@ -2,10 +2,16 @@
 //! `LogDriver.ReadLogs`). It turns "async fn(Request) -> Result<Response, Error>" into
 //! a route: the shared request half, the driver called inside the call's span (and
 //! optionally a deadline), a panic caught, and the reply encoded or Docker's
-//! `{"Err": "..."}` sent with the error's status.
+//! `{"Err": "..."}` sent with the error's status. The call runs to completion even when
+//! its client goes away ([`RunToCompletion`](super::detach::RunToCompletion)).
 //!
 //! This is every call's path, so it avoids what it can per call: one allocation for the
 //! call's future, and the reply encoded into one buffer sent as it is.
+//!
+//! Logs: an error the driver returns is normal flow for dockerd (it probes with Get
+//! before every Create, moby v20.10.24 `volume/service/store.go`), so it is logged at
+//! debug; warn and error are for the SDK's own failures (a panic, an expired
+//! deadline, a reply that cannot be encoded).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -21,7 +27,7 @@ use tracing::Instrument;
 use super::reply::{error_reply, reply};
 use super::request::Accepted;
 use super::request::RequestBody;
-use super::{CallContext, Endpoint, ReplyFuture};
+use super::{CallContext, Endpoint, ReplyFuture, RunToCompletion};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Method;
 
@@ -48,16 +54,19 @@ where
 {
     fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
         // What can be checked in the head is, before anything is allocated for the call.
-        let accepted = match Accepted::new(M::NAME, &parts, body, context.body_limit) {
+        let accepted = match Accepted::new(M::NAME, &parts, body, &context) {
             Ok(accepted) => accepted,
             Err(reply) => return ReplyFuture::ready(reply),
         };
         drop(parts);
-        ReplyFuture::Call(Box::pin(handle::<M, F, Fut>(
-            accepted,
-            context.call_timeout,
-            self.call.clone(),
-        )))
+        ReplyFuture::Call(RunToCompletion::new(
+            M::NAME,
+            Box::pin(handle::<M, F, Fut>(
+                accepted,
+                context.call_timeout,
+                self.call.clone(),
+            )),
+        ))
     }
 }
 
@@ -98,11 +107,13 @@ where
     }
 }
 
-/// Logs a driver's error: "not implemented" is normal for optional methods.
+/// Logs a driver's error, at debug: dockerd asks for what may not exist (Get before
+/// every Create), and "not implemented" is normal for optional methods. Panics and
+/// expired deadlines are logged louder where they are caught.
 pub(super) fn log_failure(err: &Error) {
     match err.kind() {
         ErrorKind::NotImplemented => tracing::debug!(error = %err, "not implemented"),
-        _ => tracing::warn!(error = %err, "call failed"),
+        _ => tracing::debug!(error = %err, "call failed"),
     }
 }
 
@@ -131,10 +142,9 @@ where
         Some(limit) => match Box::pin(tokio::time::timeout(limit, guarded)).await {
             Ok(caught) => caught,
             Err(_) => {
-                return Err(Error::new(format!(
-                    "{method} did not finish within {} ms",
-                    limit.as_millis()
-                )));
+                let message = format!("{method} did not finish within {} ms", limit.as_millis());
+                tracing::warn!("{message}: the call was cancelled (Plugin::call_timeout)");
+                return Err(Error::new(message));
             }
         },
     };

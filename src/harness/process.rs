@@ -1,7 +1,7 @@
 //! A plugin binary as a real process, for tests and tools that drive it from outside:
-//! started with its stderr captured to a file, waited for until its socket accepts
-//! connections (or any readiness check), and stopped with SIGTERM as systemd or dockerd
-//! stop a plugin, so that it removes its socket and spec file.
+//! started with its output (stdout and stderr) captured to a file, waited for until its
+//! socket accepts connections (or any readiness check), and stopped with SIGTERM as
+//! systemd or dockerd stop a plugin, so that it removes its socket and spec file.
 //!
 //! The engine's managed plugins are started by the engine itself (see `launch`); this
 //! is for a legacy plugin a test starts by hand, before pointing an
@@ -75,7 +75,7 @@ pub enum ProcessError {
         status: ExitStatus,
         /// What was waited for, e.g. `listening on /run/docker/plugins/x.sock`.
         waited_for: String,
-        /// Its stderr.
+        /// Its output.
         log: String,
     },
     /// The process did not become ready in time; it is stopped.
@@ -85,7 +85,7 @@ pub enum ProcessError {
         waited_for: String,
         /// How long.
         timeout: Duration,
-        /// Its stderr.
+        /// Its output.
         log: String,
     },
     /// The process was already stopped.
@@ -106,7 +106,7 @@ pub enum ProcessError {
         signal: Signal,
         /// How long it was given.
         timeout: Duration,
-        /// Its stderr.
+        /// Its output.
         log: String,
     },
     /// Waiting for the process failed.
@@ -122,8 +122,9 @@ pub struct PluginProcess {
 }
 
 impl PluginProcess {
-    /// Starts `command` (stdin and stdout null, stderr to `log`) and waits until the
-    /// unix socket `socket` accepts connections.
+    /// Starts `command` (stdin null, stdout and stderr to `log`: a plugin made with
+    /// `#[docker_plugin_sdk::main]` logs info on stdout, warnings on stderr) and waits
+    /// until the unix socket `socket` accepts connections.
     pub fn start(command: Command, socket: &Path, log: PathBuf) -> Result<Self, ProcessError> {
         let socket = socket.to_path_buf();
         let what = format!("listening on {}", socket.display());
@@ -192,14 +193,14 @@ impl PluginProcess {
         what: &str,
         ready: impl Fn() -> bool,
     ) -> Result<Self, ProcessError> {
-        let stderr = fs::File::create(&log).map_err(|source| ProcessError::Log {
+        let log_error = |source| ProcessError::Log {
             path: log.clone(),
             source,
-        })?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
+        };
+        let stderr = fs::File::create(&log).map_err(log_error)?;
+        // One open file for both: its shared offset keeps the lines in order.
+        let stdout = stderr.try_clone().map_err(log_error)?;
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         let child = command.spawn().map_err(|source| ProcessError::Spawn {
             command: format!("{command:?}"),
             source,
@@ -245,12 +246,12 @@ impl PluginProcess {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The file its stderr goes to.
+    /// The file its output goes to.
     pub fn log(&self) -> &Path {
         &self.log
     }
 
-    /// What the plugin wrote to stderr so far.
+    /// What the plugin wrote so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<no log: {e}>"))
     }

@@ -11,36 +11,41 @@
 //! routes without a router's per-call boxing and cloning (a call costs little more than
 //! in a bare hyper server: see `benches/serve.rs`).
 //!
-//! The drain ([`drain`]), each connection's idle timer ([`idle`]) and the signals
+//! The accept loop and its connection limit ([`accept_loop`]), each connection's task
+//! ([`connection`]), its timer ([`idle`]), the drain ([`drain`]) and the signals
 //! ([`signal`]) have files of their own.
 
+mod accept_loop;
+mod connection;
 mod drain;
 mod idle;
 mod signal;
 
-use std::convert::Infallible;
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::{Dispatch, Reply, ReplyFuture, RequestBody};
+use crate::dispatch::Dispatch;
 use crate::error::ServeError;
 use crate::spec::{SpecFile, WrittenSpec};
 use crate::transport::{Accept, Listener, notify_ready, notify_stopping};
+use connection::{Shared, serve_connection};
 use drain::{AbortOnDrop, Drain, Tracked};
-use idle::IdleTimeout;
+use idle::Timeouts;
 
-/// How long in-flight calls get to finish after shutdown starts, by default.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight calls get to finish after shutdown starts, by default: under
+/// dockerd's 10 s between SIGTERM and SIGKILL for managed plugins (moby v20.10.24
+/// `plugin/manager_linux.go` `shutdownTimeout`), so that the plugin exits by itself.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a keep-alive connection without calls is kept open, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long a request head may take to arrive, by default.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many connections may be open at once, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// A plugin server, built by [`Plugin::server`](crate::Plugin::server).
 ///
@@ -66,6 +71,8 @@ pub struct Server<A: Accept = Listener> {
     spec: Option<SpecFile>,
     shutdown: Option<CancellationToken>,
     drain_timeout: Duration,
+    timeouts: Timeouts,
+    max_connections: usize,
 }
 
 impl<A: Accept> Server<A> {
@@ -76,10 +83,13 @@ impl<A: Accept> Server<A> {
             spec: None,
             shutdown: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            timeouts: Timeouts::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
-    /// Writes this spec file once the server listens and removes it at shutdown.
+    /// Writes this spec file once the server listens and removes it at shutdown (unless
+    /// another process has replaced it since).
     pub fn spec_file(mut self, spec: SpecFile) -> Self {
         self.spec = Some(spec);
         self
@@ -91,10 +101,98 @@ impl<A: Accept> Server<A> {
         self
     }
 
-    /// How long in-flight calls may run after shutdown starts (default 30 s); calls still
-    /// running then are dropped.
+    /// How long in-flight calls may run after shutdown starts (default 8 s, under the
+    /// 10 s dockerd waits between SIGTERM and SIGKILL); then the connections are closed
+    /// and `run` returns. Calls still running then go on in the background until the
+    /// process exits. With the SIGTERM/SIGINT handling, a second signal ends the
+    /// drain at once.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// use docker_plugin_sdk::{Plugin, transport::UnixSocket};
+    /// let listener = UnixSocket::new("myplugin").bind()?;
+    /// Plugin::new()
+    ///     .volume(driver)
+    ///     .server(listener)
+    ///     .drain_timeout(Duration::from_secs(5))
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// How long a keep-alive connection without calls stays open (default 5 minutes).
+    ///
+    /// dockerd's HTTP client keeps idle connections for ever and does not replay a call
+    /// it wrote onto a connection the server was closing (its retry sends an empty
+    /// body): closing idle connections often turns into failed calls, so the default is
+    /// long. Each open connection holds a file descriptor and a few KiB.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// use docker_plugin_sdk::{Plugin, transport::UnixSocket};
+    /// let listener = UnixSocket::new("myplugin").bind()?;
+    /// Plugin::new()
+    ///     .volume(driver)
+    ///     .server(listener)
+    ///     .idle_timeout(Duration::from_secs(15 * 60))
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.idle = timeout;
+        self
+    }
+
+    /// How long a request head (the request line and headers) may take to arrive once
+    /// its first bytes have (default 30 s); the connection is closed after that.
+    /// dockerd writes a whole request at once: this stops a client that trickles one in
+    /// from holding a connection. Checked a few times per timeout, so it fires up to a
+    /// third late.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// use docker_plugin_sdk::{Plugin, transport::UnixSocket};
+    /// let listener = UnixSocket::new("myplugin").bind()?;
+    /// Plugin::new()
+    ///     .volume(driver)
+    ///     .server(listener)
+    ///     .header_read_timeout(Duration::from_secs(10))
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.head = timeout;
+        self
+    }
+
+    /// How many connections may be open at once (default 512). At the limit the server
+    /// stops accepting, says so in a warning (at most every 10 s), and new connections
+    /// wait in the socket's backlog until one closes. dockerd opens one connection per
+    /// call in flight, and keeps a couple open between calls.
+    ///
+    /// ```no_run
+    /// # async fn run(driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// use docker_plugin_sdk::{Plugin, transport::UnixSocket};
+    /// let listener = UnixSocket::new("myplugin").bind()?;
+    /// Plugin::new()
+    ///     .volume(driver)
+    ///     .server(listener)
+    ///     .max_connections(64)
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
         self
     }
 
@@ -111,32 +209,48 @@ impl<A: Accept> Server<A> {
             spec,
             shutdown,
             drain_timeout,
+            timeouts,
+            max_connections,
         } = self;
         listener.ready()?;
         let url = listener.url();
-        let token = match shutdown {
-            Some(token) => token,
-            None => signal::signal_token()?,
+        let (token, force) = match shutdown {
+            Some(token) => (token, CancellationToken::new()),
+            None => {
+                let signals = signal::signal_tokens()?;
+                (signals.shutdown, signals.force)
+            }
         };
         let _spec = SpecGuard(spec.as_ref().map(SpecFile::write).transpose()?);
         tracing::info!(%url, "plugin listening");
         notify_ready();
 
         let drain = Arc::new(Drain::default());
-        // Past the drain timeout (or when `run` is dropped), connections and the calls
-        // on them are dropped.
+        // Past the drain timeout (or when `run` is dropped), connections are dropped
+        // (the calls on them finish in the background).
         let _abort_on_return = AbortOnDrop(Arc::clone(&drain));
         let mut http = http1::Builder::new();
-        // Connections without a call for a while are closed by `IdleTimeout` instead of
-        // hyper's header read timeout, which arms a timer for every call.
+        // Connections without a call for a while, and request heads that do not arrive,
+        // are closed by each connection's timer instead of hyper's header read timeout,
+        // which arms a timer for every call.
         http.header_read_timeout(None).writev(false);
-        accept_until(&mut listener, &token, |handshake| {
-            let tracked = Tracked::new(&drain);
-            let dispatch = Arc::clone(&dispatch);
-            let http = http.clone();
-            let drain = Arc::clone(&drain);
-            tokio::spawn(serve_connection(handshake, tracked, http, dispatch, drain));
-        })
+        let shared = Shared {
+            http,
+            dispatch: Arc::clone(&dispatch),
+            drain: Arc::clone(&drain),
+            timeouts,
+        };
+        let slots = Arc::new(Semaphore::new(max_connections));
+        accept_loop::accept_until(
+            &mut listener,
+            &token,
+            &slots,
+            max_connections,
+            |handshake, slot| {
+                let tracked = Tracked::new(&drain);
+                tokio::spawn(serve_connection(handshake, tracked, slot, shared.clone()));
+            },
+        )
         .await;
         // Closes the listening socket (and removes its file).
         drop(listener);
@@ -148,128 +262,11 @@ impl<A: Accept> Server<A> {
         tokio::select! {
             () = drain.closed() => tracing::debug!("all connections closed"),
             () = tokio::time::sleep(drain_timeout) => {
-                tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "calls still running at the drain timeout were dropped");
+                tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timeout: closing the connections of the calls still running");
             }
+            () = force.cancelled() => tracing::debug!("the drain was cut short"),
         }
         Ok(())
-    }
-}
-
-/// Accepts until `token` is cancelled, handing each connection's handshake to `spawn`.
-async fn accept_until<A: Accept>(
-    listener: &mut A,
-    token: &CancellationToken,
-    mut spawn: impl FnMut(A::Handshake),
-) {
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            () = token.cancelled() => return,
-            accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
-        };
-        match accepted {
-            Ok(handshake) => spawn(handshake),
-            Err(err) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// One connection's task: its handshake, then HTTP, until it closes or is aborted.
-async fn serve_connection<H, I>(
-    handshake: H,
-    mut tracked: Tracked,
-    http: http1::Builder,
-    dispatch: Arc<Dispatch>,
-    drain: Arc<Drain>,
-) where
-    H: Future<Output = std::io::Result<I>>,
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut serve = pin!(async {
-        match handshake.await {
-            Ok(io) => serve_io(io, &http, dispatch, &drain).await,
-            Err(err) => tracing::debug!(%err, "connection setup failed"),
-        }
-    });
-    poll_fn(|cx| {
-        if tracked.poll_aborted(cx) {
-            return Poll::Ready(());
-        }
-        serve.as_mut().poll(cx)
-    })
-    .await;
-}
-
-async fn serve_io<I>(io: I, http: &http1::Builder, dispatch: Arc<Dispatch>, drain: &Drain)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = Arc::new(AtomicU64::new(0));
-    let service = PluginService {
-        dispatch,
-        activity: Arc::clone(&activity),
-    };
-    let mut connection = pin!(http.serve_connection(TokioIo::new(io), service));
-    let mut idle = IdleTimeout::new(activity);
-    let mut closing = false;
-    // The task's waker is registered with `drain` by `Tracked`, around this.
-    let served = poll_fn(|cx| {
-        if !closing && drain.is_closing() {
-            // Finish the call in flight, if any, then close.
-            closing = true;
-            connection.as_mut().graceful_shutdown();
-        }
-        if idle.poll_expired(cx) {
-            tracing::debug!("closing a connection without calls");
-            return Poll::Ready(Ok(()));
-        }
-        connection.as_mut().poll(cx)
-    })
-    .await;
-    if let Err(err) = served {
-        tracing::debug!(%err, "connection ended with an error");
-    }
-}
-
-/// The plugin's routes as the hyper service of one connection.
-struct PluginService {
-    dispatch: Arc<Dispatch>,
-    /// Counts calls starting and ending on this connection: odd while one is running.
-    activity: Arc<AtomicU64>,
-}
-
-impl hyper::service::Service<http::Request<Incoming>> for PluginService {
-    type Response = Reply;
-    type Error = Infallible;
-    type Future = CountedReply;
-
-    fn call(&self, request: http::Request<Incoming>) -> CountedReply {
-        self.activity.fetch_add(1, Ordering::Relaxed);
-        CountedReply {
-            reply: self.dispatch.call(request.map(RequestBody::Hyper)),
-            activity: Arc::clone(&self.activity),
-        }
-    }
-}
-
-/// A reply that counts as activity on its connection when it is ready.
-struct CountedReply {
-    reply: ReplyFuture,
-    activity: Arc<AtomicU64>,
-}
-
-impl Future for CountedReply {
-    type Output = Result<Reply, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let reply = ready!(Pin::new(&mut this.reply).poll(cx));
-        this.activity.fetch_add(1, Ordering::Relaxed);
-        Poll::Ready(reply)
     }
 }
 

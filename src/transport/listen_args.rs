@@ -61,9 +61,10 @@ pub struct ListenArgs {
     pub name: String,
     /// `--socket-dir DIR` (default `/run/docker/plugins`).
     pub socket_dir: Option<PathBuf>,
-    /// `--socket-mode OCTAL`: the socket's permissions.
+    /// `--socket-mode OCTAL`: the socket's permissions (default 0660).
     pub socket_mode: Option<u32>,
-    /// `--socket-group GROUP`: the socket's group, a name or a gid.
+    /// `--socket-group GROUP`: the socket's group, a name or a gid (default root's
+    /// when the plugin runs as root).
     pub socket_group: Option<String>,
     /// `--tcp ADDR`: listen on TCP instead (needs `--spec-dir`).
     pub tcp: Option<String>,
@@ -83,8 +84,8 @@ impl ListenArgs {
     pub const HELP: &'static str = "  \
   --name NAME           plugin name: socket NAME.sock
   --socket-dir DIR      socket directory (default /run/docker/plugins)
-  --socket-mode OCTAL   socket permissions (e.g. 660)
-  --socket-group GROUP  socket group (name or gid, e.g. docker)
+  --socket-mode OCTAL   socket permissions (default 660)
+  --socket-group GROUP  socket group (name or gid, e.g. docker; default root)
   --tcp ADDR            listen on TCP instead (needs --spec-dir so dockerd finds it)
   --spec-dir DIR        write NAME.spec pointing at the socket there
   --systemd             serve the socket passed by systemd socket activation";

@@ -5,6 +5,7 @@
 //! choose one.
 
 mod accept;
+mod claim;
 mod listen_args;
 mod systemd;
 #[cfg(feature = "tls")]
@@ -19,7 +20,7 @@ pub use accept::{Accept, Connection, Handshake};
 pub use listen_args::ListenArgs;
 pub(crate) use systemd::{notify_ready, notify_stopping};
 pub(crate) use unix::{BoundUnix, validate_name};
-pub use unix::{DEFAULT_SOCKET_DIR, UnixSocket};
+pub use unix::{DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_MODE, UnixSocket};
 
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
@@ -58,7 +59,26 @@ impl ListenerKind {
             #[cfg(feature = "tls")]
             Self::Tls(socket, _) => socket.register(register_tcp),
         };
-        registered.map_err(|e| ServeError::io("registering the listener with tokio", e))
+        registered.map_err(|e| ServeError::io("registering the listener with tokio", e))?;
+        if let Self::Tcp(socket) = self {
+            warn_if_reachable_from_other_hosts(socket.local_addr());
+        }
+        Ok(())
+    }
+}
+
+/// Plain TCP has no authentication: on an address other than loopback, any host that
+/// reaches it can call the plugin (and mount on this host as root).
+fn warn_if_reachable_from_other_hosts(addr: io::Result<SocketAddr>) {
+    if let Ok(addr) = addr
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            %addr,
+            "listening on plain TCP on {addr}: any host that can reach this address can \
+             call the plugin; listen on 127.0.0.1, or use TLS with client certificates \
+             (Listener::tls, TlsConfig::require_client_ca)"
+        );
     }
 }
 

@@ -1,4 +1,7 @@
-//! TLS for TCP listeners (feature `tls`), with rustls.
+//! TLS for TCP listeners (feature `tls`), with rustls and its `ring` crypto provider,
+//! named explicitly: a plugin whose other dependencies enable a second provider (rustls
+//! then has no process-wide default) or install one of their own must not panic at
+//! start, nor serve with someone else's choice of algorithms.
 
 use std::fmt;
 use std::future::Future;
@@ -13,8 +16,9 @@ use tokio_rustls::server::TlsStream;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{ConfigBuilder, ServerConfig, WantsVerifier};
 
 use crate::error::ServeError;
 
@@ -82,7 +86,7 @@ impl TlsConfig {
             ServeError::Tls(format!("reading private key from {}: {e}", key.display()))
         })?;
         let key = Arc::new(key);
-        let config = ServerConfig::builder()
+        let config = builder()?
             .with_no_client_auth()
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| ServeError::Tls(e.to_string()))?;
@@ -106,10 +110,10 @@ impl TlsConfig {
                 .add(cert)
                 .map_err(|e| ServeError::Tls(format!("CA in {}: {e}", ca.display())))?;
         }
-        let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .map_err(|e| ServeError::Tls(e.to_string()))?;
-        let config = ServerConfig::builder()
+        let config = builder()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| ServeError::Tls(e.to_string()))?;
@@ -118,4 +122,16 @@ impl TlsConfig {
             ..self
         })
     }
+}
+
+/// The crypto provider every config is built with: `ring`, whatever the process default.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+/// A server config builder on [`provider`], with rustls's safe default TLS versions.
+fn builder() -> Result<ConfigBuilder<ServerConfig, WantsVerifier>, ServeError> {
+    ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))
 }

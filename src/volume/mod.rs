@@ -14,11 +14,11 @@
 //! #[async_trait]
 //! impl volume::Driver for Tmp {
 //!     async fn create(&self, req: CreateRequest) -> Result<()> {
-//!         std::fs::create_dir_all(format!("/tmp/vols/{}", req.name))?;
+//!         tokio::fs::create_dir_all(format!("/tmp/vols/{}", req.name)).await?;
 //!         Ok(())
 //!     }
 //!     async fn remove(&self, req: RemoveRequest) -> Result<()> {
-//!         Ok(std::fs::remove_dir_all(format!("/tmp/vols/{}", req.name))?)
+//!         Ok(tokio::fs::remove_dir_all(format!("/tmp/vols/{}", req.name)).await?)
 //!     }
 //!     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
 //!         Ok(MountResponse { mountpoint: PathBuf::from(format!("/tmp/vols/{}", req.name)) })
@@ -185,30 +185,35 @@ method_list!(
 );
 
 /// A volume driver. Every method except [`capabilities`](Driver::capabilities) is
-/// required; an error becomes the `Err` dockerd shows to the user.
+/// required; an error becomes the `Err` dockerd shows to the user (and is logged at
+/// debug: dockerd asks Get about volumes that do not exist before every Create).
 ///
-/// What dockerd's way of calling asks of a driver:
+/// # How dockerd calls it: the contract
 ///
-/// - **Create is idempotent.** dockerd asks [`get`](Driver::get) before a create, and
-///   calls `create` after *any* error from it, not only "no such volume": a Get that
-///   timed out, a backend briefly down or a reply dockerd could not decode is followed
-///   by a Create of a volume that may well exist (moby v20.10.24
-///   `volume/service/store.go`, `create`). Creating a volume that exists must
-///   succeed and leave its data alone.
-/// - **Timeouts.** dockerd gives up on Create and Mount after 2 minutes and on the
-///   other calls after 1 minute (moby v20.10.24 `volume/drivers/proxy.go`). A managed
-///   plugin enabled with `docker plugin enable` has 30 s for *every* call (its
-///   `--timeout`); after `docker plugin install` or a daemon restart it runs with no
-///   timeout at all (moby v20.10.24 `plugin/manager_linux.go`, `pluginPostStart`).
-///   When a timeout fires, dockerd closes the connection and reports the failure;
-///   the user retries, so the next call must cope with whatever the first one left
-///   behind.
+/// - **Concurrently**: Get, List, Path and Mount arrive at the same time (a `docker
+///   volume ls` while a container starts). Take no lock across an `.await` that
+///   waits on something slow, and do not block the runtime's threads: use
+///   `tokio::fs` and `tokio::process`, or `tokio::task::spawn_blocking` for code that
+///   blocks (a `mount` syscall).
+/// - **Never cancelled by the SDK**: a method runs to its end even when dockerd stops
+///   waiting. dockerd's deadlines are 2 minutes for Create and Mount and 1 minute for
+///   the others (moby v20.10.24 `volume/drivers/proxy.go`), and 30 s for every call of
+///   a managed plugin enabled with `docker plugin enable` (its `--timeout`; after
+///   `docker plugin install` or a daemon restart it runs with no timeout at all, moby
+///   v20.10.24 `plugin/manager_linux.go`, `pluginPostStart`); when one passes, dockerd closes the connection, tells
+///   the user the call failed, and the method's result is logged and dropped. Only
+///   [`Plugin::call_timeout`](crate::Plugin::call_timeout), off by default, cancels a
+///   method (its future is dropped at the `.await` it is parked on).
+/// - **Again**: so every method must be idempotent. dockerd retries calls that failed
+///   to connect, the user retries what dockerd reported failed (and may have
+///   finished here), and dockerd calls Create after *any* error from Get, not only
+///   "no such volume" (moby v20.10.24 `volume/service/store.go`): Create must never
+///   clobber a volume that exists, Remove must accept one already gone.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// Creates the volume `req.name` with the user's `-o` options in `req.opts`.
-    /// dockerd calls [`get`](Driver::get) first and creates whenever Get failed, for
-    /// whatever reason: a volume that already exists is a success, never a second
-    /// volume or lost data.
+    /// dockerd calls [`get`](Driver::get) first and creates when Get fails, for any
+    /// reason: a volume that exists must be left as it is.
     async fn create(&self, req: CreateRequest) -> Result<()>;
 
     /// Deletes the volume. dockerd refuses `docker volume rm` itself while a container

@@ -6,6 +6,7 @@
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
 //! - [`bundle`]: managed-plugin bundles written by the packager;
+//! - [`logs`]: what the SDK logs, captured for assertions;
 //! - [`scripted`]: a raw plugin answered from a script, recording the bytes it gets;
 //! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
 //! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
@@ -17,6 +18,7 @@
 pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod logs;
 pub mod process;
 #[cfg(all(feature = "harness", feature = "packager"))]
 pub mod recorder;

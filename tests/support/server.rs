@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use docker_plugin_sdk::client::Client;
 use docker_plugin_sdk::transport::{Listener, UnixSocket};
 use docker_plugin_sdk::volume::*;
-use docker_plugin_sdk::{CancellationToken, Error, Plugin, Result, ServeError, async_trait};
+use docker_plugin_sdk::{
+    CancellationToken, Error, Plugin, Result, ServeError, Server, async_trait,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// A driver that records every call. Volume names steer it: `panic` panics, `fail`
-/// fails, `slow` blocks Mount until [`Recorder::release`] is notified.
+/// fails, `slow` blocks Mount until [`Recorder::release`] is notified (and records
+/// `Mounted slow ID` when it gets there).
 #[derive(Default)]
 pub struct Recorder {
     pub calls: Mutex<Vec<String>>,
@@ -64,6 +67,7 @@ impl Driver for Shared {
         if req.name == "slow" {
             self.0.started.notify_one();
             self.0.release.notified().await;
+            self.0.record(format!("Mounted {} {}", req.name, req.id));
         }
         self.0.misbehave(&req.name)?;
         Ok(MountResponse::new(format!("/mnt/{}", req.name)))
@@ -116,11 +120,21 @@ pub struct TestServer {
 impl TestServer {
     /// Serves a [`Recorder`] with the plugin settings `configure` applies.
     pub async fn start(recorder: Recorder, configure: impl FnOnce(Plugin) -> Plugin) -> Self {
+        Self::start_with(recorder, configure, |server| server).await
+    }
+
+    /// Serves a [`Recorder`] with the plugin settings `configure` applies and the
+    /// server settings `server` applies.
+    pub async fn start_with(
+        recorder: Recorder,
+        configure: impl FnOnce(Plugin) -> Plugin,
+        server: impl FnOnce(Server) -> Server,
+    ) -> Self {
         let driver = Arc::new(recorder);
         let dir = tempfile::tempdir().unwrap();
         let listener = UnixSocket::new("test").dir(dir.path()).bind().unwrap();
         let plugin = configure(Plugin::new().volume(Shared(Arc::clone(&driver))));
-        Self::serve(dir, listener, plugin, driver)
+        Self::serve_with(dir, listener, plugin, driver, server)
     }
 
     pub fn serve(
@@ -129,9 +143,20 @@ impl TestServer {
         plugin: Plugin,
         driver: Arc<Recorder>,
     ) -> Self {
+        Self::serve_with(dir, listener, plugin, driver, |server| server)
+    }
+
+    fn serve_with(
+        dir: tempfile::TempDir,
+        listener: Listener,
+        plugin: Plugin,
+        driver: Arc<Recorder>,
+        server: impl FnOnce(Server) -> Server,
+    ) -> Self {
         let socket = listener.unix_path().unwrap().to_path_buf();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(plugin.server(listener).shutdown_on(stop.clone()).run());
+        let server = server(plugin.server(listener)).shutdown_on(stop.clone());
+        let task = tokio::spawn(server.run());
         let client = Client::unix(&socket);
         Self {
             dir,
@@ -148,4 +173,15 @@ impl TestServer {
         self.stop.cancel();
         self.task.await.unwrap()
     }
+}
+
+/// Waits until `condition` holds, checking every 10 ms; panics after 5 s.
+pub async fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 5 s");
 }
