@@ -13,10 +13,13 @@
 //! Any other option, or a bad value, is refused with a clear error naming every
 //! problem, so a typo never silently creates a volume that differs from what the user
 //! asked for.
+//!
+//! dockerd calls a driver concurrently (a `docker volume ls` while a container starts):
+//! every file operation here is `tokio::fs`, so no call blocks the runtime's threads.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs;
+use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -27,6 +30,7 @@ use docker_plugin_sdk::volume::{
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
 use docker_plugin_sdk::{DriverOptions, Error, Result, async_trait};
+use tokio::fs;
 
 /// The `-o key=value` options of `docker volume create -d localvol`.
 #[derive(Debug, DriverOptions)]
@@ -70,10 +74,10 @@ impl LocalVolumes {
     /// counts it saved before a restart, less those of volumes deleted meanwhile.
     pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        fs::create_dir_all(&root)?;
+        fs::create_dir_all(&root).await?;
         let mounts = MountTable::open(root.join(".mounts.json")).await?;
         let gone = mounts
-            .reconcile(async |v| root.join(&v.volume).join("data").is_dir())
+            .reconcile(async |v| is_dir(&root.join(&v.volume).join("data")).await)
             .await?;
         for volume in gone {
             tracing::info!(volume = %volume.volume, "volume gone while stopped: its mounts are forgotten");
@@ -89,29 +93,35 @@ impl LocalVolumes {
         Ok(self.volume_dir(name)?.join("data"))
     }
 
-    fn existing(&self, name: &str) -> Result<PathBuf> {
+    async fn existing(&self, name: &str) -> Result<PathBuf> {
         let data = self.data_dir(name)?;
-        if data.is_dir() {
+        if is_dir(&data).await {
             Ok(data)
         } else {
             Err(Error::new(format!("no such volume: {name}")))
         }
     }
 
-    fn describe(&self, name: &str) -> Result<Volume> {
-        let data = self.existing(name)?;
+    async fn describe(&self, name: &str) -> Result<Volume> {
+        let data = self.existing(name).await?;
         let mut volume = Volume::new(name).mountpoint(&data);
-        if let Ok(created) = fs::metadata(&data).and_then(|m| m.modified()) {
+        if let Ok(created) = fs::metadata(&data).await.and_then(|m| m.modified()) {
             volume = volume.created_at(created);
         }
-        let opts = read_opts(&self.volume_dir(name)?.join("opts.json"));
+        let opts = read_opts(&self.volume_dir(name)?.join("opts.json")).await;
         volume = volume.status("options", serde_json::json!(opts));
         Ok(volume.status("mounts", self.mounts.users(name)))
     }
 }
 
-fn read_opts(path: &Path) -> BTreeMap<String, String> {
+/// Whether `path` is a directory (false when it cannot be read).
+async fn is_dir(path: &Path) -> bool {
+    fs::metadata(path).await.is_ok_and(|m| m.is_dir())
+}
+
+async fn read_opts(path: &Path) -> BTreeMap<String, String> {
     fs::read(path)
+        .await
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
@@ -124,22 +134,22 @@ impl volume::Driver for LocalVolumes {
         // Unknown options and bad values, all in one message for the user.
         let options = Options::from_map(&req.opts)?;
         let data = dir.join("data");
-        if data.is_dir() {
+        if is_dir(&data).await {
             // dockerd only creates after Get failed, but `docker volume create` of an
             // existing name is idempotent for the user: succeed without touching data.
             return Ok(());
         }
-        fs::create_dir_all(&data)?;
-        fs::set_permissions(&data, fs::Permissions::from_mode(options.mode.0))?;
+        fs::create_dir_all(&data).await?;
+        fs::set_permissions(&data, Permissions::from_mode(options.mode.0)).await?;
         let opts: BTreeMap<&String, &String> = req.opts.iter().collect();
         let tmp = dir.join("opts.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&opts)?)?;
-        fs::rename(&tmp, dir.join("opts.json"))?;
+        fs::write(&tmp, serde_json::to_vec(&opts)?).await?;
+        fs::rename(&tmp, dir.join("opts.json")).await?;
         Ok(())
     }
 
     async fn remove(&self, req: RemoveRequest) -> Result<()> {
-        self.existing(&req.name)?;
+        self.existing(&req.name).await?;
         // Held until the directory is gone: no Mount can slip in meanwhile.
         let volume = self.mounts.lock(&req.name).await;
         if volume.is_mounted() {
@@ -148,42 +158,42 @@ impl volume::Driver for LocalVolumes {
                 req.name
             )));
         }
-        fs::remove_dir_all(self.volume_dir(&req.name)?)?;
+        fs::remove_dir_all(self.volume_dir(&req.name)?).await?;
         Ok(())
     }
 
     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
-        let data = self.existing(&req.name)?;
+        let data = self.existing(&req.name).await?;
         self.mounts.lock(&req.name).await.add(&req.id).await?;
         Ok(MountResponse::new(data))
     }
 
     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
-        self.existing(&req.name)?;
+        self.existing(&req.name).await?;
         // "volume v1 is not mounted with ID …" for an ID that holds no mount.
         self.mounts.lock(&req.name).await.release(&req.id).await?;
         Ok(())
     }
 
     async fn path(&self, req: PathRequest) -> Result<PathResponse> {
-        let data = self.existing(&req.name)?;
+        let data = self.existing(&req.name).await?;
         Ok(PathResponse::new(data))
     }
 
     async fn get(&self, req: GetRequest) -> Result<GetResponse> {
         Ok(GetResponse {
-            volume: self.describe(&req.name)?,
+            volume: self.describe(&req.name).await?,
         })
     }
 
     async fn list(&self) -> Result<ListResponse> {
         let mut volumes = Vec::new();
-        for entry in fs::read_dir(&self.root)? {
-            let entry = entry?;
+        let mut entries = fs::read_dir(&self.root).await?;
+        while let Some(entry) = entries.next_entry().await? {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if entry.path().join("data").is_dir() {
+            if is_dir(&entry.path().join("data")).await {
                 volumes.push(Volume::new(&name).mountpoint(entry.path().join("data")));
             }
         }

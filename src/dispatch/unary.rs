@@ -96,7 +96,7 @@ where
             }
             Err(err) => {
                 let message = format!("{}: could not encode the reply: {err}", M::NAME);
-                span.in_scope(|| tracing::error!("{message}"));
+                span.in_scope(|| tracing::error!(method = M::NAME, "{message}"));
                 error_reply(content_type, StatusCode::INTERNAL_SERVER_ERROR, &message)
             }
         },
@@ -143,7 +143,10 @@ where
             Ok(caught) => caught,
             Err(_) => {
                 let message = format!("{method} did not finish within {} ms", limit.as_millis());
-                tracing::warn!("{message}: the call was cancelled (Plugin::call_timeout)");
+                tracing::warn!(
+                    method,
+                    "{message}: the call was cancelled (Plugin::call_timeout)"
+                );
                 return Err(Error::new(message));
             }
         },
@@ -158,7 +161,7 @@ pub(super) fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> Erro
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".to_owned());
-    tracing::error!(panic = %detail, "driver panicked");
+    tracing::error!(method, panic = %detail, "driver panicked");
     Error::new(format!(
         "internal error: the plugin panicked in {method}: {detail}"
     ))

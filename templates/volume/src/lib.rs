@@ -14,9 +14,12 @@
 //! `MountTable`, saved in `ROOT/.mounts.json` (Docker volume names start with a letter
 //! or digit, so it never meets a volume): a plugin restarted while containers run
 //! still accepts their Unmounts.
+//!
+//! dockerd calls a driver concurrently (a `docker volume ls` while a container
+//! starts): files are read and written with `tokio::fs`{% if backing == "mount" %} and `mount` runs as a
+//! `tokio::process` child{% endif %}, so no call blocks the others.
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use docker_plugin_sdk::state::MountTable;
@@ -25,6 +28,7 @@ use docker_plugin_sdk::volume::{
     MountResponse, PathRequest, PathResponse, RemoveRequest, Scope, UnmountRequest, Volume,
 };
 use docker_plugin_sdk::{DriverOptions, Error, Result, async_trait};
+use tokio::fs;
 
 /// The `-o key=value` options of `docker volume create`.
 #[derive(Debug, DriverOptions)]
@@ -77,17 +81,17 @@ impl Volumes {
     /// it counted before a restart, less those that are gone.
     pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        fs::create_dir_all(&root)?;
+        fs::create_dir_all(&root).await?;
         let mounts = MountTable::open(root.join(".mounts.json")).await?;
 {%- if backing == "mount" %}
         // After a reboot nothing is mounted any more, and dockerd sends no Unmount.
         let gone = mounts
-            .reconcile(async |v| is_mount_point(&Self::mountpoint(&root.join(&v.volume))))
+            .reconcile(async |v| is_mount_point(&Self::mountpoint(&root.join(&v.volume))).await)
             .await?;
 {%- else %}
         // A volume deleted by hand while the plugin was stopped.
         let gone = mounts
-            .reconcile(async |v| root.join(&v.volume).join("options.json").is_file())
+            .reconcile(async |v| is_file(&root.join(&v.volume).join("options.json")).await)
             .await?;
 {%- endif %}
         for volume in gone {
@@ -101,17 +105,17 @@ impl Volumes {
         volume::volume_dir(&self.root, name)
     }
 
-    fn existing(&self, name: &str) -> Result<PathBuf> {
+    async fn existing(&self, name: &str) -> Result<PathBuf> {
         let dir = self.dir(name)?;
-        if dir.join("options.json").is_file() {
+        if is_file(&dir.join("options.json")).await {
             Ok(dir)
         } else {
             Err(Error::new(format!("no such volume: {name}")))
         }
     }
 
-    fn options(dir: &Path) -> Result<HashMap<String, String>> {
-        let bytes = fs::read(dir.join("options.json"))?;
+    async fn options(dir: &Path) -> Result<HashMap<String, String>> {
+        let bytes = fs::read(dir.join("options.json")).await?;
         Ok(serde_json::from_slice(&bytes)?)
     }
 
@@ -124,9 +128,9 @@ impl Volumes {
 {%- endif %}
     }
 
-    fn describe(&self, name: &str) -> Result<Volume> {
-        let dir = self.existing(name)?;
-        let options = Options::from_map(&Self::options(&dir)?)?;
+    async fn describe(&self, name: &str) -> Result<Volume> {
+        let dir = self.existing(name).await?;
+        let options = Options::from_map(&Self::options(&dir).await?)?;
         let mut volume = Volume::new(name);
         for (key, value) in options.to_status() {
             volume = volume.status(key, value);
@@ -143,14 +147,15 @@ impl Volumes {
         Ok(volume.status("mounts", users))
     }
 {% if backing == "mount" %}
-    fn run(command: &mut std::process::Command) -> Result<()> {
-        let output = command.output()?;
+    /// Runs `mount` or `umount` as a child the runtime waits for without blocking.
+    async fn run(command: &mut tokio::process::Command) -> Result<()> {
+        let output = command.output().await?;
         if output.status.success() {
             Ok(())
         } else {
             Err(Error::new(format!(
                 "{:?} failed: {}",
-                command,
+                command.as_std(),
                 String::from_utf8_lossy(&output.stderr).trim()
             )))
         }
@@ -158,12 +163,17 @@ impl Volumes {
 {% endif -%}
 }
 
+/// Whether `path` is a file (false when it cannot be read).
+async fn is_file(path: &Path) -> bool {
+    fs::metadata(path).await.is_ok_and(|m| m.is_file())
+}
+
 {% if backing == "mount" -%}
 /// Whether `path` is a mount point: on another device than its parent.
-fn is_mount_point(path: &Path) -> bool {
+async fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let parent = path.parent().unwrap_or(Path::new("/"));
-    match (fs::metadata(path), fs::metadata(parent)) {
+    match (fs::metadata(path).await, fs::metadata(parent).await) {
         (Ok(meta), Ok(parent)) => meta.dev() != parent.dev(),
         _ => false,
     }
@@ -177,27 +187,28 @@ impl volume::Driver for Volumes {
         // anything is written.
         let options = Options::from_map(&req.opts)?;
         let dir = self.dir(&req.name)?;
-        if dir.join("options.json").is_file() {
+        if is_file(&dir.join("options.json")).await {
             return Ok(());
         }
-        fs::create_dir_all(Self::mountpoint(&dir))?;
+        fs::create_dir_all(Self::mountpoint(&dir)).await?;
 {%- if backing != "mount" %}
         fs::set_permissions(
             Self::mountpoint(&dir),
             std::os::unix::fs::PermissionsExt::from_mode(options.mode.0),
-        )?;
+        )
+        .await?;
 {%- else %}
         tracing::info!(volume = %req.name, fs_type = %options.fs_type, "volume created");
 {%- endif %}
         // Written last, atomically: a volume exists once its options file does.
         let tmp = dir.join("options.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&req.opts)?)?;
-        fs::rename(tmp, dir.join("options.json"))?;
+        fs::write(&tmp, serde_json::to_vec(&req.opts)?).await?;
+        fs::rename(tmp, dir.join("options.json")).await?;
         Ok(())
     }
 
     async fn remove(&self, req: RemoveRequest) -> Result<()> {
-        let dir = self.existing(&req.name)?;
+        let dir = self.existing(&req.name).await?;
         // Held throughout, so no Mount can start while the volume goes.
         let volume = self.mounts.lock(&req.name).await;
         if volume.is_mounted() {
@@ -208,32 +219,32 @@ impl volume::Driver for Volumes {
         // it first, and never delete recursively through it, or the files on the
         // share would go.
         let mountpoint = Self::mountpoint(&dir);
-        if is_mount_point(&mountpoint) {
-            Self::run(std::process::Command::new("umount").arg(&mountpoint))?;
+        if is_mount_point(&mountpoint).await {
+            Self::run(tokio::process::Command::new("umount").arg(&mountpoint)).await?;
         }
-        if mountpoint.exists() {
-            fs::remove_dir(&mountpoint)?;
+        if fs::try_exists(&mountpoint).await? {
+            fs::remove_dir(&mountpoint).await?;
         }
 {%- endif %}
-        fs::remove_dir_all(dir)?;
+        fs::remove_dir_all(dir).await?;
         Ok(())
     }
 
     async fn mount(&self, req: MountRequest) -> Result<MountResponse> {
-        let dir = self.existing(&req.name)?;
+        let dir = self.existing(&req.name).await?;
         // Held across the check, the mount and the count: two Mounts at once must
         // not both mount.
         let mut volume = self.mounts.lock(&req.name).await;
 {%- if backing == "mount" %}
-        if !volume.is_mounted() && !is_mount_point(&Self::mountpoint(&dir)) {
-            let options = Options::from_map(&Self::options(&dir)?)?;
-            let mut command = std::process::Command::new("mount");
+        if !volume.is_mounted() && !is_mount_point(&Self::mountpoint(&dir)).await {
+            let options = Options::from_map(&Self::options(&dir).await?)?;
+            let mut command = tokio::process::Command::new("mount");
             command.arg("-t").arg(&options.fs_type);
             if let Some(o) = &options.o {
                 command.arg("-o").arg(o);
             }
             command.arg(&options.source).arg(Self::mountpoint(&dir));
-            Self::run(&mut command)?;
+            Self::run(&mut command).await?;
         }
 {%- endif %}
         volume.add(&req.id).await?;
@@ -242,15 +253,15 @@ impl volume::Driver for Volumes {
 
     async fn unmount(&self, req: UnmountRequest) -> Result<()> {
 {%- if backing == "mount" %}
-        let dir = self.existing(&req.name)?;
+        let dir = self.existing(&req.name).await?;
         let mut volume = self.mounts.lock(&req.name).await;
         // "volume v1 is not mounted with ID …" when the ID holds no mount.
         if volume.is_last(&req.id)? {
             // On failure the count stays: dockerd sends this Unmount again later.
-            Self::run(std::process::Command::new("umount").arg(Self::mountpoint(&dir)))?;
+            Self::run(tokio::process::Command::new("umount").arg(Self::mountpoint(&dir))).await?;
         }
 {%- else %}
-        self.existing(&req.name)?;
+        self.existing(&req.name).await?;
         let mut volume = self.mounts.lock(&req.name).await;
         // "volume v1 is not mounted with ID …" when the ID holds no mount.
 {%- endif %}
@@ -259,21 +270,22 @@ impl volume::Driver for Volumes {
     }
 
     async fn path(&self, req: PathRequest) -> Result<PathResponse> {
-        let dir = self.existing(&req.name)?;
+        let dir = self.existing(&req.name).await?;
         Ok(PathResponse::new(Self::mountpoint(&dir)))
     }
 
     async fn get(&self, req: GetRequest) -> Result<GetResponse> {
         Ok(GetResponse {
-            volume: self.describe(&req.name)?,
+            volume: self.describe(&req.name).await?,
         })
     }
 
     async fn list(&self) -> Result<ListResponse> {
         let mut volumes = Vec::new();
-        for entry in fs::read_dir(&self.root)? {
-            if let Some(name) = entry?.file_name().to_str()
-                && let Ok(volume) = self.describe(name)
+        let mut entries = fs::read_dir(&self.root).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if let Some(name) = entry.file_name().to_str()
+                && let Ok(volume) = self.describe(name).await
             {
                 volumes.push(volume);
             }
