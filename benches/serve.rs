@@ -784,7 +784,10 @@ async fn connection(
         let body = read_response(&mut stream, &mut buf).await?;
         if load.measuring.load(Ordering::Relaxed) {
             let turn = load.turn.load(Ordering::Relaxed);
-            latencies.push((turn, u32::try_from(sent.elapsed().as_nanos()).unwrap_or(u32::MAX)));
+            latencies.push((
+                turn,
+                u32::try_from(sent.elapsed().as_nanos()).unwrap_or(u32::MAX),
+            ));
         }
         if !checked {
             // The first reply of each connection is checked in full, the others by

@@ -12,8 +12,8 @@ use std::fs;
 use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
-use docker_plugin_sdk::{ipam, network};
 use docker_plugin_sdk::volume::*;
+use docker_plugin_sdk::{ipam, network};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

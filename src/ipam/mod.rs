@@ -187,8 +187,7 @@ pub trait Driver: Send + Sync + 'static {
 
     /// An address of a pool: `req.address` when asked for (`--ip`, `--gateway`),
     /// else a free one; [`RequestAddressRequest::is_gateway`] for the gateway.
-    async fn request_address(&self, req: RequestAddressRequest)
-    -> Result<RequestAddressResponse>;
+    async fn request_address(&self, req: RequestAddressRequest) -> Result<RequestAddressResponse>;
 
     /// An address is free again.
     async fn release_address(&self, req: ReleaseAddressRequest) -> Result<()>;
@@ -236,7 +235,10 @@ mod tests {
         async fn release_pool(&self, _: ReleasePoolRequest) -> Result<()> {
             Ok(())
         }
-        async fn request_address(&self, _: RequestAddressRequest) -> Result<RequestAddressResponse> {
+        async fn request_address(
+            &self,
+            _: RequestAddressRequest,
+        ) -> Result<RequestAddressResponse> {
             Err(Error::new("none"))
         }
         async fn release_address(&self, _: ReleaseAddressRequest) -> Result<()> {
@@ -250,7 +252,11 @@ mod tests {
         let declared: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
         assert_eq!(served, declared);
         assert!(METHODS.iter().all(|m| m.error_key == ErrorKey::Error));
-        let optional: Vec<&str> = METHODS.iter().filter(|m| m.optional).map(|m| m.name).collect();
+        let optional: Vec<&str> = METHODS
+            .iter()
+            .filter(|m| m.optional)
+            .map(|m| m.name)
+            .collect();
         assert_eq!(optional, ["IpamDriver.GetCapabilities"]);
     }
 }

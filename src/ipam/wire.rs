@@ -41,10 +41,18 @@ pub struct CapabilitiesResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AddressSpacesResponse {
     /// The address space of local networks.
-    #[serde(rename = "LocalDefaultAddressSpace", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "LocalDefaultAddressSpace",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub local_default_address_space: String,
     /// The address space of swarm-wide networks.
-    #[serde(rename = "GlobalDefaultAddressSpace", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "GlobalDefaultAddressSpace",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub global_default_address_space: String,
 }
 

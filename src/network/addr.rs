@@ -318,7 +318,13 @@ mod tests {
 
     #[test]
     fn bad_cidrs_say_what_was_expected() {
-        for bad in ["10.0.0.1", "10.0.0.1/", "10.0.0.1/+8", "x/8", "10.0.0.1/300"] {
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1/",
+            "10.0.0.1/+8",
+            "x/8",
+            "10.0.0.1/300",
+        ] {
             let err = bad.parse::<Cidr>().unwrap_err();
             assert_eq!(
                 err.to_string(),
@@ -337,7 +343,12 @@ mod tests {
     fn mac_addresses_read_colons_or_dashes_and_write_colons() {
         let mac: MacAddress = "02-42-ac-11-00-02".parse().unwrap();
         assert_eq!(mac.to_string(), "02:42:ac:11:00:02");
-        for bad in ["02:42:ac:11:00", "02:42:ac:11:00:02:03", "2:42:ac:11:00:02", "zz:42:ac:11:00:02"] {
+        for bad in [
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "2:42:ac:11:00:02",
+            "zz:42:ac:11:00:02",
+        ] {
             assert_eq!(
                 bad.parse::<MacAddress>().unwrap_err().to_string(),
                 format!(

@@ -72,8 +72,7 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Creates an endpoint. Answer [`CreateEndpointResponse::unchanged`], or build the
     /// reply with `req.interface.fill()` to supply what dockerd left empty.
-    async fn create_endpoint(&self, req: CreateEndpointRequest)
-    -> Result<CreateEndpointResponse>;
+    async fn create_endpoint(&self, req: CreateEndpointRequest) -> Result<CreateEndpointResponse>;
 
     /// Details about an endpoint, called after every Join; by default none
     /// (`{"Value":{}}`). Never fail it for want of details: dockerd 20.10 then fails
@@ -165,12 +164,16 @@ pub(crate) fn subsystem<D: Driver>(driver: D) -> Subsystem {
         .route(DiscoverDelete, &driver, move |d, r| async move {
             d.discover_delete(r).await.map(done)
         })
-        .route(ProgramExternalConnectivity, &driver, move |d, r| async move {
-            d.program_external_connectivity(r).await.map(done)
-        })
-        .route(RevokeExternalConnectivity, &driver, move |d, r| async move {
-            d.revoke_external_connectivity(r).await.map(done)
-        })
+        .route(
+            ProgramExternalConnectivity,
+            &driver,
+            move |d, r| async move { d.program_external_connectivity(r).await.map(done) },
+        )
+        .route(
+            RevokeExternalConnectivity,
+            &driver,
+            move |d, r| async move { d.revoke_external_connectivity(r).await.map(done) },
+        )
 }
 
 #[cfg(test)]
@@ -190,7 +193,10 @@ mod tests {
         async fn delete_network(&self, _: NetworkRequest) -> Result<()> {
             Ok(())
         }
-        async fn create_endpoint(&self, _: CreateEndpointRequest) -> Result<CreateEndpointResponse> {
+        async fn create_endpoint(
+            &self,
+            _: CreateEndpointRequest,
+        ) -> Result<CreateEndpointResponse> {
             Ok(CreateEndpointResponse::unchanged())
         }
         async fn delete_endpoint(&self, _: EndpointRequest) -> Result<()> {

@@ -434,10 +434,7 @@ mod tests {
             .fill()
             .address("10.0.0.3/24".parse().unwrap())
             .address_ipv6("fd00::3/64".parse().unwrap());
-        assert_eq!(
-            fill.resulting().address.unwrap().to_string(),
-            "10.0.0.2/24"
-        );
+        assert_eq!(fill.resulting().address.unwrap().to_string(), "10.0.0.2/24");
         assert_eq!(
             serde_json::to_string(&fill.into_response()).unwrap(),
             r#"{"Interface":{"Address":"","AddressIPv6":"fd00::3/64","MacAddress":""}}"#

@@ -61,20 +61,18 @@ mod endpoint;
 mod options;
 mod wire;
 
-pub use addr::{AddressError, Cidr, MacAddress};
 pub(crate) use addr::empty_is_none;
+pub use addr::{AddressError, Cidr, MacAddress};
 pub use driver::Driver;
 pub(crate) use driver::subsystem;
 pub use endpoint::*;
 pub use options::{
-    DNS_SERVERS, ENABLE_IPV6, EXPOSED_PORTS, GENERIC, INTERNAL, MAC_ADDRESS, OptionError,
-    Options, PORT_MAP, PortBinding, Protocol, TransportPort,
+    DNS_SERVERS, ENABLE_IPV6, EXPOSED_PORTS, GENERIC, INTERNAL, MAC_ADDRESS, OptionError, Options,
+    PORT_MAP, PortBinding, Protocol, TransportPort,
 };
 pub use wire::*;
 
-use crate::protocol::{
-    DEFAULT_BODY_LIMIT, Empty, Method, RequestBody, SubsystemSpec, method_list,
-};
+use crate::protocol::{DEFAULT_BODY_LIMIT, Empty, Method, RequestBody, SubsystemSpec, method_list};
 
 // The methods, each declared once. dockerd calls network drivers through
 // `pkg/plugins`' `Client.Call`, without a deadline of its own (moby v20.10.24

@@ -281,7 +281,10 @@ mod tests {
 
     #[test]
     fn base64_reads_what_go_writes_for_byte_slices() {
-        assert_eq!(base64_decode("AkKsEQAC").unwrap(), [2, 0x42, 0xac, 0x11, 0, 2]);
+        assert_eq!(
+            base64_decode("AkKsEQAC").unwrap(),
+            [2, 0x42, 0xac, 0x11, 0, 2]
+        );
         assert_eq!(base64_decode("").unwrap(), b"");
         assert_eq!(base64_decode("Zg==").unwrap(), b"f");
         assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
