@@ -72,7 +72,8 @@ pub use wire::*;
 use crate::dispatch::Subsystem;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    DEFAULT_BODY_LIMIT, Empty, ErrorKey, Method, RequestBody, SubsystemSpec, method_list,
+    DEFAULT_BODY_LIMIT, Empty, ErrorKey, Method, RequestBody, SubsystemSpec, declare_method,
+    method_list,
 };
 
 // The methods, each declared once. Like network drivers, IPAM drivers are called
@@ -92,17 +93,14 @@ pub const SUBSYSTEM: SubsystemSpec = SubsystemSpec {
 /// Declares a method of `IpamDriver`: its error in `Error`.
 macro_rules! ipam_method {
     ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty $(, $($item:item)*)?) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl Method for $name {
-            const NAME: &'static str = concat!("IpamDriver.", stringify!($name));
-            type Request = $request;
-            type Response = $response;
+        declare_method!(
+            "IpamDriver",
+            $(#[$doc])* $name,
+            $request,
+            $response,
             const ERROR_KEY: ErrorKey = ErrorKey::Error;
             $($($item)*)?
-        }
+        );
     };
 }
 

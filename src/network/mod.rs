@@ -72,7 +72,9 @@ pub use options::{
 };
 pub use wire::*;
 
-use crate::protocol::{DEFAULT_BODY_LIMIT, Empty, Method, RequestBody, SubsystemSpec, method_list};
+use crate::protocol::{
+    DEFAULT_BODY_LIMIT, Empty, RequestBody, SubsystemSpec, declare_method, method_list,
+};
 
 // The methods, each declared once. dockerd calls network drivers through
 // `pkg/plugins`' `Client.Call`, without a deadline of its own (moby v20.10.24
@@ -90,19 +92,10 @@ pub const SUBSYSTEM: SubsystemSpec = SubsystemSpec {
     methods: METHODS,
 };
 
-/// Declares a method of `NetworkDriver` (all of them JSON in, JSON out).
+/// Declares a method of `NetworkDriver`.
 macro_rules! network_method {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty $(, $($item:item)*)?) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl Method for $name {
-            const NAME: &'static str = concat!("NetworkDriver.", stringify!($name));
-            type Request = $request;
-            type Response = $response;
-            $($($item)*)?
-        }
+    ($($tokens:tt)*) => {
+        declare_method!("NetworkDriver", $($tokens)*);
     };
 }
 
