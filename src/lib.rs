@@ -90,6 +90,10 @@
 //!   through (body limit and read deadline, decode, span, panic catch, `{"Err"}`, a
 //!   call run to completion when its client leaves), typed rejections.
 //! - [`volume`]: the volume driver trait, its wire types and its declared methods.
+//! - [`network`]: the network driver trait, its wire types (CIDRs, MAC addresses,
+//!   routes, the typed option keys) and its declared methods.
+//! - [`ipam`]: the IPAM driver trait, its wire types and its declared methods (errors
+//!   in `Error`).
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
@@ -135,7 +139,9 @@ pub mod args;
 pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod ipam;
 pub mod managed;
+pub mod network;
 pub mod options;
 #[cfg(feature = "packager")]
 pub mod package;

@@ -13,7 +13,7 @@ use crate::error::ServeError;
 use crate::protocol::{Activate, Method};
 use crate::server::Server;
 use crate::transport::{Accept, UnixSocket};
-use crate::volume;
+use crate::{ipam, network, volume};
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -51,6 +51,26 @@ impl Plugin {
     /// Serves a volume driver (`VolumeDriver`). Registering a second one replaces the first.
     pub fn volume<D: volume::Driver>(self, driver: D) -> Self {
         self.register(volume::subsystem(driver))
+    }
+
+    /// Serves a network driver (`NetworkDriver`). Registering a second one replaces
+    /// the first.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::{Plugin, ipam, network};
+    /// # async fn run(net: impl network::Driver, addrs: impl ipam::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// // One process, one socket: `Implements` is ["NetworkDriver", "IpamDriver"].
+    /// Plugin::new().network(net).ipam(addrs).serve_unix("mynet").await
+    /// # }
+    /// ```
+    pub fn network<D: network::Driver>(self, driver: D) -> Self {
+        self.register(network::subsystem(driver))
+    }
+
+    /// Serves an IPAM driver (`IpamDriver`). Registering a second one replaces the
+    /// first.
+    pub fn ipam<D: ipam::Driver>(self, driver: D) -> Self {
+        self.register(ipam::subsystem(driver))
     }
 
     fn register(mut self, subsystem: Subsystem) -> Self {

@@ -207,6 +207,25 @@ macro_rules! method_list {
 }
 pub(crate) use method_list;
 
+/// Declares one method of a subsystem whose path is `SUBSYSTEM.Name`: a unit struct
+/// and its [`Method`] impl; more associated items (`const OPTIONAL: bool = true;`)
+/// follow the types.
+macro_rules! declare_method {
+    ($subsystem:literal, $(#[$doc:meta])* $name:ident, $request:ty, $response:ty $(, $($item:item)*)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $crate::protocol::Method for $name {
+            const NAME: &'static str = concat!($subsystem, ".", stringify!($name));
+            type Request = $request;
+            type Response = $response;
+            $($($item)*)?
+        }
+    };
+}
+pub(crate) use declare_method;
+
 /// `/Plugin.Activate`, the handshake every legacy plugin answers with the subsystems it
 /// implements. dockerd sends it with an empty body and no timeout; managed plugins are
 /// never sent it (moby v20.10.24 `pkg/plugins/plugins.go`).

@@ -1,5 +1,5 @@
 //! Golden wire formats, walked from the method declarations: for every method a
-//! subsystem declares (`volume::visit_methods`, …), its documented request and response
+//! subsystem declares (`volume::visit_methods`, `network::visit_methods`, …), its documented request and response
 //! files must exist in `tests/golden/<subsystem>/` (`<method>.request*.json`,
 //! `<method>.response*.json`), and each must decode into the method's declared type
 //! and encode back to the same JSON. A declared method without its files, or a file
@@ -13,6 +13,7 @@ use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
 use docker_plugin_sdk::volume::*;
+use docker_plugin_sdk::{ipam, network};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,12 +33,15 @@ fn re_encoded<T: Serialize + DeserializeOwned>(text: &str) -> Result<String, Str
         .map_err(|e| e.to_string())
 }
 
-/// What the SDK sends for a documented body: no `"Err": ""` on success, no empty
-/// `Status`, and Go's `null` maps read as empty ones.
+/// What the SDK sends for a documented body: no `"Err": ""` (nor IPAM's
+/// `"Error": ""`) on success, no empty `Status`, and Go's `null` maps read as empty
+/// ones.
 fn normalize(value: &mut Value) {
     if let Value::Object(map) = value {
-        if map.get("Err").is_some_and(|e| e == "") {
-            map.remove("Err");
+        for key in ["Err", "Error"] {
+            if map.get(key).is_some_and(|e| e == "") {
+                map.remove(key);
+            }
         }
         if map
             .get("Status")
@@ -170,6 +174,14 @@ fn every_declared_method_has_golden_files_that_round_trip() {
     // documented as `{"Err": ""}`), plus the bodies dockerd was seen sending.
     let volume = check_subsystem("volume", visit_methods);
     assert!(volume >= 19, "only {volume} volume golden files checked");
+    // 15 methods, GetCapabilities without a request body: 29 files, and the variants
+    // (IPv6 pools, a filled-in interface, a Join without interface, details).
+    let network = check_subsystem("network", network::visit_methods);
+    assert!(network >= 33, "only {network} network golden files checked");
+    // 6 methods, the two Get* without a request body, and the gateway, endpoint, MAC
+    // and driver-chosen variants.
+    let ipam = check_subsystem("ipam", ipam::visit_methods);
+    assert!(ipam >= 13, "only {ipam} IPAM golden files checked");
 }
 
 #[test]

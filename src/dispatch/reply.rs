@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::protocol::ErrorResponse;
+use crate::protocol::{ErrorKey, ErrorResponse};
 
 /// Every reply: a status, the negotiated `Content-Type` and a body.
 pub(crate) type Reply = Response<ReplyBody>;
@@ -179,6 +179,37 @@ pub(crate) fn reply(
         .headers_mut()
         .insert(CONTENT_TYPE, content_type.clone());
     response
+}
+
+/// The reply to a method whose call failed: Docker's `{"Err": "..."}`, and for a
+/// method whose replies carry their error in `Error` (IPAM) `{"Err": m, "Error": m}`.
+/// The status is never 200, and for a non-200 reply dockerd's `pkg/plugins` client
+/// reads `Err` (showing the whole body when there is none: moby v20.10.24
+/// `pkg/plugins/client.go`), while IPAM clients look in `Error`
+/// (`ipams/remote/api/api.go`): both find the message.
+pub(crate) fn method_error_reply(
+    content_type: &HeaderValue,
+    status: StatusCode,
+    message: &str,
+    key: ErrorKey,
+) -> Reply {
+    if key != ErrorKey::Error {
+        return error_reply(content_type, status, message);
+    }
+    /// Both keys, `Err` first.
+    #[derive(serde::Serialize)]
+    struct Both<'a> {
+        #[serde(rename = "Err")]
+        err: &'a str,
+        #[serde(rename = "Error")]
+        error: &'a str,
+    }
+    let body = serde_json::to_vec(&Both {
+        err: message,
+        error: message,
+    })
+    .unwrap_or_else(|_| br#"{"Err":"internal error","Error":"internal error"}"#.to_vec());
+    reply(content_type, status, body)
 }
 
 /// Docker's `{"Err": "..."}` reply.

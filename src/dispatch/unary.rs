@@ -2,7 +2,8 @@
 //! `LogDriver.ReadLogs`). It turns "async fn(Request) -> Result<Response, Error>" into
 //! a route: the shared request half, the driver called inside the call's span (and
 //! optionally a deadline), a panic caught, and the reply encoded or Docker's
-//! `{"Err": "..."}` sent with the error's status. The call runs to completion even when
+//! `{"Err": "..."}` sent with the error's status (with `Error` too for methods whose
+//! error key it is: IPAM). The call runs to completion even when
 //! its client goes away ([`RunToCompletion`](super::detach::RunToCompletion)).
 //!
 //! This is every call's path, so it avoids what it can per call: one allocation for the
@@ -24,7 +25,7 @@ use http::request::Parts;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::reply::{error_reply, reply};
+use super::reply::{method_error_reply, reply};
 use super::request::Accepted;
 use super::request::RequestBody;
 use super::{CallContext, Endpoint, ReplyFuture, RunToCompletion};
@@ -97,12 +98,17 @@ where
             Err(err) => {
                 let message = format!("{}: could not encode the reply: {err}", M::NAME);
                 span.in_scope(|| tracing::error!(method = M::NAME, "{message}"));
-                error_reply(content_type, StatusCode::INTERNAL_SERVER_ERROR, &message)
+                method_error_reply(
+                    content_type,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &message,
+                    M::ERROR_KEY,
+                )
             }
         },
         Err(err) => {
             span.in_scope(|| log_failure(&err));
-            error_reply(content_type, err.status(), err.message())
+            method_error_reply(content_type, err.status(), err.message(), M::ERROR_KEY)
         }
     }
 }

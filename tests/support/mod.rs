@@ -4,6 +4,7 @@
 //! - [`process`]: binaries built on demand (examples, the xtask recorder) for the
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
+//! - [`netplug`]: recording network and IPAM drivers served beside it;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
 //! - [`bundle`]: managed-plugin bundles written by the packager;
 //! - [`logs`]: what the SDK logs, captured for assertions;
@@ -19,6 +20,8 @@ pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod logs;
+#[cfg(feature = "client")]
+pub mod netplug;
 pub mod process;
 #[cfg(all(feature = "harness", feature = "packager"))]
 pub mod recorder;
