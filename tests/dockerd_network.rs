@@ -52,6 +52,9 @@ fn bridge_of(network_id: &str) -> String {
 fn veth_of(endpoint_id: &str) -> String {
     format!("nbh-{}", &endpoint_id[..11])
 }
+fn peer_of(endpoint_id: &str) -> String {
+    format!("nbc-{}", &endpoint_id[..11])
+}
 
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
@@ -112,11 +115,15 @@ impl LegacyPlugins {
         Ok((bridge, ipam))
     }
 
-    /// Kills both plugins as a crash would (SIGKILL) and starts them again on the
-    /// same state files and sockets.
-    fn crash_and_restart(&mut self) -> Result<(), Failed> {
+    /// Kills both plugins as a crash would (SIGKILL), runs `meanwhile`, and starts
+    /// them again on the same state files and sockets.
+    fn crash_and_restart(
+        &mut self,
+        meanwhile: impl FnOnce() -> Result<(), Failed>,
+    ) -> Result<(), Failed> {
         self.bridge.signal_and_wait(Signal::SIGKILL)?;
         self.ipam.signal_and_wait(Signal::SIGKILL)?;
+        meanwhile()?;
         let (bridge, ipam) =
             Self::spawn(self.dir.path(), &self.bridge_name, &self.ipam_name, self.starts)?;
         self.starts += 1;
@@ -315,6 +322,14 @@ fn network_life(
     check(!link_exists(&veth_of(&a_endpoint)), || {
         format!("{} left after docker rm", veth_of(&a_endpoint))
     })?;
+    // Disconnecting one: dockerd moves its eth0 back to the host, netbridge deletes
+    // the pair.
+    d.docker_ok(&["network", "disconnect", &network, &b])?;
+    for link in [veth_of(&b_endpoint), peer_of(&b_endpoint)] {
+        check(!link_exists(&link), || {
+            format!("{link} left after docker network disconnect")
+        })?;
+    }
     d.docker_ok(&["rm", "-f", &b])?;
     d.docker_ok(&["network", "rm", &network])?;
     for link in [bridge.clone(), veth_of(&a_endpoint), veth_of(&b_endpoint)] {
@@ -355,15 +370,28 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
             &plugins.ipam_name,
             &subnet,
         )?;
-        let (_, a_ip, _) = run_sleeper(d, &mut cleanup, &network, &[])?;
+        let (_, a_ip, a_endpoint) = run_sleeper(d, &mut cleanup, &network, &[])?;
         check(a_ip == host(&subnet, 2), || format!("first address {a_ip}"))?;
 
-        plugins.crash_and_restart()?;
+        // While the plugins are down the bridge goes too, as after a host reboot
+        // (`ip` here is the test's tool, not the plugin's).
+        let bridge = bridge_of(&network_id);
+        plugins.crash_and_restart(|| {
+            let out = Command::new("ip").args(["link", "del", &bridge]).output()?;
+            check(out.status.success(), || {
+                format!("ip link del {bridge}: {}", String::from_utf8_lossy(&out.stderr))
+            })
+        })?;
 
-        // The bridge is still there, and the restarted IPAM driver remembers what it
-        // gave: the next container gets .3, --ip of a taken address is refused.
-        check(link_exists(&bridge_of(&network_id)), || {
-            "the bridge is gone after the restart".into()
+        // The restarted netbridge made the bridge again and put the running
+        // container's veth back on it; the restarted poolipam remembers what it gave:
+        // the next container gets .3, --ip of a taken address is refused.
+        let port = Path::new("/sys/class/net")
+            .join(&bridge)
+            .join("brif")
+            .join(veth_of(&a_endpoint));
+        check(port.exists(), || {
+            format!("after the restart, {} is not a port of {bridge}", port.display())
         })?;
         let (_, b_ip, _) = run_sleeper(d, &mut cleanup, &network, &[])?;
         check(b_ip == host(&subnet, 3), || {
