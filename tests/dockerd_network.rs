@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use docker_plugin_sdk::harness::dockerd::Dockerd;
+use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use libtest_mimic::Failed;
 use support::cli::{check, ok, unique, work_dir};
 use support::process::package_binary;
@@ -103,12 +103,20 @@ impl LegacyPlugins {
         };
         let socket = |name: &str| Path::new(SOCKET_DIR).join(format!("{name}.sock"));
         let bridge = PluginProcess::start(
-            command(package_binary("netbridge", "netbridge"), bridge_name, "networks.json"),
+            command(
+                package_binary("netbridge", "netbridge"),
+                bridge_name,
+                "networks.json",
+            ),
             &socket(bridge_name),
             dir.join(format!("netbridge-{start}.log")),
         )?;
         let ipam = PluginProcess::start(
-            command(package_binary("poolipam", "poolipam"), ipam_name, "allocations.json"),
+            command(
+                package_binary("poolipam", "poolipam"),
+                ipam_name,
+                "allocations.json",
+            ),
             &socket(ipam_name),
             dir.join(format!("poolipam-{start}.log")),
         )?;
@@ -124,8 +132,12 @@ impl LegacyPlugins {
         self.bridge.signal_and_wait(Signal::SIGKILL)?;
         self.ipam.signal_and_wait(Signal::SIGKILL)?;
         meanwhile()?;
-        let (bridge, ipam) =
-            Self::spawn(self.dir.path(), &self.bridge_name, &self.ipam_name, self.starts)?;
+        let (bridge, ipam) = Self::spawn(
+            self.dir.path(),
+            &self.bridge_name,
+            &self.ipam_name,
+            self.starts,
+        )?;
         self.starts += 1;
         self.bridge = bridge;
         self.ipam = ipam;
@@ -227,7 +239,17 @@ fn run_sleeper(
 /// `ping -c 2 target` from a new container on `network` must succeed.
 fn ping_from_new_container(d: &Dockerd, network: &str, target: &str) -> Result<(), Failed> {
     let out = d.docker_ok(&[
-        "run", "--rm", "--network", network, IMAGE, "ping", "-c", "2", "-W", "5", target,
+        "run",
+        "--rm",
+        "--network",
+        network,
+        IMAGE,
+        "ping",
+        "-c",
+        "2",
+        "-W",
+        "5",
+        target,
     ])?;
     check(out.contains("2 packets received"), || {
         format!("ping {target} printed:\n{out}")
@@ -248,7 +270,9 @@ fn network_life(
     let subnet = subnet();
     let (network, network_id) = create_network(d, &mut cleanup, driver, ipam, &subnet)?;
     let bridge = bridge_of(&network_id);
-    check(link_exists(&bridge), || format!("no bridge {bridge} after network create"))?;
+    check(link_exists(&bridge), || {
+        format!("no bridge {bridge} after network create")
+    })?;
     // dockerd shows a gateway here only when the user gave --gateway; the one
     // poolipam chose is checked below, in its allocations and the containers' routes.
     let ipam_config = d.docker_ok(&[
@@ -269,21 +293,31 @@ fn network_life(
     })?;
     for endpoint in [&a_endpoint, &b_endpoint] {
         let veth = veth_of(endpoint);
-        let port = Path::new("/sys/class/net").join(&bridge).join("brif").join(&veth);
-        check(port.exists(), || format!("{veth} is not a port of {bridge}"))?;
+        let port = Path::new("/sys/class/net")
+            .join(&bridge)
+            .join("brif")
+            .join(&veth);
+        check(port.exists(), || {
+            format!("{veth} is not a port of {bridge}")
+        })?;
     }
     // Each container reaches the other by address, through the bridge.
     let out = d.docker_ok(&["exec", &a, "ping", "-c", "2", "-W", "5", &b_ip])?;
-    check(out.contains("2 packets received"), || format!("a ping b:\n{out}"))?;
+    check(out.contains("2 packets received"), || {
+        format!("a ping b:\n{out}")
+    })?;
     let out = d.docker_ok(&["exec", &b, "ping", "-c", "2", "-W", "5", &a_ip])?;
-    check(out.contains("2 packets received"), || format!("b ping a:\n{out}"))?;
+    check(out.contains("2 packets received"), || {
+        format!("b ping a:\n{out}")
+    })?;
     // Join's answer reached the container: eth0 with the MAC made from its address,
     // the default route via the gateway, which is on the host's bridge.
     let out = d.docker_ok(&["exec", &a, "ip", "route"])?;
     let gateway = host(&subnet, 1);
-    check(out.contains(&format!("default via {gateway} dev eth0")), || {
-        format!("routes in a:\n{out}")
-    })?;
+    check(
+        out.contains(&format!("default via {gateway} dev eth0")),
+        || format!("routes in a:\n{out}"),
+    )?;
     let mac = d.docker_ok(&["exec", &a, "cat", "/sys/class/net/eth0/address"])?;
     let octets: Vec<String> = a_ip
         .split('.')
@@ -314,7 +348,9 @@ fn network_life(
         let listed = taken
             .as_array()
             .is_some_and(|t| t.iter().any(|v| v == ip.as_str()));
-        check(listed, || format!("poolipam's allocations lack {ip}: {allocations}"))?;
+        check(listed, || {
+            format!("poolipam's allocations lack {ip}: {allocations}")
+        })?;
     }
 
     // Removing a container removes its veth; removing the network, the bridge.
@@ -333,7 +369,9 @@ fn network_life(
     d.docker_ok(&["rm", "-f", &b])?;
     d.docker_ok(&["network", "rm", &network])?;
     for link in [bridge.clone(), veth_of(&a_endpoint), veth_of(&b_endpoint)] {
-        check(!link_exists(&link), || format!("{link} left after network rm"))?;
+        check(!link_exists(&link), || {
+            format!("{link} left after network rm")
+        })?;
     }
     let allocations = allocated()?;
     check(allocations["pools"].get(&subnet).is_none(), || {
@@ -379,7 +417,10 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
         plugins.crash_and_restart(|| {
             let out = Command::new("ip").args(["link", "del", &bridge]).output()?;
             check(out.status.success(), || {
-                format!("ip link del {bridge}: {}", String::from_utf8_lossy(&out.stderr))
+                format!(
+                    "ip link del {bridge}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
             })
         })?;
 
@@ -391,7 +432,10 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
             .join("brif")
             .join(veth_of(&a_endpoint));
         check(port.exists(), || {
-            format!("after the restart, {} is not a port of {bridge}", port.display())
+            format!(
+                "after the restart, {} is not a port of {bridge}",
+                port.display()
+            )
         })?;
         let (_, b_ip, _) = run_sleeper(d, &mut cleanup, &network, &[])?;
         check(b_ip == host(&subnet, 3), || {
@@ -399,12 +443,21 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
         })?;
         ping_from_new_container(d, &network, &a_ip)?;
         let taken = d.docker_err(&[
-            "run", "--rm", "--network", &network, "--ip", &a_ip, IMAGE, "true",
+            "run",
+            "--rm",
+            "--network",
+            &network,
+            "--ip",
+            &a_ip,
+            IMAGE,
+            "true",
         ])?;
         let expected = format!(
             "address {a_ip} of pool {subnet} is already allocated: choose another --ip, or remove the container that has it"
         );
-        check(taken.contains(&expected), || format!("--ip {a_ip} said {taken:?}"))?;
+        check(taken.contains(&expected), || {
+            format!("--ip {a_ip} said {taken:?}")
+        })?;
         // An address asked for with --ip is honoured.
         let wanted = host(&subnet, 50);
         let (_, c_ip, _) = run_sleeper(d, &mut cleanup, &network, &["--ip", &wanted])?;

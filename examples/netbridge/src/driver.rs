@@ -166,7 +166,11 @@ impl network::Driver for Bridges {
         let endpoint = Endpoint {
             veth: veth_name(&req.endpoint_id),
             peer: peer_name(&req.endpoint_id),
-            addresses: iface.address.into_iter().chain(iface.address_ipv6).collect(),
+            addresses: iface
+                .address
+                .into_iter()
+                .chain(iface.address_ipv6)
+                .collect(),
             mac: fill.resulting().mac_address,
             deleting: false,
         };
@@ -202,7 +206,11 @@ impl network::Driver for Bridges {
         let marked = self
             .state
             .update(|s| {
-                let endpoint = s.networks.get_mut(network_id)?.endpoints.get_mut(endpoint_id)?;
+                let endpoint = s
+                    .networks
+                    .get_mut(network_id)?
+                    .endpoints
+                    .get_mut(endpoint_id)?;
                 endpoint.deleting = true;
                 Some(endpoint.clone())
             })
@@ -225,7 +233,12 @@ impl network::Driver for Bridges {
     async fn join(&self, req: JoinRequest) -> Result<JoinResponse> {
         let (network, endpoint) = self.endpoint(&req.network_id, &req.endpoint_id)?;
         self.links
-            .create_veth(&endpoint.veth, &endpoint.peer, &network.bridge, endpoint.mac)
+            .create_veth(
+                &endpoint.veth,
+                &endpoint.peer,
+                &network.bridge,
+                endpoint.mac,
+            )
             .await?;
         let gateway = |v6: bool| {
             let gateway = network.gateways.iter().find(|g| g.is_ipv6() == v6);

@@ -30,9 +30,11 @@ pub struct LinkError {
 impl LinkError {
     fn new(action: &'static str, name: &str, err: &rtnetlink::Error) -> Self {
         let problem = match code(err) {
-            Some(EPERM) => "operation not permitted: netbridge needs CAP_NET_ADMIN (run it as root, \
+            Some(EPERM) => {
+                "operation not permitted: netbridge needs CAP_NET_ADMIN (run it as root, \
                             or grant the capability to the managed plugin)"
-                .to_owned(),
+                    .to_owned()
+            }
             Some(errno) => io::Error::from_raw_os_error(errno).to_string(),
             None => err.to_string(),
         };
@@ -68,7 +70,12 @@ impl Links {
 
     /// The link named `name`, if it exists.
     async fn find(&self, name: &str) -> Result<Option<LinkMessage>, LinkError> {
-        let mut links = self.handle.link().get().match_name(name.to_owned()).execute();
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
         match links.try_next().await {
             Ok(link) => Ok(link),
             Err(err) if code(&err) == Some(ENODEV) => Ok(None),

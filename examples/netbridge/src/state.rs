@@ -250,12 +250,19 @@ mod tests {
         assert_eq!(bridge_name(id), "nb-4e1c6d2f9a0");
         assert_eq!(veth_name(id), "nbh-4e1c6d2f9a0");
         assert_eq!(peer_name(id), "nbc-4e1c6d2f9a0");
-        assert!([bridge_name(id), veth_name(id), peer_name(id)].iter().all(|n| n.len() <= 15));
+        assert!(
+            [bridge_name(id), veth_name(id), peer_name(id)]
+                .iter()
+                .all(|n| n.len() <= 15)
+        );
     }
 
     #[test]
     fn a_live_network_gets_its_bridge_back_and_its_veths_reattached() {
-        let state = state(network(false, &[("e1", false), ("e2", false), ("e3", false)]));
+        let state = state(network(
+            false,
+            &[("e1", false), ("e2", false), ("e3", false)],
+        ));
         let bridge = bridge_name("aaaa0000000000");
         // After a reboot-like loss of the bridge: e1's veth exists without a master,
         // e2's is still on the bridge, e3 has none (its container is gone).
@@ -282,7 +289,10 @@ mod tests {
     fn an_interrupted_network_deletion_is_finished_and_leaves_no_link() {
         let state = state(network(true, &[("e1", false), ("e2", true)]));
         let bridge = bridge_name("aaaa0000000000");
-        let actions = plan(&state, &seen(&[(&veth_name("e1"), Some(&bridge)), (&bridge, None)]));
+        let actions = plan(
+            &state,
+            &seen(&[(&veth_name("e1"), Some(&bridge)), (&bridge, None)]),
+        );
         assert_eq!(
             actions,
             [

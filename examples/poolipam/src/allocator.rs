@@ -215,8 +215,7 @@ impl Allocations {
             if config.size < outer.prefix_len() || config.size > width(outer.addr()) {
                 continue;
             }
-            let Some(step) = 1u128.checked_shl(u32::from(width(outer.addr()) - config.size))
-            else {
+            let Some(step) = 1u128.checked_shl(u32::from(width(outer.addr()) - config.size)) else {
                 continue;
             };
             // More than 2^20 candidates would take long to scan: stop there.
@@ -387,7 +386,9 @@ mod tests {
         );
         for bad in ["10.99.1.1", "10.99.0.0", "10.99.0.255", "fd00::1"] {
             assert_eq!(
-                a.request_address(&id, Some(ip(bad))).unwrap_err().to_string(),
+                a.request_address(&id, Some(ip(bad)))
+                    .unwrap_err()
+                    .to_string(),
                 format!("address {bad} is not a host address of pool 10.99.0.0/24")
             );
         }
@@ -419,7 +420,10 @@ mod tests {
             )
             .unwrap();
         // The range is taken whole, less the pool's broadcast address.
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.254/24"));
+        assert_eq!(
+            a.request_address(&id, None).unwrap(),
+            cidr("10.99.0.254/24")
+        );
         // --ip may still be outside the range, inside the pool.
         assert_eq!(
             a.request_address(&id, Some(ip("10.99.0.5"))).unwrap(),
@@ -469,7 +473,10 @@ mod tests {
         a.request_pool(&config(), Some(cidr("10.210.0.0/24")), None, false)
             .unwrap();
         let (id, pool) = a.request_pool(&config(), None, None, false).unwrap();
-        assert_eq!((id.as_str(), pool), ("10.210.1.0/24", cidr("10.210.1.0/24")));
+        assert_eq!(
+            (id.as_str(), pool),
+            ("10.210.1.0/24", cidr("10.210.1.0/24"))
+        );
         assert_eq!(
             a.request_pool(&config(), None, None, false)
                 .unwrap_err()
