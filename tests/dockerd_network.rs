@@ -60,6 +60,12 @@ fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
+/// Whether `port` is a port of bridge `bridge`.
+fn is_port_of(port: &str, bridge: &str) -> bool {
+    let brif = Path::new("/sys/class/net").join(bridge).join("brif");
+    brif.join(port).exists()
+}
+
 /// netbridge and poolipam as legacy plugins: processes on /run/docker/plugins, their
 /// state in a temp dir that outlives a restart.
 struct LegacyPlugins {
@@ -293,11 +299,7 @@ fn network_life(
     })?;
     for endpoint in [&a_endpoint, &b_endpoint] {
         let veth = veth_of(endpoint);
-        let port = Path::new("/sys/class/net")
-            .join(&bridge)
-            .join("brif")
-            .join(&veth);
-        check(port.exists(), || {
+        check(is_port_of(&veth, &bridge), || {
             format!("{veth} is not a port of {bridge}")
         })?;
     }
@@ -427,15 +429,9 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
         // The restarted netbridge made the bridge again and put the running
         // container's veth back on it; the restarted poolipam remembers what it gave:
         // the next container gets .3, --ip of a taken address is refused.
-        let port = Path::new("/sys/class/net")
-            .join(&bridge)
-            .join("brif")
-            .join(veth_of(&a_endpoint));
-        check(port.exists(), || {
-            format!(
-                "after the restart, {} is not a port of {bridge}",
-                port.display()
-            )
+        let veth = veth_of(&a_endpoint);
+        check(is_port_of(&veth, &bridge), || {
+            format!("after the restart, {veth} is not a port of {bridge}")
         })?;
         let (_, b_ip, _) = run_sleeper(d, &mut cleanup, &network, &[])?;
         check(b_ip == host(&subnet, 3), || {

@@ -105,12 +105,7 @@ impl Links {
                 .add(LinkBridge::new(name).build())
                 .execute()
                 .await;
-            match created {
-                Err(err) if code(&err) != Some(EEXIST) => {
-                    return Err(LinkError::new("creating bridge", name, &err));
-                }
-                _ => {}
-            }
+            existing_is_fine(created, "creating bridge", name)?;
         }
         let index = self.index(name).await?;
         for gateway in gateways {
@@ -120,12 +115,7 @@ impl Links {
                 .add(index, gateway.addr(), gateway.prefix_len())
                 .execute()
                 .await;
-            match added {
-                Err(err) if code(&err) != Some(EEXIST) => {
-                    return Err(LinkError::new("adding the gateway to", name, &err));
-                }
-                _ => {}
-            }
+            existing_is_fine(added, "adding the gateway to", name)?;
         }
         self.set(name, LinkUnspec::new_with_index(index).up().build())
             .await
@@ -142,7 +132,6 @@ impl Links {
     ) -> Result<(), LinkError> {
         self.delete(veth).await?;
         self.delete(peer).await?;
-        let bridge_index = self.index(bridge).await?;
         let created = self
             .handle
             .link()
@@ -159,12 +148,7 @@ impl Links {
                 .build();
             self.set(peer, message).await?;
         }
-        let index = self.index(veth).await?;
-        let message = LinkUnspec::new_with_index(index)
-            .controller(bridge_index)
-            .up()
-            .build();
-        self.set(veth, message).await
+        self.attach(veth, bridge).await
     }
 
     /// Makes the existing `veth` a port of `bridge`, up.
@@ -220,6 +204,18 @@ impl Links {
             .execute()
             .await
             .map_err(|err| LinkError::new("configuring", name, &err))
+    }
+}
+
+/// `result`, an "already exists" counting as done (the operation is a retry).
+fn existing_is_fine(
+    result: Result<(), rtnetlink::Error>,
+    action: &'static str,
+    name: &str,
+) -> Result<(), LinkError> {
+    match result {
+        Err(err) if code(&err) != Some(EEXIST) => Err(LinkError::new(action, name, &err)),
+        _ => Ok(()),
     }
 }
 

@@ -333,6 +333,11 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// `--subnet text`, no range, IPv4.
+    fn subnet(a: &mut Allocations, text: &str) -> Result<(String, Cidr), AllocError> {
+        a.request_pool(&config(), Some(cidr(text)), None, false)
+    }
+
     fn config() -> Config {
         Config {
             pools: vec![cidr("10.210.0.0/23")],
@@ -343,9 +348,7 @@ mod tests {
     #[test]
     fn the_gateway_gets_the_first_host_address_then_endpoints_the_next_ones() {
         let mut a = Allocations::default();
-        let (id, pool) = a
-            .request_pool(&config(), Some(cidr("10.99.0.0/24")), None, false)
-            .unwrap();
+        let (id, pool) = subnet(&mut a, "10.99.0.0/24").unwrap();
         assert_eq!((id.as_str(), pool), ("10.99.0.0/24", cidr("10.99.0.0/24")));
         assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.1/24"));
         assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.2/24"));
@@ -355,9 +358,7 @@ mod tests {
     #[test]
     fn an_address_is_never_handed_out_twice_and_comes_back_once_released() {
         let mut a = Allocations::default();
-        let (id, _) = a
-            .request_pool(&config(), Some(cidr("10.99.0.0/24")), None, false)
-            .unwrap();
+        let (id, _) = subnet(&mut a, "10.99.0.0/24").unwrap();
         let first = a.request_address(&id, None).unwrap();
         let asked = a.request_address(&id, Some(ip("10.99.0.2"))).unwrap();
         assert_eq!(asked, cidr("10.99.0.2/24"));
@@ -377,9 +378,7 @@ mod tests {
     #[test]
     fn the_gateway_or_ip_asked_for_is_honoured_and_must_be_a_host_of_the_pool() {
         let mut a = Allocations::default();
-        let (id, _) = a
-            .request_pool(&config(), Some(cidr("10.99.0.0/24")), None, false)
-            .unwrap();
+        let (id, _) = subnet(&mut a, "10.99.0.0/24").unwrap();
         assert_eq!(
             a.request_address(&id, Some(ip("10.99.0.254"))).unwrap(),
             cidr("10.99.0.254/24")
@@ -397,9 +396,7 @@ mod tests {
     #[test]
     fn exhaustion_names_the_pool() {
         let mut a = Allocations::default();
-        let (id, _) = a
-            .request_pool(&config(), Some(cidr("10.99.0.0/30")), None, false)
-            .unwrap();
+        let (id, _) = subnet(&mut a, "10.99.0.0/30").unwrap();
         a.request_address(&id, None).unwrap();
         a.request_address(&id, None).unwrap();
         assert_eq!(
@@ -449,29 +446,23 @@ mod tests {
     #[test]
     fn pools_never_overlap_and_a_released_pool_is_free_again() {
         let mut a = Allocations::default();
-        let (id, _) = a
-            .request_pool(&config(), Some(cidr("10.99.0.0/16")), None, false)
-            .unwrap();
+        let (id, _) = subnet(&mut a, "10.99.0.0/16").unwrap();
         assert_eq!(
-            a.request_pool(&config(), Some(cidr("10.99.3.0/24")), None, false)
-                .unwrap_err()
-                .to_string(),
+            subnet(&mut a, "10.99.3.0/24").unwrap_err().to_string(),
             "pool 10.99.3.0/24 overlaps pool 10.99.0.0/16, already used by another network: choose another --subnet"
         );
         a.request_address(&id, None).unwrap();
         a.release_pool(&id);
         a.release_pool(&id);
         assert!(a.pools.is_empty());
-        a.request_pool(&config(), Some(cidr("10.99.3.0/24")), None, false)
-            .unwrap();
+        subnet(&mut a, "10.99.3.0/24").unwrap();
     }
 
     #[test]
     fn pools_without_subnet_are_carved_from_the_configured_ones_until_none_is_left() {
         let mut a = Allocations::default();
         // 10.210.0.0/24 is taken by hand first: the carving skips it.
-        a.request_pool(&config(), Some(cidr("10.210.0.0/24")), None, false)
-            .unwrap();
+        subnet(&mut a, "10.210.0.0/24").unwrap();
         let (id, pool) = a.request_pool(&config(), None, None, false).unwrap();
         assert_eq!(
             (id.as_str(), pool),
