@@ -8,8 +8,12 @@
 //! `vendor/github.com/docker/libnetwork/ipam/allocator.go`): pools of one address
 //! space never overlap; an address is a host address of its pool (neither the
 //! network address nor, for IPv4, the broadcast one); without `--ip` the lowest free
-//! address of the `--ip-range` (or of the pool) is given, the gateway included; a
-//! pool's ID is what later calls name it by.
+//! address of the `--ip-range` (or of the pool) is given; a pool's ID is what later
+//! calls name it by. One choice differs: the gateway (a RequestAddress whose
+//! `RequestAddressType` is `com.docker.network.gateway`), without `--gateway`, is the
+//! lowest free address of the whole pool, outside the `--ip-range` if need be, so
+//! that it is the familiar `.1` and leaves the range to the containers (moby's
+//! allocator takes it from the range).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -43,6 +47,15 @@ pub struct Pool {
     pub range: Option<Cidr>,
     /// The addresses handed out and not yet released.
     pub taken: BTreeSet<IpAddr>,
+}
+
+/// What an address is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The network's gateway: from the whole pool.
+    Gateway,
+    /// A container's endpoint: from the `--ip-range`, if any.
+    Endpoint,
 }
 
 /// Why a request cannot be granted; the message says what to do.
@@ -160,8 +173,14 @@ impl Allocations {
     }
 
     /// Allocates an address of pool `id`: `asked` (`--ip`, `--gateway`) when given,
-    /// else the lowest free one. Returns it with the pool's prefix length.
-    pub fn request_address(&mut self, id: &str, asked: Option<IpAddr>) -> Result<Cidr, AllocError> {
+    /// else the lowest free one for `purpose`. Returns it with the pool's prefix
+    /// length.
+    pub fn request_address(
+        &mut self,
+        id: &str,
+        asked: Option<IpAddr>,
+        purpose: Purpose,
+    ) -> Result<Cidr, AllocError> {
         let pool = self
             .pools
             .get_mut(id)
@@ -182,7 +201,7 @@ impl Allocations {
                 }
                 addr
             }
-            None => pool.lowest_free()?,
+            None => pool.lowest_free(purpose)?,
         };
         pool.taken.insert(addr);
         // The prefix is the pool's: a valid one for any address of it.
@@ -245,13 +264,15 @@ impl Allocations {
 }
 
 impl Pool {
-    /// The lowest host address of the range (or pool) that is not taken.
-    fn lowest_free(&self) -> Result<IpAddr, AllocError> {
+    /// The lowest host address that is not taken: of the pool for a gateway, of the
+    /// range (or pool) for an endpoint.
+    fn lowest_free(&self, purpose: Purpose) -> Result<IpAddr, AllocError> {
         // A range is taken whole (as moby's bitmask of the pool does), less the
         // pool's own network and broadcast addresses.
-        let span = self.range.unwrap_or(self.pool);
+        let range = self.range.filter(|_| purpose == Purpose::Endpoint);
+        let span = range.unwrap_or(self.pool);
         let v6 = span.is_ipv6();
-        let (first, last) = match self.range {
+        let (first, last) = match range {
             Some(range) => all(range),
             None => hosts(self.pool),
         };
@@ -350,29 +371,46 @@ mod tests {
         let mut a = Allocations::default();
         let (id, pool) = subnet(&mut a, "10.99.0.0/24").unwrap();
         assert_eq!((id.as_str(), pool), ("10.99.0.0/24", cidr("10.99.0.0/24")));
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.1/24"));
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.2/24"));
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.3/24"));
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("10.99.0.1/24")
+        );
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("10.99.0.2/24")
+        );
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("10.99.0.3/24")
+        );
     }
 
     #[test]
     fn an_address_is_never_handed_out_twice_and_comes_back_once_released() {
         let mut a = Allocations::default();
         let (id, _) = subnet(&mut a, "10.99.0.0/24").unwrap();
-        let first = a.request_address(&id, None).unwrap();
-        let asked = a.request_address(&id, Some(ip("10.99.0.2"))).unwrap();
+        let first = a.request_address(&id, None, Purpose::Endpoint).unwrap();
+        let asked = a
+            .request_address(&id, Some(ip("10.99.0.2")), Purpose::Endpoint)
+            .unwrap();
         assert_eq!(asked, cidr("10.99.0.2/24"));
         // Neither the free search nor an explicit --ip gets a taken address.
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("10.99.0.3/24"));
         assert_eq!(
-            a.request_address(&id, Some(ip("10.99.0.2")))
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("10.99.0.3/24")
+        );
+        assert_eq!(
+            a.request_address(&id, Some(ip("10.99.0.2")), Purpose::Endpoint)
                 .unwrap_err()
                 .to_string(),
             "address 10.99.0.2 of pool 10.99.0.0/24 is already allocated: choose another --ip, or remove the container that has it"
         );
         a.release_address(&id, first.addr());
         a.release_address(&id, first.addr()); // twice: already free
-        assert_eq!(a.request_address(&id, None).unwrap(), first);
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            first
+        );
     }
 
     #[test]
@@ -380,12 +418,13 @@ mod tests {
         let mut a = Allocations::default();
         let (id, _) = subnet(&mut a, "10.99.0.0/24").unwrap();
         assert_eq!(
-            a.request_address(&id, Some(ip("10.99.0.254"))).unwrap(),
+            a.request_address(&id, Some(ip("10.99.0.254")), Purpose::Endpoint)
+                .unwrap(),
             cidr("10.99.0.254/24")
         );
         for bad in ["10.99.1.1", "10.99.0.0", "10.99.0.255", "fd00::1"] {
             assert_eq!(
-                a.request_address(&id, Some(ip(bad)))
+                a.request_address(&id, Some(ip(bad)), Purpose::Endpoint)
                     .unwrap_err()
                     .to_string(),
                 format!("address {bad} is not a host address of pool 10.99.0.0/24")
@@ -397,10 +436,12 @@ mod tests {
     fn exhaustion_names_the_pool() {
         let mut a = Allocations::default();
         let (id, _) = subnet(&mut a, "10.99.0.0/30").unwrap();
-        a.request_address(&id, None).unwrap();
-        a.request_address(&id, None).unwrap();
+        a.request_address(&id, None, Purpose::Endpoint).unwrap();
+        a.request_address(&id, None, Purpose::Endpoint).unwrap();
         assert_eq!(
-            a.request_address(&id, None).unwrap_err().to_string(),
+            a.request_address(&id, None, Purpose::Endpoint)
+                .unwrap_err()
+                .to_string(),
             "pool 10.99.0.0/30 has no free address left (2 in use): remove a container, or create the network with a larger --subnet or --ip-range"
         );
     }
@@ -416,19 +457,27 @@ mod tests {
                 false,
             )
             .unwrap();
-        // The range is taken whole, less the pool's broadcast address.
+        // The gateway comes from the whole pool; endpoints from the range, taken
+        // whole less the pool's broadcast address.
         assert_eq!(
-            a.request_address(&id, None).unwrap(),
+            a.request_address(&id, None, Purpose::Gateway).unwrap(),
+            cidr("10.99.0.1/24")
+        );
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
             cidr("10.99.0.254/24")
         );
         // --ip may still be outside the range, inside the pool.
         assert_eq!(
-            a.request_address(&id, Some(ip("10.99.0.5"))).unwrap(),
+            a.request_address(&id, Some(ip("10.99.0.5")), Purpose::Endpoint)
+                .unwrap(),
             cidr("10.99.0.5/24")
         );
         assert_eq!(
-            a.request_address(&id, None).unwrap_err().to_string(),
-            "pool 10.99.0.254/31 has no free address left (2 in use): remove a container, or create the network with a larger --subnet or --ip-range"
+            a.request_address(&id, None, Purpose::Endpoint)
+                .unwrap_err()
+                .to_string(),
+            "pool 10.99.0.254/31 has no free address left (3 in use): remove a container, or create the network with a larger --subnet or --ip-range"
         );
         assert_eq!(
             a.request_pool(
@@ -451,7 +500,7 @@ mod tests {
             subnet(&mut a, "10.99.3.0/24").unwrap_err().to_string(),
             "pool 10.99.3.0/24 overlaps pool 10.99.0.0/16, already used by another network: choose another --subnet"
         );
-        a.request_address(&id, None).unwrap();
+        a.request_address(&id, None, Purpose::Endpoint).unwrap();
         a.release_pool(&id);
         a.release_pool(&id);
         assert!(a.pools.is_empty());
@@ -488,15 +537,21 @@ mod tests {
         let (id, _) = a
             .request_pool(&config(), Some(cidr("fd00:99::/64")), None, true)
             .unwrap();
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("fd00:99::1/64"));
-        assert_eq!(a.request_address(&id, None).unwrap(), cidr("fd00:99::2/64"));
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("fd00:99::1/64")
+        );
+        assert_eq!(
+            a.request_address(&id, None, Purpose::Endpoint).unwrap(),
+            cidr("fd00:99::2/64")
+        );
     }
 
     #[test]
     fn an_unknown_pool_says_so() {
         let mut a = Allocations::default();
         assert_eq!(
-            a.request_address("10.1.0.0/24", None)
+            a.request_address("10.1.0.0/24", None, Purpose::Endpoint)
                 .unwrap_err()
                 .to_string(),
             "pool 10.1.0.0/24 is not allocated by poolipam (was its network removed?)"

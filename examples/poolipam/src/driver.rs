@@ -11,7 +11,7 @@ use docker_plugin_sdk::ipam::{
 use docker_plugin_sdk::state::Store;
 use docker_plugin_sdk::{Result, async_trait};
 
-use crate::allocator::{Allocations, Config};
+use crate::allocator::{Allocations, Config, Purpose};
 
 /// Addresses from configured pools, persisted in a state file.
 pub struct PoolIpam {
@@ -63,12 +63,16 @@ impl ipam::Driver for PoolIpam {
     }
 
     async fn request_address(&self, req: RequestAddressRequest) -> Result<RequestAddressResponse> {
-        // The gateway (`req.is_gateway()`) is asked for like any address: `--gateway`
-        // as `req.address`, else the lowest free one, the pool's first host address
-        // on a new network.
+        // The gateway (`RequestAddressType`): `--gateway` as `req.address`, else the
+        // pool's lowest free address, outside the `--ip-range` if need be.
+        let purpose = if req.is_gateway() {
+            Purpose::Gateway
+        } else {
+            Purpose::Endpoint
+        };
         let address = self
             .allocations
-            .update(|a| a.request_address(&req.pool_id, req.address))
+            .update(|a| a.request_address(&req.pool_id, req.address, purpose))
             .await??;
         Ok(RequestAddressResponse::new(address))
     }
@@ -111,6 +115,26 @@ mod tests {
             address: None,
             options,
         }
+    }
+
+    #[tokio::test]
+    async fn the_gateway_request_gets_the_pool_s_first_address_outside_the_ip_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = open(dir.path()).await;
+        let pool = driver
+            .request_pool(RequestPoolRequest {
+                address_space: "local".into(),
+                pool: Some("10.99.0.0/24".parse().unwrap()),
+                sub_pool: Some("10.99.0.128/25".parse().unwrap()),
+                options: HashMap::new(),
+                v6: false,
+            })
+            .await
+            .unwrap();
+        let gateway = driver.request_address(address(&pool.pool_id, true)).await;
+        assert_eq!(gateway.unwrap().address.to_string(), "10.99.0.1/24");
+        let endpoint = driver.request_address(address(&pool.pool_id, false)).await;
+        assert_eq!(endpoint.unwrap().address.to_string(), "10.99.0.128/24");
     }
 
     #[tokio::test]
