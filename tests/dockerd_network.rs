@@ -467,6 +467,87 @@ fn a_plugin_restart_keeps_allocations_and_the_network(
     result.map_err(|e| format!("{}\n{}", e.message().unwrap_or_default(), plugins.logs()).into())
 }
 
+/// A network ID of 64 hex digits whose first 11 no other test uses.
+fn fake_network_id() -> String {
+    let n = (u64::from(std::process::id()) << 12) | SUBNETS.fetch_add(1, Ordering::SeqCst) as u64;
+    format!("{n:011x}{}", "0".repeat(53))
+}
+
+/// What a crash left under way is finished when netbridge starts, on the real kernel:
+/// the bridge of a network it was deleting goes, the missing bridge of a live network
+/// comes back with its gateway. (Needs root, as the dockerd tests do.)
+fn netbridge_finishes_at_start_what_a_crash_left(_: &Dockerd, _: &ImageOnce) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (deleting, live) = (fake_network_id(), fake_network_id());
+    let (deleting_bridge, live_bridge) = (bridge_of(&deleting), bridge_of(&live));
+    let gateway = host(&subnet(), 1);
+    let network = |bridge: &str, gateways: &[String], deleting: bool| {
+        serde_json::json!({
+            "bridge": bridge, "gateways": gateways, "pools": [], "internal": false,
+            "deleting": deleting, "endpoints": {}
+        })
+    };
+    let state = serde_json::json!({ "networks": {
+        &deleting: network(&deleting_bridge, &[], true),
+        &live: network(&live_bridge, &[format!("{gateway}/24")], false),
+    }});
+    fs::write(dir.path().join("networks.json"), state.to_string())?;
+    // The bridge of the network being deleted still exists (`ip` is the test's tool).
+    let out = Command::new("ip")
+        .args(["link", "add", &deleting_bridge, "type", "bridge"])
+        .output()?;
+    check(out.status.success(), || {
+        format!("ip link add: {}", String::from_utf8_lossy(&out.stderr))
+    })?;
+
+    let name = unique("dps-netbridge");
+    let mut command = Command::new(package_binary("netbridge", "netbridge"));
+    command
+        .args(["--name", &name, "--socket-dir", SOCKET_DIR, "--state"])
+        .arg(dir.path().join("networks.json"));
+    let socket = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
+    let plugin = PluginProcess::start(command, &socket, dir.path().join("netbridge.log"))?;
+    let result = (|| -> Result<(), Failed> {
+        check(!link_exists(&deleting_bridge), || {
+            format!("{deleting_bridge}, of a network being deleted, is still there")
+        })?;
+        check(link_exists(&live_bridge), || {
+            format!("{live_bridge}, of a live network, was not made again")
+        })?;
+        let out = Command::new("ip")
+            .args(["-o", "-4", "addr", "show", "dev", &live_bridge])
+            .output()?;
+        let addresses = String::from_utf8_lossy(&out.stdout);
+        check(addresses.contains(&format!("{gateway}/24")), || {
+            format!("{live_bridge} has {addresses:?}, not its gateway {gateway}/24")
+        })?;
+        let saved: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join("networks.json"))?)?;
+        let networks = saved["networks"].as_object().ok_or("no networks")?;
+        check(
+            !networks.contains_key(&deleting) && networks.contains_key(&live),
+            || format!("state after start: {saved}"),
+        )
+    })();
+    // The live network is the test's own: its bridge goes with it.
+    let _ = Command::new("ip")
+        .args(["link", "del", &live_bridge])
+        .output();
+    let _ = Command::new("ip")
+        .args(["link", "del", &deleting_bridge])
+        .output();
+    result.map_err(|e| {
+        format!(
+            "{}
+netbridge log:
+{}",
+            e.message().unwrap_or_default(),
+            plugin.log_text()
+        )
+        .into()
+    })
+}
+
 /// `cargo docker-plugin package -p PACKAGE` into a directory of this run: the bundle.
 fn package(member: &str) -> Result<PathBuf, Failed> {
     let dir = work_dir().join(format!("{member}-{}", std::process::id()));
@@ -545,6 +626,10 @@ fn main() {
         (
             "managed_bundles_connect_containers_and_leave_nothing_behind",
             managed_bundles_connect_containers_and_leave_nothing_behind,
+        ),
+        (
+            "netbridge_finishes_at_start_what_a_crash_left",
+            netbridge_finishes_at_start_what_a_crash_left,
         ),
     ];
     run_trials("network e2e", IMAGE, plain, with_dockerd)
