@@ -105,6 +105,18 @@ mod tests {
         PoolIpam::new(config(), store)
     }
 
+    /// The pool of `--subnet pool [--ip-range range]`.
+    async fn subnet(driver: &PoolIpam, pool: &str, range: Option<&str>) -> RequestPoolResponse {
+        let req = RequestPoolRequest {
+            address_space: "local".into(),
+            pool: Some(pool.parse().unwrap()),
+            sub_pool: range.map(|r| r.parse().unwrap()),
+            options: HashMap::new(),
+            v6: false,
+        };
+        driver.request_pool(req).await.unwrap()
+    }
+
     fn address(pool_id: &str, gateway: bool) -> RequestAddressRequest {
         let mut options = HashMap::new();
         if gateway {
@@ -121,16 +133,7 @@ mod tests {
     async fn the_gateway_request_gets_the_pool_s_first_address_outside_the_ip_range() {
         let dir = tempfile::tempdir().unwrap();
         let driver = open(dir.path()).await;
-        let pool = driver
-            .request_pool(RequestPoolRequest {
-                address_space: "local".into(),
-                pool: Some("10.99.0.0/24".parse().unwrap()),
-                sub_pool: Some("10.99.0.128/25".parse().unwrap()),
-                options: HashMap::new(),
-                v6: false,
-            })
-            .await
-            .unwrap();
+        let pool = subnet(&driver, "10.99.0.0/24", Some("10.99.0.128/25")).await;
         let gateway = driver.request_address(address(&pool.pool_id, true)).await;
         assert_eq!(gateway.unwrap().address.to_string(), "10.99.0.1/24");
         let endpoint = driver.request_address(address(&pool.pool_id, false)).await;
@@ -141,16 +144,7 @@ mod tests {
     async fn a_restarted_driver_keeps_its_allocations_and_gives_no_address_twice() {
         let dir = tempfile::tempdir().unwrap();
         let driver = open(dir.path()).await;
-        let pool = driver
-            .request_pool(RequestPoolRequest {
-                address_space: "local".into(),
-                pool: Some("10.99.0.0/24".parse().unwrap()),
-                sub_pool: None,
-                options: HashMap::new(),
-                v6: false,
-            })
-            .await
-            .unwrap();
+        let pool = subnet(&driver, "10.99.0.0/24", None).await;
         let gateway = driver.request_address(address(&pool.pool_id, true)).await;
         assert_eq!(gateway.unwrap().address.to_string(), "10.99.0.1/24");
         let first = driver.request_address(address(&pool.pool_id, false)).await;
