@@ -1,7 +1,8 @@
 //! Binaries the tests run as real processes, built on demand with cargo (once per test
 //! binary) so they are never stale: the examples (with all features, like the test
-//! suite) and the developer tools of the `xtask` package (the `recorder` plugin). They
-//! are started and stopped with the harness's `PluginProcess`.
+//! suite), the example plugins that are workspace members of their own (`netbridge`,
+//! `poolipam`) and the developer tools of the `xtask` package (the `recorder` plugin).
+//! They are started and stopped with the harness's `PluginProcess`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,14 @@ pub fn example_binary(name: &str) -> PathBuf {
 /// The path of binary `name` of the `xtask` package (e.g. `recorder`), built first.
 /// Panics with cargo's output when the build fails.
 pub fn xtask_binary(name: &str) -> PathBuf {
+    package_binary("xtask", name)
+}
+
+/// The path of binary `name` of workspace member `package` (e.g. `netbridge`), built
+/// first. Panics with cargo's output when the build fails.
+pub fn package_binary(package: &str, name: &str) -> PathBuf {
     build(
-        &["--package", "xtask", "--bin", name],
+        &["--package", package, "--bin", name],
         &profile_dir().join(name),
     )
 }
