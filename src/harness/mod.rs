@@ -75,6 +75,7 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
+mod network;
 mod plugins;
 mod process;
 mod volume;
@@ -82,6 +83,7 @@ mod volume;
 pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
+pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 pub use error::HarnessError;
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;
