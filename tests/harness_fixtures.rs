@@ -75,9 +75,19 @@ fn without_ids(text: &str) -> String {
     out
 }
 
-/// A request body as compared: its JSON with IDs masked (`null` for an empty body).
+/// A request body as compared: its JSON with IDs masked (`null` for an empty body),
+/// a Join's `SandboxKey` (a path of each engine's own) as `<sandbox>`, and the random
+/// MAC addresses dockerd makes for an IPAM that requires one (`02:42:…`) as `<mac>`.
 fn masked(value: &Value) -> String {
-    without_ids(&value.to_string())
+    let mut value = value.clone();
+    if let Some(key) = value.get_mut("SandboxKey") {
+        *key = Value::String("<sandbox>".into());
+    }
+    let mut text = without_ids(&value.to_string());
+    while let Some(at) = text.find("\"02:42:") {
+        text.replace_range(at + 1..at + 18, "<mac>");
+    }
+    text
 }
 
 /// Per plugin (in the fixture's plugin order), `Method status request` of each call

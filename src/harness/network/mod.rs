@@ -538,7 +538,8 @@ impl Networks {
             interface: EndpointInterface {
                 address: Some(address),
                 address_ipv6: None,
-                mac_address: use_.mac,
+                // The MAC given, or the one made for an IPAM that requires one.
+                mac_address: mac,
             },
             options: options.clone(),
         };
