@@ -79,11 +79,18 @@ fn without_ids(text: &str) -> String {
 /// a Join's `SandboxKey` (a path of each engine's own) as `<sandbox>`, and the random
 /// MAC addresses dockerd makes for an IPAM that requires one (`02:42:…`) as `<mac>`.
 fn masked(value: &Value) -> String {
-    let mut value = value.clone();
-    if let Some(key) = value.get_mut("SandboxKey") {
-        *key = Value::String("<sandbox>".into());
+    masked_text(&value.to_string())
+}
+
+/// [`masked`] on a body's text.
+fn masked_text(body: &str) -> String {
+    let mut text = without_ids(body);
+    const KEY: &str = "\"SandboxKey\":\"";
+    if let Some(at) = text.find(KEY)
+        && let Some(len) = text[at + KEY.len()..].find('"')
+    {
+        text.replace_range(at + KEY.len()..at + KEY.len() + len, "<sandbox>");
     }
-    let mut text = without_ids(&value.to_string());
     while let Some(at) = text.find("\"02:42:") {
         text.replace_range(at + 1..at + 18, "<mac>");
     }
@@ -149,7 +156,7 @@ fn expected_bodies(calls: &[Value], index: u64) -> Vec<String> {
             let line = format!(
                 "{}[{plugin}] {:?}",
                 c["method"].as_str().unwrap(),
-                without_ids(body)
+                masked_text(body)
             );
             (plugin, line)
         })
@@ -168,7 +175,7 @@ fn received_bodies(received: &[(String, Value)], replay: &Replay) -> Vec<String>
             let line = format!(
                 "{}[{plugin}] {:?}",
                 call["method"].as_str().unwrap(),
-                without_ids(body)
+                masked_text(body)
             );
             (plugin, line)
         })
