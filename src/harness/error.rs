@@ -300,9 +300,10 @@ impl HarnessError {
     pub(crate) fn remote(self) -> Self {
         match self {
             Self::Call {
-                source: ClientError::Plugin {
-                    method, message, ..
-                },
+                source:
+                    ClientError::Plugin {
+                        method, message, ..
+                    },
                 ..
             } => Self::Remote { method, message },
             other => other,

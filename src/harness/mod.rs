@@ -83,8 +83,8 @@ mod volume;
 pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
-pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 pub use error::HarnessError;
+pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;
 #[cfg(feature = "packager")]

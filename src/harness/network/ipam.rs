@@ -59,7 +59,13 @@ impl Ipam {
 
     /// Whether RequestAddress must carry the endpoint's MAC address.
     pub(super) fn requires_mac(&self) -> bool {
-        matches!(self, Self::Remote { requires_mac: true, .. })
+        matches!(
+            self,
+            Self::Remote {
+                requires_mac: true,
+                ..
+            }
+        )
     }
 
     pub(super) async fn request_pool(
@@ -171,10 +177,10 @@ struct DefaultPool {
 
 /// The predefined local pools (moby v20.10.24 `ipamutils/utils.go`).
 fn predefined() -> impl Iterator<Item = Cidr> {
-    let wide = (17..=31u8).filter_map(|b| Cidr::new(IpAddr::V4(Ipv4Addr::new(172, b, 0, 0)), 16).ok());
-    let narrow = (0..=15u8).filter_map(|i| {
-        Cidr::new(IpAddr::V4(Ipv4Addr::new(192, 168, i * 16, 0)), 20).ok()
-    });
+    let wide =
+        (17..=31u8).filter_map(|b| Cidr::new(IpAddr::V4(Ipv4Addr::new(172, b, 0, 0)), 16).ok());
+    let narrow = (0..=15u8)
+        .filter_map(|i| Cidr::new(IpAddr::V4(Ipv4Addr::new(192, 168, i * 16, 0)), 20).ok());
     wide.chain(narrow)
 }
 
@@ -198,7 +204,11 @@ impl DefaultIpam {
         self.pools.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn request_pool(&self, pool: Option<Cidr>, sub_pool: Option<Cidr>) -> Result<Pool, HarnessError> {
+    fn request_pool(
+        &self,
+        pool: Option<Cidr>,
+        sub_pool: Option<Cidr>,
+    ) -> Result<Pool, HarnessError> {
         let mut pools = self.lock();
         let in_use = |c: &Cidr, pools: &HashMap<String, DefaultPool>| {
             pools
@@ -211,7 +221,7 @@ impl DefaultIpam {
                 if in_use(&pool, &pools) {
                     // ipamapi.ErrPoolOverlap, in `ipam/allocator.go` RequestPool.
                     return Err(HarnessError::Ipam {
-                        message: format!("Pool overlaps with other one on this address space"),
+                        message: "Pool overlaps with other one on this address space".to_owned(),
                     });
                 }
                 pool
@@ -246,16 +256,22 @@ impl DefaultIpam {
         self.lock().remove(pool_id);
     }
 
-    fn request_address(&self, pool_id: &str, address: Option<IpAddr>) -> Result<Cidr, HarnessError> {
+    fn request_address(
+        &self,
+        pool_id: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Cidr, HarnessError> {
         let mut pools = self.lock();
         let pool = pools.get_mut(pool_id).ok_or_else(|| HarnessError::Ipam {
             message: format!("cannot find address pool for poolID:{pool_id}"),
         })?;
         let v4 = !pool.pool.is_ipv6();
         let first = ip_u128(pool.range.network().addr());
-        let size = 1u128 << ((if v4 { 32 } else { 128 }) - u32::from(pool.range.prefix_len())).min(127);
+        let size =
+            1u128 << ((if v4 { 32 } else { 128 }) - u32::from(pool.range.prefix_len())).min(127);
         let pool_start = ip_u128(pool.pool.network().addr());
-        let pool_size = 1u128 << ((if v4 { 32 } else { 128 }) - u32::from(pool.pool.prefix_len())).min(127);
+        let pool_size =
+            1u128 << ((if v4 { 32 } else { 128 }) - u32::from(pool.pool.prefix_len())).min(127);
         // Never the pool's network address, nor (IPv4) its broadcast address.
         let usable = |n: u128| n != pool_start && !(v4 && n == pool_start + pool_size - 1);
         let ip = match address {

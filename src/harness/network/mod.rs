@@ -260,7 +260,9 @@ impl Networks {
     /// plugin for each subsystem it implements, in its `Implements` order.
     async fn activated(&self, plugin: &Arc<ActivePlugin>) {
         let name = plugin.rpc.name().to_owned();
-        if self.state().network_caps.contains_key(&name) || self.state().ipam_caps.contains_key(&name) {
+        if self.state().network_caps.contains_key(&name)
+            || self.state().ipam_caps.contains_key(&name)
+        {
             return;
         }
         for subsystem in plugin.implements.clone() {
@@ -277,14 +279,20 @@ impl Networks {
                     .call::<crate::ipam::GetCapabilities>(&Empty {})
                     .await
                     .is_ok_and(|c| c.requires_mac_address);
-                match plugin.rpc.call::<crate::ipam::GetDefaultAddressSpaces>(&Empty {}).await {
+                match plugin
+                    .rpc
+                    .call::<crate::ipam::GetDefaultAddressSpaces>(&Empty {})
+                    .await
+                {
                     Ok(spaces) => {
                         self.state().ipam_caps.insert(
                             name.clone(),
                             (requires_mac, spaces.local_default_address_space),
                         );
                     }
-                    Err(err) => tracing::warn!(plugin = %name, %err, "error registering remote ipam driver"),
+                    Err(err) => {
+                        tracing::warn!(plugin = %name, %err, "error registering remote ipam driver")
+                    }
                 }
             }
         }
@@ -294,7 +302,9 @@ impl Networks {
         let plugin = self.plugins.get(name, network::IMPLEMENTS).await?;
         self.activated(&plugin).await;
         if !self.state().network_caps.contains_key(plugin.rpc.name()) {
-            return Err(HarnessError::PluginNotFound { name: name.to_owned() });
+            return Err(HarnessError::PluginNotFound {
+                name: name.to_owned(),
+            });
         }
         Ok(plugin)
     }
@@ -320,15 +330,27 @@ impl Networks {
         self.state()
             .networks
             .iter()
-            .find(|n| n.info.name == name || n.info.id == name || (name.len() >= 12 && n.info.id.starts_with(name)))
+            .find(|n| {
+                n.info.name == name
+                    || n.info.id == name
+                    || (name.len() >= 12 && n.info.id.starts_with(name))
+            })
             .cloned()
-            .ok_or_else(|| HarnessError::NoSuchNetwork { name: name.to_owned() })
+            .ok_or_else(|| HarnessError::NoSuchNetwork {
+                name: name.to_owned(),
+            })
     }
 
     /// `docker network create [OPTIONS] NAME`.
-    pub async fn create(&self, name: &str, opts: NetworkOptions) -> Result<NetworkInfo, HarnessError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        opts: NetworkOptions,
+    ) -> Result<NetworkInfo, HarnessError> {
         if self.find(name).is_ok() {
-            return Err(HarnessError::NetworkExists { name: name.to_owned() });
+            return Err(HarnessError::NetworkExists {
+                name: name.to_owned(),
+            });
         }
         let driver = self.network_driver(&opts.driver).await?;
         let ipam = self.ipam_driver(opts.ipam_driver.as_deref()).await?;
@@ -368,7 +390,11 @@ impl Networks {
 
     /// `ipamAllocateVersion(4)`: the pool, its gateway, the aux addresses; on an
     /// error, the pool is released.
-    async fn allocate(&self, ipam: &Ipam, opts: &NetworkOptions) -> Result<(ipam::Pool, IpamData), HarnessError> {
+    async fn allocate(
+        &self,
+        ipam: &Ipam,
+        opts: &NetworkOptions,
+    ) -> Result<(ipam::Pool, IpamData), HarnessError> {
         let space = ipam.address_space();
         let ipam_options = HashMap::new();
         let pool = ipam
@@ -384,7 +410,9 @@ impl Networks {
         let result = async {
             if let Some(gw) = pool.data.get(crate::ipam::GATEWAY) {
                 data.gateway = Some(gw.parse().map_err(|e| HarnessError::Ipam {
-                    message: format!("failed to parse gateway address ({gw}) returned by ipam driver: {e}"),
+                    message: format!(
+                        "failed to parse gateway address ({gw}) returned by ipam driver: {e}"
+                    ),
                 })?);
             }
             if opts.gateway.is_some() || data.gateway.is_none() {
@@ -393,28 +421,40 @@ impl Networks {
                     .await
                     .map_err(|e| {
                         let shown = opts.gateway.map(|g| g.to_string()).unwrap_or_default();
-                        e.remote().context(format!("failed to allocate gateway ({shown})"))
+                        e.remote()
+                            .context(format!("failed to allocate gateway ({shown})"))
                     })?;
                 data.gateway = Some(gw);
             }
             for (name, ip) in &opts.aux_addresses {
                 if !pool.pool.contains(*ip) {
                     return Err(HarnessError::Ipam {
-                        message: format!("auxiliary address: ({name}:{ip}) must belong to the master pool: {}", pool.pool),
+                        message: format!(
+                            "auxiliary address: ({name}:{ip}) must belong to the master pool: {}",
+                            pool.pool
+                        ),
                     });
                 }
-                let reserved = ipam.request_address(&pool.id, Some(*ip), HashMap::new()).await;
+                let reserved = ipam
+                    .request_address(&pool.id, Some(*ip), HashMap::new())
+                    .await;
                 match reserved {
                     Ok(addr) => {
                         data.aux_addresses.insert(name.clone(), addr);
                     }
                     // The built-in IPAM's ErrIPOutOfRange is silenced: outside --ip-range.
-                    Err(HarnessError::Ipam { message }) if message == "requested address is out of range" => {
-                        let addr = pool.pool.with_addr(*ip).map_err(|e| HarnessError::Ipam { message: e.to_string() })?;
+                    Err(HarnessError::Ipam { message })
+                        if message == "requested address is out of range" =>
+                    {
+                        let addr = pool.pool.with_addr(*ip).map_err(|e| HarnessError::Ipam {
+                            message: e.to_string(),
+                        })?;
                         data.aux_addresses.insert(name.clone(), addr);
                     }
                     Err(err) => {
-                        return Err(err.remote().context(format!("failed to allocate secondary ip address ({name}:{ip})")));
+                        return Err(err.remote().context(format!(
+                            "failed to allocate secondary ip address ({name}:{ip})"
+                        )));
                     }
                 }
             }
@@ -453,12 +493,21 @@ impl Networks {
         for (pool, data) in network.pools.iter().zip(&network.info.ipv4) {
             self.release(&network.ipam, pool, data).await;
         }
-        let request = NetworkRequest { network_id: network.info.id.clone() };
-        if let Err(err) = network.driver.rpc.call::<network::DeleteNetwork>(&request).await {
+        let request = NetworkRequest {
+            network_id: network.info.id.clone(),
+        };
+        if let Err(err) = network
+            .driver
+            .rpc
+            .call::<network::DeleteNetwork>(&request)
+            .await
+        {
             // dockerd only logs it (`network.go` `deleteNetwork`).
             tracing::warn!(network = %network.info.name, %err, "driver error deleting network");
         }
-        self.state().networks.retain(|n| n.info.id != network.info.id);
+        self.state()
+            .networks
+            .retain(|n| n.info.id != network.info.id);
         Ok(())
     }
 
@@ -469,13 +518,23 @@ impl Networks {
 
     /// `docker network ls` (the plugin networks), by name.
     pub fn ls(&self) -> Vec<NetworkInfo> {
-        let mut list: Vec<NetworkInfo> = self.state().networks.iter().map(|n| n.info.clone()).collect();
+        let mut list: Vec<NetworkInfo> = self
+            .state()
+            .networks
+            .iter()
+            .map(|n| n.info.clone())
+            .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
 
     fn set_user(&self, network_id: &str, container: &str, address: Option<Option<Cidr>>) {
-        if let Some(n) = self.state().networks.iter_mut().find(|n| n.info.id == network_id) {
+        if let Some(n) = self
+            .state()
+            .networks
+            .iter_mut()
+            .find(|n| n.info.id == network_id)
+        {
             match address {
                 Some(address) => n.info.containers.insert(container.to_owned(), address),
                 None => n.info.containers.remove(container),
@@ -529,7 +588,9 @@ impl Networks {
             .with(network::EXPOSED_PORTS, serde_json::json!([]))
             .with(network::PORT_MAP, serde_json::json!([]));
         let options = match mac {
-            Some(m) if use_.mac.is_some() => options.with(MAC_ADDRESS, serde_json::json!(base64_mac(m))),
+            Some(m) if use_.mac.is_some() => {
+                options.with(MAC_ADDRESS, serde_json::json!(base64_mac(m)))
+            }
             _ => options,
         };
         let request = CreateEndpointRequest {
@@ -543,7 +604,11 @@ impl Networks {
             },
             options: options.clone(),
         };
-        let created = network.driver.rpc.call::<network::CreateEndpoint>(&request).await;
+        let created = network
+            .driver
+            .rpc
+            .call::<network::CreateEndpoint>(&request)
+            .await;
         let reply = match created {
             Ok(reply) => reply,
             Err(err) => {
@@ -563,12 +628,17 @@ impl Networks {
                 return Err(HarnessError::Ipam {
                     message: "driver modified interface address: Cannot be modified".to_owned(),
                 }
-                .context(format!("failed to create endpoint {container_name} on network {}", network.info.name)));
+                .context(format!(
+                    "failed to create endpoint {container_name} on network {}",
+                    network.info.name
+                )));
             }
             endpoint.address = filled.address.or(endpoint.address);
             endpoint.mac = filled.mac_address.or(endpoint.mac);
         }
-        let joined = self.join(&network, &mut endpoint, container_id, options, sandbox).await;
+        let joined = self
+            .join(&network, &mut endpoint, container_id, options, sandbox)
+            .await;
         if let Err(err) = joined {
             let _ = self.delete_endpoint(&network, &endpoint).await;
             return Err(err);
@@ -591,11 +661,16 @@ impl Networks {
             let made = tokio::task::spawn_blocking(move || Sandbox::create(&dir, &id))
                 .await
                 .map_err(|e| HarnessError::io("creating the sandbox", std::io::Error::other(e)))?
-                .map_err(|e| HarnessError::io("creating the container's network namespace (as root)", e))?;
+                .map_err(|e| {
+                    HarnessError::io("creating the container's network namespace (as root)", e)
+                })?;
             *sandbox = Some(made);
         }
         let Some(sb) = sandbox.as_mut() else {
-            return Err(HarnessError::io("sandbox", std::io::Error::other("no sandbox")));
+            return Err(HarnessError::io(
+                "sandbox",
+                std::io::Error::other("no sandbox"),
+            ));
         };
         let ids = EndpointRequest {
             network_id: network.info.id.clone(),
@@ -618,7 +693,11 @@ impl Networks {
             let _ = network.driver.rpc.call::<network::Leave>(&ids).await;
             e
         };
-        if let Some(iface) = reply.interface_name.as_ref().filter(|i| !i.src_name.is_empty()) {
+        if let Some(iface) = reply
+            .interface_name
+            .as_ref()
+            .filter(|i| !i.src_name.is_empty())
+        {
             let plan = InterfacePlan {
                 src_name: iface.src_name.clone(),
                 address: endpoint.address,
@@ -631,9 +710,10 @@ impl Networks {
             let dst = sb.next_name(&iface.dst_prefix);
             let key = sb.key().to_path_buf();
             let name = dst.clone();
-            let moved = tokio::task::spawn_blocking(move || sandbox::add_interface(&key, plan, &name))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let moved =
+                tokio::task::spawn_blocking(move || sandbox::add_interface(&key, plan, &name))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             match moved {
                 Ok(()) => {
                     sb.added(&iface.dst_prefix);
@@ -641,7 +721,10 @@ impl Networks {
                     endpoint.src_name = Some(iface.src_name.clone());
                 }
                 Err(e) => {
-                    let err = HarnessError::io(format!("failed to set interface name {}", iface.src_name), e);
+                    let err = HarnessError::io(
+                        format!("failed to set interface name {}", iface.src_name),
+                        e,
+                    );
                     return Err(leave(err).await);
                 }
             }
@@ -652,7 +735,12 @@ impl Networks {
                 endpoint_id: ids.endpoint_id.clone(),
                 options,
             };
-            match network.driver.rpc.call::<network::ProgramExternalConnectivity>(&program).await {
+            match network
+                .driver
+                .rpc
+                .call::<network::ProgramExternalConnectivity>(&program)
+                .await
+            {
                 Ok(_) => {}
                 Err(HarnessError::Call { source, .. }) if source.is_not_implemented() => {}
                 Err(err) => {
@@ -666,7 +754,12 @@ impl Networks {
         }
         // `daemon/container_operations.go` `updateJoinInfo`, reached twice on 20.10.
         for _ in 0..2 {
-            if let Err(err) = network.driver.rpc.call::<network::EndpointOperInfo>(&ids).await {
+            if let Err(err) = network
+                .driver
+                .rpc
+                .call::<network::EndpointOperInfo>(&ids)
+                .await
+            {
                 return Err(leave(err.remote().context("Updating join info failed")).await);
             }
         }
@@ -674,12 +767,20 @@ impl Networks {
     }
 
     /// `ep.Delete`: DeleteEndpoint, then the address back to the IPAM.
-    async fn delete_endpoint(&self, network: &Network, endpoint: &ContainerEndpoint) -> Result<(), HarnessError> {
+    async fn delete_endpoint(
+        &self,
+        network: &Network,
+        endpoint: &ContainerEndpoint,
+    ) -> Result<(), HarnessError> {
         let ids = EndpointRequest {
             network_id: network.info.id.clone(),
             endpoint_id: endpoint.endpoint_id.clone(),
         };
-        let deleted = network.driver.rpc.call::<network::DeleteEndpoint>(&ids).await;
+        let deleted = network
+            .driver
+            .rpc
+            .call::<network::DeleteEndpoint>(&ids)
+            .await;
         if let Some(addr) = endpoint.ipam_address {
             let _ = network.ipam.release_address(&endpoint.pool_id, addr).await;
         }
@@ -702,7 +803,12 @@ impl Networks {
         };
         let mut first = None;
         if endpoint.gateway.is_some() && !network.info.options.internal {
-            match network.driver.rpc.call::<network::RevokeExternalConnectivity>(&ids).await {
+            match network
+                .driver
+                .rpc
+                .call::<network::RevokeExternalConnectivity>(&ids)
+                .await
+            {
                 Err(HarnessError::Call { source, .. }) if source.is_not_implemented() => {}
                 Err(err) => {
                     first.get_or_insert(err.remote());
@@ -710,14 +816,19 @@ impl Networks {
                 Ok(_) => {}
             }
         }
-        if let (Some(sb), Some(dst), Some(src)) = (sandbox, &endpoint.interface, &endpoint.src_name) {
+        if let (Some(sb), Some(dst), Some(src)) = (sandbox, &endpoint.interface, &endpoint.src_name)
+        {
             let key = sb.key().to_path_buf();
             let (d, s) = (dst.clone(), src.clone());
-            let moved = tokio::task::spawn_blocking(move || sandbox::remove_interface(&key, &d, &s))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let moved =
+                tokio::task::spawn_blocking(move || sandbox::remove_interface(&key, &d, &s))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             if let Err(e) = moved {
-                first.get_or_insert(HarnessError::io(format!("moving {dst} out of the sandbox"), e));
+                first.get_or_insert(HarnessError::io(
+                    format!("moving {dst} out of the sandbox"),
+                    e,
+                ));
             }
         }
         if let Err(err) = network.driver.rpc.call::<network::Leave>(&ids).await {

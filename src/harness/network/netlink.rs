@@ -139,12 +139,9 @@ impl Netlink {
             let mut at = 0;
             let n = n as usize;
             while at + NLMSG_HDRLEN <= n {
-                let len = u32::from_ne_bytes([
-                    reply[at],
-                    reply[at + 1],
-                    reply[at + 2],
-                    reply[at + 3],
-                ]) as usize;
+                let len =
+                    u32::from_ne_bytes([reply[at], reply[at + 1], reply[at + 2], reply[at + 3]])
+                        as usize;
                 let kind = u16::from_ne_bytes([reply[at + 4], reply[at + 5]]);
                 if kind == libc::NLMSG_ERROR as u16 && at + NLMSG_HDRLEN + 4 <= n {
                     let b = &reply[at + NLMSG_HDRLEN..at + NLMSG_HDRLEN + 4];

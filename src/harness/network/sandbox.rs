@@ -78,12 +78,14 @@ fn in_netns<T: Send + 'static>(
 impl Sandbox {
     /// A new namespace at `dir/<12 hex of id>`, with `lo` up.
     pub(crate) fn create(dir: &Path, id: &str) -> io::Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(&format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_err(&format!("creating {}", dir.display()), e))?;
         let key = dir.join(&id[..id.len().min(12)]);
         File::create(&key).map_err(|e| io_err(&format!("creating {}", key.display()), e))?;
         let target = key.clone();
         let made = on_own_thread(move || {
-            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| io_err("creating a network namespace", e))?;
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| io_err("creating a network namespace", e))?;
             mount(
                 Some("/proc/thread-self/ns/net"),
                 &target,
@@ -113,7 +115,10 @@ impl Sandbox {
 
     /// The name the next interface with `prefix` gets (`eth0`, then `eth1`).
     pub(crate) fn next_name(&self, prefix: &str) -> String {
-        format!("{prefix}{}", self.next_index.get(prefix).copied().unwrap_or(0))
+        format!(
+            "{prefix}{}",
+            self.next_index.get(prefix).copied().unwrap_or(0)
+        )
     }
 
     /// Counts an interface added with `prefix`.
@@ -170,20 +175,25 @@ fn configure(plan: &InterfacePlan, dst_name: &str) -> io::Result<()> {
     let nl = Netlink::open()?;
     let index = link_index(&plan.src_name)?;
     let step = |what: &str, r: io::Result<()>| r.map_err(|e| io_err(what, e));
-    step(&format!("renaming {} to {dst_name}", plan.src_name), nl.rename(index, dst_name))?;
+    step(
+        &format!("renaming {} to {dst_name}", plan.src_name),
+        nl.rename(index, dst_name),
+    )?;
     if let Some(mac) = plan.mac {
-        step(&format!("setting {dst_name}'s MAC address"), nl.set_mac(index, mac.octets()))?;
+        step(
+            &format!("setting {dst_name}'s MAC address"),
+            nl.set_mac(index, mac.octets()),
+        )?;
     }
     for address in plan.address.iter().chain(&plan.address_ipv6) {
-        step(&format!("adding {address} to {dst_name}"), nl.add_address(index, *address))?;
+        step(
+            &format!("adding {address} to {dst_name}"),
+            nl.add_address(index, *address),
+        )?;
     }
     step(&format!("bringing {dst_name} up"), nl.set_up(index, true))?;
     for gateway in plan.gateway.iter().chain(&plan.gateway_ipv6) {
-        let default = Cidr::new(
-            *gateway,
-            0,
-        )
-        .map_err(|e| io_err("default route", e))?;
+        let default = Cidr::new(*gateway, 0).map_err(|e| io_err("default route", e))?;
         step(
             &format!("adding the default route via {gateway}"),
             nl.add_route(index, default, Some(*gateway)),

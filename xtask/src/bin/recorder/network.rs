@@ -153,7 +153,10 @@ impl ipam::Driver for RecIpam {
             global_default_address_space: "recglobal".into(),
         })
     }
-    async fn request_pool(&self, req: ipam::RequestPoolRequest) -> Result<ipam::RequestPoolResponse> {
+    async fn request_pool(
+        &self,
+        req: ipam::RequestPoolRequest,
+    ) -> Result<ipam::RequestPoolResponse> {
         if req.v6 {
             return Err(Error::new("the recorder's IPAM has no IPv6 pools"));
         }
@@ -162,10 +165,7 @@ impl ipam::Driver for RecIpam {
             Some(pool) => pool,
             None => {
                 state.next_pool += 1;
-                Cidr::new(
-                    IpAddr::V4(Ipv4Addr::new(10, 201, state.next_pool, 0)),
-                    24,
-                )?
+                Cidr::new(IpAddr::V4(Ipv4Addr::new(10, 201, state.next_pool, 0)), 24)?
             }
         };
         let id = format!("{}/{pool}", req.address_space);
