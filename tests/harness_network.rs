@@ -19,7 +19,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use docker_plugin_sdk::CancellationToken;
-use docker_plugin_sdk::harness::{Engine, NetworkOptions, NetworkUse};
+use docker_plugin_sdk::harness::{
+    CallRecord, Container, Engine, HarnessError, NetworkOptions, NetworkUse,
+};
 use serde_json::json;
 use support::bridgenet::{self, link_exists};
 use support::scripted::{Answer, Scripted, Seen};
@@ -82,6 +84,33 @@ fn opts() -> NetworkOptions {
     NetworkOptions::driver("scr").ipam_driver("scr")
 }
 
+/// `docker network create n1`, its calls taken, then `docker run --network n1`, which
+/// fails: the container and the error.
+async fn run_on_n1(s: &Setup) -> (Container, HarnessError) {
+    s.engine.networks().create("n1", opts()).await.unwrap();
+    s.engine.calls().take();
+    let containers = s.engine.containers();
+    let mut c = containers
+        .create_on(&[], &[NetworkUse::new("n1")])
+        .await
+        .unwrap();
+    let err = containers.start(&mut c).await.unwrap_err();
+    (c, err)
+}
+
+/// Takes the calls so far, asserting their methods are `expected`.
+fn take_calls(engine: &Engine, expected: &[&str]) -> Vec<CallRecord> {
+    let calls = engine.calls().take();
+    let names: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(names, expected);
+    calls
+}
+
+/// How many containers network n1 has.
+fn connected(engine: &Engine) -> usize {
+    engine.networks().inspect("n1").unwrap().containers.len()
+}
+
 fn methods(engine: &Engine) -> Vec<String> {
     engine.calls().take_methods()
 }
@@ -105,9 +134,7 @@ async fn create_network_failing_releases_the_gateway_and_the_pool() {
         "IpamDriver.ReleaseAddress",
         "IpamDriver.ReleasePool",
     ]);
-    let calls = s.engine.calls().take();
-    let names: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
-    assert_eq!(names, expected);
+    let calls = take_calls(&s.engine, &expected);
     assert_eq!(
         calls[7].request,
         json!({"PoolID": "l/10.77.0.0/24", "Address": "10.77.0.1"})
@@ -122,14 +149,7 @@ async fn create_network_failing_releases_the_gateway_and_the_pool() {
 #[tokio::test]
 async fn create_endpoint_failing_releases_the_address() {
     let s = setup("NetworkDriver.CreateEndpoint");
-    s.engine.networks().create("n1", opts()).await.unwrap();
-    s.engine.calls().take();
-    let containers = s.engine.containers();
-    let mut c = containers
-        .create_on(&[], &[NetworkUse::new("n1")])
-        .await
-        .unwrap();
-    let err = containers.start(&mut c).await.unwrap_err();
+    let (c, err) = run_on_n1(&s).await;
     assert_eq!(
         err.to_string(),
         format!(
@@ -137,29 +157,20 @@ async fn create_endpoint_failing_releases_the_address() {
             c.name()
         )
     );
-    let calls = s.engine.calls().take();
-    let names: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
-    assert_eq!(
-        names,
-        [
+    let calls = take_calls(
+        &s.engine,
+        &[
             "IpamDriver.RequestAddress",
             "NetworkDriver.CreateEndpoint",
-            "IpamDriver.ReleaseAddress"
-        ]
+            "IpamDriver.ReleaseAddress",
+        ],
     );
     assert_eq!(
         calls[2].request,
         json!({"PoolID": "l/10.77.0.0/24", "Address": "10.77.0.2"})
     );
     assert!(!c.running);
-    assert!(
-        s.engine
-            .networks()
-            .inspect("n1")
-            .unwrap()
-            .containers
-            .is_empty()
-    );
+    assert_eq!(connected(&s.engine), 0);
     s.engine.networks().rm("n1").await.unwrap();
 }
 
@@ -169,26 +180,17 @@ async fn create_endpoint_failing_releases_the_address() {
 #[tokio::test]
 async fn join_failing_deletes_the_endpoint_and_releases_the_address() {
     let s = setup("NetworkDriver.Join");
-    s.engine.networks().create("n1", opts()).await.unwrap();
-    s.engine.calls().take();
-    let containers = s.engine.containers();
-    let mut c = containers
-        .create_on(&[], &[NetworkUse::new("n1")])
-        .await
-        .unwrap();
-    let err = containers.start(&mut c).await.unwrap_err();
+    let (c, err) = run_on_n1(&s).await;
     assert_eq!(err.to_string(), "NetworkDriver.Join: the plugin says no");
-    let calls = s.engine.calls().take();
-    let names: Vec<_> = calls.iter().map(|c| c.method.as_str()).collect();
-    assert_eq!(
-        names,
-        [
+    let calls = take_calls(
+        &s.engine,
+        &[
             "IpamDriver.RequestAddress",
             "NetworkDriver.CreateEndpoint",
             "NetworkDriver.Join",
             "NetworkDriver.DeleteEndpoint",
-            "IpamDriver.ReleaseAddress"
-        ]
+            "IpamDriver.ReleaseAddress",
+        ],
     );
     let endpoint = &calls[1].request["EndpointID"];
     assert_eq!(calls[3].request["EndpointID"], *endpoint);
@@ -199,14 +201,7 @@ async fn join_failing_deletes_the_endpoint_and_releases_the_address() {
     assert_eq!(c.sandbox_key(), None);
     let netns = fs::read_dir(s.engine.networks().sandbox_dir()).unwrap();
     assert_eq!(netns.count(), 0, "a namespace is left behind");
-    assert!(
-        s.engine
-            .networks()
-            .inspect("n1")
-            .unwrap()
-            .containers
-            .is_empty()
-    );
+    assert_eq!(connected(&s.engine), 0);
 }
 
 /// `daemon/network.go` `deleteNetwork` wraps libnetwork's `ActiveEndpointsError`;
