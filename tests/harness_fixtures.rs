@@ -75,9 +75,26 @@ fn without_ids(text: &str) -> String {
     out
 }
 
-/// A request body as compared: its JSON with IDs masked (`null` for an empty body).
+/// A request body as compared: its JSON with IDs masked (`null` for an empty body),
+/// a Join's `SandboxKey` (a path of each engine's own) as `<sandbox>`, and the random
+/// MAC addresses dockerd makes for an IPAM that requires one (`02:42:…`) as `<mac>`.
 fn masked(value: &Value) -> String {
-    without_ids(&value.to_string())
+    masked_text(&value.to_string())
+}
+
+/// [`masked`] on a body's text.
+fn masked_text(body: &str) -> String {
+    let mut text = without_ids(body);
+    const KEY: &str = "\"SandboxKey\":\"";
+    if let Some(at) = text.find(KEY)
+        && let Some(len) = text[at + KEY.len()..].find('"')
+    {
+        text.replace_range(at + KEY.len()..at + KEY.len() + len, "<sandbox>");
+    }
+    while let Some(at) = text.find("\"02:42:") {
+        text.replace_range(at + 1..at + 18, "<mac>");
+    }
+    text
 }
 
 /// Per plugin (in the fixture's plugin order), `Method status request` of each call
@@ -139,7 +156,7 @@ fn expected_bodies(calls: &[Value], index: u64) -> Vec<String> {
             let line = format!(
                 "{}[{plugin}] {:?}",
                 c["method"].as_str().unwrap(),
-                without_ids(body)
+                masked_text(body)
             );
             (plugin, line)
         })
@@ -158,7 +175,7 @@ fn received_bodies(received: &[(String, Value)], replay: &Replay) -> Vec<String>
             let line = format!(
                 "{}[{plugin}] {:?}",
                 call["method"].as_str().unwrap(),
-                without_ids(body)
+                masked_text(body)
             );
             (plugin, line)
         })

@@ -84,12 +84,12 @@ async fn the_client_reads_ipam_replies_as_dockerds_ipam_proxy_does() {
         matches!(&err, ClientError::Plugin { status: 200, message, .. } if message == "pool overlaps"),
         "{err}"
     );
-    // What dockerd sends for a driver-chosen pool and an endpoint's address: `""` and
-    // Go's nil maps.
+    // What dockerd sends for a pool without a sub-pool or options: `""` and an empty
+    // map, `{}` (recorded from dockerd 20.10.24: tests/golden/ipam/*.dockerd.json).
     let seen = plugin.seen();
     assert_eq!(
         seen[0].body,
-        "{\"AddressSpace\":\"local\",\"Pool\":\"10.1.0.0/16\",\"SubPool\":\"\",\"Options\":null,\"V6\":false}\n"
+        "{\"AddressSpace\":\"local\",\"Pool\":\"10.1.0.0/16\",\"SubPool\":\"\",\"Options\":{},\"V6\":false}\n"
     );
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::calls::CallLog;
 use super::containers::Containers;
+use super::network::Networks;
 use super::plugins::{Discovery, EngineConfig, Plugins};
 use super::volume::Volumes;
 
@@ -34,6 +35,7 @@ pub struct Engine {
     log: CallLog,
     plugins: Plugins,
     volumes: Volumes,
+    networks: Networks,
     containers: Containers,
 }
 
@@ -55,12 +57,18 @@ impl Engine {
         let log = CallLog::default();
         let plugins = Plugins::new(Arc::clone(&config), log.clone());
         let volumes = Volumes::new(plugins.clone());
-        let containers = Containers::new(volumes.clone());
+        // dockerd's `<exec-root>/netns`: beside the plugin socket dir's parent
+        // (`/run/docker/netns`, or under the engine's root).
+        let socket_dir = &config.discovery.socket_dir;
+        let exec_root = socket_dir.parent().unwrap_or(socket_dir);
+        let networks = Networks::new(plugins.clone(), exec_root.join("netns"));
+        let containers = Containers::new(volumes.clone(), networks.clone());
         Self {
             config,
             log,
             plugins,
             volumes,
+            networks,
             containers,
         }
     }
@@ -88,6 +96,11 @@ impl Engine {
     /// The volume service: `docker volume …`.
     pub fn volumes(&self) -> &Volumes {
         &self.volumes
+    }
+
+    /// The network service: `docker network …`.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
     }
 
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.

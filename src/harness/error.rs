@@ -236,6 +236,54 @@ pub enum HarnessError {
         /// What the plugin asks for.
         required: Vec<crate::managed::config::Privilege>,
     },
+    /// A network or IPAM plugin answered an error, worded as dockerd's plugin client
+    /// words it (moby v20.10.24 `pkg/plugins/client.go` `statusError`:
+    /// `NetworkDriver.Join: <the plugin's message>`).
+    #[error("{method}: {message}")]
+    Remote {
+        /// The method, e.g. `NetworkDriver.Join`.
+        method: String,
+        /// The plugin's `Err` (or `Error`).
+        message: String,
+    },
+    /// `network create` of a name taken (moby v20.10.24 `libnetwork/error.go`).
+    #[error("network with name {name} already exists")]
+    NetworkExists {
+        /// The name.
+        name: String,
+    },
+    /// A network name or ID the engine does not know.
+    #[error("network {name} not found")]
+    NoSuchNetwork {
+        /// The name or ID looked up.
+        name: String,
+    },
+    /// `network rm` while containers are connected (`ActiveEndpointsError`, wrapped by
+    /// `daemon/network.go`).
+    #[error("error while removing network: network {name} id {id} has active endpoints")]
+    NetworkInUse {
+        /// The network's name.
+        name: String,
+        /// Its ID.
+        id: String,
+    },
+    /// The built-in IPAM refused (`ipamapi`'s errors: `Address already in use`,
+    /// `requested address is out of range`, …), or a network setting it cannot serve.
+    #[error("{message}")]
+    Ipam {
+        /// dockerd's message.
+        message: String,
+    },
+    /// A step of a network action failed, with dockerd's context (`failed to allocate
+    /// gateway (10.0.0.1): …`, `failed to create endpoint c1 on network n1: …`,
+    /// `Updating join info failed: …`).
+    #[error("{context}: {source}")]
+    NetworkStep {
+        /// dockerd's words for the step.
+        context: String,
+        /// Why it failed.
+        source: Box<HarnessError>,
+    },
     /// An I/O error of the harness itself.
     #[error("{action}: {source}")]
     Io {
@@ -247,6 +295,29 @@ pub enum HarnessError {
 }
 
 impl HarnessError {
+    /// A failed plugin call in dockerd's words for network and IPAM drivers: the
+    /// plugin's own message after the method, without the HTTP status.
+    pub(crate) fn remote(self) -> Self {
+        match self {
+            Self::Call {
+                source:
+                    ClientError::Plugin {
+                        method, message, ..
+                    },
+                ..
+            } => Self::Remote { method, message },
+            other => other,
+        }
+    }
+
+    /// `self` with dockerd's context for the step that failed.
+    pub(crate) fn context(self, context: impl Into<String>) -> Self {
+        Self::NetworkStep {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             action: action.into(),

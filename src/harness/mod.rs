@@ -75,6 +75,7 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
+mod network;
 mod plugins;
 mod process;
 mod volume;
@@ -83,6 +84,7 @@ pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
 pub use error::HarnessError;
+pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;
 #[cfg(feature = "packager")]

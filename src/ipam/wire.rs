@@ -83,7 +83,7 @@ pub struct RequestPoolRequest {
         rename = "Options",
         default,
         deserialize_with = "null_as_default",
-        serialize_with = "go_map"
+        serialize_with = "always_map"
     )]
     pub options: HashMap<String, String>,
     /// Whether an IPv6 pool is asked for.
@@ -267,4 +267,16 @@ impl WireRequest for ReleaseAddressRequest {
     fn subject(&self) -> Option<&str> {
         Some(&self.pool_id)
     }
+}
+
+/// RequestPool's `Options` as dockerd sends them from `docker network create`: a map,
+/// `{}` when empty (libnetwork keeps the API's non-nil map; recorded in
+/// `tests/fixtures/dockerd-sequences/network_create_ipam.json`), keys sorted as Go's.
+fn always_map<S: serde::Serializer>(
+    map: &HashMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    map.iter()
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .serialize(serializer)
 }

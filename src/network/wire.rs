@@ -120,18 +120,14 @@ pub struct GwAllocCheckResponse {
 /// `driverapi.IPAMData`). Every address is a CIDR, **the gateway and the auxiliary
 /// addresses included** (`"Gateway": "10.99.0.1/24"`, not the plain address Docker's
 /// documentation shows: moby v20.10.24 `driverapi/ipamdata.go` writes `IPNet.String()`).
+/// Its fields are encoded in dockerd's order, `AddressSpace`, `AuxAddresses`,
+/// `Gateway`, `Pool` (`MarshalJSON` encodes a map, whose keys Go sorts), as recorded
+/// in `tests/fixtures/dockerd-sequences/network_create.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpamData {
     /// The IPAM driver's address space (`LocalDefault` for the default IPAM).
     #[serde(rename = "AddressSpace", default, deserialize_with = "null_as_default")]
     pub address_space: String,
-    /// The pool (`--subnet`).
-    #[serde(rename = "Pool")]
-    pub pool: Cidr,
-    /// The gateway, with the pool's prefix length; absent only when dockerd 28+ was
-    /// told by GwAllocCheck to skip it.
-    #[serde(rename = "Gateway", default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<Cidr>,
     /// The `--aux-address name=IP` reservations, each with the pool's prefix length.
     #[serde(
         rename = "AuxAddresses",
@@ -140,6 +136,13 @@ pub struct IpamData {
         skip_serializing_if = "HashMap::is_empty"
     )]
     pub aux_addresses: HashMap<String, Cidr>,
+    /// The gateway, with the pool's prefix length; absent only when dockerd 28+ was
+    /// told by GwAllocCheck to skip it.
+    #[serde(rename = "Gateway", default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Cidr>,
+    /// The pool (`--subnet`).
+    #[serde(rename = "Pool")]
+    pub pool: Cidr,
 }
 
 /// `/NetworkDriver.CreateNetwork` (`docker network create -d DRIVER`).

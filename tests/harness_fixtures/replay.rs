@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
-    Container, Engine, HarnessError, PluginLogLine, PluginProcess, Signal, VolumeUse,
+    Container, Engine, HarnessError, NetworkOptions, NetworkUse, PluginLogLine, PluginProcess,
+    Signal, VolumeUse,
 };
 use serde_json::Value;
 
@@ -227,6 +228,9 @@ impl Replay {
         if plugin["bare_get"].as_bool() == Some(true) {
             command.arg("--bare-get");
         }
+        if plugin["network"].as_bool() == Some(true) {
+            command.arg("--network");
+        }
         let log = self.root.path().join(format!("{name}.log"));
         PluginProcess::start(command, &socket_dir.join(format!("{name}.sock")), log).unwrap()
     }
@@ -397,6 +401,8 @@ impl Replay {
                 e.volumes().inspect(name).await.map(drop).into()
             }
             ["docker", "volume", "rm", name] => e.volumes().rm(name).await.into(),
+            ["docker", "network", "create", rest @ ..] => network_create(&e, rest).await.into(),
+            ["docker", "network", "rm", name] => e.networks().rm(name).await.into(),
             ["docker", "create" | "run", rest @ ..] => {
                 let run = words[1] == "run";
                 self.create_or_run(rest, run).await.into()
@@ -469,10 +475,16 @@ impl Replay {
         let e = self.engine.clone();
         let (mut name, mut driver, mut volume, mut remove, mut detach) =
             (None, None, None, false, false);
+        let mut network: Option<NetworkUse> = None;
         let mut it = rest.iter();
         while let Some(word) = it.next() {
             match *word {
                 "--name" => name = it.next().copied(),
+                "--network" => network = it.next().map(|n| NetworkUse::new(*n)),
+                "--ip" => {
+                    let ip = it.next().unwrap().parse().unwrap();
+                    network = network.map(|n| n.ip(ip));
+                }
                 "--volume-driver" => driver = it.next().copied(),
                 "-v" => volume = it.next().map(|v| v.split(':').next().unwrap()),
                 "--rm" => remove = true,
@@ -480,7 +492,13 @@ impl Replay {
                 _ => break, // the image, then its command
             }
         }
-        let volume = volume.expect("-v");
+        let volumes: Vec<VolumeUse> = volume
+            .map(|volume| match driver {
+                Some(d) => VolumeUse::with_driver(volume, d),
+                None => VolumeUse::existing(volume),
+            })
+            .into_iter()
+            .collect();
         // `sh -c 'echo TEXT > /data/FILE'`: the container writes into its volume.
         let script = rest
             .iter()
@@ -488,11 +506,8 @@ impl Replay {
             .and_then(|i| rest.get(i + 1))
             .and_then(|s| s.strip_prefix("echo "))
             .and_then(|s| s.split_once(" > /data/"));
-        let using = match driver {
-            Some(d) => VolumeUse::with_driver(volume, d),
-            None => VolumeUse::existing(volume),
-        };
-        let mut container = e.containers().create(&[using]).await?;
+        let networks: Vec<NetworkUse> = network.into_iter().collect();
+        let mut container = e.containers().create_on(&volumes, &networks).await?;
         if run {
             e.containers().start(&mut container).await?;
             if let Some((text, file)) = script {
@@ -510,6 +525,34 @@ impl Replay {
             .insert(name.unwrap_or("anonymous").to_owned(), container);
         Ok(())
     }
+}
+
+/// `docker network create [OPTIONS] NAME`.
+async fn network_create(e: &Engine, rest: &[&str]) -> Result<(), HarnessError> {
+    let (name, flags) = rest.split_last().unwrap();
+    let mut opts = NetworkOptions::default();
+    let mut it = flags.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || *it.next().unwrap();
+        match *flag {
+            "-d" => opts.driver = value().to_owned(),
+            "--ipam-driver" => opts = opts.ipam_driver(value()),
+            "--subnet" => opts = opts.subnet(value().parse().unwrap()),
+            "--gateway" => opts = opts.gateway(value().parse().unwrap()),
+            "--ip-range" => opts = opts.ip_range(value().parse().unwrap()),
+            "--aux-address" => {
+                let (k, v) = value().split_once('=').unwrap();
+                opts = opts.aux_address(k, v.parse().unwrap());
+            }
+            "--internal" => opts = opts.internal(),
+            "-o" => {
+                let (k, v) = value().split_once('=').unwrap();
+                opts = opts.option(k, v);
+            }
+            other => panic!("network create {other}: not replayed"),
+        }
+    }
+    e.networks().create(name, opts).await.map(drop)
 }
 
 /// A fixture command's words, with shell quotes (`'{{json .Settings}}'`) removed.

@@ -7,6 +7,8 @@ pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
+    /// Also a network and an IPAM driver (the recorder's `--network`).
+    pub(crate) network: bool,
     /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
     /// commands `docker plugin create` and enable, instead of a process on a socket.
     pub(crate) managed: bool,
@@ -59,8 +61,17 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
         name,
         capabilities: true,
         bare_get: false,
+        network: false,
         managed: false,
         container: RECORDER,
+    }
+}
+
+/// A legacy recorder that is also a network and an IPAM driver.
+pub(crate) const fn net_plugin(name: &'static str) -> PluginSpec {
+    PluginSpec {
+        network: true,
+        ..plugin(name)
     }
 }
 
@@ -73,6 +84,7 @@ pub(crate) const fn managed_in(name: &'static str, container: Container) -> Plug
         name,
         capabilities: true,
         bare_get: false,
+        network: false,
         managed: true,
         container,
     }
@@ -153,6 +165,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             name: "rec-nocaps",
             capabilities: false,
             bare_get: false,
+            network: false,
             managed: false,
             container: RECORDER,
         }],
@@ -235,6 +248,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             name: "rec-bare",
             capabilities: true,
             bare_get: true,
+            network: false,
             managed: false,
             container: RECORDER,
         }],
@@ -866,6 +880,166 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"],
         ],
         failing: &[0, 2, 3],
+    },
+    Action {
+        name: "network_create",
+        description: "docker network create -d P with dockerd's default IPAM: without \
+                      options, then with --subnet, --gateway, --ip-range, --aux-address, \
+                      --internal and -o; docker network rm of each",
+        plugins: &[net_plugin("rec-net")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[
+            &["network", "create", "-d", "rec-net", "n1"],
+            &[
+                "network",
+                "create",
+                "-d",
+                "rec-net",
+                "--subnet",
+                "10.202.0.0/24",
+                "--gateway",
+                "10.202.0.254",
+                "--ip-range",
+                "10.202.0.128/25",
+                "--aux-address",
+                "host1=10.202.0.10",
+                "--internal",
+                "-o",
+                "mtu=1400",
+                "-o",
+                "x=y",
+                "n2",
+            ],
+            &["network", "create", "-d", "rec-net", "n1"],
+            &["network", "rm", "n1"],
+            &["network", "rm", "n2"],
+        ],
+        failing: &[2],
+    },
+    Action {
+        name: "network_create_ipam",
+        description: "docker network create -d P --ipam-driver P: the IPAM driver's pool, \
+                      gateway and aux addresses, then the network; docker network rm \
+                      releases them",
+        plugins: &[net_plugin("rec-net")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[
+            &[
+                "network",
+                "create",
+                "-d",
+                "rec-net",
+                "--ipam-driver",
+                "rec-net",
+                "n1",
+            ],
+            &[
+                "network",
+                "create",
+                "-d",
+                "rec-net",
+                "--ipam-driver",
+                "rec-net",
+                "--subnet",
+                "10.203.0.0/24",
+                "--gateway",
+                "10.203.0.1",
+                "--ip-range",
+                "10.203.0.128/25",
+                "--aux-address",
+                "host1=10.203.0.10",
+                "-o",
+                "mtu=1400",
+                "n2",
+            ],
+            &["network", "rm", "n1"],
+            &["network", "rm", "n2"],
+        ],
+        failing: &[],
+    },
+    Action {
+        name: "network_run",
+        description: "containers on a plugin network with the plugin's IPAM (which requires \
+                      MAC addresses): docker run --rm, then one with --ip, stopped and \
+                      removed; docker network rm refused while it is connected, then done \
+                      (`--mac-address` cannot be recorded: docker CLI 28 sends it per network, \
+                      which needs API 1.44)",
+        plugins: &[net_plugin("rec-net")],
+        bundles: &[],
+        image: true,
+        setup: &[&[
+            "network",
+            "create",
+            "-d",
+            "rec-net",
+            "--ipam-driver",
+            "rec-net",
+            "--subnet",
+            "10.204.0.0/24",
+            "n1",
+        ]],
+        commands: &[
+            &["run", "--rm", "--network", "n1", IMAGE, "true"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                "c1",
+                "--network",
+                "n1",
+                "--ip",
+                "10.204.0.50",
+                IMAGE,
+                "sleep",
+                "60",
+            ],
+            &["network", "rm", "n1"],
+            &["stop", "-t", "1", "c1"],
+            &["rm", "c1"],
+            &["network", "rm", "n1"],
+        ],
+        failing: &[2],
+    },
+    Action {
+        name: "network_run_default_ipam",
+        description: "a container on a plugin network with dockerd's default IPAM and \
+                      --subnet: docker run --rm, then one with --ip, stopped and removed",
+        plugins: &[net_plugin("rec-net")],
+        bundles: &[],
+        image: true,
+        setup: &[&[
+            "network",
+            "create",
+            "-d",
+            "rec-net",
+            "--subnet",
+            "10.205.0.0/24",
+            "n1",
+        ]],
+        commands: &[
+            &["run", "--rm", "--network", "n1", IMAGE, "true"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                "c1",
+                "--network",
+                "n1",
+                "--ip",
+                "10.205.0.50",
+                IMAGE,
+                "sleep",
+                "60",
+            ],
+            &["stop", "-t", "1", "c1"],
+            &["rm", "c1"],
+            &["network", "rm", "n1"],
+        ],
+        failing: &[],
     },
 ];
 

@@ -38,6 +38,9 @@ pub(crate) struct PluginInfo {
     pub(crate) docker_name: Option<String>,
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
+    /// Only for recorders that are also network and IPAM drivers (then true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) network: bool,
     /// Only for managed plugins (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) managed: bool,
@@ -127,7 +130,7 @@ impl Normalizer {
         for (path, placeholder) in &self.paths {
             text = replace_path(&text, path, placeholder);
         }
-        self.ids_in(&text)
+        self.ids_in(&sandbox_keys(&text))
     }
 
     /// Replaces each run of exactly 64 lowercase hex digits by `<idN>`, numbered in order
@@ -187,6 +190,30 @@ impl Normalizer {
             other => other,
         }
     }
+}
+
+/// A network sandbox's key, `<exec-root>/netns/<12 hex>` (a Join's `SandboxKey`), with
+/// its 12 hex digits as `<sandbox>`: they are a random sandbox ID's.
+fn sandbox_keys(text: &str) -> String {
+    const NETNS: &str = "/netns/";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(NETNS) {
+        let (before, after) = rest.split_at(at + NETNS.len());
+        out.push_str(before);
+        let hex = after
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .count();
+        if hex == 12 {
+            out.push_str("<sandbox>");
+            rest = &after[12..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `path` replaced by `placeholder` where it is a whole path (`<tmp>/rec-shadow` in

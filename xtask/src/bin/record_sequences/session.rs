@@ -30,6 +30,7 @@ pub(crate) struct RunningPlugin {
     pub(crate) docker_name: String,
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
+    pub(crate) network: bool,
     pub(crate) managed: bool,
     pub(crate) root: PathBuf,
     pub(crate) log: PathBuf,
@@ -52,6 +53,7 @@ impl RunningPlugin {
             docker_name: spec.container.docker_name.unwrap_or(spec.name).to_owned(),
             capabilities: spec.capabilities,
             bare_get: spec.bare_get,
+            network: spec.network,
             managed: spec.managed,
             root: dir.join(spec.name),
             log: dir.join(format!("{}.calls.jsonl", spec.name)),
@@ -103,6 +105,9 @@ impl RunningPlugin {
         }
         if self.bare_get {
             command.arg("--bare-get");
+        }
+        if self.network {
+            command.arg("--network");
         }
         self.starts += 1;
         let stderr = self
@@ -573,6 +578,7 @@ pub(crate) fn record_action(
             docker_name: (p.docker_name != p.name).then(|| p.docker_name.clone()),
             capabilities: p.capabilities,
             bare_get: p.bare_get,
+            network: p.network,
             managed: p.managed,
             id: p.id.as_deref().map(|id| norm.text(id)),
             socket: p

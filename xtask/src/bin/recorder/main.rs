@@ -34,6 +34,7 @@
 //!                      repeatable: shows which network namespace the plugin is in
 //!   --store DIR        keep volumes' content in DIR and bind-mount it under --root on
 //!                      Mount, like a FUSE or NFS plugin under its propagated mount
+//!   --network          also serve a network driver and an IPAM driver (see [`network`])
 //!
 //! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
 //! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
@@ -41,6 +42,7 @@
 //! JSON; `null` when empty, a string when not JSON), `status`, `response_headers`,
 //! `response_body` and `response` (likewise).
 
+mod network;
 mod report;
 mod volumes;
 
@@ -83,11 +85,12 @@ struct Args {
     print_paths: Vec<String>,
     connect: Vec<String>,
     store: Option<PathBuf>,
+    network: bool,
 }
 
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
                      [--capabilities] [--bare-get] [--print-env VAR]... [--report] \
-                     [--print-path PATH]... [--connect ADDR]... [--store DIR]";
+                     [--print-path PATH]... [--connect ADDR]... [--store DIR] [--network]";
 
 fn parse_args() -> Result<Args, ArgsError> {
     let mut listen = ListenArgs::new("recorder");
@@ -100,6 +103,7 @@ fn parse_args() -> Result<Args, ArgsError> {
     let mut print_paths = Vec::new();
     let mut connect = Vec::new();
     let mut store = None;
+    let mut network = false;
     let mut flags = Flags::from_env(USAGE);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -112,6 +116,7 @@ fn parse_args() -> Result<Args, ArgsError> {
             "--print-path" => print_paths.push(flags.value()?),
             "--connect" => connect.push(flags.value()?),
             "--store" => store = Some(PathBuf::from(flags.value()?)),
+            "--network" => network = true,
             // The recorder binds its socket itself, to learn each caller's pid: of the
             // listen flags it takes --name and --socket-dir.
             "--name" | "--socket-dir" => listen.parse_flag(&mut flags)?,
@@ -137,6 +142,7 @@ fn parse_args() -> Result<Args, ArgsError> {
         print_paths,
         connect,
         store,
+        network,
     })
 }
 
@@ -339,8 +345,13 @@ async fn run(args: Args) -> io::Result<()> {
         bare_get: args.bare_get,
         store: args.store.clone(),
     };
-    let router = Plugin::new()
-        .volume(driver)
+    let mut plugin = Plugin::new().volume(driver);
+    if args.network {
+        plugin = plugin
+            .network(network::RecNetwork::default())
+            .ipam(network::RecIpam::default());
+    }
+    let router = plugin
         .into_router()
         .layer(middleware::from_fn_with_state(recorder, record));
 
