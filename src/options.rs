@@ -407,3 +407,24 @@ impl<'a> Parser<'a> {
         })
     }
 }
+
+/// A field whose type has no `FromStr` (and no `#[opt(parse_with = …)]`) does not
+/// compile: rustc reports "the trait bound `Remote: FromStr` is not satisfied" at the
+/// field's type. (A doc test rather than a `tests/ui` file: rustc's list of the types
+/// that do implement `FromStr` changes with every crate in the build.)
+///
+/// ```compile_fail,E0277
+/// use docker_plugin_sdk::DriverOptions;
+///
+/// struct Remote {
+///     host: String,
+/// }
+///
+/// #[derive(DriverOptions)]
+/// struct Opts {
+///     #[opt(expect = "user@host:/path")]
+///     remote: Remote,
+/// }
+/// ```
+#[cfg(all(doctest, feature = "macros"))]
+pub struct FieldWithoutFromStr;
