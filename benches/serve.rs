@@ -28,13 +28,16 @@
 //! application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, body
 //! `{"Name":"v1"}\n`). Both servers are loaded in turns of 1 s (bare, sdk, sdk, bare,
 //! ...) after a warmup, so that anything else running on the machine slows both alike.
-//! It measures, per server: calls/s, the server's CPU per call (utime + stime from
-//! `/proc/PID/stat`), the 99th percentile of the latency the load generator sees
-//! (request written → reply read; the median of each 1 s turn's p99, so that a burst
-//! of the machine's noise in one turn does not decide), its idle RSS (`VmRSS` once listening, before any
-//! load) and its peak RSS (`VmHWM` after the load). It also reports the size of a
-//! stripped release plugin binary. It exits non-zero when the SDK misses a target in
-//! any cell:
+//! It measures, per server and turn: calls/s, the server's CPU per call (utime + stime
+//! from `/proc/PID/stat`) and the 99th percentile of the latency the load generator sees
+//! (request written → reply read). A round is one turn of each server, back to back;
+//! each target is the median over the rounds of the SDK's figure divided by the bare
+//! server's in the same round, so that a burst of the machine's noise (a build, a
+//! stolen VM slice) moves one round's ratio and not the verdict. The absolute figures
+//! shown are each server's medians over its turns. It also measures each server's idle
+//! RSS (`VmRSS` once listening, before any load) and its peak RSS (`VmHWM` after the
+//! load), and the size of a stripped release plugin binary. It exits non-zero when the
+//! SDK misses a target in any cell:
 //!
 //! - calls/s at least 90% of the bare server's;
 //! - CPU per call at most 1.25 times the bare server's;
@@ -45,7 +48,8 @@
 //! Environment:
 //!
 //! - `BENCH_SETUPS` (default `plain,multi,main`), `BENCH_CONNECTIONS` (default `1,64`).
-//! - `BENCH_SECONDS` (default 5): measured seconds per server and cell, in 1 s turns;
+//! - `BENCH_SECONDS` (default 7): measured seconds per server and cell, in 1 s turns
+//!   (one round per second);
 //!   `BENCH_WARMUP` (default 1): seconds of warmup per server and cell.
 //! - `BENCH_METHOD` (`get`, the default, or `list`).
 //! - `BENCH_CLIENT_THREADS` (default 1): worker threads of the load generator (1 is a
@@ -360,20 +364,63 @@ impl Config {
             setups,
             connections,
             warmup: seconds("BENCH_WARMUP", 1.0)?,
-            duration: seconds("BENCH_SECONDS", 5.0)?,
+            duration: seconds("BENCH_SECONDS", 7.0)?,
             client_threads,
             method: Method::from_env(),
         })
     }
 }
 
-/// What one server measured in one cell.
+/// What one server measured in one cell: its figures in each round (one 1 s turn per
+/// server and round), and its memory.
 struct Measured {
+    rounds: Vec<Turn>,
+    idle_rss: f64,
+    peak_rss: f64,
+}
+
+/// One server's figures over one of its turns.
+#[derive(Clone, Copy)]
+struct Turn {
     calls_per_sec: f64,
     cpu_us_per_call: f64,
     p99_us: f64,
-    idle_rss: f64,
-    peak_rss: f64,
+}
+
+impl Measured {
+    /// The median of one figure over the rounds.
+    fn median(&self, figure: impl Fn(&Turn) -> f64) -> f64 {
+        median(self.rounds.iter().map(figure).collect())
+    }
+}
+
+/// The SDK's figure divided by the bare server's, compared round by round (their turns
+/// are adjacent, so both ran on the same machine state): the median of the rounds'
+/// ratios. A burst of the machine's noise (a build, a VM steal) lands in one turn and
+/// moves one round's ratio, not the verdict, which a ratio of totals lets it decide.
+fn paired_ratio(bare: &Measured, sdk: &Measured, figure: impl Fn(&Turn) -> f64) -> f64 {
+    median(
+        bare.rounds
+            .iter()
+            .zip(&sdk.rounds)
+            .map(|(b, s)| figure(s) / figure(b))
+            .collect(),
+    )
+}
+
+/// The median of some values (NaN when there are none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
 }
 
 /// The targets, each a ratio of the SDK's figure to the bare server's.
@@ -425,22 +472,22 @@ fn parent() -> Result<bool, String> {
     for &setup in &config.setups {
         for &connections in &config.connections {
             let [bare, sdk] = cell(&exe, setup, connections, &config)?;
-            let throughput = sdk.calls_per_sec / bare.calls_per_sec;
-            let cpu = sdk.cpu_us_per_call / bare.cpu_us_per_call;
-            let p99 = sdk.p99_us / bare.p99_us;
+            let throughput = paired_ratio(&bare, &sdk, |t| t.calls_per_sec);
+            let cpu = paired_ratio(&bare, &sdk, |t| t.cpu_us_per_call);
+            let p99 = paired_ratio(&bare, &sdk, |t| t.p99_us);
             let idle = (sdk.idle_rss - bare.idle_rss) / MIB;
             println!(
                 "{:<6} {:>5} | {:>9.0} {:>9.0} {:>6.3} | {:>7.2} {:>7.2} {:>6.3} | {:>8.1} {:>8.1} {:>6.3} | {:>+8.2} {:>8.2}",
                 setup.name(),
                 connections,
-                bare.calls_per_sec,
-                sdk.calls_per_sec,
+                bare.median(|t| t.calls_per_sec),
+                sdk.median(|t| t.calls_per_sec),
                 throughput,
-                bare.cpu_us_per_call,
-                sdk.cpu_us_per_call,
+                bare.median(|t| t.cpu_us_per_call),
+                sdk.median(|t| t.cpu_us_per_call),
                 cpu,
-                bare.p99_us,
-                sdk.p99_us,
+                bare.median(|t| t.p99_us),
+                sdk.median(|t| t.p99_us),
                 p99,
                 idle,
                 sdk.peak_rss / bare.peak_rss,
@@ -555,31 +602,17 @@ impl LoadState {
         self.wake.notify_waiters();
     }
 
-    /// The 99th percentile of the measured latencies, in µs: the median of each turn's
-    /// p99. At one connection the tail is the machine's scheduling noise (the bare
-    /// server's own p99 varies threefold between runs here); a burst of it lands in one
-    /// 1 s turn and must not decide the comparison, which a p99 over all calls lets it.
-    fn p99_us(&self) -> f64 {
+    /// The 99th percentile of each measured turn's latencies, in µs, in turn order.
+    fn p99_per_turn_us(&self) -> Vec<f64> {
         let mut latencies = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
         latencies.sort_unstable();
-        let mut per_turn: Vec<u32> = latencies
+        latencies
             .chunk_by(|a, b| a.0 == b.0)
             .map(|turn| {
                 let at = ((turn.len() as f64 * 0.99).ceil() as usize).clamp(1, turn.len()) - 1;
-                turn[at].1
+                f64::from(turn[at].1) / 1e3
             })
-            .collect();
-        if per_turn.is_empty() {
-            return f64::NAN;
-        }
-        per_turn.sort_unstable();
-        let mid = per_turn.len() / 2;
-        let median = if per_turn.len().is_multiple_of(2) {
-            (f64::from(per_turn[mid - 1]) + f64::from(per_turn[mid])) / 2.0
-        } else {
-            f64::from(per_turn[mid])
-        };
-        median / 1e3
+            .collect()
     }
 }
 
@@ -642,14 +675,26 @@ fn measure(
             .build()
     }
     .map_err(|e| format!("load generator runtime: {e}"))?;
-    let (calls, cpu_ticks, elapsed) = runtime.block_on(load(targets, connections, config))?;
+    let rounds = runtime.block_on(load(targets, connections, config))?;
     let ticks_per_sec = clock_ticks_per_sec();
     let mut measured = Vec::with_capacity(2);
     for (i, target) in targets.iter().enumerate() {
+        let p99s = target.load.p99_per_turn_us();
+        let turns = rounds
+            .iter()
+            .enumerate()
+            .map(|(round, slices)| {
+                let slice = &slices[i];
+                Turn {
+                    calls_per_sec: slice.calls as f64 / slice.elapsed.as_secs_f64(),
+                    cpu_us_per_call: slice.cpu_ticks as f64 / ticks_per_sec * 1e6
+                        / slice.calls.max(1) as f64,
+                    p99_us: p99s.get(round).copied().unwrap_or(f64::NAN),
+                }
+            })
+            .collect();
         measured.push(Measured {
-            calls_per_sec: calls[i] as f64 / elapsed[i].as_secs_f64(),
-            cpu_us_per_call: cpu_ticks[i] as f64 / ticks_per_sec * 1e6 / calls[i].max(1) as f64,
-            p99_us: target.load.p99_us(),
+            rounds: turns,
             idle_rss: target.idle_rss,
             peak_rss: proc_status_kib(target.pid, "VmHWM:")? as f64 * 1024.0,
         });
@@ -659,13 +704,20 @@ fn measure(
         .map_err(|_| "two servers, two measurements".to_owned())
 }
 
-/// Runs the connections; returns, per server, the calls, the server's CPU ticks and the
-/// wall time of its measured slices.
+/// One server's turn: its calls, its CPU ticks and the wall time.
+#[derive(Clone, Copy, Default)]
+struct Slice {
+    calls: u64,
+    cpu_ticks: u64,
+    elapsed: Duration,
+}
+
+/// Runs the connections; returns, for each round, each server's slice.
 async fn load(
     targets: &[Target; 2],
     connections: usize,
     config: &Config,
-) -> Result<([u64; 2], [u64; 2], [Duration; 2]), String> {
+) -> Result<Vec<[Slice; 2]>, String> {
     let mut tasks = Vec::with_capacity(2 * connections);
     for target in targets {
         for _ in 0..connections {
@@ -691,29 +743,33 @@ async fn load(
         target.load.measuring.store(true, Ordering::SeqCst);
     }
 
-    let calls0 = targets.each(|t| t.load.calls.load(Ordering::SeqCst));
-    let cpu0 = targets.try_each(|t| cpu_ticks(t.pid))?;
     let slices = (config.duration.as_secs_f64() / SLICE.as_secs_f64())
         .round()
         .max(1.0) as usize;
     let slice = config.duration / slices as u32;
-    let mut elapsed = [Duration::ZERO; 2];
-    for round in 0..slices {
+    let mut rounds = vec![[Slice::default(); 2]; slices];
+    for (round, measured) in rounds.iter_mut().enumerate() {
         // ABBA order: a slow drift in the machine's speed favours neither server.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
+            let load = &targets[i].load;
+            let calls0 = load.calls.load(Ordering::SeqCst);
+            let cpu0 = cpu_ticks(targets[i].pid)?;
             let started = Instant::now();
-            targets[i].load.set_active(true);
+            load.set_active(true);
             tokio::time::sleep(slice).await;
-            targets[i].load.set_active(false);
-            elapsed[i] += started.elapsed();
+            load.set_active(false);
+            let elapsed = started.elapsed();
+            // The calls in flight when the turn ended finish now; they count (a few
+            // dozen among thousands), and so does the CPU they use.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            measured[i] = Slice {
+                calls: load.calls.load(Ordering::SeqCst) - calls0,
+                cpu_ticks: cpu_ticks(targets[i].pid)? - cpu0,
+                elapsed,
+            };
         }
     }
-    // The calls in flight when a slice ended finish now; they count (a few dozen among
-    // hundreds of thousands), and so does the CPU they use.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let cpu1 = targets.try_each(|t| cpu_ticks(t.pid))?;
-    let calls1 = targets.each(|t| t.load.calls.load(Ordering::SeqCst));
 
     for target in targets {
         target.load.stop.store(true, Ordering::SeqCst);
@@ -724,29 +780,11 @@ async fn load(
             .map_err(|e| format!("connection task: {e}"))?
             .map_err(|e| format!("connection: {e}"))?;
     }
-    Ok((
-        [calls1[0] - calls0[0], calls1[1] - calls0[1]],
-        [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]],
-        elapsed,
-    ))
+    Ok(rounds)
 }
 
 /// How long each server is loaded at a time.
 const SLICE: Duration = Duration::from_secs(1);
-
-trait Each<T> {
-    fn each<U>(&self, f: impl Fn(&T) -> U) -> [U; 2];
-    fn try_each<U>(&self, f: impl Fn(&T) -> Result<U, String>) -> Result<[U; 2], String>;
-}
-
-impl<T> Each<T> for [T; 2] {
-    fn each<U>(&self, f: impl Fn(&T) -> U) -> [U; 2] {
-        [f(&self[0]), f(&self[1])]
-    }
-    fn try_each<U>(&self, f: impl Fn(&T) -> Result<U, String>) -> Result<[U; 2], String> {
-        Ok([f(&self[0])?, f(&self[1])?])
-    }
-}
 
 /// One keep-alive connection: a request, its whole reply, and again, while its server's
 /// turn lasts, until `stop`. The latency of each measured call is kept.
