@@ -481,6 +481,9 @@ fn plugins_die_with_a_killed_test_process() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The killed copy could not unmount the plugin's propagated mount.
+    support::mounts::unmount_under(dir.path());
+    dir.close().unwrap();
 }
 
 /// `Probe::<T>::has_default()` is true only when `T: Default` (the inherent method

@@ -13,7 +13,8 @@
 //! - [`cli`]: the `cargo docker-plugin` binary run as a user runs it;
 //! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
 //!   and [`token_server`], a token service for it;
-//! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports.
+//! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports;
+//! - [`mounts`]: mounts a SIGKILLed test process left under its temporary dir.
 #![allow(dead_code)]
 
 #[cfg(feature = "harness")]
@@ -23,6 +24,7 @@ pub mod bundle;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod logs;
+pub mod mounts;
 #[cfg(feature = "client")]
 pub mod netplug;
 pub mod process;
