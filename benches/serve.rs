@@ -19,8 +19,9 @@
 //! - `multi`: both on a multi-thread runtime (what `#[tokio::main]` gives), no
 //!   subscriber;
 //! - `main`: the SDK started exactly as `#[docker_plugin_sdk::main]` starts a plugin
-//!   (its runtime and its log subscriber at the default `info` level), against the bare
-//!   server on a multi-thread runtime without a subscriber (the floor).
+//!   (its runtime and its log subscriber at the default `info` level), with its call
+//!   metrics kept and served on a socket of their own, as real plugins run, against the
+//!   bare server on a multi-thread runtime without a subscriber (the floor).
 //!
 //! For each setup and each connection count (1 and 64 by default) the load generator
 //! keeps that many keep-alive HTTP/1.1 connections over the unix socket, one request in
@@ -66,6 +67,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use docker_plugin_sdk::telemetry::CallMetrics;
 use docker_plugin_sdk::volume::{self, Volume};
 use docker_plugin_sdk::{Plugin, Result as SdkResult, async_trait, transport::UnixSocket};
 use http_body_util::{BodyExt, Full};
@@ -116,9 +118,9 @@ fn main() -> ExitCode {
         (Some("bare"), Some(socket), Some(setup)) => child(setup, bare(PathBuf::from(socket))),
         // `#[docker_plugin_sdk::main]` expands to this call.
         (Some("sdk"), Some(socket), Some(Setup::Main)) => {
-            docker_plugin_sdk::__private::run_main(sdk(PathBuf::from(socket)))
+            docker_plugin_sdk::__private::run_main(sdk(PathBuf::from(socket), Setup::Main))
         }
-        (Some("sdk"), Some(socket), Some(setup)) => child(setup, sdk(PathBuf::from(socket))),
+        (Some("sdk"), Some(socket), Some(setup)) => child(setup, sdk(PathBuf::from(socket), setup)),
         // `cargo bench` passes `--bench` (and perhaps a filter): be the load generator.
         _ => match parent() {
             Ok(true) => ExitCode::SUCCESS,
@@ -292,8 +294,10 @@ impl volume::Driver for Trivial {
     }
 }
 
-/// The SDK serving [`Trivial`] at `socket` (`DIR/NAME.sock`) until SIGTERM.
-async fn sdk(socket: PathBuf) -> Result<(), String> {
+/// The SDK serving [`Trivial`] at `socket` (`DIR/NAME.sock`) until SIGTERM. In the
+/// `main` setup it runs as a real plugin does: with its call metrics kept and served
+/// (on `DIR/NAME-metrics.sock`).
+async fn sdk(socket: PathBuf, setup: Setup) -> Result<(), String> {
     let dir = socket.parent().ok_or("socket path has no directory")?;
     let name = socket
         .file_stem()
@@ -303,12 +307,21 @@ async fn sdk(socket: PathBuf) -> Result<(), String> {
         .dir(dir)
         .bind()
         .map_err(|e| e.to_string())?;
-    Plugin::new()
-        .volume(Trivial)
-        .server(listener)
-        .run()
-        .await
-        .map_err(|e| e.to_string())
+    let plugin = Plugin::new().volume(Trivial);
+    let server = if setup == Setup::Main {
+        let metrics = CallMetrics::new();
+        let endpoint = UnixSocket::new(format!("{name}-metrics"))
+            .dir(dir)
+            .bind()
+            .map_err(|e| e.to_string())?;
+        plugin
+            .call_metrics(&metrics)
+            .server(listener)
+            .metrics(endpoint, &metrics)
+    } else {
+        plugin.server(listener)
+    };
+    server.run().await.map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------

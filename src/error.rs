@@ -184,6 +184,15 @@ pub enum ServeError {
         "no socket was passed in LISTEN_FDS: start the plugin through its systemd .socket unit"
     )]
     NoActivatedSocket,
+    /// The metrics endpoint was given a TCP address off loopback.
+    #[error(
+        "the metrics endpoint must listen on a unix socket or on loopback, not {addr}: \
+         use 127.0.0.1 or ::1 (the metrics are the plugin's own business)"
+    )]
+    MetricsNotLoopback {
+        /// The address refused.
+        addr: std::net::SocketAddr,
+    },
     /// A TLS certificate or key could not be used.
     #[error("TLS setup failed: {0}")]
     Tls(String),

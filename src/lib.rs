@@ -86,6 +86,8 @@
 //!   declaration (name, request and response types, dockerd's timeout, whether a 404
 //!   means "not implemented", the error key) every endpoint is declared with once,
 //!   `/Plugin.Activate` among them.
+//! - [`telemetry`]: the plugin's own call metrics ([`CallMetrics`](telemetry::CallMetrics),
+//!   Prometheus text) and its readiness ([`Readiness`](telemetry::Readiness)).
 //! - `dispatch` (private): routing; the unary and streaming endpoints every method goes
 //!   through (body limit and read deadline, decode, span, panic catch, `{"Err"}`, a
 //!   call run to completion when its client leaves), typed rejections.
@@ -106,7 +108,7 @@
 //!   and per-ID mount reference counts ([`MountTable`](state::MountTable)) that
 //!   survive a restart.
 //! - [`Server`]: the run loop and its connection limit, each connection's timer (idle,
-//!   slow request heads), the drain, graceful shutdown.
+//!   slow request heads), the drain, graceful shutdown, and the metrics endpoint.
 //! - [`managed`]: managed ("v2") plugins: the typed `config.json` (dockerd's decoding,
 //!   its validation, the privileges `docker plugin install` asks for, `docker plugin
 //!   set`), bundle directories, and the settings kept beside the config. Always
@@ -148,6 +150,7 @@ pub mod package;
 pub mod protocol;
 pub mod spec;
 pub mod state;
+pub mod telemetry;
 pub mod transport;
 pub mod volume;
 

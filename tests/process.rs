@@ -1,7 +1,8 @@
 //! The example plugin as a real process: stopped by SIGTERM or SIGINT it removes its
 //! socket and spec file, and under systemd socket activation (the real
 //! `systemd-socket-activate` from Debian's systemd package) it serves the socket it is
-//! handed and reports readiness with sd_notify.
+//! handed and reports readiness with sd_notify. With `--metrics` it serves its call
+//! metrics on a socket of their own.
 
 mod support;
 
@@ -76,6 +77,43 @@ async fn a_second_instance_refuses_a_live_socket_and_exits_with_an_error() {
         ["VolumeDriver"],
         "the first instance lost its socket"
     );
+}
+
+#[tokio::test]
+async fn metrics_flag_serves_the_plugins_call_metrics_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("plugins/met.sock");
+    let metrics = dir.path().join("met-metrics.sock");
+    let mut command = localvol(dir.path(), "met");
+    command.arg("--metrics").arg(&metrics);
+    let mut plugin = PluginProcess::start(command, &socket, dir.path().join("log")).unwrap();
+    assert_eq!(activate(&socket).await, ["VolumeDriver"]);
+    let client = Client::unix(&socket);
+    let create: volume::CreateRequest =
+        serde_json::from_value(serde_json::json!({"Name": "m1"})).unwrap();
+    client.call::<volume::Create>(&create).await.unwrap();
+
+    let mut stream = tokio::net::UnixStream::connect(&metrics).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut reply = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut reply)
+        .await
+        .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    for line in [
+        "docker_plugin_calls_total{method=\"Plugin.Activate\"} 1",
+        "docker_plugin_calls_total{method=\"VolumeDriver.Create\"} 1",
+        "docker_plugin_call_errors_total{method=\"VolumeDriver.Create\"} 0",
+    ] {
+        assert!(reply.lines().any(|l| l == line), "no {line:?} in {reply}");
+    }
+    assert!(plugin.terminate().unwrap().success());
+    assert!(!metrics.exists(), "metrics socket left behind");
 }
 
 #[tokio::test]

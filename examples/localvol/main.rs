@@ -19,6 +19,8 @@
 //!   --tcp ADDR            listen on TCP instead (needs --spec-dir so dockerd finds it)
 //!   --spec-dir DIR        write NAME.spec pointing at the socket there
 //!   --systemd             serve the socket passed by systemd socket activation
+//!   --metrics ADDR        serve call metrics (Prometheus, GET /metrics) on a unix socket
+//!                         path ending in .sock or a loopback IP:PORT
 //!
 //! The log level comes from RUST_LOG (default `info`); every call is logged with its
 //! method and volume name.
@@ -59,12 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let driver = driver::LocalVolumes::new(&root)
         .await
         .map_err(|err| format!("cannot use root {}: {err}", root.display()))?;
-    let (listener, spec) = listen.bind()?;
-    let mut server = Plugin::new().volume(driver).server(listener);
-    if let Some(spec) = spec {
-        server = server.spec_file(spec);
-    }
     // Serves until SIGTERM or SIGINT, then removes its socket and spec file.
-    server.run().await?;
+    listen.serve(Plugin::new().volume(driver)).await?;
     Ok(())
 }

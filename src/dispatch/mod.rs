@@ -28,8 +28,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -44,7 +44,8 @@ pub(crate) use request::RequestBody;
 use request::check_head;
 
 use crate::error::Error;
-use crate::protocol::{Activate, ActivateResponse, Method, SubsystemSpec};
+use crate::protocol::{Activate, ActivateResponse, ErrorKey, Method, SubsystemSpec};
+use crate::telemetry::{CallMetrics, MethodCounters, Readiness};
 
 /// How long a request body may take to arrive, by default.
 pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,7 +93,7 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
 /// [`Plugin`](crate::Plugin)'s builder collects.
 pub(crate) struct Subsystem {
     spec: &'static SubsystemSpec,
-    routes: Vec<(&'static str, Box<dyn Endpoint>)>,
+    routes: Vec<(&'static str, ErrorKey, Box<dyn Endpoint>)>,
 }
 
 impl Subsystem {
@@ -114,7 +115,8 @@ impl Subsystem {
     {
         let driver = Arc::clone(driver);
         let endpoint = unary::Unary::<M, _>::new(move |request| call(Arc::clone(&driver), request));
-        self.routes.push((M::NAME, Box::new(endpoint)));
+        self.routes
+            .push((M::NAME, M::ERROR_KEY, Box::new(endpoint)));
         self
     }
 
@@ -132,7 +134,8 @@ impl Subsystem {
         let driver = Arc::clone(driver);
         let endpoint =
             streaming::Streaming::<M, _>::new(move |request| call(Arc::clone(&driver), request));
-        self.routes.push((M::NAME, Box::new(endpoint)));
+        self.routes
+            .push((M::NAME, M::ERROR_KEY, Box::new(endpoint)));
         self
     }
 
@@ -144,15 +147,18 @@ impl Subsystem {
     /// The names of the methods it serves, in registration order.
     #[cfg(test)]
     pub(crate) fn method_names(&self) -> Vec<&'static str> {
-        self.routes.iter().map(|(name, _)| *name).collect()
+        self.routes.iter().map(|(name, _, _)| *name).collect()
     }
 }
 
-/// One route: a method's path, its body limit and its endpoint.
+/// One route: a method's path, its body limit, the key its errors go under, its
+/// endpoint and, when the plugin keeps metrics, its counters.
 struct Route {
     path: String,
     body_limit: usize,
+    error_key: ErrorKey,
     endpoint: Box<dyn Endpoint>,
+    counters: Option<Arc<MethodCounters>>,
 }
 
 /// The routes of a plugin: every method of every subsystem, `/Plugin.Activate` and the
@@ -164,13 +170,28 @@ pub(crate) struct Dispatch {
     /// The `/Plugin.Activate` reply, encoded once.
     activation: Bytes,
     settings: CallSettings,
+    telemetry: Telemetry,
+    /// `Plugin.Activate`'s counters, when the plugin keeps metrics.
+    activate_counters: Option<Arc<MethodCounters>>,
     shutdown: CancellationToken,
+}
+
+/// What a plugin reports about itself: its call metrics and its readiness, each when
+/// the plugin asked for it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Telemetry {
+    pub(crate) metrics: Option<CallMetrics>,
+    pub(crate) readiness: Option<Readiness>,
 }
 
 impl Dispatch {
     /// The routes of `subsystems`. `settings.body_limit`, when set, replaces every
     /// subsystem's default limit.
-    pub(crate) fn new(subsystems: Vec<Subsystem>, settings: CallSettings) -> Self {
+    pub(crate) fn new(
+        subsystems: Vec<Subsystem>,
+        settings: CallSettings,
+        telemetry: Telemetry,
+    ) -> Self {
         let activation = ActivateResponse {
             implements: subsystems
                 .iter()
@@ -182,21 +203,34 @@ impl Dispatch {
         let mut routes: Vec<Route> = Vec::new();
         for subsystem in subsystems {
             let limit = settings.body_limit.unwrap_or(subsystem.spec.body_limit);
-            for (name, endpoint) in subsystem.routes {
+            for (name, error_key, endpoint) in subsystem.routes {
                 let path = format!("/{name}");
                 // A path registered twice is served by the last registration.
                 routes.retain(|existing| existing.path != path);
                 routes.push(Route {
                     path,
                     body_limit: limit,
+                    error_key,
                     endpoint,
+                    counters: None,
                 });
+            }
+        }
+        let activate_counters = telemetry
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.counters(Activate::NAME));
+        if let Some(metrics) = &telemetry.metrics {
+            for route in &mut routes {
+                route.counters = Some(metrics.counters(&route.path[1..]));
             }
         }
         Self {
             routes,
             activation,
             settings,
+            telemetry,
+            activate_counters,
             shutdown: CancellationToken::new(),
         }
     }
@@ -215,13 +249,55 @@ impl Dispatch {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
         if let Some(route) = self.routes.iter().find(|route| route.path == path) {
-            return route.endpoint.call(self.context(route), parts, body);
+            return self.call_method(route, parts, body);
         }
-        ReplyFuture::ready(if path.strip_prefix('/') == Some(Activate::NAME) {
-            self.activate(&parts)
+        if path.strip_prefix('/') == Some(Activate::NAME) {
+            ReplyFuture::ready(self.activate(&parts)).timed(self.activate_counters.as_ref())
         } else {
-            unknown_endpoint(&parts)
-        })
+            ReplyFuture::ready(self.unknown(&parts))
+        }
+    }
+
+    /// Calls a method's endpoint, unless the plugin says it is not ready; counted when
+    /// the plugin keeps metrics.
+    fn call_method(&self, route: &Route, parts: Parts, body: RequestBody) -> ReplyFuture {
+        let started = route.counters.as_ref().map(|_| Instant::now());
+        let reply = match self.not_ready(route, &parts) {
+            Some(refused) => ReplyFuture::ready(refused),
+            None => route.endpoint.call(self.context(route), parts, body),
+        };
+        match (started, &route.counters) {
+            (Some(started), Some(counters)) => reply.timed_from(started, counters),
+            _ => reply,
+        }
+    }
+
+    /// The reply to a call made while the plugin reports it is not ready: a 503 with
+    /// the reason, at once, instead of a call that would hang on the backend.
+    fn not_ready(&self, route: &Route, parts: &Parts) -> Option<Reply> {
+        let reason = self.telemetry.readiness.as_ref()?.not_ready_reason()?;
+        let content_type = match check_head(parts) {
+            Ok(content_type) => content_type,
+            Err(reply) => return Some(reply),
+        };
+        Some(reply::method_error_reply(
+            content_type,
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            &format!("plugin not ready: {reason}"),
+            route.error_key,
+        ))
+    }
+
+    /// What the plugin reports about itself.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    fn unknown(&self, parts: &Parts) -> Reply {
+        if let Some(metrics) = &self.telemetry.metrics {
+            metrics.record_unknown();
+        }
+        unknown_endpoint(parts)
     }
 
     /// The paths of the methods, in the order [`Dispatch::call_route`] numbers them.
@@ -233,19 +309,20 @@ impl Dispatch {
     pub(crate) fn call_route(&self, index: usize, request: Request<RequestBody>) -> ReplyFuture {
         let (parts, body) = request.into_parts();
         match self.routes.get(index) {
-            Some(route) => route.endpoint.call(self.context(route), parts, body),
-            None => ReplyFuture::ready(unknown_endpoint(&parts)),
+            Some(route) => self.call_method(route, parts, body),
+            None => ReplyFuture::ready(self.unknown(&parts)),
         }
     }
 
     /// Answers a request routed to `/Plugin.Activate`.
     pub(crate) fn call_activate(&self, request: Request<RequestBody>) -> ReplyFuture {
         ReplyFuture::ready(self.activate(&request.into_parts().0))
+            .timed(self.activate_counters.as_ref())
     }
 
     /// Answers a request for a path this plugin does not serve.
     pub(crate) fn call_unknown(&self, request: Request<RequestBody>) -> ReplyFuture {
-        ReplyFuture::ready(unknown_endpoint(&request.into_parts().0))
+        ReplyFuture::ready(self.unknown(&request.into_parts().0))
     }
 
     /// Shutdown has started: streaming replies end.
@@ -276,16 +353,60 @@ fn unknown_endpoint(parts: &Parts) -> Reply {
 }
 
 /// The reply to one request: ready at once (errors found in the head, activation), a
-/// unary call (run to completion even when dropped), or the start of a streaming reply.
-pub(crate) enum ReplyFuture {
+/// unary call (run to completion even when dropped), or the start of a streaming reply;
+/// timed into its method's counters when the plugin keeps metrics.
+pub(crate) struct ReplyFuture {
+    state: ReplyState,
+    timing: Option<Timing>,
+}
+
+enum ReplyState {
     Ready(Option<Reply>),
     Call(RunToCompletion),
     Stream(Pin<Box<dyn Future<Output = Reply> + Send>>),
 }
 
+/// When the call started, and the counters its outcome goes to.
+struct Timing {
+    started: Instant,
+    counters: Arc<MethodCounters>,
+}
+
 impl ReplyFuture {
+    fn new(state: ReplyState) -> Self {
+        Self {
+            state,
+            timing: None,
+        }
+    }
+
     fn ready(reply: Reply) -> Self {
-        Self::Ready(Some(reply))
+        Self::new(ReplyState::Ready(Some(reply)))
+    }
+
+    fn call(call: RunToCompletion) -> Self {
+        Self::new(ReplyState::Call(call))
+    }
+
+    fn stream(start: Pin<Box<dyn Future<Output = Reply> + Send>>) -> Self {
+        Self::new(ReplyState::Stream(start))
+    }
+
+    /// Counted into `counters`, when there are any, from now.
+    fn timed(self, counters: Option<&Arc<MethodCounters>>) -> Self {
+        match counters {
+            Some(counters) => self.timed_from(Instant::now(), counters),
+            None => self,
+        }
+    }
+
+    /// Counted into `counters`, from `started`.
+    fn timed_from(mut self, started: Instant, counters: &Arc<MethodCounters>) -> Self {
+        self.timing = Some(Timing {
+            started,
+            counters: Arc::clone(counters),
+        });
+        self
     }
 }
 
@@ -293,14 +414,32 @@ impl Future for ReplyFuture {
     type Output = Result<Reply, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Call(call) => Pin::new(call).poll(cx).map(Ok),
-            Self::Stream(call) => call.as_mut().poll(cx).map(Ok),
-            Self::Ready(reply) => match reply.take() {
-                Some(reply) => Poll::Ready(Ok(reply)),
+        let this = self.get_mut();
+        let reply = match &mut this.state {
+            ReplyState::Call(call) => ready!(Pin::new(call).poll(cx)),
+            ReplyState::Stream(call) => ready!(call.as_mut().poll(cx)),
+            ReplyState::Ready(reply) => match reply.take() {
+                Some(reply) => reply,
                 // Polled again after completion, which callers never do.
-                None => Poll::Pending,
+                None => return Poll::Pending,
             },
+        };
+        if let Some(timing) = this.timing.take() {
+            timing.counters.record(
+                timing.started.elapsed(),
+                reply.status() != http::StatusCode::OK,
+            );
+        }
+        Poll::Ready(Ok(reply))
+    }
+}
+
+impl Drop for ReplyFuture {
+    /// Dropped before its reply: the client closed the connection (a unary call goes
+    /// on in the background, see [`RunToCompletion`]).
+    fn drop(&mut self) {
+        if let Some(timing) = self.timing.take() {
+            timing.counters.record_abandoned();
         }
     }
 }

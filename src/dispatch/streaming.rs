@@ -57,7 +57,7 @@ where
             Err(reply) => return ReplyFuture::ready(reply),
         };
         drop(parts);
-        ReplyFuture::Stream(Box::pin(handle::<M, F, Fut, S>(
+        ReplyFuture::stream(Box::pin(handle::<M, F, Fut, S>(
             accepted,
             context.shutdown.clone(),
             self.call.clone(),

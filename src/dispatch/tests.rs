@@ -90,7 +90,11 @@ async fn call(dispatch: &Dispatch, path: &str, body: &str) -> (StatusCode, Strin
 #[tokio::test]
 async fn each_subsystem_has_its_default_body_limit_and_the_plugins_wins() {
     let long = r#"{"Name":"a name longer than thirty-two bytes"}"#;
-    let dispatch = Dispatch::new(vec![small(), streams()], CallSettings::default());
+    let dispatch = Dispatch::new(
+        vec![small(), streams()],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
     let (status, body) = call(&dispatch, "/Test.Echo", long).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(body.contains("32-byte limit"), "{body}");
@@ -107,6 +111,7 @@ async fn each_subsystem_has_its_default_body_limit_and_the_plugins_wins() {
             body_limit: Some(4096),
             ..CallSettings::default()
         },
+        Telemetry::default(),
     );
     let (status, body) = call(&dispatch, "/Test.Echo", long).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, long));
@@ -114,7 +119,11 @@ async fn each_subsystem_has_its_default_body_limit_and_the_plugins_wins() {
 
 #[tokio::test]
 async fn a_streaming_reply_sends_each_frame_and_ends_with_the_stream() {
-    let dispatch = Dispatch::new(vec![streams()], CallSettings::default());
+    let dispatch = Dispatch::new(
+        vec![streams()],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
     let reply = dispatch
         .call(request("/Test.Follow", r#"{"Name":"two"}"#))
         .await
@@ -132,7 +141,11 @@ async fn a_streaming_reply_sends_each_frame_and_ends_with_the_stream() {
 
 #[tokio::test]
 async fn a_stream_that_never_ends_ends_when_shutdown_starts() {
-    let dispatch = Dispatch::new(vec![streams()], CallSettings::default());
+    let dispatch = Dispatch::new(
+        vec![streams()],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
     let reply = dispatch
         .call(request("/Test.Follow", r#"{"Name":"forever"}"#))
         .await
@@ -147,7 +160,11 @@ async fn a_stream_that_never_ends_ends_when_shutdown_starts() {
 
 #[tokio::test]
 async fn a_stream_that_fails_to_start_is_an_error_reply_and_a_panic_ends_it() {
-    let dispatch = Dispatch::new(vec![streams()], CallSettings::default());
+    let dispatch = Dispatch::new(
+        vec![streams()],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
     let (status, body) = call(&dispatch, "/Test.Follow", r#"{"Name":"x"}"#).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body, r#"{"Err":"cannot follow that"}"#);
@@ -159,7 +176,11 @@ async fn a_stream_that_fails_to_start_is_an_error_reply_and_a_panic_ends_it() {
 
 #[tokio::test]
 async fn activation_lists_every_subsystem_once() {
-    let dispatch = Dispatch::new(vec![small(), streams()], CallSettings::default());
+    let dispatch = Dispatch::new(
+        vec![small(), streams()],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
     let (status, body) = call(&dispatch, "/Plugin.Activate", "").await;
     assert_eq!(
         (status, body.as_str()),

@@ -60,7 +60,7 @@ where
             Err(reply) => return ReplyFuture::ready(reply),
         };
         drop(parts);
-        ReplyFuture::Call(RunToCompletion::new(
+        ReplyFuture::call(RunToCompletion::new(
             M::NAME,
             Box::pin(handle::<M, F, Fut>(
                 accepted,

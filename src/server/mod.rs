@@ -19,6 +19,7 @@ mod accept_loop;
 mod connection;
 mod drain;
 mod idle;
+mod metrics;
 mod signal;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dispatch::Dispatch;
 use crate::error::ServeError;
 use crate::spec::{SpecFile, WrittenSpec};
+use crate::telemetry::CallMetrics;
 use crate::transport::{Accept, Listener, notify_ready, notify_stopping};
 use connection::{Shared, serve_connection};
 use drain::{AbortOnDrop, Drain, Tracked};
@@ -73,6 +75,7 @@ pub struct Server<A: Accept = Listener> {
     drain_timeout: Duration,
     timeouts: Timeouts,
     max_connections: usize,
+    metrics: Option<(Listener, CallMetrics)>,
 }
 
 impl<A: Accept> Server<A> {
@@ -85,7 +88,34 @@ impl<A: Accept> Server<A> {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             timeouts: Timeouts::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            metrics: None,
         }
+    }
+
+    /// Serves `metrics` in the Prometheus text format at `GET /metrics` on `listener`
+    /// (a unix socket, or TCP on loopback: `run` refuses any other address), while the
+    /// plugin serves; never on the plugin's own socket. The plugin records into
+    /// `metrics` when it was built with
+    /// [`Plugin::call_metrics`](crate::Plugin::call_metrics); its
+    /// [`readiness`](crate::Plugin::readiness), if any, is served too
+    /// (`docker_plugin_ready`).
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::{Plugin, telemetry::CallMetrics, transport::Listener};
+    /// # async fn run(driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// let metrics = CallMetrics::new();
+    /// Plugin::new()
+    ///     .volume(driver)
+    ///     .call_metrics(&metrics)
+    ///     .server(Listener::unix("myplugin")?)
+    ///     .metrics(Listener::tcp("127.0.0.1:9464")?, &metrics)
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn metrics(mut self, listener: Listener, metrics: &CallMetrics) -> Self {
+        self.metrics = Some((listener, metrics.clone()));
+        self
     }
 
     /// Writes this spec file once the server listens and removes it at shutdown (unless
@@ -211,8 +241,27 @@ impl<A: Accept> Server<A> {
             drain_timeout,
             timeouts,
             max_connections,
+            metrics,
         } = self;
         listener.ready()?;
+        // Stopped when `run` returns, also early; awaited at the end, so that its socket
+        // is gone when `run` returns.
+        let metrics_stop = CancellationToken::new();
+        let _stop_metrics = metrics_stop.clone().drop_guard();
+        let metrics_task = match metrics {
+            Some((mut metrics_listener, metrics)) => {
+                metrics::check_metrics_listener(&metrics_listener)?;
+                metrics_listener.ready()?;
+                tracing::info!(url = %metrics_listener.url(), "metrics listening");
+                Some(tokio::spawn(metrics::serve_metrics(
+                    metrics_listener,
+                    metrics,
+                    dispatch.telemetry().readiness.clone(),
+                    metrics_stop.clone(),
+                )))
+            }
+            None => None,
+        };
         let url = listener.url();
         let (token, force) = match shutdown {
             Some(token) => (token, CancellationToken::new()),
@@ -265,6 +314,10 @@ impl<A: Accept> Server<A> {
                 tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timeout: closing the connections of the calls still running");
             }
             () = force.cancelled() => tracing::debug!("the drain was cut short"),
+        }
+        metrics_stop.cancel();
+        if let Some(task) = metrics_task {
+            let _ = task.await;
         }
         Ok(())
     }

@@ -1,15 +1,19 @@
 //! The listen flags every plugin binary takes, parsed once here instead of in each
 //! `main`: `--name`, `--socket-dir`, `--socket-mode`, `--socket-group` (a unix socket),
 //! `--tcp` with `--spec-dir` (TCP, found by dockerd through a `.spec` file), and
-//! `--systemd` (socket activation). A binary adds its own flags around them with
-//! [`Flags`](crate::args::Flags).
+//! `--systemd` (socket activation), and `--metrics` (the plugin's own call metrics, on
+//! an address of their own). A binary adds its own flags around them with
+//! [`Flags`](crate::args::Flags), and serves with [`ListenArgs::serve`].
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use super::{Listener, UnixSocket};
+use crate::Plugin;
 use crate::args::{ArgsError, Flags};
 use crate::error::ServeError;
 use crate::spec::SpecFile;
+use crate::telemetry::CallMetrics;
 
 /// Where a plugin listens, from its command line; see [`ListenArgs::USAGE`].
 ///
@@ -72,13 +76,56 @@ pub struct ListenArgs {
     pub spec_dir: Option<PathBuf>,
     /// `--systemd`: serve the socket passed by systemd socket activation.
     pub systemd: bool,
+    /// `--metrics ADDR`: keep the plugin's call metrics and serve them (Prometheus
+    /// text, `GET /metrics`) there.
+    pub metrics: Option<MetricsAddr>,
+}
+
+/// Where `--metrics` serves the plugin's call metrics: never on the plugin's own socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAddr {
+    /// A unix socket (a path ending in `.sock`).
+    Unix(PathBuf),
+    /// A TCP port on loopback (`127.0.0.1:9464`, `[::1]:9464`).
+    Tcp(SocketAddr),
+}
+
+impl MetricsAddr {
+    /// Reads `--metrics`' value: a path ending in `.sock`, or a loopback `IP:PORT`.
+    fn parse(value: &str) -> Option<Self> {
+        if value.contains('/') {
+            let path = Path::new(value);
+            let is_socket = path.extension().is_some_and(|ext| ext == "sock");
+            return (is_socket && path.file_stem().is_some()).then(|| Self::Unix(path.into()));
+        }
+        let addr: SocketAddr = value.parse().ok()?;
+        addr.ip().is_loopback().then_some(Self::Tcp(addr))
+    }
+
+    /// Binds it.
+    pub fn bind(&self) -> Result<Listener, ServeError> {
+        match self {
+            Self::Tcp(addr) => Listener::tcp(*addr),
+            Self::Unix(path) => {
+                let name = path
+                    .file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut socket = UnixSocket::new(name);
+                if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    socket = socket.dir(dir);
+                }
+                socket.bind()
+            }
+        }
+    }
 }
 
 impl ListenArgs {
     /// The flags, for a usage line.
     pub const USAGE: &'static str = "[--name NAME] [--socket-dir DIR] [--socket-mode OCTAL] \
                                      [--socket-group GROUP] [--tcp ADDR --spec-dir DIR] \
-                                     [--systemd]";
+                                     [--systemd] [--metrics ADDR]";
 
     /// What each flag does, one indented line each, for a `--help` text.
     pub const HELP: &'static str = "  \
@@ -88,7 +135,9 @@ impl ListenArgs {
   --socket-group GROUP  socket group (name or gid, e.g. docker; default root)
   --tcp ADDR            listen on TCP instead (needs --spec-dir so dockerd finds it)
   --spec-dir DIR        write NAME.spec pointing at the socket there
-  --systemd             serve the socket passed by systemd socket activation";
+  --systemd             serve the socket passed by systemd socket activation
+  --metrics ADDR        serve call metrics (Prometheus, GET /metrics) on a unix socket
+                        path ending in .sock or a loopback IP:PORT";
 
     /// The defaults: plugin `name` on `/run/docker/plugins/NAME.sock`.
     pub fn new(name: impl Into<String>) -> Self {
@@ -100,6 +149,7 @@ impl ListenArgs {
             tcp: None,
             spec_dir: None,
             systemd: false,
+            metrics: None,
         }
     }
 
@@ -121,6 +171,13 @@ impl ListenArgs {
             "--tcp" => self.tcp = Some(flags.value()?),
             "--spec-dir" => self.spec_dir = Some(flags.value()?.into()),
             "--systemd" => self.systemd = true,
+            "--metrics" => {
+                self.metrics = Some(flags.parse_with(
+                    "a unix socket path ending in .sock, or a loopback IP:PORT such as \
+                     127.0.0.1:9464",
+                    MetricsAddr::parse,
+                )?);
+            }
             _ => return Err(flags.unknown()),
         }
         Ok(())
@@ -178,6 +235,35 @@ impl ListenArgs {
             .map(|dir| SpecFile::url(&self.name, listener.url()).dir(dir));
         Ok((listener, spec))
     }
+
+    /// Serves `plugin` as the flags say until SIGTERM or SIGINT: binds its listener,
+    /// writes the spec file with `--spec-dir` (removed at shutdown) and, with
+    /// `--metrics`, keeps its call metrics and serves them there.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::{Plugin, ServeError, transport::ListenArgs};
+    /// # async fn run(listen: ListenArgs, driver: impl docker_plugin_sdk::volume::Driver) -> Result<(), ServeError> {
+    /// listen.serve(Plugin::new().volume(driver)).await
+    /// # }
+    /// ```
+    pub async fn serve(&self, plugin: Plugin) -> Result<(), ServeError> {
+        let (listener, spec) = self.bind()?;
+        let mut server = match &self.metrics {
+            Some(addr) => {
+                let endpoint = addr.bind()?;
+                let metrics = CallMetrics::new();
+                plugin
+                    .call_metrics(&metrics)
+                    .server(listener)
+                    .metrics(endpoint, &metrics)
+            }
+            None => plugin.server(listener),
+        };
+        if let Some(spec) = spec {
+            server = server.spec_file(spec);
+        }
+        server.run().await
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +294,8 @@ mod tests {
             "127.0.0.1:0",
             "--spec-dir",
             "/s",
+            "--metrics",
+            "/run/q/metrics.sock",
         ])
         .unwrap();
         assert_eq!(
@@ -220,9 +308,20 @@ mod tests {
                 tcp: Some("127.0.0.1:0".into()),
                 spec_dir: Some("/s".into()),
                 systemd: false,
+                metrics: Some(MetricsAddr::Unix("/run/q/metrics.sock".into())),
             }
         );
         assert!(parse(&["--systemd"]).unwrap().systemd);
+        for (value, addr) in [("127.0.0.1:9464", "127.0.0.1:9464"), ("[::1]:0", "[::1]:0")] {
+            assert_eq!(
+                parse(&["--metrics", value]).unwrap().metrics,
+                Some(MetricsAddr::Tcp(addr.parse().unwrap()))
+            );
+        }
+        assert_eq!(
+            parse(&["--metrics", "./m.sock"]).unwrap().metrics,
+            Some(MetricsAddr::Unix("./m.sock".into()))
+        );
     }
 
     #[test]
@@ -246,6 +345,21 @@ mod tests {
              binds the socket; choose one"
         );
         assert_eq!(error(&["--root", "/x"]), "unknown flag --root (see --help)");
+        for off in [
+            "0.0.0.0:9464",
+            "10.0.0.1:80",
+            "localhost:9464",
+            "/run/m",
+            "9464",
+        ] {
+            assert_eq!(
+                error(&["--metrics", off]),
+                format!(
+                    "--metrics {off}: expected a unix socket path ending in .sock, or a \
+                     loopback IP:PORT such as 127.0.0.1:9464"
+                )
+            );
+        }
         assert_eq!(
             error(&["--systemd=1"]),
             "--systemd takes no value, got `1`: write just --systemd"
