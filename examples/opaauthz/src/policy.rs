@@ -37,8 +37,8 @@ pub enum CompileError {
     /// with the file, line and column.
     #[error(
         "policy {path} does not compile: {reason}{hint}",
-        hint = if *v0_parses {
-            " (it parses as Rego v0: start opaauthz with --v0-compatible)"
+        hint = if *v0_likely {
+            " (no `if` anywhere: if it is Rego v0, start opaauthz with --v0-compatible)"
         } else {
             ""
         }
@@ -48,8 +48,8 @@ pub enum CompileError {
         path: String,
         /// regorus's error.
         reason: String,
-        /// Whether the text parses as Rego v0 (written without `if`/`contains`).
-        v0_parses: bool,
+        /// Whether the text looks like Rego v0 (rules without `if`).
+        v0_likely: bool,
     },
 }
 
@@ -123,10 +123,10 @@ impl Policy {
 
     /// Compiles `text` (named `name` in errors).
     pub fn compile(name: &str, text: String, options: &Options) -> Result<Self, CompileError> {
-        let rego = |reason: String, v0_parses: bool| CompileError::Rego {
+        let rego = |reason: String, v0_likely: bool| CompileError::Rego {
             path: name.to_owned(),
             reason,
-            v0_parses,
+            v0_likely,
         };
         let mut engine = regorus::Engine::new();
         engine.set_rego_v0(options.v0);
@@ -136,11 +136,11 @@ impl Policy {
             limit: options.limit,
             check_interval: NonZeroU32::MIN,
         });
-        if let Err(e) = engine.add_policy(name.to_owned(), text.clone()) {
-            let mut v0 = regorus::Engine::new();
-            v0.set_rego_v0(true);
-            let v0_parses = !options.v0 && v0.add_policy(name.to_owned(), text).is_ok();
-            return Err(rego(report(e), v0_parses));
+        // A policy without a single `if` that does not parse is likely Rego v0 (a
+        // trial parse as v0 would do, but regorus prints warnings on stderr then).
+        let v0_likely = !options.v0 && !has_word(&text, "if");
+        if let Err(e) = engine.add_policy(name.to_owned(), text) {
+            return Err(rego(report(e), v0_likely));
         }
         // The analysis (unsafe variables, unknown functions) runs at the first
         // evaluation: do it now, with an input that defines nothing.
@@ -180,6 +180,12 @@ impl Policy {
             Some(_) => Verdict::Error("administrative policy decision invalid".into()),
         }
     }
+}
+
+/// Whether `word` occurs in `text` as a word of its own.
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w == word)
 }
 
 /// regorus's error report (source excerpt and message) on one line each.
@@ -234,6 +240,7 @@ mod tests {
             message.starts_with("policy test.rego does not compile: --> test.rego:4:1"),
             "{message}"
         );
+        assert!(!message.contains("--v0-compatible"), "{message}");
     }
 
     #[test]
@@ -257,8 +264,9 @@ mod tests {
         let v0 = "package docker.authz\n\nallow { input.Method == \"GET\" }\n";
         let err = compile(v0).unwrap_err();
         assert!(
-            err.to_string()
-                .ends_with("(it parses as Rego v0: start opaauthz with --v0-compatible)"),
+            err.to_string().ends_with(
+                "(no `if` anywhere: if it is Rego v0, start opaauthz with --v0-compatible)"
+            ),
             "{err}"
         );
         let options = Options {
