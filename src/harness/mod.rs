@@ -10,8 +10,8 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`], [`Networks`], [`Authz`]), [`Containers`] on the services, and [`Engine`] as the thin root
-//! that composes them. A user action is a call on the service that owns it:
+//! it ([`Volumes`], [`Networks`], [`Authz`]), [`Containers`] on the services, and
+//! [`Engine`] as the thin root that composes them. A user action is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
 //!

@@ -31,7 +31,7 @@ pub const RESPONSE_BUFFER: usize = 64 * 1024;
 /// use docker_plugin_sdk::harness::ApiRequest;
 /// let req = ApiRequest::new("POST", "/v1.41/volumes/create")
 ///     .json(&serde_json::json!({"Name": "v1"}));
-/// assert_eq!(req.content_length, Some(15));
+/// assert_eq!(req.content_length, Some(14)); // {"Name":"v1"} and \n
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
