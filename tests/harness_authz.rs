@@ -79,6 +79,13 @@ fn volumes_reply() -> ApiResponse {
     ApiResponse::json(200, &json!({"Volumes": [], "Warnings": null})).header("Api-Version", "1.41")
 }
 
+/// dockerd's error for `GET uri`, which the chain refuses.
+async fn refused(s: &Setup, uri: &str) -> String {
+    let request = ApiRequest::new("GET", uri);
+    let err = s.engine.authz().replay(request, volumes_reply()).await;
+    err.unwrap_err().to_string()
+}
+
 /// The authz calls made, as `plugin method`.
 fn calls(engine: &Engine) -> Vec<String> {
     engine
@@ -238,14 +245,8 @@ async fn the_first_deny_of_the_chain_wins_and_the_call_does_not_run() {
     );
     assert!(!ran.load(Ordering::SeqCst));
     assert_eq!(calls(&s.engine), ["p1 AuthZPlugin.AuthZReq"]);
-    let err = s
-        .engine
-        .authz()
-        .replay(ApiRequest::new("GET", "/v1.41/info"), volumes_reply())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&s, "/v1.41/info").await,
         "authorization denied by plugin p2: /info is not allowed"
     );
     assert_eq!(
@@ -310,25 +311,13 @@ async fn a_denied_reply_refuses_the_call_after_it_ran_unless_the_call_failed() {
 #[tokio::test]
 async fn a_failing_or_missing_plugin_refuses_the_call_in_dockerds_words() {
     let s = setup(&[("p1", &[])]);
-    let err = s
-        .engine
-        .authz()
-        .replay(ApiRequest::new("GET", "/v1.41/fail"), volumes_reply())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&s, "/v1.41/fail").await,
         "plugin p1 failed with error: AuthZPlugin.AuthZReq: the policy store is unreachable"
     );
     s.engine.authz().set_plugins(["ghost", "p1"]);
-    let err = s
-        .engine
-        .authz()
-        .replay(ApiRequest::new("GET", "/v1.41/info"), volumes_reply())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&s, "/v1.41/info").await,
         "plugin ghost failed with error: plugin \"ghost\" not found"
     );
 }
