@@ -57,7 +57,7 @@
 //! |---|---|---|
 //! | malformed JSON, a missing `RequestMethod`/`RequestUri`, bad base64, a body over the limit | 400/413 `{"Err": …}` | `plugin NAME failed with error: AuthZPlugin.AuthZReq: malformed JSON in AuthZPlugin.AuthZReq request: …` |
 //! | a malformed peer certificate, method or URI | 200 `{"Allow": false, "Msg": …}` | `authorization denied by plugin NAME: peer certificate 0 is malformed: …` |
-//! | the policy returns an error | its status, `{"Err": …}` | `plugin NAME failed with error: AuthZPlugin.AuthZReq: <error>` |
+//! | the policy returns an error | its status, `{"Err": …}` | `plugin NAME failed with error: AuthZPlugin.AuthZReq: ERROR` |
 //! | the policy panics | 500 `{"Err": …}` | `… internal error: the plugin panicked in AuthZPlugin.AuthZReq: …` |
 //! | the policy takes longer than [`DEFAULT_TIMEOUT`] (or [`Plugin::call_timeout`](crate::Plugin::call_timeout)) | 500 `{"Err": …}` | `… AuthZPlugin.AuthZReq did not finish within 5000 ms` |
 //!

@@ -18,7 +18,7 @@ use crate::error::Result;
 /// call off after [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), answering a refusal).
 ///
 /// A returned [`Error`](crate::Error) refuses the API call: dockerd answers the client
-/// with a 500 "plugin NAME failed with error: AuthZPlugin.AuthZReq: <message>".
+/// with a 500 "plugin NAME failed with error: AuthZPlugin.AuthZReq: MESSAGE".
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// AuthZReq: may this API call run?
@@ -44,7 +44,7 @@ pub struct Decision {
     /// Whether the call (or its reply) may go on.
     pub allow: bool,
     /// Why; dockerd shows a deny's message to the client as "authorization denied by
-    /// plugin NAME: <msg>".
+    /// plugin NAME: MSG".
     pub msg: String,
 }
 
