@@ -25,7 +25,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 use support::cli::{check, ok, unique, work_dir};
 use support::process::package_binary;
-use support::shared_dockerd::required;
+use support::shared_dockerd::{PlainTest, required};
 
 /// Where dockerd looks for legacy plugin sockets.
 const SOCKET_DIR: &str = "/run/docker/plugins";
@@ -352,7 +352,7 @@ fn main() {
             .inspect_err(|why| eprintln!("authz e2e: cannot start dockerd: {why}"))
     };
     let ignored = probe.is_err() && !required() && !args.list;
-    let tests: Vec<(&str, fn() -> Result<(), Failed>)> = vec![
+    let tests: Vec<(&str, PlainTest)> = vec![
         (
             "allowed_volume_ls_works_and_ping_is_asked",
             allowed_volume_ls_works_and_ping_is_asked,
