@@ -25,7 +25,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 use support::cli::{check, ok, unique, work_dir};
 use support::process::package_binary;
-use support::shared_dockerd::{PlainTest, required};
+use support::shared_dockerd::{PlainTest, required, with_dockerd_log};
 
 /// Where dockerd looks for legacy plugin sockets.
 const SOCKET_DIR: &str = "/run/docker/plugins";
@@ -330,14 +330,7 @@ fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Faile
         d.docker_ok(&["plugin", "rm", "-f", &name])?;
         Ok(())
     })();
-    result.map_err(|e| {
-        format!(
-            "{}\ndockerd log:\n{}",
-            e.message().unwrap_or_default(),
-            d.log_tail(60)
-        )
-        .into()
-    })
+    with_dockerd_log(&d, 60, result)
 }
 
 fn main() {
