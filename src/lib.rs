@@ -96,6 +96,9 @@
 //!   routes, the typed option keys) and its declared methods.
 //! - [`ipam`]: the IPAM driver trait, its wire types and its declared methods (errors
 //!   in `Error`).
+//! - [`authz`]: the authorization policy trait, its wire types (dockerd's real JSON
+//!   names, bodies decoded and parsed, peer certificates parsed) and its declared
+//!   methods, served fail closed.
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
@@ -137,6 +140,7 @@ mod plugin;
 mod server;
 
 pub mod args;
+pub mod authz;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "harness")]

@@ -14,7 +14,7 @@ use crate::protocol::{Activate, Method};
 use crate::server::Server;
 use crate::telemetry::{CallMetrics, Readiness};
 use crate::transport::{Accept, UnixSocket};
-use crate::{ipam, network, volume};
+use crate::{authz, ipam, network, volume};
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -42,7 +42,7 @@ impl Default for Plugin {
 
 impl Plugin {
     /// A plugin with no drivers yet, each subsystem's default body limit (1 MiB for
-    /// volume drivers) and no call deadline.
+    /// volume drivers) and call deadline (none, but 5 s for an authz policy).
     pub fn new() -> Self {
         Self {
             subsystems: Vec::new(),
@@ -74,6 +74,23 @@ impl Plugin {
     /// first.
     pub fn ipam<D: ipam::Driver>(self, driver: D) -> Self {
         self.register(ipam::subsystem(driver))
+    }
+
+    /// Serves an authorization policy (`authz`): `/AuthZPlugin.AuthZReq` and
+    /// `/AuthZPlugin.AuthZRes`, with an 11 MiB body limit ([`authz::BODY_LIMIT`]) and a
+    /// 5 s deadline on the policy ([`authz::DEFAULT_TIMEOUT`]). Every failure (an
+    /// undecodable call, a policy's error, panic or timeout) refuses the API call: see
+    /// [`authz`]. Registering a second one replaces the first.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::{Plugin, authz};
+    /// # async fn run(policy: impl authz::Plugin) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// // `dockerd --authorization-plugin=mypolicy`
+    /// Plugin::new().authz(policy).serve_unix("mypolicy").await
+    /// # }
+    /// ```
+    pub fn authz<P: authz::Plugin>(self, policy: P) -> Self {
+        self.register(authz::subsystem(policy))
     }
 
     fn register(mut self, subsystem: Subsystem) -> Self {
@@ -110,9 +127,11 @@ impl Plugin {
     /// A deadline for every driver call, which **cancels** the call: past it, the
     /// driver's future is dropped at whatever `.await` it is parked on and the call is
     /// answered with an error ("VolumeDriver.Mount did not finish within 5000 ms").
+    /// It replaces every subsystem's own default: none, but 5 s for an authz policy
+    /// ([`authz::DEFAULT_TIMEOUT`]), which is the setting to change for an authz plugin.
     ///
-    /// Off by default, and rarely what a plugin wants: without it a call is never
-    /// cancelled by the SDK, even when dockerd gives up on it (dockerd has its own
+    /// Off by default for every other subsystem, and rarely what a plugin wants there:
+    /// without it a call is never cancelled by the SDK, even when dockerd gives up on it (dockerd has its own
     /// deadlines, 1 to 2 minutes for volume calls; when one fires it closes the
     /// connection and the call still runs to its end, see
     /// [`volume::Driver`](crate::volume::Driver)). Set it only when every driver method

@@ -176,6 +176,10 @@ pub struct SubsystemSpec {
     pub implements: &'static str,
     /// The default limit on request bodies (the plugin's own limit wins).
     pub body_limit: usize,
+    /// The deadline the SDK puts on each call of this subsystem unless the plugin sets
+    /// its own ([`Plugin::call_timeout`](crate::Plugin::call_timeout)): `None` for
+    /// every subsystem but authz, whose hung policy would hang every API call.
+    pub call_timeout: Option<Duration>,
     /// Every method, in the order of Docker's documentation.
     pub methods: &'static [MethodSpec],
 }

@@ -23,7 +23,7 @@ use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use libtest_mimic::Failed;
 use support::cli::{check, ok, unique, work_dir};
 use support::process::package_binary;
-use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
 /// Where dockerd looks for legacy plugin sockets.
 const SOCKET_DIR: &str = "/run/docker/plugins";
@@ -602,14 +602,7 @@ fn managed_bundles_connect_containers_and_leave_nothing_behind(
         let _ = d.docker(&["plugin", "disable", "-f", name]);
         let _ = d.docker(&["plugin", "rm", "-f", name]);
     }
-    result.map_err(|e| {
-        format!(
-            "{}\ndockerd log:\n{}",
-            e.message().unwrap_or_default(),
-            d.log_tail(60)
-        )
-        .into()
-    })
+    with_dockerd_log(d, 60, result)
 }
 
 fn main() {

@@ -1,5 +1,5 @@
 //! Golden wire formats, walked from the method declarations: for every method a
-//! subsystem declares (`volume::visit_methods`, `network::visit_methods`, …), its documented request and response
+//! subsystem declares (`volume::visit_methods`, `network::visit_methods`, `authz::visit_methods`, …), its documented request and response
 //! files must exist in `tests/golden/<subsystem>/` (`<method>.request*.json`,
 //! `<method>.response*.json`), and each must decode into the method's declared type
 //! and encode back to the same JSON. A declared method without its files, or a file
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
 use docker_plugin_sdk::volume::*;
-use docker_plugin_sdk::{ipam, network};
+use docker_plugin_sdk::{authz, ipam, network};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -182,6 +182,9 @@ fn every_declared_method_has_golden_files_that_round_trip() {
     // and driver-chosen variants.
     let ipam = check_subsystem("ipam", ipam::visit_methods);
     assert!(ipam >= 13, "only {ipam} IPAM golden files checked");
+    // 2 methods, a request and an allow each, plus HEAD /_ping and the denies.
+    let authz = check_subsystem("authz", authz::visit_methods);
+    assert!(authz >= 7, "only {authz} authz golden files checked");
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
 //! which drive the real plugin binary through the harness).
 //!
-//! The `mount` kind's tests mount tmpfs and need root: under CI=true they fail loudly
-//! when not root; otherwise they are reported as not run. Both kinds run themselves as
-//! a managed plugin (a private mount namespace and chroot): root, or unprivileged user
+//! Templates: `volume` (kinds `directory` and `mount`) and `authz`. The `mount` kind's
+//! tests mount tmpfs and need root: under CI=true they fail loudly when not root;
+//! otherwise they are reported as not run. Every generated plugin runs itself as a
+//! managed plugin (a private mount namespace and chroot): root, or unprivileged user
 //! namespaces.
 
 use std::path::{Path, PathBuf};
@@ -39,26 +40,51 @@ fn cargo_generate_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn generate(into: &Path, name: &str, backing: &str) -> PathBuf {
-    run(
-        Command::new("cargo")
-            .args(["generate", "--path"])
-            .arg(workspace().join("templates/volume"))
-            .args(["--name", name, "--vcs", "none", "--silent"])
-            .args([
-                "--define",
-                &format!("description=A {backing}-backed test plugin"),
-            ])
-            .args(["--define", &format!("backing={backing}")])
-            .arg("--define")
-            .arg(format!("sdk_path={}", workspace().display()))
-            .current_dir(into),
-        &format!("cargo generate ({backing})"),
+/// Whether `cargo generate` is there; under CI its absence fails the test.
+fn cargo_generate_or_skip() -> bool {
+    if cargo_generate_available() {
+        return true;
+    }
+    assert!(
+        !ci_required(),
+        "cargo generate is missing: run scripts/install-test-deps \
+         (cargo install cargo-generate --version 0.23.5 --locked)"
     );
+    eprintln!("NOT RUN: cargo generate is not installed (scripts/install-test-deps)");
+    false
+}
+
+/// `cargo generate` of `templates/TEMPLATE` as crate `name` in `into`, with the
+/// placeholders `defines` (and `sdk_path`, this checkout).
+fn generate(into: &Path, template: &str, name: &str, defines: &[(&str, &str)]) -> PathBuf {
+    let mut command = Command::new("cargo");
+    command
+        .args(["generate", "--path"])
+        .arg(workspace().join("templates").join(template))
+        .args(["--name", name, "--vcs", "none", "--silent"])
+        .arg("--define")
+        .arg(format!("sdk_path={}", workspace().display()))
+        .current_dir(into);
+    for (key, value) in defines {
+        command.args(["--define", &format!("{key}={value}")]);
+    }
+    run(&mut command, &format!("cargo generate ({name})"));
     into.join(name)
 }
 
-fn check_generated(crate_dir: &Path, backing: &str) {
+/// The volume template with `backing`.
+fn generate_volume(into: &Path, name: &str, backing: &str) -> PathBuf {
+    let description = format!("A {backing}-backed test plugin");
+    generate(
+        into,
+        "volume",
+        name,
+        &[("description", &description), ("backing", backing)],
+    )
+}
+
+/// `what` (the template and its kind) names the crate in failures.
+fn check_generated(crate_dir: &Path, what: &str) {
     for file in [
         "Cargo.toml",
         "README.md",
@@ -67,10 +93,7 @@ fn check_generated(crate_dir: &Path, backing: &str) {
         "src/main.rs",
         "tests/plugin.rs",
     ] {
-        assert!(
-            crate_dir.join(file).is_file(),
-            "{backing}: {file} generated"
-        );
+        assert!(crate_dir.join(file).is_file(), "{what}: {file} generated");
     }
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("[package.metadata.docker-plugin]"));
@@ -87,7 +110,7 @@ fn check_generated(crate_dir: &Path, backing: &str) {
             .current_dir(crate_dir)
             .env("CARGO_TARGET_DIR", workspace().join("target/templates"))
             .env_remove("RUSTFLAGS"),
-        &format!("the generated {backing} plugin's .ci/run"),
+        &format!("the generated {what} plugin's .ci/run"),
     );
 }
 
@@ -106,17 +129,11 @@ fn packager_accepts(crate_dir: &Path) {
 
 #[test]
 fn volume_template_generates_crates_that_pass_their_own_ci() {
-    if !cargo_generate_available() {
-        assert!(
-            !ci_required(),
-            "cargo generate is missing: run scripts/install-test-deps \
-             (cargo install cargo-generate --version 0.23.5 --locked)"
-        );
-        eprintln!("NOT RUN: cargo generate is not installed (scripts/install-test-deps)");
+    if !cargo_generate_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let crate_dir = generate(dir.path(), "tpl-dir-volumes", "directory");
+    let crate_dir = generate_volume(dir.path(), "tpl-dir-volumes", "directory");
     check_generated(&crate_dir, "directory");
 
     if !nix::unistd::geteuid().is_root() {
@@ -127,6 +144,21 @@ fn volume_template_generates_crates_that_pass_their_own_ci() {
         eprintln!("NOT RUN: the mount template's tests need root");
         return;
     }
-    let crate_dir = generate(dir.path(), "tpl-mount-volumes", "mount");
+    let crate_dir = generate_volume(dir.path(), "tpl-mount-volumes", "mount");
     check_generated(&crate_dir, "mount");
+}
+
+#[test]
+fn authz_template_generates_a_crate_that_passes_its_own_ci() {
+    if !cargo_generate_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = generate(
+        dir.path(),
+        "authz",
+        "tpl-authz-policy",
+        &[("description", "A test authorization plugin")],
+    );
+    check_generated(&crate_dir, "authz");
 }

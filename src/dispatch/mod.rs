@@ -55,7 +55,8 @@ pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct CallSettings {
     /// Replaces every subsystem's default body limit when set.
     pub(crate) body_limit: Option<usize>,
-    /// A deadline for unary driver calls, which cancels them; none by default.
+    /// A deadline for unary driver calls, which cancels them; by default each
+    /// subsystem's own (none but authz's).
     pub(crate) call_timeout: Option<Duration>,
     /// How long a request body may take to arrive once it is waited for.
     pub(crate) body_read_timeout: Duration,
@@ -151,11 +152,12 @@ impl Subsystem {
     }
 }
 
-/// One route: a method's path, its body limit, the key its errors go under, its
-/// endpoint and, when the plugin keeps metrics, its counters.
+/// One route: a method's path, its body limit, its deadline, the key its errors go
+/// under, its endpoint and, when the plugin keeps metrics, its counters.
 struct Route {
     path: String,
     body_limit: usize,
+    call_timeout: Option<Duration>,
     error_key: ErrorKey,
     endpoint: Box<dyn Endpoint>,
     counters: Option<Arc<MethodCounters>>,
@@ -185,8 +187,8 @@ pub(crate) struct Telemetry {
 }
 
 impl Dispatch {
-    /// The routes of `subsystems`. `settings.body_limit`, when set, replaces every
-    /// subsystem's default limit.
+    /// The routes of `subsystems`. `settings.body_limit` and `settings.call_timeout`,
+    /// when set, replace every subsystem's default limit and deadline.
     pub(crate) fn new(
         subsystems: Vec<Subsystem>,
         settings: CallSettings,
@@ -203,6 +205,7 @@ impl Dispatch {
         let mut routes: Vec<Route> = Vec::new();
         for subsystem in subsystems {
             let limit = settings.body_limit.unwrap_or(subsystem.spec.body_limit);
+            let call_timeout = settings.call_timeout.or(subsystem.spec.call_timeout);
             for (name, error_key, endpoint) in subsystem.routes {
                 let path = format!("/{name}");
                 // A path registered twice is served by the last registration.
@@ -210,6 +213,7 @@ impl Dispatch {
                 routes.push(Route {
                     path,
                     body_limit: limit,
+                    call_timeout,
                     error_key,
                     endpoint,
                     counters: None,
@@ -239,7 +243,7 @@ impl Dispatch {
         CallContext {
             body_limit: route.body_limit,
             body_read_timeout: self.settings.body_read_timeout,
-            call_timeout: self.settings.call_timeout,
+            call_timeout: route.call_timeout,
             shutdown: &self.shutdown,
         }
     }

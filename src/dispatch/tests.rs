@@ -40,12 +40,14 @@ impl Method for Follow {
 static SMALL: SubsystemSpec = SubsystemSpec {
     implements: "Small",
     body_limit: 32,
+    call_timeout: None,
     methods: &[Echo::SPEC],
 };
 
 static STREAMS: SubsystemSpec = SubsystemSpec {
     implements: "Streams",
     body_limit: 1024,
+    call_timeout: None,
     methods: &[MethodSpec { ..Follow::SPEC }],
 };
 

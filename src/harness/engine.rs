@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::authz::Authz;
 use super::calls::CallLog;
 use super::containers::Containers;
 use super::network::Networks;
@@ -15,8 +16,9 @@ use super::volume::Volumes;
 ///
 /// Each part of dockerd a plugin meets is a service reached from here:
 /// [`plugins`](Engine::plugins) (`docker plugin …` and the lookups),
-/// [`volumes`](Engine::volumes) (`docker volume …`) and
-/// [`containers`](Engine::containers) (`docker create/start/stop/cp/rm/run`).
+/// [`volumes`](Engine::volumes) (`docker volume …`),
+/// [`containers`](Engine::containers) (`docker create/start/stop/cp/rm/run`) and
+/// [`authz`](Engine::authz) (`--authorization-plugin` around each API call).
 ///
 /// ```no_run
 /// use docker_plugin_sdk::harness::{Discovery, Engine};
@@ -37,6 +39,7 @@ pub struct Engine {
     volumes: Volumes,
     networks: Networks,
     containers: Containers,
+    authz: Authz,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
         let exec_root = socket_dir.parent().unwrap_or(socket_dir);
         let networks = Networks::new(plugins.clone(), exec_root.join("netns"));
         let containers = Containers::new(volumes.clone(), networks.clone());
+        let authz = Authz::new(plugins.clone());
         Self {
             config,
             log,
@@ -70,6 +74,7 @@ impl Engine {
             volumes,
             networks,
             containers,
+            authz,
         }
     }
 
@@ -106,6 +111,12 @@ impl Engine {
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.
     pub fn containers(&self) -> &Containers {
         &self.containers
+    }
+
+    /// The authorization middleware: the `--authorization-plugin` chain, and the entry
+    /// point that runs one Engine API call through it.
+    pub fn authz(&self) -> &Authz {
+        &self.authz
     }
 
     /// An engine with [`EngineConfig::for_tests`]: rooted in `root`, fast retries and

@@ -284,6 +284,32 @@ pub enum HarnessError {
         /// Why it failed.
         source: Box<HarnessError>,
     },
+    /// An authorization plugin denied the API call (dockerd answers 403; moby
+    /// v20.10.24 `pkg/authorization/authz.go` `newAuthorizationError`).
+    #[error("authorization denied by plugin {plugin}: {msg}")]
+    AuthzDenied {
+        /// The plugin, as dockerd names it.
+        plugin: String,
+        /// The plugin's `Msg`.
+        msg: String,
+    },
+    /// An authorization plugin could not be found or its call failed: dockerd refuses
+    /// the API call (a 500).
+    #[error("plugin {plugin} failed with error: {error}")]
+    AuthzFailed {
+        /// The plugin, as named in the chain.
+        plugin: String,
+        /// The failure in dockerd's words (`AuthZPlugin.AuthZReq: …`).
+        error: String,
+    },
+    /// The API call itself failed (an [`ApiResponse::error`](super::ApiResponse::error)).
+    #[error("{message}")]
+    Api {
+        /// The HTTP status dockerd answers with.
+        status: u16,
+        /// The message.
+        message: String,
+    },
     /// An I/O error of the harness itself.
     #[error("{action}: {source}")]
     Io {

@@ -10,8 +10,8 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`]), [`Containers`] on the services, and [`Engine`] as the thin root
-//! that composes them. A user action is a call on the service that owns it:
+//! it ([`Volumes`], [`Networks`], [`Authz`]), [`Containers`] on the services, and
+//! [`Engine`] as the thin root that composes them. A user action is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
 //!
@@ -69,6 +69,7 @@
 //! `/run/docker/plugins` is used only when asked for by name ([`Discovery::system`],
 //! [`EngineConfig::system`]).
 
+mod authz;
 mod calls;
 mod containers;
 pub mod dockerd;
@@ -80,6 +81,7 @@ mod plugins;
 mod process;
 mod volume;
 
+pub use authz::{ApiRequest, ApiResponse, Authz, MAX_AUTHZ_BODY, RESPONSE_BUFFER};
 pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;

@@ -87,6 +87,7 @@ pub const IMPLEMENTS: &str = "IpamDriver";
 pub const SUBSYSTEM: SubsystemSpec = SubsystemSpec {
     implements: IMPLEMENTS,
     body_limit: DEFAULT_BODY_LIMIT,
+    call_timeout: None,
     methods: METHODS,
 };
 

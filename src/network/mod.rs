@@ -89,6 +89,7 @@ pub const IMPLEMENTS: &str = "NetworkDriver";
 pub const SUBSYSTEM: SubsystemSpec = SubsystemSpec {
     implements: IMPLEMENTS,
     body_limit: DEFAULT_BODY_LIMIT,
+    call_timeout: None,
     methods: METHODS,
 };
 

@@ -76,6 +76,7 @@ pub const IMPLEMENTS: &str = "VolumeDriver";
 pub const SUBSYSTEM: SubsystemSpec = SubsystemSpec {
     implements: IMPLEMENTS,
     body_limit: DEFAULT_BODY_LIMIT,
+    call_timeout: None,
     methods: METHODS,
 };
 

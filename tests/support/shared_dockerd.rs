@@ -123,3 +123,19 @@ pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
         || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1")
 }
+
+/// `result`, its failure followed by the last `lines` lines of `d`'s log.
+pub fn with_dockerd_log(
+    d: &Dockerd,
+    lines: usize,
+    result: Result<(), Failed>,
+) -> Result<(), Failed> {
+    result.map_err(|e| {
+        format!(
+            "{}\ndockerd log:\n{}",
+            e.message().unwrap_or_default(),
+            d.log_tail(lines)
+        )
+        .into()
+    })
+}

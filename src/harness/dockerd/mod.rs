@@ -157,6 +157,10 @@ pub struct Dockerd {
     log: PathBuf,
     /// Docker CLI binary used by [`Dockerd::docker`].
     cli: String,
+    /// The dockerd binary.
+    dockerd: PathBuf,
+    /// The flags given to [`Dockerd::start_with`] or [`Dockerd::restart_with`].
+    extra_args: Vec<String>,
     /// Whether dockerd attached to a system containerd (namespaces need removal).
     system_containerd: bool,
     /// Set once [`Dockerd::stop`] ran, making it idempotent.
@@ -169,6 +173,24 @@ impl Dockerd {
     /// why (dockerd missing, not root, the tail of `dockerd.log` when the daemon does
     /// not come up).
     pub fn start() -> Result<Dockerd, DockerdError> {
+        Self::start_with(&[])
+    }
+
+    /// [`Dockerd::start`] with more daemon flags, such as
+    /// `--authorization-plugin=NAME` (dockerd will not start unless that plugin
+    /// answers).
+    ///
+    /// ```no_run
+    /// use docker_plugin_sdk::harness::dockerd::Dockerd;
+    ///
+    /// # fn run() -> Result<(), docker_plugin_sdk::harness::dockerd::DockerdError> {
+    /// // ... start your authz plugin on /run/docker/plugins/mypolicy-1234.sock, then:
+    /// let d = Dockerd::start_with(&["--authorization-plugin=mypolicy-1234"])?;
+    /// let err = d.docker_err(&["run", "--privileged", "busybox:test", "true"])?;
+    /// assert!(err.contains("authorization denied by plugin mypolicy-1234: "), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn start_with(args: &[&str]) -> Result<Dockerd, DockerdError> {
         let dockerd = match std::env::var("DPS_DOCKERD") {
             Ok(p) if !p.is_empty() => PathBuf::from(p),
             _ => find_program("dockerd").ok_or(DockerdError::NotInstalled)?,
@@ -195,29 +217,54 @@ impl Dockerd {
 
         let mut this = Dockerd {
             root: root.clone(),
-            token: token.clone(),
+            token,
             child: None,
             host,
             log: log.clone(),
             cli,
+            dockerd,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             system_containerd: Path::new(SYSTEM_CONTAINERD).exists(),
             stopped: false,
         };
         // From here on, any early return drops `this`, which stops and cleans up.
 
-        let setup = || -> io::Result<(fs::File, fs::File)> {
+        let setup = || -> io::Result<()> {
             // An explicit empty config file: /etc/docker/daemon.json could conflict with our flags.
             fs::write(root.join("daemon.json"), "{}\n")?;
             fs::create_dir_all(root.join("cli-config"))?;
-            let out = fs::File::create(&log)?;
+            fs::File::create(&log)?;
+            Ok(())
+        };
+        setup().map_err(io_error(format!("cannot prepare {}", root.display())))?;
+        this.launch()?;
+        Ok(this)
+    }
+
+    /// Stops dockerd as its service would be stopped (SIGTERM; containers, volumes,
+    /// plugins and images stay in its data root) and starts it again on the same data
+    /// root with the daemon flags `args` instead of the previous ones; waits as
+    /// [`Dockerd::start`] does. Managed plugins that were enabled are enabled again by
+    /// dockerd itself, before it checks `--authorization-plugin=NAME:latest`.
+    pub fn restart_with(&mut self, args: &[&str]) -> Result<(), DockerdError> {
+        self.terminate();
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+        self.launch()
+    }
+
+    /// Runs dockerd on `$T` with the extra flags and waits until `docker version`
+    /// answers; its output is appended to `$T/dockerd.log`.
+    fn launch(&mut self) -> Result<(), DockerdError> {
+        let open_log = || -> io::Result<(fs::File, fs::File)> {
+            let out = fs::OpenOptions::new().append(true).open(&self.log)?;
             let err = out.try_clone()?;
             Ok((out, err))
         };
-        let (out, err) = setup().map_err(io_error(format!("cannot prepare {}", root.display())))?;
-
-        let p = |name: &str| root.join(name).display().to_string();
-        let ns = format!("dps-{token}");
-        let mut cmd = Command::new(&dockerd);
+        let (out, err) =
+            open_log().map_err(io_error(format!("cannot open {}", self.log.display())))?;
+        let p = |name: &str| self.root.join(name).display().to_string();
+        let ns = format!("dps-{}", self.token);
+        let mut cmd = Command::new(&self.dockerd);
         cmd.arg(format!("--config-file={}", p("daemon.json")))
             .args([
                 "--iptables=false",
@@ -229,45 +276,47 @@ impl Dockerd {
             .arg(format!("--data-root={}", p("data")))
             .arg(format!("--exec-root={}", p("exec")))
             .arg(format!("--pidfile={}", p("pid")))
-            .arg(format!("--host={}", this.host))
+            .arg(format!("--host={}", self.host))
             .arg(format!("--containerd-namespace={ns}"))
             .arg(format!("--containerd-plugins-namespace={ns}-plugins"))
             .arg("--shutdown-timeout=5")
+            .args(&self.extra_args)
             .env("PATH", cleanup::extended_path())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
         let child = cmd
             .spawn()
-            .map_err(io_error(format!("cannot run {}", dockerd.display())))?;
-        this.child = Some(child);
+            .map_err(io_error(format!("cannot run {}", self.dockerd.display())))?;
+        self.child = Some(child);
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(child) = this.child.as_mut() {
+            if let Some(child) = self.child.as_mut() {
                 match child.try_wait() {
                     Ok(Some(status)) => {
+                        self.child = None;
                         return Err(DockerdError::ExitedEarly {
                             status,
-                            log: this.log.clone(),
-                            tail: this.log_tail(40),
+                            log: self.log.clone(),
+                            tail: self.log_tail(40),
                         });
                     }
                     Ok(None) => {}
                     Err(e) => return Err(io_error("cannot wait for dockerd")(e)),
                 }
             }
-            let out = this.docker_timeout(&["version"], Duration::from_secs(10));
+            let out = self.docker_timeout(&["version"], Duration::from_secs(10));
             if out.status.success() {
-                return Ok(this);
+                return Ok(());
             }
             let last = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if Instant::now() >= deadline {
                 return Err(DockerdError::NotUp {
-                    cli: this.cli.clone(),
+                    cli: self.cli.clone(),
                     last,
-                    log: this.log.clone(),
-                    tail: this.log_tail(40),
+                    log: self.log.clone(),
+                    tail: self.log_tail(40),
                 });
             }
             thread::sleep(Duration::from_millis(100));
@@ -346,7 +395,7 @@ impl Dockerd {
         }
         self.stopped = true;
 
-        if let Some(mut child) = self.child.take()
+        if let Some(child) = self.child.as_mut()
             && let Ok(None) = child.try_wait()
         {
             // Stopping running containers ourselves is much faster than dockerd's
@@ -361,27 +410,8 @@ impl Dockerd {
                     let _ = self.docker_timeout(&args, Duration::from_secs(20));
                 }
             }
-            signal(&[child.id()], nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => {
-                        eprintln!(
-                            "dockerd ({}) did not stop within {}s; killing it",
-                            self.host,
-                            STOP_TIMEOUT.as_secs()
-                        );
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
         }
+        self.terminate();
 
         // `dps-TOKEN` occurs in `$T` and in the containerd namespace names: it finds
         // containerd, shims and stray CLIs of this instance.
@@ -407,6 +437,35 @@ impl Dockerd {
         }
         if let Some(e) = last_err {
             eprintln!("warning: cannot remove {}: {e}", self.root.display());
+        }
+    }
+
+    /// Sends dockerd SIGTERM and waits for it to exit (SIGKILL after
+    /// [`STOP_TIMEOUT`]); a no-op when it is not running.
+    fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        signal(&[child.id()], nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                _ => {
+                    eprintln!(
+                        "dockerd ({}) did not stop within {}s; killing it",
+                        self.host,
+                        STOP_TIMEOUT.as_secs()
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
         }
     }
 

@@ -35,6 +35,8 @@
 //!   --store DIR        keep volumes' content in DIR and bind-mount it under --root on
 //!                      Mount, like a FUSE or NFS plugin under its propagated mount
 //!   --network          also serve a network driver and an IPAM driver (see [`network`])
+//!   --authz            also serve an authorization policy that allows every API call but
+//!                      those marked `rec-authz-deny` (see [`authz`])
 //!
 //! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
 //! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
@@ -42,6 +44,7 @@
 //! JSON; `null` when empty, a string when not JSON), `status`, `response_headers`,
 //! `response_body` and `response` (likewise).
 
+mod authz;
 mod network;
 mod report;
 mod volumes;
@@ -86,11 +89,13 @@ struct Args {
     connect: Vec<String>,
     store: Option<PathBuf>,
     network: bool,
+    authz: bool,
 }
 
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
                      [--capabilities] [--bare-get] [--print-env VAR]... [--report] \
-                     [--print-path PATH]... [--connect ADDR]... [--store DIR] [--network]";
+                     [--print-path PATH]... [--connect ADDR]... [--store DIR] [--network] \
+                     [--authz]";
 
 fn parse_args() -> Result<Args, ArgsError> {
     let mut listen = ListenArgs::new("recorder");
@@ -104,6 +109,7 @@ fn parse_args() -> Result<Args, ArgsError> {
     let mut connect = Vec::new();
     let mut store = None;
     let mut network = false;
+    let mut authz = false;
     let mut flags = Flags::from_env(USAGE);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -117,6 +123,7 @@ fn parse_args() -> Result<Args, ArgsError> {
             "--connect" => connect.push(flags.value()?),
             "--store" => store = Some(PathBuf::from(flags.value()?)),
             "--network" => network = true,
+            "--authz" => authz = true,
             // The recorder binds its socket itself, to learn each caller's pid: of the
             // listen flags it takes --name and --socket-dir.
             "--name" | "--socket-dir" => listen.parse_flag(&mut flags)?,
@@ -143,6 +150,7 @@ fn parse_args() -> Result<Args, ArgsError> {
         connect,
         store,
         network,
+        authz,
     })
 }
 
@@ -350,6 +358,9 @@ async fn run(args: Args) -> io::Result<()> {
         plugin = plugin
             .network(network::RecNetwork::default())
             .ipam(network::RecIpam::default());
+    }
+    if args.authz {
+        plugin = plugin.authz(authz::RecAuthz);
     }
     let router = plugin
         .into_router()

@@ -1,0 +1,7 @@
+package docker.authz
+
+default allow := false
+
+allow if {
+	input.Method == "GET"
+}

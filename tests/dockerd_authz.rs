@@ -1,0 +1,384 @@
+//! The example authorization plugin `opaauthz` against a REAL dockerd started with
+//! `--authorization-plugin`: an allowed `docker volume ls` works and `HEAD /_ping` is
+//! asked about (it is in the decision log); a denied `docker run` fails with dockerd's
+//! "authorization denied by plugin NAME: <msg>"; a `docker create` whose body is over
+//! 1 MiB reaches the policy without its body, as dockerd 20.10 sends it; the plugin
+//! killed makes dockerd refuse every call (fail closed) and its restart restores
+//! service; and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
+//! enabled, then named by a restarted dockerd (`--authorization-plugin=NAME:latest`).
+//!
+//! An authorization plugin is a daemon flag: every test starts its own dockerd with
+//! its own plugin (own names, own policy, own decision log), and stops it, which
+//! unmounts what is under its data root before removing it. It needs root; when
+//! dockerd cannot start the tests fail under `CI=true` (or `DPS_REQUIRE_DOCKERD=1`)
+//! and are reported as ignored otherwise.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use docker_plugin_sdk::harness::dockerd::Dockerd;
+use docker_plugin_sdk::harness::{PluginProcess, Signal};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+use support::cli::{check, ok, unique, work_dir};
+use support::process::package_binary;
+use support::shared_dockerd::{PlainTest, required, with_dockerd_log};
+
+/// Where dockerd looks for legacy plugin sockets.
+const SOCKET_DIR: &str = "/run/docker/plugins";
+/// opa-docker-authz's deny message, which opaauthz keeps.
+const REJECTED: &str = "request rejected by administrative policy";
+/// An image no test has: a denied create never needs it.
+const NO_IMAGE: &str = "dps-authz-none:latest";
+
+/// The tests' policy: everything is allowed but privileged containers, containers
+/// labelled `dps.deny`, and container creates whose body dockerd left out.
+const POLICY: &str = r#"package docker.authz
+
+default allow := false
+
+allow if not deny
+
+deny if input.Body.HostConfig.Privileged == true
+
+deny if input.Body.Labels["dps.deny"]
+
+deny if {
+	input.Method == "POST"
+	endswith(input.PathPlain, "/containers/create")
+	input.Body == null
+}
+"#;
+
+/// opaauthz as a legacy plugin on /run/docker/plugins, its policy and decision log in
+/// a temp dir.
+struct Plugin {
+    name: String,
+    dir: tempfile::TempDir,
+    process: PluginProcess,
+    starts: usize,
+}
+
+impl Plugin {
+    fn start() -> Result<Self, Failed> {
+        let dir = tempfile::tempdir()?;
+        fs::write(dir.path().join("authz.rego"), POLICY)?;
+        let name = unique("dps-opaauthz");
+        let process = Self::spawn(&name, dir.path(), 0)?;
+        Ok(Self {
+            name,
+            dir,
+            process,
+            starts: 1,
+        })
+    }
+
+    fn spawn(name: &str, dir: &Path, start: usize) -> Result<PluginProcess, Failed> {
+        let mut command = Command::new(package_binary("opaauthz", "opaauthz"));
+        command
+            .args(["--name", name, "--socket-dir", SOCKET_DIR])
+            .arg("--policy-file")
+            .arg(dir.join("authz.rego"))
+            .arg("--decision-log")
+            .arg(dir.join("decisions.log"))
+            .args(["--log-bodies", "--no-skip-ping"]);
+        let socket = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
+        let log = dir.join(format!("opaauthz-{start}.log"));
+        Ok(PluginProcess::start_answering(command, &socket, log)?)
+    }
+
+    /// Kills the plugin as a crash would (SIGKILL), runs `meanwhile`, starts it again.
+    fn crash_and_restart(
+        &mut self,
+        meanwhile: impl FnOnce() -> Result<(), Failed>,
+    ) -> Result<(), Failed> {
+        self.process.signal_and_wait(Signal::SIGKILL)?;
+        meanwhile()?;
+        self.process = Self::spawn(&self.name, self.dir.path(), self.starts)?;
+        self.starts += 1;
+        Ok(())
+    }
+
+    /// The decision log, one JSON value per line.
+    fn decisions(&self) -> Result<Vec<Value>, Failed> {
+        let text = fs::read_to_string(self.dir.path().join("decisions.log"))?;
+        let lines = text
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        Ok(lines)
+    }
+
+    /// The decisions on `method` calls of a path ending in `endpoint`.
+    fn decisions_on(&self, method: &str, endpoint: &str) -> Result<Vec<Value>, Failed> {
+        Ok(self
+            .decisions()?
+            .into_iter()
+            .filter(|d| {
+                let path = d["path"].as_str().unwrap_or_default();
+                let path = path.split('?').next().unwrap_or_default();
+                d["method"] == method && path.ends_with(endpoint)
+            })
+            .collect())
+    }
+
+    fn log(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// A plugin and the dockerd that asks it; dockerd stops first (its shutdown calls go
+/// through the plugin).
+struct Setup {
+    d: Dockerd,
+    plugin: Plugin,
+}
+
+impl Setup {
+    fn start() -> Result<Self, Failed> {
+        let plugin = Plugin::start()?;
+        let d = Dockerd::start_with(&[&format!("--authorization-plugin={}", plugin.name)])
+            .map_err(|e| format!("{e}\nopaauthz log:\n{}", plugin.log()))?;
+        Ok(Self { d, plugin })
+    }
+
+    /// Runs `test`, adding the plugin's and dockerd's logs to a failure.
+    fn run(mut self, test: impl FnOnce(&mut Self) -> Result<(), Failed>) -> Result<(), Failed> {
+        let result = test(&mut self);
+        result.map_err(|e| {
+            format!(
+                "{}\nopaauthz log:\n{}\ndockerd log:\n{}",
+                e.message().unwrap_or_default(),
+                self.plugin.log(),
+                self.d.log_tail(40)
+            )
+            .into()
+        })
+    }
+}
+
+/// What the CLI prints for a call the policy refused.
+fn denied_by(plugin: &str) -> String {
+    format!("Error response from daemon: authorization denied by plugin {plugin}: {REJECTED}")
+}
+
+fn allowed_volume_ls_works_and_ping_is_asked() -> Result<(), Failed> {
+    Setup::start()?.run(|s| {
+        let volume = unique("dps-authz-vol");
+        s.d.docker_ok(&["volume", "create", &volume])?;
+        let listed = s.d.docker_ok(&["volume", "ls", "--format", "{{.Name}}"])?;
+        check(listed.lines().any(|l| l == volume), || {
+            format!("volume ls printed {listed:?}")
+        })?;
+        // The CLI pings before each command; dockerd asks the plugin about it too,
+        // and the policy (not --skip-ping) allowed it.
+        let pings = s.plugin.decisions_on("HEAD", "/_ping")?;
+        check(
+            pings.iter().any(|p| {
+                p["path"] == "/_ping"
+                    && p["allow"] == true
+                    && p["reason"] == "data.docker.authz.allow is true"
+            }),
+            || format!("no allowed HEAD /_ping in the decision log: {pings:?}"),
+        )?;
+        let lists = s.plugin.decisions_on("GET", "/volumes")?;
+        check(lists.iter().any(|l| l["allow"] == true), || {
+            format!("no allowed GET /volumes in the decision log: {lists:?}")
+        })
+    })
+}
+
+fn a_denied_docker_run_fails_with_dockerds_words() -> Result<(), Failed> {
+    Setup::start()?.run(|s| {
+        let err =
+            s.d.docker_err(&["run", "--rm", "--privileged", NO_IMAGE, "true"])?;
+        let expected = denied_by(&s.plugin.name);
+        check(err.contains(&expected), || {
+            format!("docker run --privileged said {err:?}, not {expected:?}")
+        })?;
+        let creates = s.plugin.decisions_on("POST", "/containers/create")?;
+        check(
+            creates.len() == 1
+                && creates[0]["allow"] == false
+                && creates[0]["reason"] == "data.docker.authz.allow is false"
+                && creates[0]["body"]["HostConfig"]["Privileged"] == true,
+            || format!("the create's decisions: {creates:?}"),
+        )
+    })
+}
+
+fn a_create_body_over_1_mib_reaches_the_policy_without_its_body() -> Result<(), Failed> {
+    Setup::start()?.run(|s| {
+        // Under 1 MiB the policy sees the body, and its label.
+        let err =
+            s.d.docker_err(&["create", "--label", "dps.deny=yes", NO_IMAGE])?;
+        check(err.contains(&denied_by(&s.plugin.name)), || {
+            format!("the labelled create said {err:?}")
+        })?;
+        // Over 1 MiB (labels of 1.2 MiB, in lines under the CLI's 64 KiB): dockerd
+        // 20.10 sends no body at all, so the label cannot be seen; this policy denies
+        // a create it cannot read.
+        let labels = s.plugin.dir.path().join("big-labels");
+        let line = "x".repeat(60_000);
+        let text: String = (0..20).map(|n| format!("dps.big{n}={line}\n")).collect();
+        fs::write(&labels, format!("dps.deny=yes\n{text}"))?;
+        let labels = labels.to_str().ok_or("path")?;
+        let err =
+            s.d.docker_err(&["create", "--label-file", labels, NO_IMAGE])?;
+        check(err.contains(&denied_by(&s.plugin.name)), || {
+            format!("the 1.1 MiB create said {}", &err[..err.len().min(400)])
+        })?;
+        let creates = s.plugin.decisions_on("POST", "/containers/create")?;
+        check(creates.len() == 2, || format!("creates: {creates:?}"))?;
+        check(creates[0]["body"]["Labels"]["dps.deny"] == "yes", || {
+            format!("the small create's body: {}", creates[0]["body"])
+        })?;
+        check(
+            creates[1]["body"].is_null() && creates[1]["allow"] == false,
+            || format!("the big create was logged with {}", creates[1]),
+        )
+    })
+}
+
+fn a_killed_plugin_fails_closed_and_its_restart_restores_service() -> Result<(), Failed> {
+    Setup::start()?.run(|s| {
+        s.d.docker_ok(&["volume", "ls"])?;
+        let name = s.plugin.name.clone();
+        let d = &s.d;
+        s.plugin.crash_and_restart(|| {
+            // dockerd retries the dead plugin for about 30 s, then refuses the call.
+            let err = d.docker_err(&["volume", "ls"])?;
+            let expected = format!("Error response from daemon: plugin {name} failed with error: ");
+            check(err.contains(&expected), || {
+                format!("with the plugin dead, volume ls said {err:?}")
+            })
+        })?;
+        s.d.docker_ok(&["volume", "ls"])?;
+        let err =
+            s.d.docker_err(&["run", "--rm", "--privileged", NO_IMAGE, "true"])?;
+        check(err.contains(&denied_by(&s.plugin.name)), || {
+            format!("after the restart, docker run --privileged said {err:?}")
+        })
+    })
+}
+
+/// `cargo docker-plugin package -p opaauthz` into a directory of this run.
+fn package() -> Result<PathBuf, Failed> {
+    let dir = work_dir().join(format!("opaauthz-{}", std::process::id()));
+    let out = dir.to_str().ok_or("non-UTF-8 path")?;
+    ok(&[
+        "package",
+        "-p",
+        "opaauthz",
+        "--profile",
+        "e2e",
+        "--out",
+        out,
+    ])?;
+    Ok(dir)
+}
+
+fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Failed> {
+    let bundle = package()?;
+    let config: Value = serde_json::from_str(&fs::read_to_string(bundle.join("config.json"))?)?;
+    check(
+        config["Interface"]["Types"][0] == "docker.authz/1.0"
+            && config["Mounts"][0]["Name"] == "policy"
+            && config["Mounts"][0]["Destination"] == "/opa",
+        || format!("opaauthz's config.json: {config}"),
+    )?;
+    let packaged = bundle.join("rootfs/etc/opaauthz/authz.rego");
+    check(packaged.is_file(), || {
+        format!("{} is not in the bundle", packaged.display())
+    })?;
+    // The policy comes from the host, through the `policy` mount.
+    let policies = tempfile::tempdir()?;
+    fs::write(policies.path().join("authz.rego"), POLICY)?;
+    let policy_dir = policies.path().to_str().ok_or("path")?;
+
+    let name = unique("dps-mopaauthz");
+    let mut d = Dockerd::start()?;
+    let result = (|| -> Result<(), Failed> {
+        d.docker_ok(&["plugin", "create", &name, bundle.to_str().ok_or("path")?])?;
+        d.docker_ok(&[
+            "plugin",
+            "set",
+            &name,
+            &format!("policy.source={policy_dir}"),
+            "args=--policy-file /opa/authz.rego --no-skip-ping",
+        ])?;
+        d.docker_ok(&["plugin", "enable", &name])?;
+        let reference = format!("{name}:latest");
+        d.restart_with(&[&format!("--authorization-plugin={reference}")])?;
+        d.docker_ok(&["volume", "ls"])?;
+        let err = d.docker_err(&["run", "--rm", "--privileged", NO_IMAGE, "true"])?;
+        check(err.contains(&denied_by(&reference)), || {
+            format!("docker run --privileged said {err:?}")
+        })?;
+        // Its decisions go to dockerd's log, with the plugin's ID.
+        let log = fs::read_to_string(d.log())?;
+        check(
+            log.contains(r#"\"method\":\"POST\",\"path\":\"/v1.41/containers/create\""#)
+                || log.contains(r#""method":"POST","path":"/v1.41/containers/create""#),
+            || "no create decision in dockerd's log".into(),
+        )?;
+        // `plugin disable` takes it out of the chain.
+        d.docker_ok(&["plugin", "disable", "-f", &name])?;
+        d.docker_ok(&["plugin", "rm", "-f", &name])?;
+        Ok(())
+    })();
+    with_dockerd_log(&d, 60, result)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    // Whether a dockerd can run here at all, once: each test starts its own.
+    let probe = if args.list {
+        Ok(())
+    } else {
+        Dockerd::start()
+            .map(|mut d| d.stop())
+            .map_err(|e| e.to_string())
+            .inspect_err(|why| eprintln!("authz e2e: cannot start dockerd: {why}"))
+    };
+    let ignored = probe.is_err() && !required() && !args.list;
+    let tests: Vec<(&str, PlainTest)> = vec![
+        (
+            "allowed_volume_ls_works_and_ping_is_asked",
+            allowed_volume_ls_works_and_ping_is_asked,
+        ),
+        (
+            "a_denied_docker_run_fails_with_dockerds_words",
+            a_denied_docker_run_fails_with_dockerds_words,
+        ),
+        (
+            "a_create_body_over_1_mib_reaches_the_policy_without_its_body",
+            a_create_body_over_1_mib_reaches_the_policy_without_its_body,
+        ),
+        (
+            "a_killed_plugin_fails_closed_and_its_restart_restores_service",
+            a_killed_plugin_fails_closed_and_its_restart_restores_service,
+        ),
+        (
+            "the_managed_plugin_denies_once_dockerd_restarts_with_it",
+            the_managed_plugin_denies_once_dockerd_restarts_with_it,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let probe = probe.clone();
+            Trial::test(name, move || match probe {
+                Ok(()) => test(),
+                Err(why) => {
+                    Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
+                }
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
