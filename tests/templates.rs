@@ -3,10 +3,11 @@
 //! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
 //! which drive the real plugin binary through the harness).
 //!
-//! The `mount` kind's tests mount tmpfs and need root: under CI=true they fail loudly
-//! when not root; otherwise they are reported as not run. Both kinds run themselves as
-//! a managed plugin (a private mount namespace and chroot): root, or unprivileged user
-//! namespaces.
+//! The volume template's `mount` kind mounts tmpfs and the network template makes
+//! bridges, veth pairs and network namespaces: their tests need root. Under CI=true
+//! they fail loudly when not root; otherwise they are reported as not run. Both volume
+//! kinds run themselves as a managed plugin (a private mount namespace and chroot):
+//! root, or unprivileged user namespaces.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,26 +40,48 @@ fn cargo_generate_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn generate(into: &Path, name: &str, backing: &str) -> PathBuf {
+/// `cargo generate` of `templates/TEMPLATE` as crate `name` in `into`, with
+/// `defines` besides `sdk_path`.
+fn generate(into: &Path, template: &str, name: &str, defines: &[String]) -> PathBuf {
+    let mut command = Command::new("cargo");
+    command
+        .args(["generate", "--path"])
+        .arg(workspace().join("templates").join(template))
+        .args(["--name", name, "--vcs", "none", "--silent"]);
+    for define in defines {
+        command.args(["--define", define]);
+    }
     run(
-        Command::new("cargo")
-            .args(["generate", "--path"])
-            .arg(workspace().join("templates/volume"))
-            .args(["--name", name, "--vcs", "none", "--silent"])
-            .args([
-                "--define",
-                &format!("description=A {backing}-backed test plugin"),
-            ])
-            .args(["--define", &format!("backing={backing}")])
+        command
             .arg("--define")
             .arg(format!("sdk_path={}", workspace().display()))
             .current_dir(into),
-        &format!("cargo generate ({backing})"),
+        &format!("cargo generate ({name})"),
     );
     into.join(name)
 }
 
-fn check_generated(crate_dir: &Path, backing: &str) {
+/// The volume template with `backing` (`directory` or `mount`).
+fn generate_volume(into: &Path, name: &str, backing: &str) -> PathBuf {
+    let defines = [
+        format!("description=A {backing}-backed test plugin"),
+        format!("backing={backing}"),
+    ];
+    generate(into, "volume", name, &defines)
+}
+
+/// Whether the tests that need root may run: when not root, they fail under CI and
+/// are reported as not run otherwise.
+fn root_or_not_run(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(!ci_required(), "{what} need root under CI");
+    eprintln!("NOT RUN: {what} need root");
+    false
+}
+
+fn check_generated(crate_dir: &Path, what: &str) {
     for file in [
         "Cargo.toml",
         "README.md",
@@ -67,10 +90,7 @@ fn check_generated(crate_dir: &Path, backing: &str) {
         "src/main.rs",
         "tests/plugin.rs",
     ] {
-        assert!(
-            crate_dir.join(file).is_file(),
-            "{backing}: {file} generated"
-        );
+        assert!(crate_dir.join(file).is_file(), "{what}: {file} generated");
     }
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("[package.metadata.docker-plugin]"));
@@ -87,7 +107,7 @@ fn check_generated(crate_dir: &Path, backing: &str) {
             .current_dir(crate_dir)
             .env("CARGO_TARGET_DIR", workspace().join("target/templates"))
             .env_remove("RUSTFLAGS"),
-        &format!("the generated {backing} plugin's .ci/run"),
+        &format!("the generated {what} plugin's .ci/run"),
     );
 }
 
@@ -116,17 +136,32 @@ fn volume_template_generates_crates_that_pass_their_own_ci() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let crate_dir = generate(dir.path(), "tpl-dir-volumes", "directory");
+    let crate_dir = generate_volume(dir.path(), "tpl-dir-volumes", "directory");
     check_generated(&crate_dir, "directory");
 
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            !ci_required(),
-            "the mount template's tests need root under CI"
-        );
-        eprintln!("NOT RUN: the mount template's tests need root");
+    if !root_or_not_run("the mount template's tests") {
         return;
     }
-    let crate_dir = generate(dir.path(), "tpl-mount-volumes", "mount");
+    let crate_dir = generate_volume(dir.path(), "tpl-mount-volumes", "mount");
     check_generated(&crate_dir, "mount");
+}
+
+#[test]
+fn network_template_generates_a_crate_that_passes_its_own_ci() {
+    if !cargo_generate_available() {
+        assert!(
+            !ci_required(),
+            "cargo generate is missing: run scripts/install-test-deps \
+             (cargo install cargo-generate --version 0.23.5 --locked)"
+        );
+        eprintln!("NOT RUN: cargo generate is not installed (scripts/install-test-deps)");
+        return;
+    }
+    if !root_or_not_run("the network template's tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let defines = ["description=A test network and IPAM plugin".to_owned()];
+    let crate_dir = generate(dir.path(), "network", "tpl-net", &defines);
+    check_generated(&crate_dir, "network");
 }
