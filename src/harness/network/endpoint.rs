@@ -58,14 +58,18 @@ impl Networks {
             pool_id: pool.id.clone(),
             ipam_address: Some(address.addr()),
         };
-        let options = Options::new()
+        // The sandbox's labels (exposed ports, port map) go to Join and
+        // ProgramExternalConnectivity (`endpoint.go` `sbJoin`: `sb.Labels()`); the
+        // endpoint's options add the MAC address given, for CreateEndpoint only (as
+        // recorded in `network_run_mac`).
+        let labels = Options::new()
             .with(network::EXPOSED_PORTS, serde_json::json!([]))
             .with(network::PORT_MAP, serde_json::json!([]));
         let options = match mac {
-            Some(m) if use_.mac.is_some() => {
-                options.with(MAC_ADDRESS, serde_json::json!(base64_mac(m)))
-            }
-            _ => options,
+            Some(m) if use_.mac.is_some() => labels
+                .clone()
+                .with(MAC_ADDRESS, serde_json::json!(base64_mac(m))),
+            _ => labels.clone(),
         };
         let request = CreateEndpointRequest {
             network_id: nid.clone(),
@@ -76,7 +80,7 @@ impl Networks {
                 // The MAC given, or the one made for an IPAM that requires one.
                 mac_address: mac,
             },
-            options: options.clone(),
+            options,
         };
         let created = network
             .driver
@@ -111,7 +115,7 @@ impl Networks {
             endpoint.mac = filled.mac_address.or(endpoint.mac);
         }
         let joined = self
-            .join(&network, &mut endpoint, container_id, options, sandbox)
+            .join(&network, &mut endpoint, container_id, labels, sandbox)
             .await;
         if let Err(err) = joined {
             let _ = self.delete_endpoint(&network, &endpoint).await;

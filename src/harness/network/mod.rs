@@ -22,9 +22,10 @@
 //!   addresses' `ReleaseAddress`, `ReleasePool`, then `DeleteNetwork` (whose error
 //!   dockerd only logs).
 //! - A container's start: `RequestAddress` (with the MAC address when the IPAM
-//!   requires it), `CreateEndpoint`, the sandbox, `Join`,
-//!   `ProgramExternalConnectivity` (when Join gave a gateway on a non-internal
-//!   network; a 404 is fine), `EndpointOperInfo` twice. A failed Join is rolled back
+//!   requires it or one was given), `CreateEndpoint` (a MAC given in `Interface` and,
+//!   base64, in its `Options`), the sandbox, `Join`, `ProgramExternalConnectivity`
+//!   (when Join gave a gateway on a non-internal network; a 404 is fine), both with
+//!   the sandbox's labels only, `EndpointOperInfo` twice. A failed Join is rolled back
 //!   (`DeleteEndpoint`, `ReleaseAddress`). Its stop: `RevokeExternalConnectivity`,
 //!   `Leave`, `DeleteEndpoint`, `ReleaseAddress`.
 //!
@@ -152,7 +153,8 @@ pub struct NetworkUse {
     pub network: String,
     /// `--ip`.
     pub ip: Option<IpAddr>,
-    /// `--mac-address`.
+    /// `--mac-address` (API 1.41's `MacAddress`; its sequence is the recorded
+    /// `network_run_mac`).
     pub mac: Option<MacAddress>,
 }
 
