@@ -83,35 +83,34 @@ async fn register_ipam(registered: &Mutex<Registered>, plugin: &ActivePlugin) {
     }
 }
 
+/// The handler of `subsystem` (an `Implements` value), if the network service has one.
+async fn register(registered: &Mutex<Registered>, plugin: &ActivePlugin, subsystem: &str) {
+    if subsystem == network::IMPLEMENTS {
+        register_network(registered, plugin).await;
+    } else if subsystem == ipam::IMPLEMENTS {
+        register_ipam(registered, plugin).await;
+    }
+}
+
 impl Drivers {
     /// The registry, its handlers registered with `plugins` for managed plugins.
     pub(super) fn new(plugins: Plugins) -> Self {
         let registered = Arc::<Mutex<Registered>>::default();
-        // Weak: the plugin registry must not keep the network service alive.
-        let weak = Arc::downgrade(&registered);
-        plugins.handle(
-            network::IMPLEMENTS,
-            Arc::new(move |plugin| {
-                let weak: Weak<Mutex<Registered>> = weak.clone();
-                Box::pin(async move {
-                    if let Some(registered) = weak.upgrade() {
-                        register_network(&registered, &plugin).await;
-                    }
-                })
-            }),
-        );
-        let weak = Arc::downgrade(&registered);
-        plugins.handle(
-            ipam::IMPLEMENTS,
-            Arc::new(move |plugin| {
-                let weak: Weak<Mutex<Registered>> = weak.clone();
-                Box::pin(async move {
-                    if let Some(registered) = weak.upgrade() {
-                        register_ipam(&registered, &plugin).await;
-                    }
-                })
-            }),
-        );
+        for subsystem in [network::IMPLEMENTS, ipam::IMPLEMENTS] {
+            // Weak: the plugin registry must not keep the network service alive.
+            let weak: Weak<Mutex<Registered>> = Arc::downgrade(&registered);
+            plugins.handle(
+                subsystem,
+                Arc::new(move |plugin| {
+                    let weak = weak.clone();
+                    Box::pin(async move {
+                        if let Some(registered) = weak.upgrade() {
+                            register(&registered, &plugin, subsystem).await;
+                        }
+                    })
+                }),
+            );
+        }
         Self {
             plugins,
             registered,
@@ -132,11 +131,7 @@ impl Drivers {
             }
         }
         for subsystem in &plugin.implements {
-            if subsystem == network::IMPLEMENTS {
-                register_network(&self.registered, plugin).await;
-            } else if subsystem == ipam::IMPLEMENTS {
-                register_ipam(&self.registered, plugin).await;
-            }
+            register(&self.registered, plugin, subsystem).await;
         }
     }
 
