@@ -2,7 +2,8 @@
 //! (`config.json` + `rootfs/`), the way `docker plugin create/enable/disable/rm` do:
 //! both from a rootfs (chroot, with the binary's shared libraries in it) and as a host
 //! binary; no `/Plugin.Activate`; references held by volumes; set only while disabled;
-//! restart after a crash; a plugin that never listens stays disabled.
+//! restart after a crash; a plugin that never listens stays disabled; a network and
+//! IPAM plugin asked its capabilities when enabled.
 #![cfg(all(feature = "harness", feature = "packager"))]
 
 mod support;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
-    Engine, EngineConfig, HarnessError, LaunchMode, SocketProbe, VolumeUse,
+    Engine, EngineConfig, HarnessError, LaunchMode, NetworkOptions, SocketProbe, VolumeUse,
 };
 use serde_json::json;
 use support::bundle::{packaged, write_config};
@@ -694,4 +695,53 @@ async fn rootfs_symlinks_are_followed_inside_the_rootfs() {
     );
     e.volumes().rm("s1").await.unwrap();
     e.plugins().rm("lvs", true).await.unwrap();
+}
+
+/// dockerd asks a managed network and IPAM plugin its capabilities when it is enabled
+/// (moby v20.10.24 `plugin/manager_linux.go` `pluginPostStart` → `plugin/store.go`
+/// `CallHandler`, one handler per interface type, in the config's order), never at a
+/// lookup, and knows its drivers only by the name with the tag (`network.go`
+/// `resolveDriver`).
+#[tokio::test]
+async fn a_managed_network_plugin_is_asked_its_capabilities_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let types = ["docker.networkdriver/1.0", "docker.ipamdriver/1.0"];
+    let extra = json!({
+        "interface": {"socket": "recnet.sock", "types": types},
+        "network": {"type": "host"}
+    });
+    let bundle = support::recorder::bundle(dir.path(), "bundle", "recnet", extra, &["--network"]);
+    e.plugins().create("recnet", &bundle).await.unwrap();
+    e.plugins().enable("recnet").await.unwrap();
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "NetworkDriver.GetCapabilities",
+            "IpamDriver.GetCapabilities",
+            "IpamDriver.GetDefaultAddressSpaces"
+        ]
+    );
+
+    let err = e
+        .networks()
+        .create("n1", NetworkOptions::driver("recnet"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not resolve driver recnet in registry"
+    );
+    let opts = NetworkOptions::driver("recnet:latest").ipam_driver("recnet:latest");
+    e.networks().create("n1", opts).await.unwrap();
+    assert_eq!(
+        e.calls().take_methods(),
+        [
+            "IpamDriver.RequestPool",
+            "IpamDriver.RequestAddress",
+            "NetworkDriver.CreateNetwork"
+        ]
+    );
+    e.networks().rm("n1").await.unwrap();
+    e.plugins().disable("recnet", false).await.unwrap();
 }

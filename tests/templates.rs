@@ -3,10 +3,11 @@
 //! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
 //! which drive the real plugin binary through the harness).
 //!
-//! Templates: `volume` (kinds `directory` and `mount`) and `authz`. The `mount` kind's
-//! tests mount tmpfs and need root: under CI=true they fail loudly when not root;
-//! otherwise they are reported as not run. Every generated plugin runs itself as a
-//! managed plugin (a private mount namespace and chroot): root, or unprivileged user
+//! Templates: `volume` (kinds `directory` and `mount`), `network` and `authz`. The
+//! `mount` kind mounts tmpfs and the network template makes bridges, veth pairs and
+//! network namespaces: their tests need root. Under CI=true they fail loudly when not
+//! root; otherwise they are reported as not run. Every generated plugin runs itself as
+//! a managed plugin (a private mount namespace and chroot): root, or unprivileged user
 //! namespaces.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,17 @@ fn generate_volume(into: &Path, name: &str, backing: &str) -> PathBuf {
     )
 }
 
+/// Whether the tests that need root may run: when not root, they fail under CI and
+/// are reported as not run otherwise.
+fn root_or_not_run(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(!ci_required(), "{what} need root under CI");
+    eprintln!("NOT RUN: {what} need root");
+    false
+}
+
 /// `what` (the template and its kind) names the crate in failures.
 fn check_generated(crate_dir: &Path, what: &str) {
     for file in [
@@ -136,12 +148,7 @@ fn volume_template_generates_crates_that_pass_their_own_ci() {
     let crate_dir = generate_volume(dir.path(), "tpl-dir-volumes", "directory");
     check_generated(&crate_dir, "directory");
 
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            !ci_required(),
-            "the mount template's tests need root under CI"
-        );
-        eprintln!("NOT RUN: the mount template's tests need root");
+    if !root_or_not_run("the mount template's tests") {
         return;
     }
     let crate_dir = generate_volume(dir.path(), "tpl-mount-volumes", "mount");
@@ -161,4 +168,22 @@ fn authz_template_generates_a_crate_that_passes_its_own_ci() {
         &[("description", "A test authorization plugin")],
     );
     check_generated(&crate_dir, "authz");
+}
+
+#[test]
+fn network_template_generates_a_crate_that_passes_its_own_ci() {
+    if !cargo_generate_or_skip() {
+        return;
+    }
+    if !root_or_not_run("the network template's tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = generate(
+        dir.path(),
+        "network",
+        "tpl-net",
+        &[("description", "A test network and IPAM plugin")],
+    );
+    check_generated(&crate_dir, "network");
 }

@@ -252,6 +252,14 @@ pub enum HarnessError {
         /// The name.
         name: String,
     },
+    /// A network driver that was found but not registered under the name given: its
+    /// GetCapabilities failed, or a managed plugin was named without its tag
+    /// (libnetwork's `network.go` `resolveDriver`).
+    #[error("could not resolve driver {name} in registry")]
+    UnresolvedDriver {
+        /// The driver's name as given (`-d`).
+        name: String,
+    },
     /// A network name or ID the engine does not know.
     #[error("network {name} not found")]
     NoSuchNetwork {

@@ -322,6 +322,17 @@ impl Replay {
                 stdout: Some(render::host_files(self, name)),
             },
             ["@kill-plugin", name] => self.kill_plugin(name).await.into(),
+            // `POST /containers/create` with `MacAddress` (API 1.41), as recorded.
+            ["@create-mac", name, network, mac] => {
+                let network = NetworkUse::new(*network).mac(mac.parse().unwrap());
+                match e.containers().create_on(&[], &[network]).await {
+                    Ok(container) => {
+                        self.containers.insert(name.to_string(), container);
+                        Ok(()).into()
+                    }
+                    Err(err) => Err(err).into(),
+                }
+            }
             ["docker", "plugin", "create", name, bundle] => {
                 let dir = self.bundle(bundle);
                 let created = e.plugins().create(name, dir).await.map(drop);

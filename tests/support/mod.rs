@@ -5,7 +5,6 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`netplug`]: recording network and IPAM drivers served beside it;
-//! - [`bridgenet`]: a network driver making real bridges and veths (root tests);
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
 //! - [`bundle`]: managed-plugin bundles written by the packager;
 //! - [`logs`]: what the SDK logs, captured for assertions;
@@ -17,8 +16,6 @@
 //! - [`mounts`]: mounts a SIGKILLed test process left under its temporary dir.
 #![allow(dead_code)]
 
-#[cfg(feature = "harness")]
-pub mod bridgenet;
 #[cfg(feature = "packager")]
 pub mod bundle;
 #[cfg(feature = "cli")]

@@ -1,7 +1,7 @@
 //! `netbridge`: a network plugin making a Linux bridge per network and a veth pair
 //! per container, through rtnetlink. `state.rs` holds what it made and the
 //! reconciliation at start, `links.rs` the netlink calls, `driver.rs` the network
-//! driver; this file is the command line, in the crate's own idioms
+//! driver (the library, `lib.rs`); this file is the command line, in the crate's own idioms
 //! (`#[docker_plugin_sdk::main]`, `ListenArgs`). It needs CAP_NET_ADMIN (root).
 //!
 //! ```text
@@ -18,16 +18,13 @@
 //!   --state FILE   what netbridge made (default /var/lib/netbridge/networks.json)
 //!   and the listen flags of every plugin (--name netbridge, --socket-dir, …).
 
-mod driver;
-mod links;
-mod state;
-
 use std::path::PathBuf;
 
 use docker_plugin_sdk::Plugin;
 use docker_plugin_sdk::args::{ArgsError, Flags};
 use docker_plugin_sdk::state::Store;
 use docker_plugin_sdk::transport::ListenArgs;
+use netbridge::{driver, links};
 
 /// The listen flags and the state file.
 fn parse_args() -> Result<(ListenArgs, PathBuf), ArgsError> {

@@ -9,10 +9,11 @@
 //! The sequences were recorded from dockerd 20.10 (`tests/fixtures/dockerd-sequences/
 //! network_*.json`, replayed by `tests/harness_fixtures.rs`):
 //!
-//! - A plugin's activation runs dockerd's handler for each subsystem it implements,
-//!   in its `Implements` order, whichever lookup activated it:
-//!   `NetworkDriver.GetCapabilities`; `IpamDriver.GetCapabilities` then
-//!   `IpamDriver.GetDefaultAddressSpaces`. The answers are kept for good.
+//! - A legacy plugin's activation, whichever lookup activated it, and a managed
+//!   plugin's `docker plugin enable` run dockerd's handler for each subsystem it
+//!   implements, in order (`drivers`): `NetworkDriver.GetCapabilities`;
+//!   `IpamDriver.GetCapabilities` then `IpamDriver.GetDefaultAddressSpaces`. The
+//!   answers are kept for good.
 //! - `network create`: the IPAM's `RequestPool` (`--subnet`, `--ip-range`), the
 //!   gateway's `RequestAddress` (skipped when the pool's `Data` names one and no
 //!   `--gateway` was given), one `RequestAddress` per `--aux-address`, then
@@ -21,15 +22,19 @@
 //!   addresses' `ReleaseAddress`, `ReleasePool`, then `DeleteNetwork` (whose error
 //!   dockerd only logs).
 //! - A container's start: `RequestAddress` (with the MAC address when the IPAM
-//!   requires it), `CreateEndpoint`, the sandbox, `Join`,
-//!   `ProgramExternalConnectivity` (when Join gave a gateway on a non-internal
-//!   network; a 404 is fine), `EndpointOperInfo` twice. A failed Join is rolled back
+//!   requires it or one was given), `CreateEndpoint` (a MAC given in `Interface` and,
+//!   base64, in its `Options`), the sandbox, `Join`, `ProgramExternalConnectivity`
+//!   (when Join gave a gateway on a non-internal network; a 404 is fine), both with
+//!   the sandbox's labels only, `EndpointOperInfo` twice. A failed Join is rolled back
 //!   (`DeleteEndpoint`, `ReleaseAddress`). Its stop: `RevokeExternalConnectivity`,
 //!   `Leave`, `DeleteEndpoint`, `ReleaseAddress`.
 //!
-//! Only legacy plugins are modelled as dockerd runs them here: a managed network
-//! plugin's capabilities are asked at its first use, not when it is enabled.
+//! `drivers` holds the registry of drivers, `endpoint` the container side (endpoint,
+//! Join, Leave), `sandbox` and `netlink` the container's namespace; this file the
+//! networks themselves.
 
+mod drivers;
+mod endpoint;
 mod ipam;
 mod netlink;
 mod sandbox;
@@ -43,13 +48,10 @@ use super::error::HarnessError;
 use super::ids::random_id;
 use super::plugins::{ActivePlugin, Plugins};
 use crate::network::{
-    self, CapabilitiesResponse, Cidr, CreateEndpointRequest, CreateNetworkRequest,
-    EndpointInterface, EndpointRequest, IpamData, JoinRequest, MAC_ADDRESS, MacAddress,
-    NetworkRequest, Options, ProgramExternalConnectivityRequest,
+    self, Cidr, CreateNetworkRequest, IpamData, MacAddress, NetworkRequest, Options,
 };
-use crate::protocol::Empty;
+use drivers::Drivers;
 use ipam::{DEFAULT_IPAM, DefaultIpam, Ipam, gateway_options};
-use sandbox::InterfacePlan;
 pub(crate) use sandbox::Sandbox;
 
 /// `docker network create`'s options.
@@ -151,7 +153,8 @@ pub struct NetworkUse {
     pub network: String,
     /// `--ip`.
     pub ip: Option<IpAddr>,
-    /// `--mac-address`.
+    /// `--mac-address` (API 1.41's `MacAddress`; its sequence is the recorded
+    /// `network_run_mac`).
     pub mac: Option<MacAddress>,
 }
 
@@ -222,7 +225,7 @@ struct Network {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Networks {
-    plugins: Plugins,
+    drivers: Arc<Drivers>,
     sandboxes: PathBuf,
     state: Arc<Mutex<NetworkState>>,
     default_ipam: Arc<DefaultIpam>,
@@ -231,15 +234,12 @@ pub struct Networks {
 #[derive(Debug, Default)]
 struct NetworkState {
     networks: Vec<Network>,
-    /// Plugins whose activation handlers ran: network capabilities, IPAM ones.
-    network_caps: HashMap<String, CapabilitiesResponse>,
-    ipam_caps: HashMap<String, (bool, String)>,
 }
 
 impl Networks {
     pub(crate) fn new(plugins: Plugins, sandboxes: PathBuf) -> Self {
         Self {
-            plugins,
+            drivers: Arc::new(Drivers::new(plugins)),
             sandboxes,
             state: Arc::default(),
             default_ipam: Arc::default(),
@@ -255,75 +255,12 @@ impl Networks {
         &self.sandboxes
     }
 
-    /// dockerd's handlers at a plugin's activation (moby v20.10.24
-    /// `drivers/remote/driver.go` and `ipams/remote/remote.go` `Init`), run once per
-    /// plugin for each subsystem it implements, in its `Implements` order.
-    async fn activated(&self, plugin: &Arc<ActivePlugin>) {
-        let name = plugin.rpc.name().to_owned();
-        if self.state().network_caps.contains_key(&name)
-            || self.state().ipam_caps.contains_key(&name)
-        {
-            return;
-        }
-        for subsystem in plugin.implements.clone() {
-            if subsystem == network::IMPLEMENTS {
-                match plugin.rpc.call::<network::GetCapabilities>(&Empty {}).await {
-                    Ok(caps) => {
-                        self.state().network_caps.insert(name.clone(), caps);
-                    }
-                    Err(err) => tracing::warn!(plugin = %name, %err, "error getting capability"),
-                }
-            } else if subsystem == crate::ipam::IMPLEMENTS {
-                let requires_mac = plugin
-                    .rpc
-                    .call::<crate::ipam::GetCapabilities>(&Empty {})
-                    .await
-                    .is_ok_and(|c| c.requires_mac_address);
-                match plugin
-                    .rpc
-                    .call::<crate::ipam::GetDefaultAddressSpaces>(&Empty {})
-                    .await
-                {
-                    Ok(spaces) => {
-                        self.state().ipam_caps.insert(
-                            name.clone(),
-                            (requires_mac, spaces.local_default_address_space),
-                        );
-                    }
-                    Err(err) => {
-                        tracing::warn!(plugin = %name, %err, "error registering remote ipam driver")
-                    }
-                }
-            }
-        }
-    }
-
-    async fn network_driver(&self, name: &str) -> Result<Arc<ActivePlugin>, HarnessError> {
-        let plugin = self.plugins.get(name, network::IMPLEMENTS).await?;
-        self.activated(&plugin).await;
-        if !self.state().network_caps.contains_key(plugin.rpc.name()) {
-            return Err(HarnessError::PluginNotFound {
-                name: name.to_owned(),
-            });
-        }
-        Ok(plugin)
-    }
-
+    /// The IPAM driver `name` (`--ipam-driver`; dockerd's `default` when `None`).
     async fn ipam_driver(&self, name: Option<&str>) -> Result<Ipam, HarnessError> {
-        let Some(name) = name.filter(|n| *n != DEFAULT_IPAM) else {
-            return Ok(Ipam::Default(Arc::clone(&self.default_ipam)));
-        };
-        let plugin = self.plugins.get(name, crate::ipam::IMPLEMENTS).await?;
-        self.activated(&plugin).await;
-        let caps = self.state().ipam_caps.get(plugin.rpc.name()).cloned();
-        let (requires_mac, local_space) = caps.ok_or_else(|| HarnessError::Ipam {
-            message: format!("invalid ipam driver: {name:?}"),
-        })?;
-        Ok(Ipam::Remote {
-            plugin,
-            requires_mac,
-            local_space,
-        })
+        match name.filter(|n| *n != DEFAULT_IPAM) {
+            None => Ok(Ipam::Default(Arc::clone(&self.default_ipam))),
+            Some(name) => self.drivers.ipam(name).await,
+        }
     }
 
     fn find(&self, name: &str) -> Result<Network, HarnessError> {
@@ -352,7 +289,7 @@ impl Networks {
                 name: name.to_owned(),
             });
         }
-        let driver = self.network_driver(&opts.driver).await?;
+        let driver = self.drivers.network(&opts.driver).await?;
         let ipam = self.ipam_driver(opts.ipam_driver.as_deref()).await?;
         let id = random_id();
         let (pool, data) = self.allocate(&ipam, &opts).await?;
@@ -541,324 +478,4 @@ impl Networks {
             };
         }
     }
-
-    /// `connectToNetwork`: the endpoint (address, CreateEndpoint), the sandbox made
-    /// if the container has none, Join, the interface moved in,
-    /// ProgramExternalConnectivity, EndpointOperInfo. A failure after CreateEndpoint
-    /// deletes the endpoint again.
-    pub(crate) async fn connect(
-        &self,
-        container_id: &str,
-        container_name: &str,
-        use_: &NetworkUse,
-        sandbox: &mut Option<Sandbox>,
-    ) -> Result<ContainerEndpoint, HarnessError> {
-        let network = self.find(&use_.network)?;
-        if use_.ip.is_some() && network.info.options.subnet.is_none() {
-            return Err(HarnessError::Ipam {
-                message: "user specified IP address is supported only when connecting to networks with user configured subnets".to_owned(),
-            });
-        }
-        let nid = network.info.id.clone();
-        let eid = random_id();
-        let pool = &network.pools[0];
-        let mut ipam_options = HashMap::new();
-        let mut mac = use_.mac;
-        if network.ipam.requires_mac() {
-            let m = *mac.get_or_insert_with(random_mac);
-            ipam_options.insert(MAC_ADDRESS.to_owned(), m.to_string());
-        }
-        let address = network
-            .ipam
-            .request_address(&pool.id, use_.ip, ipam_options)
-            .await
-            .map_err(HarnessError::remote)?;
-        let mut endpoint = ContainerEndpoint {
-            network: network.info.name.clone(),
-            endpoint_id: eid.clone(),
-            address: Some(address),
-            mac,
-            interface: None,
-            src_name: None,
-            gateway: None,
-            pool_id: pool.id.clone(),
-            ipam_address: Some(address.addr()),
-        };
-        let options = Options::new()
-            .with(network::EXPOSED_PORTS, serde_json::json!([]))
-            .with(network::PORT_MAP, serde_json::json!([]));
-        let options = match mac {
-            Some(m) if use_.mac.is_some() => {
-                options.with(MAC_ADDRESS, serde_json::json!(base64_mac(m)))
-            }
-            _ => options,
-        };
-        let request = CreateEndpointRequest {
-            network_id: nid.clone(),
-            endpoint_id: eid.clone(),
-            interface: EndpointInterface {
-                address: Some(address),
-                address_ipv6: None,
-                // The MAC given, or the one made for an IPAM that requires one.
-                mac_address: mac,
-            },
-            options: options.clone(),
-        };
-        let created = network
-            .driver
-            .rpc
-            .call::<network::CreateEndpoint>(&request)
-            .await;
-        let reply = match created {
-            Ok(reply) => reply,
-            Err(err) => {
-                let _ = network.ipam.release_address(&pool.id, address.addr()).await;
-                return Err(err.remote().context(format!(
-                    "failed to create endpoint {container_name} on network {}",
-                    network.info.name
-                )));
-            }
-        };
-        if let Some(filled) = reply.interface() {
-            // `drivers/remote/driver.go`: a field dockerd had set may not change.
-            let modified = (filled.address.is_some() && request.interface.address.is_some())
-                || (filled.mac_address.is_some() && request.interface.mac_address.is_some());
-            if modified {
-                let _ = self.delete_endpoint(&network, &endpoint).await;
-                return Err(HarnessError::Ipam {
-                    message: "driver modified interface address: Cannot be modified".to_owned(),
-                }
-                .context(format!(
-                    "failed to create endpoint {container_name} on network {}",
-                    network.info.name
-                )));
-            }
-            endpoint.address = filled.address.or(endpoint.address);
-            endpoint.mac = filled.mac_address.or(endpoint.mac);
-        }
-        let joined = self
-            .join(&network, &mut endpoint, container_id, options, sandbox)
-            .await;
-        if let Err(err) = joined {
-            let _ = self.delete_endpoint(&network, &endpoint).await;
-            return Err(err);
-        }
-        self.set_user(&nid, container_id, Some(endpoint.address));
-        Ok(endpoint)
-    }
-
-    async fn join(
-        &self,
-        network: &Network,
-        endpoint: &mut ContainerEndpoint,
-        container_id: &str,
-        options: Options,
-        sandbox: &mut Option<Sandbox>,
-    ) -> Result<(), HarnessError> {
-        if sandbox.is_none() {
-            let dir = self.sandboxes.clone();
-            let id = container_id.to_owned();
-            let made = tokio::task::spawn_blocking(move || Sandbox::create(&dir, &id))
-                .await
-                .map_err(|e| HarnessError::io("creating the sandbox", std::io::Error::other(e)))?
-                .map_err(|e| {
-                    HarnessError::io("creating the container's network namespace (as root)", e)
-                })?;
-            *sandbox = Some(made);
-        }
-        let Some(sb) = sandbox.as_mut() else {
-            return Err(HarnessError::io(
-                "sandbox",
-                std::io::Error::other("no sandbox"),
-            ));
-        };
-        let ids = EndpointRequest {
-            network_id: network.info.id.clone(),
-            endpoint_id: endpoint.endpoint_id.clone(),
-        };
-        let request = JoinRequest {
-            network_id: ids.network_id.clone(),
-            endpoint_id: ids.endpoint_id.clone(),
-            sandbox_key: sb.key().display().to_string(),
-            options: options.clone(),
-        };
-        let reply = network
-            .driver
-            .rpc
-            .call::<network::Join>(&request)
-            .await
-            .map_err(HarnessError::remote)?;
-        endpoint.gateway = reply.gateway;
-        let leave = |e: HarnessError| async {
-            let _ = network.driver.rpc.call::<network::Leave>(&ids).await;
-            e
-        };
-        if let Some(iface) = reply
-            .interface_name
-            .as_ref()
-            .filter(|i| !i.src_name.is_empty())
-        {
-            let plan = InterfacePlan {
-                src_name: iface.src_name.clone(),
-                address: endpoint.address,
-                address_ipv6: None,
-                mac: endpoint.mac,
-                gateway: reply.gateway,
-                gateway_ipv6: reply.gateway_ipv6,
-                routes: reply.static_routes.clone(),
-            };
-            let dst = sb.next_name(&iface.dst_prefix);
-            let key = sb.key().to_path_buf();
-            let name = dst.clone();
-            let moved =
-                tokio::task::spawn_blocking(move || sandbox::add_interface(&key, plan, &name))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            match moved {
-                Ok(()) => {
-                    sb.added(&iface.dst_prefix);
-                    endpoint.interface = Some(dst);
-                    endpoint.src_name = Some(iface.src_name.clone());
-                }
-                Err(e) => {
-                    let err = HarnessError::io(
-                        format!("failed to set interface name {}", iface.src_name),
-                        e,
-                    );
-                    return Err(leave(err).await);
-                }
-            }
-        }
-        if reply.gateway.is_some() && !network.info.options.internal {
-            let program = ProgramExternalConnectivityRequest {
-                network_id: ids.network_id.clone(),
-                endpoint_id: ids.endpoint_id.clone(),
-                options,
-            };
-            match network
-                .driver
-                .rpc
-                .call::<network::ProgramExternalConnectivity>(&program)
-                .await
-            {
-                Ok(_) => {}
-                Err(HarnessError::Call { source, .. }) if source.is_not_implemented() => {}
-                Err(err) => {
-                    return Err(leave(err.remote().context(format!(
-                        "failed to program external connectivity on endpoint {}",
-                        endpoint.endpoint_id
-                    )))
-                    .await);
-                }
-            }
-        }
-        // `daemon/container_operations.go` `updateJoinInfo`, reached twice on 20.10.
-        for _ in 0..2 {
-            if let Err(err) = network
-                .driver
-                .rpc
-                .call::<network::EndpointOperInfo>(&ids)
-                .await
-            {
-                return Err(leave(err.remote().context("Updating join info failed")).await);
-            }
-        }
-        Ok(())
-    }
-
-    /// `ep.Delete`: DeleteEndpoint, then the address back to the IPAM.
-    async fn delete_endpoint(
-        &self,
-        network: &Network,
-        endpoint: &ContainerEndpoint,
-    ) -> Result<(), HarnessError> {
-        let ids = EndpointRequest {
-            network_id: network.info.id.clone(),
-            endpoint_id: endpoint.endpoint_id.clone(),
-        };
-        let deleted = network
-            .driver
-            .rpc
-            .call::<network::DeleteEndpoint>(&ids)
-            .await;
-        if let Some(addr) = endpoint.ipam_address {
-            let _ = network.ipam.release_address(&endpoint.pool_id, addr).await;
-        }
-        deleted.map(drop).map_err(HarnessError::remote)
-    }
-
-    /// `sbLeave` and `ep.Delete`: RevokeExternalConnectivity (when it was
-    /// programmed), the interface moved back out, Leave, DeleteEndpoint,
-    /// ReleaseAddress. Every step is tried; the first error is returned.
-    pub(crate) async fn disconnect(
-        &self,
-        container_id: &str,
-        endpoint: &ContainerEndpoint,
-        sandbox: Option<&Sandbox>,
-    ) -> Result<(), HarnessError> {
-        let network = self.find(&endpoint.network)?;
-        let ids = EndpointRequest {
-            network_id: network.info.id.clone(),
-            endpoint_id: endpoint.endpoint_id.clone(),
-        };
-        let mut first = None;
-        if endpoint.gateway.is_some() && !network.info.options.internal {
-            match network
-                .driver
-                .rpc
-                .call::<network::RevokeExternalConnectivity>(&ids)
-                .await
-            {
-                Err(HarnessError::Call { source, .. }) if source.is_not_implemented() => {}
-                Err(err) => {
-                    first.get_or_insert(err.remote());
-                }
-                Ok(_) => {}
-            }
-        }
-        if let (Some(sb), Some(dst), Some(src)) = (sandbox, &endpoint.interface, &endpoint.src_name)
-        {
-            let key = sb.key().to_path_buf();
-            let (d, s) = (dst.clone(), src.clone());
-            let moved =
-                tokio::task::spawn_blocking(move || sandbox::remove_interface(&key, &d, &s))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            if let Err(e) = moved {
-                first.get_or_insert(HarnessError::io(
-                    format!("moving {dst} out of the sandbox"),
-                    e,
-                ));
-            }
-        }
-        if let Err(err) = network.driver.rpc.call::<network::Leave>(&ids).await {
-            first.get_or_insert(err.remote());
-        }
-        if let Err(err) = self.delete_endpoint(&network, endpoint).await {
-            first.get_or_insert(err);
-        }
-        self.set_user(&network.info.id, container_id, None);
-        first.map_or(Ok(()), Err)
-    }
-}
-
-/// A random locally administered MAC (`netutils.GenerateRandomMAC`: `02:42:…`).
-fn random_mac() -> MacAddress {
-    let id = random_id();
-    let byte = |i: usize| u8::from_str_radix(&id[i * 2..i * 2 + 2], 16).unwrap_or(0);
-    MacAddress::new([0x02, 0x42, byte(0), byte(1), byte(2), byte(3)])
-}
-
-/// Go's `[]byte` in JSON: base64 (standard, padded).
-fn base64_mac(mac: MacAddress) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = mac.octets();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        for shift in [18, 12, 6, 0] {
-            out.push(TABLE[((n >> shift) & 63) as usize] as char);
-        }
-    }
-    out
 }

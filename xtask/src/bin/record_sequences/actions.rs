@@ -1,7 +1,7 @@
 //! The user actions recorded, each with its plugins, setup and commands (docker CLI
 //! arguments or pseudo-commands), and which commands are expected to fail.
 
-use crate::{HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP};
+use crate::{CREATE_MAC, HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP};
 
 pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
@@ -126,7 +126,8 @@ pub(crate) struct Action {
     /// The action: docker CLI arguments (`{tmp}` is a temp dir, `{id:NAME}` and
     /// `{id12:NAME}` a managed plugin's ID and its short form, `{registry}` the
     /// registry's address), or a pseudo-command: `[RESTART, plugin]`, `[KILL, plugin]`,
-    /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`.
+    /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`,
+    /// `[CREATE_MAC, name, network, mac]`.
     pub(crate) commands: &'static [&'static [&'static str]],
     /// Which commands are expected to fail (indexes into `commands`).
     pub(crate) failing: &'static [usize],
@@ -966,8 +967,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         description: "containers on a plugin network with the plugin's IPAM (which requires \
                       MAC addresses): docker run --rm, then one with --ip, stopped and \
                       removed; docker network rm refused while it is connected, then done \
-                      (`--mac-address` cannot be recorded: docker CLI 28 sends it per network, \
-                      which needs API 1.44)",
+                      (`--mac-address`: see network_run_mac)",
         plugins: &[net_plugin("rec-net")],
         bundles: &[],
         image: true,
@@ -1003,6 +1003,35 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[2],
+    },
+    Action {
+        name: "network_run_mac",
+        description: "a container with a MAC address on a plugin network with the plugin's \
+                      IPAM: created through the API (POST /v1.41/containers/create with \
+                      MacAddress; docker CLI 28 sends --mac-address per network, which needs \
+                      API 1.44), started, stopped and removed",
+        plugins: &[net_plugin("rec-net")],
+        bundles: &[],
+        image: true,
+        setup: &[&[
+            "network",
+            "create",
+            "-d",
+            "rec-net",
+            "--ipam-driver",
+            "rec-net",
+            "--subnet",
+            "10.206.0.0/24",
+            "n1",
+        ]],
+        commands: &[
+            &[CREATE_MAC, "c1", "n1", "02:42:0a:ce:00:99"],
+            &["start", "c1"],
+            &["stop", "-t", "1", "c1"],
+            &["rm", "c1"],
+            &["network", "rm", "n1"],
+        ],
+        failing: &[],
     },
     Action {
         name: "network_run_default_ipam",

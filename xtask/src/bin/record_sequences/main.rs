@@ -88,6 +88,12 @@ const KILL: &str = "@kill-plugin";
 /// The pseudo-command that lists a managed plugin's files on the host: its socket
 /// directory and where its volumes are.
 const HOST_FILES: &str = "@host-files";
+/// The pseudo-command `[CREATE_MAC, name, network, mac]`: creates container `name`
+/// (`IMAGE`, `sleep 60`) on `network` with the MAC address `mac` through the Engine
+/// API itself, as `POST /v1.41/containers/create` with `MacAddress` in the container
+/// config: the docker CLI 28 here sends `--mac-address` only per network, which needs
+/// API 1.44, and this dockerd (20.10) speaks 1.41.
+const CREATE_MAC: &str = "@create-mac";
 /// The static recorder (for managed plugins' rootfs), passed to the copy inside.
 const STATIC_RECORDER_ENV: &str = "DPS_STATIC_RECORDER_BIN";
 /// The target dir of the static recorder build, under the ordinary one.

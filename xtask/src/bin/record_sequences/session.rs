@@ -20,8 +20,8 @@ use crate::managed::{
 };
 use crate::registry::Registry;
 use crate::{
-    HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW, SOCKET_DIR,
-    START_REGISTRY, STOP, TMP, recorder,
+    CREATE_MAC, HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW,
+    SOCKET_DIR, START_REGISTRY, STOP, TMP, recorder,
 };
 
 pub(crate) struct RunningPlugin {
@@ -315,6 +315,8 @@ impl Session<'_> {
         let pseudo = args.first().copied().filter(|a| a.starts_with('@'));
         let (exit_code, stdout, stderr) = if pseudo == Some(START_REGISTRY) {
             (0, String::new(), String::new())
+        } else if let [CREATE_MAC, name, network, mac] = args {
+            create_with_mac(self.d, name, network, mac)?
         } else if let Some(pseudo) = pseudo {
             let name = args.get(1).copied().unwrap_or_default();
             let plugin = self
@@ -632,4 +634,53 @@ pub(crate) fn record_action(
     json.push('\n');
     fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(fixture)
+}
+
+/// [`CREATE_MAC`]: `POST /v1.41/containers/create?name=NAME` on dockerd's API socket
+/// (curl), the MAC address in the container config as API 1.41 takes it. The exit
+/// code is 0 for a 201, else 1 with dockerd's message as stderr, as the CLI would.
+fn create_with_mac(
+    d: &Dockerd,
+    name: &str,
+    network: &str,
+    mac: &str,
+) -> Result<(i32, String, String), String> {
+    let socket = d
+        .host()
+        .strip_prefix("unix://")
+        .ok_or_else(|| format!("{CREATE_MAC}: DOCKER_HOST {} is not a socket", d.host()))?;
+    let body = serde_json::json!({
+        "Image": IMAGE,
+        "Cmd": ["sleep", "60"],
+        "MacAddress": mac,
+        "HostConfig": {"NetworkMode": network},
+    });
+    let out = Command::new("curl")
+        .args(["--silent", "--unix-socket", socket, "-X", "POST"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg("--data")
+        .arg(body.to_string())
+        .arg(format!("http://docker/v1.41/containers/create?name={name}"))
+        .output()
+        .map_err(|e| format!("{CREATE_MAC}: cannot run curl: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (reply, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    if status == "201" {
+        Ok((0, String::new(), String::new()))
+    } else {
+        let message = serde_json::from_str::<Value>(reply)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("status {status}: {reply}"));
+        Ok((
+            1,
+            String::new(),
+            format!("Error response from daemon: {message}"),
+        ))
+    }
 }
