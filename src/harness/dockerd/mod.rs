@@ -32,17 +32,19 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
 mod busybox;
 mod cleanup;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use builder::DockerdBuilder;
 use cleanup::{find_program, kill_matching, run_with_timeout, signal, unmount_under};
 
 /// How long [`Dockerd::start`] waits for the daemon to answer `docker version`.
@@ -167,111 +169,15 @@ impl Dockerd {
     /// Starts a private dockerd in a fresh temp dir and waits (up to
     /// [`START_TIMEOUT`]) until `docker version` succeeds against it. The error says
     /// why (dockerd missing, not root, the tail of `dockerd.log` when the daemon does
-    /// not come up).
+    /// not come up). [`Dockerd::builder`] starts one with more daemon flags.
     pub fn start() -> Result<Dockerd, DockerdError> {
-        let dockerd = match std::env::var("DPS_DOCKERD") {
-            Ok(p) if !p.is_empty() => PathBuf::from(p),
-            _ => find_program("dockerd").ok_or(DockerdError::NotInstalled)?,
-        };
-        let cli = match std::env::var("DPS_DOCKER_CLI") {
-            Ok(p) if !p.is_empty() => p,
-            _ => "docker".to_string(),
-        };
-        let uid = nix::unistd::geteuid();
-        if !uid.is_root() {
-            return Err(DockerdError::NotRoot { uid: uid.as_raw() });
-        }
+        Self::builder().start()
+    }
 
-        let token = unique_token();
-        let root = short_temp_dir().join(format!("dps-{token}"));
-        fs::create_dir_all(&root).map_err(io_error(format!("cannot create {}", root.display())))?;
-        let sock = root.join("docker.sock");
-        let host = format!("unix://{}", sock.display());
-        if sock.as_os_str().len() >= 100 {
-            let _ = fs::remove_dir_all(&root);
-            return Err(DockerdError::SocketPathTooLong(sock));
-        }
-        let log = root.join("dockerd.log");
-
-        let mut this = Dockerd {
-            root: root.clone(),
-            token: token.clone(),
-            child: None,
-            host,
-            log: log.clone(),
-            cli,
-            system_containerd: Path::new(SYSTEM_CONTAINERD).exists(),
-            stopped: false,
-        };
-        // From here on, any early return drops `this`, which stops and cleans up.
-
-        let setup = || -> io::Result<(fs::File, fs::File)> {
-            // An explicit empty config file: /etc/docker/daemon.json could conflict with our flags.
-            fs::write(root.join("daemon.json"), "{}\n")?;
-            fs::create_dir_all(root.join("cli-config"))?;
-            let out = fs::File::create(&log)?;
-            let err = out.try_clone()?;
-            Ok((out, err))
-        };
-        let (out, err) = setup().map_err(io_error(format!("cannot prepare {}", root.display())))?;
-
-        let p = |name: &str| root.join(name).display().to_string();
-        let ns = format!("dps-{token}");
-        let mut cmd = Command::new(&dockerd);
-        cmd.arg(format!("--config-file={}", p("daemon.json")))
-            .args([
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-            ])
-            .args(["--bridge=none", "--storage-driver=vfs"])
-            .arg(format!("--data-root={}", p("data")))
-            .arg(format!("--exec-root={}", p("exec")))
-            .arg(format!("--pidfile={}", p("pid")))
-            .arg(format!("--host={}", this.host))
-            .arg(format!("--containerd-namespace={ns}"))
-            .arg(format!("--containerd-plugins-namespace={ns}-plugins"))
-            .arg("--shutdown-timeout=5")
-            .env("PATH", cleanup::extended_path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = cmd
-            .spawn()
-            .map_err(io_error(format!("cannot run {}", dockerd.display())))?;
-        this.child = Some(child);
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(child) = this.child.as_mut() {
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        return Err(DockerdError::ExitedEarly {
-                            status,
-                            log: this.log.clone(),
-                            tail: this.log_tail(40),
-                        });
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Err(io_error("cannot wait for dockerd")(e)),
-                }
-            }
-            let out = this.docker_timeout(&["version"], Duration::from_secs(10));
-            if out.status.success() {
-                return Ok(this);
-            }
-            let last = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            if Instant::now() >= deadline {
-                return Err(DockerdError::NotUp {
-                    cli: this.cli.clone(),
-                    last,
-                    log: this.log.clone(),
-                    tail: this.log_tail(40),
-                });
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+    /// A private dockerd with extra daemon flags (`--authorization-plugin=NAME`,
+    /// `--tlsverify`, …): see [`DockerdBuilder`].
+    pub fn builder() -> DockerdBuilder {
+        DockerdBuilder::default()
     }
 
     /// The `DOCKER_HOST` value of this daemon, e.g. `unix:///tmp/dps-…/docker.sock`.
