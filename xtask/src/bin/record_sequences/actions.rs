@@ -1,7 +1,9 @@
 //! The user actions recorded, each with its plugins, setup and commands (docker CLI
 //! arguments or pseudo-commands), and which commands are expected to fail.
 
-use crate::{HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP};
+use crate::{
+    CURL, HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP, TLS_DOCKER, WRITE_ENV_FILE,
+};
 
 pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
@@ -9,6 +11,9 @@ pub(crate) struct PluginSpec {
     pub(crate) bare_get: bool,
     /// Also a network and an IPAM driver (the recorder's `--network`).
     pub(crate) network: bool,
+    /// Also an authorization plugin (the recorder's `--authz`): it listens before
+    /// dockerd starts, with `--authorization-plugin=NAME`.
+    pub(crate) authz: bool,
     /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
     /// commands `docker plugin create` and enable, instead of a process on a socket.
     pub(crate) managed: bool,
@@ -62,6 +67,7 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
         capabilities: true,
         bare_get: false,
         network: false,
+        authz: false,
         managed: false,
         container: RECORDER,
     }
@@ -71,6 +77,14 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
 pub(crate) const fn net_plugin(name: &'static str) -> PluginSpec {
     PluginSpec {
         network: true,
+        ..plugin(name)
+    }
+}
+
+/// A legacy recorder that is also the daemon's authorization plugin.
+pub(crate) const fn authz_plugin(name: &'static str) -> PluginSpec {
+    PluginSpec {
+        authz: true,
         ..plugin(name)
     }
 }
@@ -85,6 +99,7 @@ pub(crate) const fn managed_in(name: &'static str, container: Container) -> Plug
         capabilities: true,
         bare_get: false,
         network: false,
+        authz: false,
         managed: true,
         container,
     }
@@ -126,10 +141,14 @@ pub(crate) struct Action {
     /// The action: docker CLI arguments (`{tmp}` is a temp dir, `{id:NAME}` and
     /// `{id12:NAME}` a managed plugin's ID and its short form, `{registry}` the
     /// registry's address), or a pseudo-command: `[RESTART, plugin]`, `[KILL, plugin]`,
-    /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`.
+    /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`, `[CURL, args…]`,
+    /// `[TLS_DOCKER, args…]`, `[WRITE_ENV_FILE, path, bytes]`.
     pub(crate) commands: &'static [&'static [&'static str]],
     /// Which commands are expected to fail (indexes into `commands`).
     pub(crate) failing: &'static [usize],
+    /// dockerd also listens on a loopback TCP port with `--tlsverify` (certificates
+    /// from [`tls`](crate::tls)), for [`TLS_DOCKER`](crate::TLS_DOCKER) commands.
+    pub(crate) tls: bool,
 }
 
 pub(crate) const ACTIONS: &[Action] = &[
@@ -156,6 +175,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-create", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_no_capabilities",
@@ -166,6 +186,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: false,
             bare_get: false,
             network: false,
+            authz: false,
             managed: false,
             container: RECORDER,
         }],
@@ -187,6 +208,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-nocaps", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_existing",
@@ -200,6 +222,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-exists", "-o", "a=b", "v1"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_other_driver",
@@ -218,6 +241,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "vplugin"],
         ],
         failing: &[0, 1],
+        tls: false,
     },
     Action {
         name: "volume_ls",
@@ -229,6 +253,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-ls", "-o", "a=b", "v1"]],
         commands: &[&["volume", "ls"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_inspect",
@@ -239,6 +264,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-inspect", "-o", "a=b", "v1"]],
         commands: &[&["volume", "inspect", "v1"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "bare_get",
@@ -249,6 +275,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: true,
             bare_get: true,
             network: false,
+            authz: false,
             managed: false,
             container: RECORDER,
         }],
@@ -261,6 +288,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_inspect_unknown",
@@ -272,6 +300,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[],
         commands: &[&["volume", "inspect", "nosuch"]],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "volume_rm",
@@ -282,6 +311,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-rm", "v1"]],
         commands: &[&["volume", "rm", "v1"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_rm_in_use",
@@ -296,6 +326,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         ],
         commands: &[&["volume", "rm", "v1"]],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "run_with_volume",
@@ -306,6 +337,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-run", "v1"]],
         commands: &[&["run", "--rm", "-v", "v1:/data", IMAGE, "true"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "run_with_volume_auto_create",
@@ -326,6 +358,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             "true",
         ]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "two_containers_sharing_volume",
@@ -347,6 +380,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["rm", "c1", "c2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "cp_from_running_container",
@@ -366,6 +400,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["stop", "-t", "1", "c1"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_restart",
@@ -382,6 +417,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     // Managed ("v2") plugins: `rec-m` is a bundle of the static recorder that the
     // commands create and enable (see `managed_config`).
@@ -402,6 +438,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &[HOST_FILES, "rec-m"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "managed_volume_lifecycle",
@@ -438,6 +475,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_disable_in_use",
@@ -465,6 +503,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["start", "c1"],
         ],
         failing: &[0, 2, 6, 7, 8, 9],
+        tls: false,
     },
     Action {
         name: "plugin_disable_enable",
@@ -487,6 +526,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "inspect", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_rm",
@@ -512,6 +552,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[0, 2, 5],
+        tls: false,
     },
     Action {
         name: "plugin_rm_force_enabled",
@@ -532,6 +573,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "rm", "v1"],
         ],
         failing: &[3],
+        tls: false,
     },
     Action {
         name: "plugin_set",
@@ -566,6 +608,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             ],
         ],
         failing: &[0, 3, 4, 5],
+        tls: false,
     },
     Action {
         name: "plugin_crash_restart",
@@ -588,6 +631,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_create_errors",
@@ -623,6 +667,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "inspect", "--format", "{{.Id}}", "rec-m"],
         ],
         failing: &[0, 1, 2, 3, 5, 6, 8, 10],
+        tls: false,
     },
     Action {
         name: "plugin_container",
@@ -663,6 +708,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "disable", "rec-c2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_references",
@@ -704,6 +750,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "ls"],
         ],
         failing: &[0, 1, 2, 4, 5, 9],
+        tls: false,
     },
     Action {
         name: "plugin_upgrade",
@@ -776,6 +823,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "legacy_shadows_managed",
@@ -811,6 +859,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-shadow:latest", "v2"],
         ],
         failing: &[3],
+        tls: false,
     },
     Action {
         name: "plugin_propagated_mount",
@@ -846,6 +895,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &[HOST_FILES, "rec-p"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_enable_errors",
@@ -880,6 +930,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"],
         ],
         failing: &[0, 2, 3],
+        tls: false,
     },
     Action {
         name: "network_create",
@@ -917,6 +968,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n2"],
         ],
         failing: &[2],
+        tls: false,
     },
     Action {
         name: "network_create_ipam",
@@ -960,6 +1012,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "network_run",
@@ -1003,6 +1056,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[2],
+        tls: false,
     },
     Action {
         name: "network_run_default_ipam",
@@ -1040,6 +1094,64 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "authz_calls",
+        description: "dockerd --authorization-plugin=rec-authz (the recorder allows every API \
+                      call but those marked rec-authz-deny): each call goes AuthZReq, then \
+                      AuthZRes; docker volume ls; a volume create (its JSON body); HEAD /_ping \
+                      (curl); a docker create whose body is over 1 MiB (an --env-file); a \
+                      chunked JSON body (curl; the CLI sends JSON with a length); a denied \
+                      volume create",
+        plugins: &[authz_plugin("rec-authz")],
+        bundles: &[],
+        image: true,
+        setup: &[&[WRITE_ENV_FILE, "{tmp}/big.env", "1100000"]],
+        commands: &[
+            &["volume", "ls"],
+            &["volume", "create", "--label", "a=b", "v1"],
+            &[CURL, "-sS", "-I", "http://localhost/_ping"],
+            &[
+                "create",
+                "--name",
+                "big",
+                "--env-file",
+                "{tmp}/big.env",
+                IMAGE,
+                "true",
+            ],
+            &[
+                CURL,
+                "-sS",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Transfer-Encoding: chunked",
+                "--data-binary",
+                r#"{"Name":"chunked"}"#,
+                "http://localhost/v1.41/volumes/create",
+            ],
+            &["volume", "create", "rec-authz-deny-x"],
+        ],
+        failing: &[5],
+        tls: false,
+    },
+    Action {
+        name: "authz_tls",
+        description: "dockerd --authorization-plugin=rec-authz --tlsverify on a loopback \
+                      port: docker volume ls over TLS with a client certificate whose subject \
+                      has two common names (CN=team,O=example,CN=alice: dockerd sends the \
+                      last as User), then without TLS on the private socket",
+        plugins: &[authz_plugin("rec-authz")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[&[TLS_DOCKER, "volume", "ls"], &["volume", "ls"]],
+        failing: &[],
+        tls: true,
     },
 ];
 

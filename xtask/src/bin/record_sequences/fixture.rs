@@ -178,6 +178,36 @@ impl Normalizer {
         out
     }
 
+    /// An AuthZReq/AuthZRes body with its base64 `RequestBody` and `ResponseBody`
+    /// normalized inside (decoded, [`text`](Self::text) and times as `<time>`, encoded
+    /// again), and the (recorded, normalized) base64 pairs, for the same strings in the
+    /// body's parsed form.
+    pub(crate) fn authz_bodies(&mut self, text: &str) -> (String, Vec<(String, String)>) {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let mut out = text.to_owned();
+        let mut pairs = Vec::new();
+        for key in ["\"RequestBody\":\"", "\"ResponseBody\":\""] {
+            let Some(at) = out.find(key) else { continue };
+            let start = at + key.len();
+            let Some(len) = out[start..].find('"') else {
+                continue;
+            };
+            let encoded = out[start..start + len].to_owned();
+            let Some(decoded) = STANDARD
+                .decode(&encoded)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+            else {
+                continue;
+            };
+            let normalized = STANDARD.encode(mask_times(&self.text(&decoded)));
+            out.replace_range(start..start + len, &normalized);
+            pairs.push((encoded, normalized));
+        }
+        (out, pairs)
+    }
+
     pub(crate) fn value(&mut self, value: Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.text(&s)),
@@ -190,6 +220,45 @@ impl Normalizer {
             other => other,
         }
     }
+}
+
+/// RFC 3339 times (`2025-01-02T03:04:05.123456789Z`, `…+01:00`) as `<time>`: a
+/// volume's `CreatedAt` in dockerd's replies.
+fn mask_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + shape.len() <= bytes.len() {
+        let fits = shape
+            .iter()
+            .enumerate()
+            .all(|(k, &c)| if c == b'd' { digit(i + k) } else { bytes[i + k] == c });
+        if !fits {
+            i += 1;
+            continue;
+        }
+        let mut end = i + shape.len();
+        if bytes.get(end) == Some(&b'.') {
+            end += 1;
+            while digit(end) {
+                end += 1;
+            }
+        }
+        match bytes.get(end) {
+            Some(b'Z') => end += 1,
+            Some(b'+' | b'-') if (1..=5).all(|k| k == 3 || digit(end + k)) => end += 6,
+            _ => {}
+        }
+        out.push_str(&text[copied..i]);
+        out.push_str("<time>");
+        copied = end;
+        i = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// A network sandbox's key, `<exec-root>/netns/<12 hex>` (a Join's `SandboxKey`), with
