@@ -1124,6 +1124,11 @@ pub(crate) const ACTIONS: &[Action] = &[
             &[
                 CURL,
                 "-sS",
+                // The status only: the volume's CreatedAt changes from run to run.
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
                 "-X",
                 "POST",
                 "-H",

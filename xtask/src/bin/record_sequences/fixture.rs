@@ -41,6 +41,9 @@ pub(crate) struct PluginInfo {
     /// Only for recorders that are also network and IPAM drivers (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) network: bool,
+    /// Only for recorders that are also the daemon's authorization plugin (then true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) authz: bool,
     /// Only for managed plugins (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) managed: bool,
@@ -232,10 +235,13 @@ fn mask_times(text: &str) -> String {
     let mut i = 0;
     let mut copied = 0;
     while i + shape.len() <= bytes.len() {
-        let fits = shape
-            .iter()
-            .enumerate()
-            .all(|(k, &c)| if c == b'd' { digit(i + k) } else { bytes[i + k] == c });
+        let fits = shape.iter().enumerate().all(|(k, &c)| {
+            if c == b'd' {
+                digit(i + k)
+            } else {
+                bytes[i + k] == c
+            }
+        });
         if !fits {
             i += 1;
             continue;

@@ -333,9 +333,7 @@ impl Session<'_> {
             let socket = self.d.host().trim_start_matches("unix://");
             let mut command = Command::new("curl");
             command.arg("--unix-socket").arg(socket).args(&args[1..]);
-            let out = command
-                .output()
-                .map_err(|e| format!("running curl: {e}"))?;
+            let out = command.output().map_err(|e| format!("running curl: {e}"))?;
             // Without the Date header, which changes from run to run.
             let stdout = String::from_utf8_lossy(&out.stdout)
                 .lines()
@@ -458,7 +456,8 @@ fn cli_output(out: std::process::Output) -> (i32, String, String) {
     )
 }
 
-/// `[WRITE_ENV_FILE, path, bytes]`: one variable `BIG=xxx…` of about `bytes` bytes.
+/// `[WRITE_ENV_FILE, path, bytes]`: variables `BIG0=xxx…`, `BIG1=…` of about `bytes`
+/// bytes in all, each line under the 64 KiB the CLI's line scanner takes.
 fn write_env_file(args: &[&str]) -> Result<(), String> {
     let (Some(path), Some(bytes)) = (args.get(1), args.get(2)) else {
         return Err(format!("{WRITE_ENV_FILE} PATH BYTES"));
@@ -466,7 +465,10 @@ fn write_env_file(args: &[&str]) -> Result<(), String> {
     let bytes: usize = bytes
         .parse()
         .map_err(|e| format!("{WRITE_ENV_FILE}: {bytes}: {e}"))?;
-    let text = format!("BIG={}\n", "x".repeat(bytes.saturating_sub(5)));
+    const LINE: usize = 60_000;
+    let text: String = (0..bytes.div_ceil(LINE))
+        .map(|n| format!("BIG{n}={}\n", "x".repeat(LINE)))
+        .collect();
     fs::write(path, text).map_err(|e| format!("{path}: {e}"))
 }
 
@@ -682,6 +684,7 @@ pub(crate) fn record_action(
             capabilities: p.capabilities,
             bare_get: p.bare_get,
             network: p.network,
+            authz: p.authz,
             managed: p.managed,
             id: p.id.as_deref().map(|id| norm.text(id)),
             socket: p
