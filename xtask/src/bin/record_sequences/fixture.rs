@@ -356,16 +356,31 @@ pub(crate) fn summarize(phase_commands: &[String], calls: &[Call], primary: &str
         .join("<br>")
 }
 
+/// Rewrites the README's table: a row per action of [`ACTIONS`](crate::actions::ACTIONS),
+/// in that order, made from `fixtures` for the actions just recorded and kept as it was
+/// for the others (an `--only` run).
 pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), String> {
     let Some(first) = fixtures.first() else {
         return Ok(());
+    };
+    let readme = out_dir.join("README.md");
+    let old = fs::read_to_string(&readme).unwrap_or_default();
+    let old_row = |action: &str| {
+        let start = format!("| `{action}` |");
+        old.lines()
+            .find(|line| line.starts_with(&start))
+            .map(|line| format!("{line}\n"))
     };
     let mut generated = format!(
         "{BEGIN}\n\nRecorded from dockerd {} (API {}) with docker CLI {}.\n\n\
          | action | setup | calls per command |\n|---|---|---|\n",
         first.dockerd_version, first.api_version, first.docker_cli_version
     );
-    for f in fixtures {
+    for action in crate::actions::ACTIONS {
+        let Some(f) = fixtures.iter().find(|f| f.action == action.name) else {
+            generated.push_str(&old_row(action.name).unwrap_or_default());
+            continue;
+        };
         let primary = f.plugins.first().map_or("", |p| p.name.as_str());
         let setup = if f.setup.commands.is_empty() {
             "".to_owned()
@@ -382,15 +397,12 @@ pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), 
     generated.push('\n');
     generated.push_str(END);
 
-    let readme = out_dir.join("README.md");
-    let text = match fs::read_to_string(&readme) {
-        Ok(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                format!("{}{generated}{}", &old[..b], &old[e + END.len()..])
-            }
-            _ => format!("{}\n{generated}\n", old.trim_end()),
-        },
-        Err(_) => format!("# dockerd call sequences\n\n{generated}\n"),
+    let text = match (old.find(BEGIN), old.find(END)) {
+        _ if old.is_empty() => format!("# dockerd call sequences\n\n{generated}\n"),
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{generated}{}", &old[..b], &old[e + END.len()..])
+        }
+        _ => format!("{}\n{generated}\n", old.trim_end()),
     };
     fs::write(&readme, text).map_err(|e| format!("{}: {e}", readme.display()))
 }

@@ -324,10 +324,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    // The table lists every action, so only a complete run rewrites it.
-    if options.only.is_none()
-        && !failed
-        && let Err(message) = write_summary(&options.out, &fixtures)
+    // The table lists every action: the rows of those recorded are rewritten, the
+    // others kept.
+    if !failed && let Err(message) = write_summary(&options.out, &fixtures)
     {
         eprintln!("record_sequences: {message}");
         failed = true;
