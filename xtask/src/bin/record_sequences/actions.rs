@@ -147,7 +147,7 @@ pub(crate) struct Action {
     /// Which commands are expected to fail (indexes into `commands`).
     pub(crate) failing: &'static [usize],
     /// dockerd also listens on a loopback TCP port with `--tlsverify` (certificates
-    /// from [`tls`](crate::tls)), for [`TLS_DOCKER`](crate::TLS_DOCKER) commands.
+    /// from [`tls`](crate::tls)), for [`TLS_DOCKER`] commands.
     pub(crate) tls: bool,
 }
 

@@ -326,8 +326,7 @@ fn main() -> ExitCode {
     }
     // The table lists every action: the rows of those recorded are rewritten, the
     // others kept.
-    if !failed && let Err(message) = write_summary(&options.out, &fixtures)
-    {
+    if !failed && let Err(message) = write_summary(&options.out, &fixtures) {
         eprintln!("record_sequences: {message}");
         failed = true;
     }
