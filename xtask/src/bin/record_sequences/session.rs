@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -335,16 +335,7 @@ impl Session<'_> {
             command.arg("--unix-socket").arg(socket).args(&args[1..]);
             let out = command.output().map_err(|e| format!("running curl: {e}"))?;
             // Without the Date header, which changes from run to run.
-            let stdout = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|line| !line.starts_with("Date:"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            (
-                out.status.code().unwrap_or(-1),
-                stdout.trim_end().to_owned(),
-                String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
-            )
+            recorded(out, Some("Date:"), None)
         } else if pseudo == Some(TLS_DOCKER) {
             let mut tls_args: Vec<&str> = self.tls_args.iter().map(String::as_str).collect();
             tls_args.extend(&args[1..]);
@@ -440,19 +431,37 @@ fn replace_strings(value: Value, pairs: &[(String, String)]) -> Value {
 }
 
 /// A docker CLI run's exit code, stdout and stderr as recorded.
-fn cli_output(out: std::process::Output) -> (i32, String, String) {
+fn cli_output(out: Output) -> (i32, String, String) {
     // The CLI's own log lines (`time="…" level=error msg="Can't add file … to tar:
     // io: read/write on closed pipe"` when dockerd refuses a plugin create before the
     // upload ends) come or not from run to run: left out.
-    let stderr = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|line| !line.starts_with("time=\""))
-        .collect::<Vec<_>>()
-        .join("\n");
+    recorded(out, None, Some("time=\""))
+}
+
+/// A run's exit code, stdout and stderr, trimmed, without the lines that start with
+/// `stdout_noise` / `stderr_noise`.
+fn recorded(
+    out: Output,
+    stdout_noise: Option<&str>,
+    stderr_noise: Option<&str>,
+) -> (i32, String, String) {
+    let text = |bytes: &[u8], noise: Option<&str>| {
+        let text = String::from_utf8_lossy(bytes);
+        match noise {
+            None => text.trim_end().to_owned(),
+            Some(noise) => text
+                .lines()
+                .filter(|line| !line.starts_with(noise))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim_end()
+                .to_owned(),
+        }
+    };
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-        stderr.trim_end().to_owned(),
+        text(&out.stdout, stdout_noise),
+        text(&out.stderr, stderr_noise),
     )
 }
 
