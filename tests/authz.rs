@@ -452,3 +452,25 @@ fn the_golden_authzreq_decodes_with_its_openssl_certificate() {
     assert_eq!(cert.dns_names, ["alice.example"]);
     assert_eq!(res, Response::default());
 }
+
+/// What dockerd 20.10 sent for `docker volume ls` over TLS with a client certificate
+/// whose subject has two common names (`xtask` recorder, `authz_tls` fixture): Go keeps
+/// the last one as the `User`, and so must the SDK's `common_name`.
+#[test]
+fn the_recorded_tls_authzreq_decodes_with_the_last_common_name_as_user() {
+    let text = include_str!("golden/authz/authzreq.request.tls.dockerd.json");
+    let wire: authz::AuthZRequest = serde_json::from_str(text).unwrap();
+    let (req, _) = wire.decode().unwrap();
+    assert_eq!(
+        (req.user.as_str(), req.authn_method.as_str()),
+        ("alice", "TLS")
+    );
+    let cert = &req.peer_certificates[0];
+    assert_eq!(cert.common_name.as_deref(), Some("alice"));
+    // RFC 4514: the last RDN first; both common names kept.
+    assert_eq!(cert.subject, "CN=alice,O=example,CN=team");
+    assert_eq!(
+        cert.issuer_common_name.as_deref(),
+        Some("rec-authz test CA")
+    );
+}

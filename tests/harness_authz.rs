@@ -138,12 +138,14 @@ async fn an_allowed_call_sends_authzreq_then_authzres_with_what_dockerd_includes
     let records = authz_bodies(&s.engine);
     let methods: Vec<&str> = records.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(methods, ["AuthZPlugin.AuthZReq", "AuthZPlugin.AuthZRes"]);
-    // No Host (Go's server keeps it out of the headers), no credentials.
+    // No Host (Go's server keeps it out of the headers), no credentials; the
+    // Content-Length the client sent (recorded: authz_calls.json).
     let expected = json!({
         "RequestMethod": "POST",
         "RequestUri": "/v1.41/volumes/create",
         "RequestBody": b64(b"{\"Name\":\"v1\"}\n"),
         "RequestHeaders": {
+            "Content-Length": "14",
             "Content-Type": "application/json",
             "User-Agent": "Docker-Client/20.10.24+dfsg1 (linux)",
         },
@@ -170,7 +172,7 @@ async fn request_body_sent(s: &Setup, request: ApiRequest) -> Option<Value> {
 }
 
 #[tokio::test]
-async fn bodies_go_only_if_json_not_auth_and_of_a_known_length_under_1_mib() {
+async fn bodies_go_only_if_json_not_auth_and_under_1_mib_declared_or_chunked() {
     let s = setup(&[("p1", &[])]);
     let json_body = |len: usize| {
         let value = json!({"Env": ["A=".to_owned() + &"x".repeat(len - 15)]});
@@ -184,8 +186,24 @@ async fn bodies_go_only_if_json_not_auth_and_of_a_known_length_under_1_mib() {
             .is_some()
     );
     assert!(request_body_sent(&s, json_body(1 << 20)).await.is_none());
+    // Debian's 20.10.24+dfsg1 (CVE-2024-41110 fix) reads a chunked body up to 1 MiB
+    // (recorded: authz_calls.json), without Transfer-Encoding in the headers.
+    let chunked = json_body(100)
+        .header("Transfer-Encoding", "chunked")
+        .chunked();
+    assert_eq!(
+        request_body_sent(&s, chunked.clone()).await,
+        Some(json!(b64(&chunked.body)))
+    );
+    let headers = chunked.to_authz().request_headers;
+    assert_eq!(headers.keys().collect::<Vec<_>>(), ["Content-Type"]);
     assert!(
-        request_body_sent(&s, json_body(100).chunked())
+        request_body_sent(&s, json_body((1 << 20) - 1).chunked())
+            .await
+            .is_some()
+    );
+    assert!(
+        request_body_sent(&s, json_body(1 << 20).chunked())
             .await
             .is_none()
     );

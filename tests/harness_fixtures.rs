@@ -17,6 +17,10 @@
 //!   and a report of the container it runs in (namespaces, capabilities, `/dev`,
 //!   `/sys`, the init layer's files, propagation) when it starts.
 //!
+//! The `authz_*` fixtures (dockerd with `--authorization-plugin`) are replayed API call
+//! by API call through `engine.authz()` instead (see [`authz`]): the same AuthZReq and
+//! AuthZRes bodies, byte for byte, and the deny in the CLI's words.
+//!
 //! Known differences, each checked for what the harness does reproduce: the harness
 //! has no `local` driver (`volume_create_other_driver`, and the `local` volume a
 //! container silently gets in `legacy_shadows_managed`, are checked for their plugin
@@ -29,6 +33,8 @@
 
 mod support;
 
+#[path = "harness_fixtures/authz.rs"]
+mod authz;
 /// The recorder's `@host-files` listing, the same code on both sides.
 #[path = "../xtask/src/bin/record_sequences/host_files.rs"]
 mod host_files;
@@ -36,6 +42,11 @@ mod host_files;
 mod render;
 #[path = "harness_fixtures/replay.rs"]
 mod replay;
+/// The TLS action's certificates, made again as the recorder made them (the daemon's
+/// flags in it are the recorder's business).
+#[path = "../xtask/src/bin/record_sequences/tls.rs"]
+#[allow(dead_code)]
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -421,6 +432,10 @@ async fn replay_fixture(path: &Path) -> Vec<String> {
     problems
 }
 
+fn read_fixture(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn is_managed(path: &Path) -> bool {
     let fixture: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
     fixture["plugins"]
@@ -440,6 +455,7 @@ async fn every_recorded_dockerd_sequence_is_reproduced() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     fixtures.sort();
+    fixtures.retain(|p| !authz::is_authz(&read_fixture(p)));
     if only.is_none() {
         assert!(fixtures.len() >= 30, "fixtures missing: {}", fixtures.len());
         let managed = fixtures.iter().filter(|p| is_managed(p)).count();
@@ -456,6 +472,36 @@ async fn every_recorded_dockerd_sequence_is_reproduced() {
         }
         for problem in replay_fixture(fixture).await {
             report.push(format!("{name}: {problem}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{} differences:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn every_recorded_authz_sequence_is_reproduced() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-sequences");
+    let mut fixtures: Vec<Value> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| read_fixture(&p))
+        .filter(authz::is_authz)
+        .collect();
+    fixtures.sort_by_key(|f| f["action"].as_str().unwrap().to_owned());
+    let names: Vec<&str> = fixtures
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["authz_calls", "authz_tls"]);
+    let mut report = Vec::new();
+    for fixture in &fixtures {
+        for problem in authz::replay_authz_fixture(fixture).await {
+            report.push(format!("{}: {problem}", fixture["action"]));
         }
     }
     assert!(

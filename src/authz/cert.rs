@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::name::{DirectoryString, GeneralName};
 use x509_cert::name::Name;
 
 /// A certificate the API client presented, parsed.
@@ -154,6 +154,19 @@ impl PeerCertificate {
     }
 }
 
+/// The name's common name as Go reads it (`crypto/x509/pkix` `FillFromRDNSequence`):
+/// the *last* CN attribute when there are several. dockerd sends it as `User`
+/// (recorded: `tests/fixtures/dockerd-sequences/authz_tls.json`, `CN=team,O=example,
+/// CN=alice` → `alice`).
 fn common_name(name: &Name) -> x509_cert::der::Result<Option<String>> {
-    Ok(name.common_name()?.map(|cn| cn.value().into_owned()))
+    let mut last = None;
+    for rdn in name.iter_rdn() {
+        for attribute in rdn.iter() {
+            if attribute.oid == x509_cert::der::oid::db::rfc4519::COMMON_NAME {
+                let value: DirectoryString = attribute.value.decode_as()?;
+                last = Some(value.value().into_owned());
+            }
+        }
+    }
+    Ok(last)
 }

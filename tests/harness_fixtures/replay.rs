@@ -80,6 +80,16 @@ impl Replay {
                 replay.legacy.insert(name, (plugin, Some(process)));
             }
         }
+        // dockerd --authorization-plugin=NAME for each authz recorder, in order.
+        let chain: Vec<String> = replay
+            .plugins()
+            .iter()
+            .filter(|p| p["authz"] == true)
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        if !chain.is_empty() {
+            replay.engine.authz().set_plugins(chain);
+        }
         replay
     }
 
@@ -230,6 +240,9 @@ impl Replay {
         }
         if plugin["network"].as_bool() == Some(true) {
             command.arg("--network");
+        }
+        if plugin["authz"].as_bool() == Some(true) {
+            command.arg("--authz");
         }
         let log = self.root.path().join(format!("{name}.log"));
         PluginProcess::start(command, &socket_dir.join(format!("{name}.sock")), log).unwrap()

@@ -7,10 +7,14 @@
 //!   `TLS`; without TLS, both empty;
 //! - headers are flattened to their last value, without `Authorization`,
 //!   `X-Registry-Auth` and `X-Registry-Config` (any case); Go's server keeps `Host`
-//!   out of them;
+//!   and `Transfer-Encoding` out of them and `Content-Length` in (recorded:
+//!   `tests/fixtures/dockerd-sequences/authz_calls.json`);
 //! - a body goes along only for a `Content-Type` whose media type is
 //!   `application/json`, a URI not ending in `/auth`, and a declared length `0 < n <
-//!   1 MiB` (a chunked or larger body is silently left out);
+//!   1 MiB`, or a chunked body under 1 MiB (Debian's 20.10.24+dfsg1 carries the
+//!   CVE-2024-41110 fix, upstream in moby v23.0.15 `authz.go`: `isChunked`, then
+//!   `drainBody` peeks 1 MiB and leaves out a body that fills it; recorded); a larger
+//!   body is silently left out;
 //! - the reply's status, headers and body are what is still buffered: dockerd's
 //!   response writer flushes whenever a write would take its buffer past 64 KiB, and
 //!   a flush empties status, headers and body; the body goes along only when the
@@ -43,8 +47,11 @@ pub struct ApiRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
-    /// The declared `Content-Length`; `None` for a chunked body (Go's `-1`).
+    /// The `Content-Length` header the client sent, which dockerd passes on in
+    /// `RequestHeaders`; `None` when it sent none (no body, or a chunked one).
     pub content_length: Option<u64>,
+    /// Whether the body is sent chunked (`Transfer-Encoding: chunked`).
+    pub chunked: bool,
     /// The client's TLS certificates (DER), its own first; empty without TLS.
     pub peer_certificates: Vec<Vec<u8>>,
 }
@@ -57,8 +64,9 @@ impl ApiRequest {
             uri: uri.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
-            content_length: Some(0),
+            content_length: None,
             peer_certificates: Vec::new(),
+            chunked: false,
         }
     }
 
@@ -68,10 +76,12 @@ impl ApiRequest {
         self
     }
 
-    /// Sets the body and its length.
+    /// Sets the body and its `Content-Length` (Go's client sends one for any body it
+    /// knows the length of, `0` for an empty POST).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self.content_length = Some(self.body.len() as u64);
+        self.chunked = false;
         self
     }
 
@@ -85,6 +95,7 @@ impl ApiRequest {
     /// Sends the body chunked: no declared length.
     pub fn chunked(mut self) -> Self {
         self.content_length = None;
+        self.chunked = true;
         self
     }
 
@@ -115,10 +126,17 @@ impl ApiRequest {
             ),
             None => (String::new(), String::new()),
         };
-        let with_body = send_body(&self.uri, self.header_value("Content-Type"))
-            && self
-                .content_length
-                .is_some_and(|n| n > 0 && n < MAX_AUTHZ_BODY);
+        let size_fits = match self.content_length {
+            Some(n) => n > 0 && n < MAX_AUTHZ_BODY,
+            None => self.chunked && (self.body.len() as u64) < MAX_AUTHZ_BODY,
+        };
+        let with_body = send_body(&self.uri, self.header_value("Content-Type")) && size_fits;
+        // Go's server: `Host` and `Transfer-Encoding` leave the header map, the
+        // `Content-Length` the client sent stays.
+        let framing = ["Host", "Transfer-Encoding", "Content-Length"];
+        let length = self
+            .content_length
+            .map(|n| ("Content-Length".to_owned(), n.to_string()));
         AuthZRequest {
             user,
             user_authn_method,
@@ -132,7 +150,8 @@ impl ApiRequest {
             request_headers: flatten(
                 self.headers
                     .iter()
-                    .filter(|(k, _)| !k.eq_ignore_ascii_case("Host")),
+                    .filter(|(k, _)| !framing.iter().any(|f| k.eq_ignore_ascii_case(f)))
+                    .chain(&length),
             ),
             request_peer_certificates: self.peer_certificates.iter().map(|der| pem(der)).collect(),
             ..Default::default()

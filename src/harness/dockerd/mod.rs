@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
 mod busybox;
 mod cleanup;
 
@@ -43,6 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use builder::DockerdBuilder;
 use cleanup::{find_program, kill_matching, run_with_timeout, signal, unmount_under};
 
 /// How long [`Dockerd::start`] waits for the daemon to answer `docker version`.
@@ -171,12 +173,18 @@ impl Dockerd {
     /// Starts a private dockerd in a fresh temp dir and waits (up to
     /// [`START_TIMEOUT`]) until `docker version` succeeds against it. The error says
     /// why (dockerd missing, not root, the tail of `dockerd.log` when the daemon does
-    /// not come up).
+    /// not come up). [`Dockerd::builder`] starts one with more daemon flags.
     pub fn start() -> Result<Dockerd, DockerdError> {
         Self::start_with(&[])
     }
 
-    /// [`Dockerd::start`] with more daemon flags, such as
+    /// A private dockerd with extra daemon flags (`--authorization-plugin=NAME`,
+    /// `--tlsverify`, …), built up one by one: see [`DockerdBuilder`].
+    pub fn builder() -> DockerdBuilder {
+        DockerdBuilder::default()
+    }
+
+    /// [`Dockerd::start`] with more daemon flags, after the harness's own, such as
     /// `--authorization-plugin=NAME` (dockerd will not start unless that plugin
     /// answers).
     ///

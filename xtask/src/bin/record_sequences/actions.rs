@@ -1,7 +1,10 @@
 //! The user actions recorded, each with its plugins, setup and commands (docker CLI
 //! arguments or pseudo-commands), and which commands are expected to fail.
 
-use crate::{CREATE_MAC, HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP};
+use crate::{
+    CREATE_MAC, CURL, HOST_FILES, IMAGE, KILL, RESTART, START_REGISTRY, STOP, TLS_DOCKER,
+    WRITE_ENV_FILE,
+};
 
 pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
@@ -9,6 +12,9 @@ pub(crate) struct PluginSpec {
     pub(crate) bare_get: bool,
     /// Also a network and an IPAM driver (the recorder's `--network`).
     pub(crate) network: bool,
+    /// Also an authorization plugin (the recorder's `--authz`): it listens before
+    /// dockerd starts, with `--authorization-plugin=NAME`.
+    pub(crate) authz: bool,
     /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
     /// commands `docker plugin create` and enable, instead of a process on a socket.
     pub(crate) managed: bool,
@@ -62,6 +68,7 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
         capabilities: true,
         bare_get: false,
         network: false,
+        authz: false,
         managed: false,
         container: RECORDER,
     }
@@ -71,6 +78,14 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
 pub(crate) const fn net_plugin(name: &'static str) -> PluginSpec {
     PluginSpec {
         network: true,
+        ..plugin(name)
+    }
+}
+
+/// A legacy recorder that is also the daemon's authorization plugin.
+pub(crate) const fn authz_plugin(name: &'static str) -> PluginSpec {
+    PluginSpec {
+        authz: true,
         ..plugin(name)
     }
 }
@@ -85,6 +100,7 @@ pub(crate) const fn managed_in(name: &'static str, container: Container) -> Plug
         capabilities: true,
         bare_get: false,
         network: false,
+        authz: false,
         managed: true,
         container,
     }
@@ -127,10 +143,14 @@ pub(crate) struct Action {
     /// `{id12:NAME}` a managed plugin's ID and its short form, `{registry}` the
     /// registry's address), or a pseudo-command: `[RESTART, plugin]`, `[KILL, plugin]`,
     /// `[STOP, plugin]`, `[HOST_FILES, plugin]`, `[START_REGISTRY]`,
-    /// `[CREATE_MAC, name, network, mac]`.
+    /// `[CREATE_MAC, name, network, mac]`, `[CURL, args…]`, `[TLS_DOCKER, args…]`,
+    /// `[WRITE_ENV_FILE, path, bytes]`.
     pub(crate) commands: &'static [&'static [&'static str]],
     /// Which commands are expected to fail (indexes into `commands`).
     pub(crate) failing: &'static [usize],
+    /// dockerd also listens on a loopback TCP port with `--tlsverify` (certificates
+    /// from [`tls`](crate::tls)), for [`TLS_DOCKER`] commands.
+    pub(crate) tls: bool,
 }
 
 pub(crate) const ACTIONS: &[Action] = &[
@@ -157,6 +177,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-create", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_no_capabilities",
@@ -167,6 +188,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: false,
             bare_get: false,
             network: false,
+            authz: false,
             managed: false,
             container: RECORDER,
         }],
@@ -188,6 +210,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-nocaps", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_existing",
@@ -201,6 +224,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-exists", "-o", "a=b", "v1"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_create_other_driver",
@@ -219,6 +243,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "vplugin"],
         ],
         failing: &[0, 1],
+        tls: false,
     },
     Action {
         name: "volume_ls",
@@ -230,6 +255,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-ls", "-o", "a=b", "v1"]],
         commands: &[&["volume", "ls"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_inspect",
@@ -240,6 +266,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-inspect", "-o", "a=b", "v1"]],
         commands: &[&["volume", "inspect", "v1"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "bare_get",
@@ -250,6 +277,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             capabilities: true,
             bare_get: true,
             network: false,
+            authz: false,
             managed: false,
             container: RECORDER,
         }],
@@ -262,6 +290,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_inspect_unknown",
@@ -273,6 +302,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[],
         commands: &[&["volume", "inspect", "nosuch"]],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "volume_rm",
@@ -283,6 +313,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-rm", "v1"]],
         commands: &[&["volume", "rm", "v1"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "volume_rm_in_use",
@@ -297,6 +328,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         ],
         commands: &[&["volume", "rm", "v1"]],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "run_with_volume",
@@ -307,6 +339,7 @@ pub(crate) const ACTIONS: &[Action] = &[
         setup: &[&["volume", "create", "-d", "rec-run", "v1"]],
         commands: &[&["run", "--rm", "-v", "v1:/data", IMAGE, "true"]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "run_with_volume_auto_create",
@@ -327,6 +360,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             "true",
         ]],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "two_containers_sharing_volume",
@@ -348,6 +382,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["rm", "c1", "c2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "cp_from_running_container",
@@ -367,6 +402,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["stop", "-t", "1", "c1"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_restart",
@@ -383,6 +419,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     // Managed ("v2") plugins: `rec-m` is a bundle of the static recorder that the
     // commands create and enable (see `managed_config`).
@@ -403,6 +440,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &[HOST_FILES, "rec-m"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "managed_volume_lifecycle",
@@ -439,6 +477,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_disable_in_use",
@@ -466,6 +505,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["start", "c1"],
         ],
         failing: &[0, 2, 6, 7, 8, 9],
+        tls: false,
     },
     Action {
         name: "plugin_disable_enable",
@@ -488,6 +528,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "inspect", "v2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_rm",
@@ -513,6 +554,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[0, 2, 5],
+        tls: false,
     },
     Action {
         name: "plugin_rm_force_enabled",
@@ -533,6 +575,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "rm", "v1"],
         ],
         failing: &[3],
+        tls: false,
     },
     Action {
         name: "plugin_set",
@@ -567,6 +610,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             ],
         ],
         failing: &[0, 3, 4, 5],
+        tls: false,
     },
     Action {
         name: "plugin_crash_restart",
@@ -589,6 +633,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_create_errors",
@@ -624,6 +669,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "inspect", "--format", "{{.Id}}", "rec-m"],
         ],
         failing: &[0, 1, 2, 3, 5, 6, 8, 10],
+        tls: false,
     },
     Action {
         name: "plugin_container",
@@ -664,6 +710,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "disable", "rec-c2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_references",
@@ -705,6 +752,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "ls"],
         ],
         failing: &[0, 1, 2, 4, 5, 9],
+        tls: false,
     },
     Action {
         name: "plugin_upgrade",
@@ -777,6 +825,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "ls"],
         ],
         failing: &[0],
+        tls: false,
     },
     Action {
         name: "legacy_shadows_managed",
@@ -812,6 +861,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["volume", "create", "-d", "rec-shadow:latest", "v2"],
         ],
         failing: &[3],
+        tls: false,
     },
     Action {
         name: "plugin_propagated_mount",
@@ -847,6 +897,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &[HOST_FILES, "rec-p"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "plugin_enable_errors",
@@ -881,6 +932,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["plugin", "ls", "--format", "{{.Name}} {{.Enabled}}"],
         ],
         failing: &[0, 2, 3],
+        tls: false,
     },
     Action {
         name: "network_create",
@@ -918,6 +970,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n2"],
         ],
         failing: &[2],
+        tls: false,
     },
     Action {
         name: "network_create_ipam",
@@ -961,6 +1014,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n2"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "network_run",
@@ -1003,6 +1057,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[2],
+        tls: false,
     },
     Action {
         name: "network_run_mac",
@@ -1032,6 +1087,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[],
+        tls: false,
     },
     Action {
         name: "network_run_default_ipam",
@@ -1069,6 +1125,69 @@ pub(crate) const ACTIONS: &[Action] = &[
             &["network", "rm", "n1"],
         ],
         failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "authz_calls",
+        description: "dockerd --authorization-plugin=rec-authz (the recorder allows every API \
+                      call but those marked rec-authz-deny): each call goes AuthZReq, then \
+                      AuthZRes; docker volume ls; a volume create (its JSON body); HEAD /_ping \
+                      (curl); a docker create whose body is over 1 MiB (an --env-file); a \
+                      chunked JSON body (curl; the CLI sends JSON with a length); a denied \
+                      volume create",
+        plugins: &[authz_plugin("rec-authz")],
+        bundles: &[],
+        image: true,
+        setup: &[&[WRITE_ENV_FILE, "{tmp}/big.env", "1100000"]],
+        commands: &[
+            &["volume", "ls"],
+            &["volume", "create", "--label", "a=b", "v1"],
+            &[CURL, "-sS", "-I", "http://localhost/_ping"],
+            &[
+                "create",
+                "--name",
+                "big",
+                "--env-file",
+                "{tmp}/big.env",
+                IMAGE,
+                "true",
+            ],
+            &[
+                CURL,
+                "-sS",
+                // The status only: the volume's CreatedAt changes from run to run.
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Transfer-Encoding: chunked",
+                "--data-binary",
+                r#"{"Name":"chunked"}"#,
+                "http://localhost/v1.41/volumes/create",
+            ],
+            &["volume", "create", "rec-authz-deny-x"],
+        ],
+        failing: &[5],
+        tls: false,
+    },
+    Action {
+        name: "authz_tls",
+        description: "dockerd --authorization-plugin=rec-authz --tlsverify on a loopback \
+                      port: docker volume ls over TLS with a client certificate whose subject \
+                      has two common names (CN=team,O=example,CN=alice: dockerd sends the \
+                      last as User), then without TLS on the private socket",
+        plugins: &[authz_plugin("rec-authz")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[&[TLS_DOCKER, "volume", "ls"], &["volume", "ls"]],
+        failing: &[],
+        tls: true,
     },
 ];
 

@@ -41,6 +41,9 @@ pub(crate) struct PluginInfo {
     /// Only for recorders that are also network and IPAM drivers (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) network: bool,
+    /// Only for recorders that are also the daemon's authorization plugin (then true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) authz: bool,
     /// Only for managed plugins (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) managed: bool,
@@ -178,6 +181,36 @@ impl Normalizer {
         out
     }
 
+    /// An AuthZReq/AuthZRes body with its base64 `RequestBody` and `ResponseBody`
+    /// normalized inside (decoded, [`text`](Self::text) and times as `<time>`, encoded
+    /// again), and the (recorded, normalized) base64 pairs, for the same strings in the
+    /// body's parsed form.
+    pub(crate) fn authz_bodies(&mut self, text: &str) -> (String, Vec<(String, String)>) {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let mut out = text.to_owned();
+        let mut pairs = Vec::new();
+        for key in ["\"RequestBody\":\"", "\"ResponseBody\":\""] {
+            let Some(at) = out.find(key) else { continue };
+            let start = at + key.len();
+            let Some(len) = out[start..].find('"') else {
+                continue;
+            };
+            let encoded = out[start..start + len].to_owned();
+            let Some(decoded) = STANDARD
+                .decode(&encoded)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+            else {
+                continue;
+            };
+            let normalized = STANDARD.encode(mask_times(&self.text(&decoded)));
+            out.replace_range(start..start + len, &normalized);
+            pairs.push((encoded, normalized));
+        }
+        (out, pairs)
+    }
+
     pub(crate) fn value(&mut self, value: Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.text(&s)),
@@ -190,6 +223,48 @@ impl Normalizer {
             other => other,
         }
     }
+}
+
+/// RFC 3339 times (`2025-01-02T03:04:05.123456789Z`, `…+01:00`) as `<time>`: a
+/// volume's `CreatedAt` in dockerd's replies.
+fn mask_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + shape.len() <= bytes.len() {
+        let fits = shape.iter().enumerate().all(|(k, &c)| {
+            if c == b'd' {
+                digit(i + k)
+            } else {
+                bytes[i + k] == c
+            }
+        });
+        if !fits {
+            i += 1;
+            continue;
+        }
+        let mut end = i + shape.len();
+        if bytes.get(end) == Some(&b'.') {
+            end += 1;
+            while digit(end) {
+                end += 1;
+            }
+        }
+        match bytes.get(end) {
+            Some(b'Z') => end += 1,
+            Some(b'+' | b'-') if (1..=5).all(|k| k == 3 || digit(end + k)) => end += 6,
+            _ => {}
+        }
+        out.push_str(&text[copied..i]);
+        out.push_str("<time>");
+        copied = end;
+        i = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// A network sandbox's key, `<exec-root>/netns/<12 hex>` (a Join's `SandboxKey`), with
@@ -281,16 +356,31 @@ pub(crate) fn summarize(phase_commands: &[String], calls: &[Call], primary: &str
         .join("<br>")
 }
 
+/// Rewrites the README's table: a row per action of [`ACTIONS`](crate::actions::ACTIONS),
+/// in that order, made from `fixtures` for the actions just recorded and kept as it was
+/// for the others (an `--only` run).
 pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), String> {
     let Some(first) = fixtures.first() else {
         return Ok(());
+    };
+    let readme = out_dir.join("README.md");
+    let old = fs::read_to_string(&readme).unwrap_or_default();
+    let old_row = |action: &str| {
+        let start = format!("| `{action}` |");
+        old.lines()
+            .find(|line| line.starts_with(&start))
+            .map(|line| format!("{line}\n"))
     };
     let mut generated = format!(
         "{BEGIN}\n\nRecorded from dockerd {} (API {}) with docker CLI {}.\n\n\
          | action | setup | calls per command |\n|---|---|---|\n",
         first.dockerd_version, first.api_version, first.docker_cli_version
     );
-    for f in fixtures {
+    for action in crate::actions::ACTIONS {
+        let Some(f) = fixtures.iter().find(|f| f.action == action.name) else {
+            generated.push_str(&old_row(action.name).unwrap_or_default());
+            continue;
+        };
         let primary = f.plugins.first().map_or("", |p| p.name.as_str());
         let setup = if f.setup.commands.is_empty() {
             "".to_owned()
@@ -307,15 +397,12 @@ pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), 
     generated.push('\n');
     generated.push_str(END);
 
-    let readme = out_dir.join("README.md");
-    let text = match fs::read_to_string(&readme) {
-        Ok(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                format!("{}{generated}{}", &old[..b], &old[e + END.len()..])
-            }
-            _ => format!("{}\n{generated}\n", old.trim_end()),
-        },
-        Err(_) => format!("# dockerd call sequences\n\n{generated}\n"),
+    let text = match (old.find(BEGIN), old.find(END)) {
+        _ if old.is_empty() => format!("# dockerd call sequences\n\n{generated}\n"),
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{generated}{}", &old[..b], &old[e + END.len()..])
+        }
+        _ => format!("{}\n{generated}\n", old.trim_end()),
     };
     fs::write(&readme, text).map_err(|e| format!("{}: {e}", readme.display()))
 }

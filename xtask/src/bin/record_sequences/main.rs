@@ -33,7 +33,12 @@
 //! commands), `managed` (bundles and the static recorder), `host_files` (the
 //! `@host-files` listing, shared with the replay), `registry` (the registry
 //! `docker plugin upgrade` pulls from), `fixture` (the files written and their
-//! normalization).
+//! normalization), `tls` (the certificates of the authz action over TLS).
+//!
+//! Authorization actions: their recorder (`--authz`) listens before dockerd starts,
+//! as dockerd is started with `--authorization-plugin=NAME` and refuses to start
+//! without it; the calls dockerd makes while starting, and for the versions and the
+//! image, are left out.
 //!
 //! Options:
 //!   --only A,B      record only these actions
@@ -48,6 +53,7 @@ mod host_files;
 mod managed;
 mod registry;
 mod session;
+mod tls;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -107,6 +113,15 @@ const PROPAGATED_MOUNT: &str = "/mnt/volumes";
 const MANAGED_LOG_DIR: &str = "/log";
 /// How long [`KILL`] waits for dockerd to start the plugin again.
 const RESTART_WAIT: Duration = Duration::from_secs(10);
+/// The pseudo-command that runs `curl --unix-socket <dockerd's API socket>` with the
+/// rest as its arguments: API calls the CLI does not make (`HEAD /_ping`, a chunked
+/// JSON body).
+const CURL: &str = "@curl";
+/// The pseudo-command that runs the docker CLI over TLS (the action's `tls`), with the
+/// client certificate, against dockerd's TCP port.
+const TLS_DOCKER: &str = "@tls-docker";
+/// The pseudo-command that writes an env file (`BIG=xxx…`) of about that many bytes.
+const WRITE_ENV_FILE: &str = "@write-env-file";
 /// A command that runs this long gets its duration (whole seconds) in the fixture.
 const SLOW: Duration = Duration::from_secs(5);
 
@@ -315,11 +330,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    // The table lists every action, so only a complete run rewrites it.
-    if options.only.is_none()
-        && !failed
-        && let Err(message) = write_summary(&options.out, &fixtures)
-    {
+    // The table lists every action: the rows of those recorded are rewritten, the
+    // others kept.
+    if !failed && let Err(message) = write_summary(&options.out, &fixtures) {
         eprintln!("record_sequences: {message}");
         failed = true;
     }

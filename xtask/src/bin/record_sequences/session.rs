@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,8 @@ use crate::managed::{
 };
 use crate::registry::Registry;
 use crate::{
-    CREATE_MAC, HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW,
-    SOCKET_DIR, START_REGISTRY, STOP, TMP, recorder,
+    CREATE_MAC, CURL, HOST_FILES, IMAGE, KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SLOW,
+    SOCKET_DIR, START_REGISTRY, STOP, TLS_DOCKER, TMP, WRITE_ENV_FILE, recorder, tls,
 };
 
 pub(crate) struct RunningPlugin {
@@ -31,6 +31,7 @@ pub(crate) struct RunningPlugin {
     pub(crate) capabilities: bool,
     pub(crate) bare_get: bool,
     pub(crate) network: bool,
+    pub(crate) authz: bool,
     pub(crate) managed: bool,
     pub(crate) root: PathBuf,
     pub(crate) log: PathBuf,
@@ -54,6 +55,7 @@ impl RunningPlugin {
             capabilities: spec.capabilities,
             bare_get: spec.bare_get,
             network: spec.network,
+            authz: spec.authz,
             managed: spec.managed,
             root: dir.join(spec.name),
             log: dir.join(format!("{}.calls.jsonl", spec.name)),
@@ -108,6 +110,9 @@ impl RunningPlugin {
         }
         if self.network {
             command.arg("--network");
+        }
+        if self.authz {
+            command.arg("--authz");
         }
         self.starts += 1;
         let stderr = self
@@ -196,9 +201,10 @@ pub(crate) fn settle(plugins: &[RunningPlugin], dockerd_log: Option<&Path>) {
 }
 
 pub(crate) fn display_command(args: &[&str]) -> String {
-    if args.first().is_some_and(|a| a.starts_with('@')) {
-        return args.join(" ");
-    }
+    let (program, args) = match args.split_first() {
+        Some((first, rest)) if first.starts_with('@') => (*first, rest),
+        _ => ("docker", args),
+    };
     let quoted: Vec<String> = args
         .iter()
         .map(|a| {
@@ -209,7 +215,10 @@ pub(crate) fn display_command(args: &[&str]) -> String {
             }
         })
         .collect();
-    format!("docker {}", quoted.join(" "))
+    if quoted.is_empty() {
+        return program.to_owned();
+    }
+    format!("{program} {}", quoted.join(" "))
 }
 
 pub(crate) struct RawStep {
@@ -234,6 +243,8 @@ pub(crate) struct Session<'a> {
     pub(crate) dockerd_log: Option<u64>,
     /// The registry, once `@start-registry` started it.
     pub(crate) registry: Option<Registry>,
+    /// The CLI's TLS flags, for an action with `tls`.
+    pub(crate) tls_args: Vec<String>,
 }
 
 impl Session<'_> {
@@ -317,6 +328,20 @@ impl Session<'_> {
             (0, String::new(), String::new())
         } else if let [CREATE_MAC, name, network, mac] = args {
             create_with_mac(self.d, name, network, mac)?
+        } else if pseudo == Some(WRITE_ENV_FILE) {
+            write_env_file(args)?;
+            (0, String::new(), String::new())
+        } else if pseudo == Some(CURL) {
+            let socket = self.d.host().trim_start_matches("unix://");
+            let mut command = Command::new("curl");
+            command.arg("--unix-socket").arg(socket).args(&args[1..]);
+            let out = command.output().map_err(|e| format!("running curl: {e}"))?;
+            // Without the Date header, which changes from run to run.
+            recorded(out, Some("Date:"), None)
+        } else if pseudo == Some(TLS_DOCKER) {
+            let mut tls_args: Vec<&str> = self.tls_args.iter().map(String::as_str).collect();
+            tls_args.extend(&args[1..]);
+            cli_output(self.d.docker(&tls_args))
         } else if let Some(pseudo) = pseudo {
             let name = args.get(1).copied().unwrap_or_default();
             let plugin = self
@@ -339,20 +364,7 @@ impl Session<'_> {
             };
             (0, stdout, String::new())
         } else {
-            let out = self.d.docker(args);
-            // The CLI's own log lines (`time="…" level=error msg="Can't add file … to
-            // tar: io: read/write on closed pipe"` when dockerd refuses a plugin create
-            // before the upload ends) come or not from run to run: left out.
-            let stderr = String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .filter(|line| !line.starts_with("time=\""))
-                .collect::<Vec<_>>()
-                .join("\n");
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-                stderr.trim_end().to_owned(),
-            )
+            cli_output(self.d.docker(args))
         };
         let ran = started.elapsed();
         let log_path = self.dockerd_log.map(|_| self.dockerd_log_path());
@@ -396,6 +408,81 @@ impl Session<'_> {
     }
 }
 
+/// `value` with each string that is the first of a pair replaced by its second.
+fn replace_strings(value: Value, pairs: &[(String, String)]) -> Value {
+    match value {
+        Value::String(s) => Value::String(
+            pairs
+                .iter()
+                .find(|(from, _)| *from == s)
+                .map_or(s, |(_, to)| to.clone()),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| replace_strings(v, pairs))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, replace_strings(v, pairs)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A docker CLI run's exit code, stdout and stderr as recorded.
+fn cli_output(out: Output) -> (i32, String, String) {
+    // The CLI's own log lines (`time="…" level=error msg="Can't add file … to tar:
+    // io: read/write on closed pipe"` when dockerd refuses a plugin create before the
+    // upload ends) come or not from run to run: left out.
+    recorded(out, None, Some("time=\""))
+}
+
+/// A run's exit code, stdout and stderr, trimmed, without the lines that start with
+/// `stdout_noise` / `stderr_noise`.
+fn recorded(
+    out: Output,
+    stdout_noise: Option<&str>,
+    stderr_noise: Option<&str>,
+) -> (i32, String, String) {
+    let text = |bytes: &[u8], noise: Option<&str>| {
+        let text = String::from_utf8_lossy(bytes);
+        match noise {
+            None => text.trim_end().to_owned(),
+            Some(noise) => text
+                .lines()
+                .filter(|line| !line.starts_with(noise))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim_end()
+                .to_owned(),
+        }
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout, stdout_noise),
+        text(&out.stderr, stderr_noise),
+    )
+}
+
+/// `[WRITE_ENV_FILE, path, bytes]`: variables `BIG0=xxx…`, `BIG1=…` of about `bytes`
+/// bytes in all, each line under the 64 KiB the CLI's line scanner takes.
+fn write_env_file(args: &[&str]) -> Result<(), String> {
+    let (Some(path), Some(bytes)) = (args.get(1), args.get(2)) else {
+        return Err(format!("{WRITE_ENV_FILE} PATH BYTES"));
+    };
+    let bytes: usize = bytes
+        .parse()
+        .map_err(|e| format!("{WRITE_ENV_FILE}: {bytes}: {e}"))?;
+    const LINE: usize = 60_000;
+    let text: String = (0..bytes.div_ceil(LINE))
+        .map(|n| format!("BIG{n}={}\n", "x".repeat(LINE)))
+        .collect();
+    fs::write(path, text).map_err(|e| format!("{path}: {e}"))
+}
+
 pub(crate) fn headers_without_length(call: &Value) -> Value {
     let mut headers = call.get("request_headers").cloned().unwrap_or(Value::Null);
     if let Value::Object(map) = &mut headers {
@@ -431,8 +518,28 @@ pub(crate) fn record_action(
         .prefix("dps-record-")
         .tempdir()
         .map_err(|e| format!("temp dir: {e}"))?;
+    // Authorization plugins listen first: dockerd does not start without them.
+    let mut plugins = action
+        .plugins
+        .iter()
+        .filter(|spec| spec.authz)
+        .map(|spec| RunningPlugin::new(spec, temp.path()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder = Dockerd::builder().daemon_args(
+        plugins
+            .iter()
+            .map(|p| format!("--authorization-plugin={}", p.name)),
+    );
+    let tls = if action.tls {
+        Some(tls::write(&temp.path().join("tls"))?)
+    } else {
+        None
+    };
+    if let Some(tls) = &tls {
+        builder = builder.daemon_args(tls.daemon_args.iter().cloned());
+    }
     let t = Instant::now();
-    let mut d = Dockerd::start().map_err(|e| e.to_string())?;
+    let mut d = builder.start().map_err(|e| e.to_string())?;
     eprintln!("  dockerd up in {:.1}s", t.elapsed().as_secs_f64());
     // The peer every call must come from.
     let dockerd_pid = d.pid().map(i64::from);
@@ -446,11 +553,14 @@ pub(crate) fn record_action(
     for (name, kind) in action.bundles {
         write_bad_bundle(temp.path(), name, *kind)?;
     }
-    let plugins = action
-        .plugins
-        .iter()
-        .map(|spec| RunningPlugin::new(spec, temp.path()))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The calls of the daemon's start, `docker version` and the image import are not
+    // the action's.
+    for plugin in &mut plugins {
+        plugin.new_calls()?;
+    }
+    for spec in action.plugins.iter().filter(|spec| !spec.authz) {
+        plugins.push(RunningPlugin::new(spec, temp.path())?);
+    }
     let managed = action.plugins.iter().any(|p| p.managed);
     let mut session = Session {
         d: &d,
@@ -460,6 +570,7 @@ pub(crate) fn record_action(
         // From now on: the lines logged while the daemon started are not the action's.
         dockerd_log: managed.then(|| fs::metadata(d.log()).map_or(0, |m| m.len())),
         registry: None,
+        tls_args: tls.map(|tls| tls.client_args).unwrap_or_default(),
     };
     let mut run_all = |commands: &[&[&str]]| -> Result<Vec<RawStep>, String> {
         commands.iter().map(|args| session.run_step(args)).collect()
@@ -549,14 +660,17 @@ pub(crate) fn record_action(
                         .unwrap_or_default()
                         .to_owned()
                 };
+                // Authz bodies carry the API call's bodies in base64: normalized inside.
+                let (request_body, pairs) = norm.authz_bodies(&text("request_body"));
+                let request = replace_strings(field("request"), &pairs);
                 phase.calls.push(Call {
                     command: i,
                     plugin: plugins[index].name.clone(),
                     method: text("method"),
-                    request: norm.value(field("request")),
+                    request: norm.value(request),
                     response: norm.value(field("response")),
                     status: call.get("status").and_then(Value::as_u64).unwrap_or(0),
-                    request_body: norm.text(&text("request_body")),
+                    request_body: norm.text(&request_body),
                     response_body: norm.text(&text("response_body")),
                     http_method: Some(text("http_method")).filter(|m| m != "POST"),
                     request_headers: (headers != common_headers).then(|| norm.value(headers)),
@@ -581,6 +695,7 @@ pub(crate) fn record_action(
             capabilities: p.capabilities,
             bare_get: p.bare_get,
             network: p.network,
+            authz: p.authz,
             managed: p.managed,
             id: p.id.as_deref().map(|id| norm.text(id)),
             socket: p
