@@ -4,7 +4,8 @@
 //! "authorization denied by plugin NAME: <msg>"; a `docker create` whose body is over
 //! 1 MiB reaches the policy without its body, as dockerd 20.10 sends it; the plugin
 //! killed makes dockerd refuse every call (fail closed) and its restart restores
-//! service; and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
+//! service; a policy that outlasts the SDK's deadline makes dockerd refuse that call
+//! (fail closed) while the next ones are answered; and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
 //! enabled, then named by a restarted dockerd (`--authorization-plugin=NAME:latest`).
 //!
 //! An authorization plugin is a daemon flag: every test starts its own dockerd with
@@ -60,23 +61,37 @@ struct Plugin {
     dir: tempfile::TempDir,
     process: PluginProcess,
     starts: usize,
+    /// Flags besides the usual ones, kept for restarts.
+    extra: Vec<String>,
 }
 
 impl Plugin {
     fn start() -> Result<Self, Failed> {
+        Self::start_with(POLICY, &[])
+    }
+
+    /// opaauthz with `policy` and the flags `extra`.
+    fn start_with(policy: &str, extra: &[&str]) -> Result<Self, Failed> {
         let dir = tempfile::tempdir()?;
-        fs::write(dir.path().join("authz.rego"), POLICY)?;
+        fs::write(dir.path().join("authz.rego"), policy)?;
+        let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
         let name = unique("dps-opaauthz");
-        let process = Self::spawn(&name, dir.path(), 0)?;
+        let process = Self::spawn(&name, dir.path(), 0, &extra)?;
         Ok(Self {
             name,
             dir,
             process,
             starts: 1,
+            extra,
         })
     }
 
-    fn spawn(name: &str, dir: &Path, start: usize) -> Result<PluginProcess, Failed> {
+    fn spawn(
+        name: &str,
+        dir: &Path,
+        start: usize,
+        extra: &[String],
+    ) -> Result<PluginProcess, Failed> {
         let mut command = Command::new(package_binary("opaauthz", "opaauthz"));
         command
             .args(["--name", name, "--socket-dir", SOCKET_DIR])
@@ -85,6 +100,7 @@ impl Plugin {
             .arg("--decision-log")
             .arg(dir.join("decisions.log"))
             .args(["--log-bodies", "--no-skip-ping"]);
+        command.args(extra);
         let socket = Path::new(SOCKET_DIR).join(format!("{name}.sock"));
         let log = dir.join(format!("opaauthz-{start}.log"));
         Ok(PluginProcess::start_answering(command, &socket, log)?)
@@ -97,7 +113,7 @@ impl Plugin {
     ) -> Result<(), Failed> {
         self.process.signal_and_wait(Signal::SIGKILL)?;
         meanwhile()?;
-        self.process = Self::spawn(&self.name, self.dir.path(), self.starts)?;
+        self.process = Self::spawn(&self.name, self.dir.path(), self.starts, &self.extra)?;
         self.starts += 1;
         Ok(())
     }
@@ -139,7 +155,10 @@ struct Setup {
 
 impl Setup {
     fn start() -> Result<Self, Failed> {
-        let plugin = Plugin::start()?;
+        Self::with(Plugin::start()?)
+    }
+
+    fn with(plugin: Plugin) -> Result<Self, Failed> {
         let d = Dockerd::start_with(&[&format!("--authorization-plugin={}", plugin.name)])
             .map_err(|e| format!("{e}\nopaauthz log:\n{}", plugin.log()))?;
         Ok(Self { d, plugin })
@@ -265,6 +284,49 @@ fn a_killed_plugin_fails_closed_and_its_restart_restores_service() -> Result<(),
     })
 }
 
+/// A policy that takes far longer than the SDK's 5 s authz deadline for any call on a
+/// path naming `dps-slow` (400 million combinations, none matching), and is quick for
+/// the rest.
+const SLOW_POLICY: &str = r#"package docker.authz
+
+default allow := false
+
+allow if not contains(input.Path, "dps-slow")
+
+allow if {
+	contains(input.Path, "dps-slow")
+	not slow
+}
+
+slow if {
+	some a in numbers.range(1, 20000)
+	some b in numbers.range(1, 20000)
+	a * b == -1
+}
+"#;
+
+/// A policy that does not answer within the SDK's deadline (5 s for authz) fails
+/// closed on the real dockerd: the call is refused with the deadline in dockerd's
+/// words, and the plugin goes on answering the next calls. (opaauthz's own evaluation
+/// limit is raised to 8 s so that the SDK's deadline is the one that fires.)
+fn a_policy_that_times_out_fails_closed() -> Result<(), Failed> {
+    let plugin = Plugin::start_with(SLOW_POLICY, &["--eval-timeout", "8000"])?;
+    Setup::with(plugin)?.run(|s| {
+        s.d.docker_ok(&["volume", "ls"])?;
+        let err = s.d.docker_err(&["volume", "inspect", "dps-slow-volume"])?;
+        let expected = format!(
+            "Error response from daemon: plugin {} failed with error: \
+             AuthZPlugin.AuthZReq: AuthZPlugin.AuthZReq did not finish within 5000 ms",
+            s.plugin.name
+        );
+        check(err.contains(&expected), || {
+            format!("a call the policy takes too long on said {err:?}, not {expected:?}")
+        })?;
+        s.d.docker_ok(&["volume", "ls"])?;
+        Ok(())
+    })
+}
+
 /// `cargo docker-plugin package -p opaauthz` into a directory of this run.
 fn package() -> Result<PathBuf, Failed> {
     let dir = work_dir().join(format!("opaauthz-{}", std::process::id()));
@@ -361,6 +423,10 @@ fn main() {
         (
             "a_killed_plugin_fails_closed_and_its_restart_restores_service",
             a_killed_plugin_fails_closed_and_its_restart_restores_service,
+        ),
+        (
+            "a_policy_that_times_out_fails_closed",
+            a_policy_that_times_out_fails_closed,
         ),
         (
             "the_managed_plugin_denies_once_dockerd_restarts_with_it",
