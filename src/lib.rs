@@ -96,6 +96,8 @@
 //!   routes, the typed option keys) and its declared methods.
 //! - [`ipam`]: the IPAM driver trait, its wire types and its declared methods (errors
 //!   in `Error`).
+//! - [`secrets`]: the secret provider trait, GetSecret's wire types and
+//!   [`SecretValue`](secrets::SecretValue), a value that never shows.
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
@@ -148,6 +150,7 @@ pub mod options;
 #[cfg(feature = "packager")]
 pub mod package;
 pub mod protocol;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod telemetry;

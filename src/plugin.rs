@@ -14,7 +14,7 @@ use crate::protocol::{Activate, Method};
 use crate::server::Server;
 use crate::telemetry::{CallMetrics, Readiness};
 use crate::transport::{Accept, UnixSocket};
-use crate::{ipam, network, volume};
+use crate::{ipam, network, secrets, volume};
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -74,6 +74,12 @@ impl Plugin {
     /// first.
     pub fn ipam<D: ipam::Driver>(self, driver: D) -> Self {
         self.register(ipam::subsystem(driver))
+    }
+
+    /// Serves a secret provider (`secretprovider`, swarm only). Registering a second
+    /// one replaces the first.
+    pub fn secrets<P: secrets::Provider>(self, provider: P) -> Self {
+        self.register(secrets::subsystem(provider))
     }
 
     fn register(mut self, subsystem: Subsystem) -> Self {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
 use docker_plugin_sdk::volume::*;
-use docker_plugin_sdk::{ipam, network};
+use docker_plugin_sdk::{ipam, network, secrets};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -182,6 +182,9 @@ fn every_declared_method_has_golden_files_that_round_trip() {
     // and driver-chosen variants.
     let ipam = check_subsystem("ipam", ipam::visit_methods);
     assert!(ipam >= 13, "only {ipam} IPAM golden files checked");
+    // GetSecret: every key, a minimal request, a reusable and a per-task value.
+    let secrets = check_subsystem("secrets", secrets::visit_methods);
+    assert!(secrets >= 4, "only {secrets} secrets golden files checked");
 }
 
 #[test]
