@@ -98,6 +98,8 @@
 //!   in `Error`).
 //! - [`secrets`]: the secret provider trait, GetSecret's wire types and
 //!   [`SecretValue`](secrets::SecretValue), a value that never shows.
+//! - [`metrics`]: the metrics collector trait, its declared methods, and the engine's
+//!   metrics (a strict Prometheus text reader; with `client`, the scraper).
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
@@ -145,6 +147,7 @@ pub mod client;
 pub mod harness;
 pub mod ipam;
 pub mod managed;
+pub mod metrics;
 pub mod network;
 pub mod options;
 #[cfg(feature = "packager")]
