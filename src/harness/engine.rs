@@ -9,6 +9,7 @@ use super::calls::CallLog;
 use super::containers::Containers;
 use super::network::Networks;
 use super::plugins::{Discovery, EngineConfig, Plugins};
+use super::secrets::Secrets;
 use super::volume::Volumes;
 
 /// A test double of dockerd, as far as plugins can tell. Cheap to clone.
@@ -36,6 +37,7 @@ pub struct Engine {
     plugins: Plugins,
     volumes: Volumes,
     networks: Networks,
+    secrets: Secrets,
     containers: Containers,
 }
 
@@ -63,12 +65,14 @@ impl Engine {
         let exec_root = socket_dir.parent().unwrap_or(socket_dir);
         let networks = Networks::new(plugins.clone(), exec_root.join("netns"));
         let containers = Containers::new(volumes.clone(), networks.clone());
+        let secrets = Secrets::new(plugins.clone());
         Self {
             config,
             log,
             plugins,
             volumes,
             networks,
+            secrets,
             containers,
         }
     }
@@ -101,6 +105,12 @@ impl Engine {
     /// The network service: `docker network …`.
     pub fn networks(&self) -> &Networks {
         &self.networks
+    }
+
+    /// The swarm's secrets (one manager, one node): `docker secret create --driver`
+    /// and the node's task assignments, which ask secret providers for values.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.

@@ -10,7 +10,7 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`]), [`Containers`] on the services, and [`Engine`] as the thin root
+//! it ([`Volumes`], [`Networks`], [`Secrets`]), [`Containers`] on the services, and [`Engine`] as the thin root
 //! that composes them. A user action is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
@@ -78,6 +78,7 @@ mod ids;
 mod network;
 mod plugins;
 mod process;
+mod secrets;
 mod volume;
 
 pub use calls::{CallLog, CallRecord};
@@ -95,4 +96,5 @@ pub use plugins::{
     normalize_name, rootfs_command,
 };
 pub use process::{PluginProcess, ProcessError, Signal};
+pub use secrets::{Assignment, SecretTask, Secrets};
 pub use volume::{VolumeInfo, VolumeList, VolumeUse, Volumes};
