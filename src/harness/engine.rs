@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::calls::CallLog;
 use super::containers::Containers;
+use super::metrics::Metrics;
 use super::network::Networks;
 use super::plugins::{Discovery, EngineConfig, Plugins};
 use super::secrets::Secrets;
@@ -38,6 +39,7 @@ pub struct Engine {
     volumes: Volumes,
     networks: Networks,
     secrets: Secrets,
+    metrics: Metrics,
     containers: Containers,
 }
 
@@ -64,7 +66,8 @@ impl Engine {
         let socket_dir = &config.discovery.socket_dir;
         let exec_root = socket_dir.parent().unwrap_or(socket_dir);
         let networks = Networks::new(plugins.clone(), exec_root.join("netns"));
-        let containers = Containers::new(volumes.clone(), networks.clone());
+        let metrics = Metrics::new(plugins.clone(), exec_root);
+        let containers = Containers::new(volumes.clone(), networks.clone(), metrics.clone());
         let secrets = Secrets::new(plugins.clone());
         Self {
             config,
@@ -73,6 +76,7 @@ impl Engine {
             volumes,
             networks,
             secrets,
+            metrics,
             containers,
         }
     }
@@ -111,6 +115,20 @@ impl Engine {
     /// and the node's task assignments, which ask secret providers for values.
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
+    }
+
+    /// The engine's metrics (`<exec-root>/metrics.sock`) and its metrics collectors.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The daemon shuts down, as far as plugins see it before they are stopped:
+    /// StopMetrics to every enabled metrics collector (the only time dockerd sends
+    /// it), then the metrics endpoint closes (moby v20.10.24 `daemon/daemon.go`
+    /// `Shutdown`, `daemon/metrics.go` `cleanupMetricsPlugins`). The plugins stop when
+    /// the engine is dropped.
+    pub async fn shutdown(&self) {
+        self.metrics.shutdown().await;
     }
 
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.

@@ -10,7 +10,7 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`], [`Networks`], [`Secrets`]), [`Containers`] on the services, and [`Engine`] as the thin root
+//! it ([`Volumes`], [`Networks`], [`Secrets`], [`Metrics`]), [`Containers`] on the services, and [`Engine`] as the thin root
 //! that composes them. A user action is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
@@ -75,6 +75,7 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
+mod metrics;
 mod network;
 mod plugins;
 mod process;
@@ -85,6 +86,7 @@ pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
 pub use error::HarnessError;
+pub use metrics::Metrics;
 pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;

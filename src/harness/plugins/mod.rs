@@ -9,6 +9,7 @@
 mod active;
 mod config;
 mod discovery;
+mod hooks;
 #[cfg(feature = "packager")]
 mod install;
 mod launch;
@@ -26,6 +27,7 @@ use std::time::Duration;
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
+pub(crate) use hooks::RuntimeHook;
 #[cfg(feature = "packager")]
 pub use install::InstallOptions;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
@@ -195,6 +197,12 @@ impl Plugins {
                 None
             }
         }
+    }
+
+    /// Adds `hook` to every managed plugin of its type enabled from now on (dockerd's
+    /// `Handle` and `RegisterRuntimeOpt`).
+    pub(crate) fn handle(&self, hook: RuntimeHook) {
+        self.inner.managed.handle(hook);
     }
 
     /// Forgets an activated legacy plugin.

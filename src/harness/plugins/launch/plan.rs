@@ -403,6 +403,9 @@ impl ContainerPlan {
                 }
                 b.config_mount(m)?;
             }
+            for m in &spec.runtime_mounts {
+                b.config_mount(m)?;
+            }
             b.bind(
                 &spec.socket_dir,
                 socket_dir,
