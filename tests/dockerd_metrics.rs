@@ -44,16 +44,15 @@ fn wait_for_scrape(
     until: impl Fn(&Scrape) -> bool,
 ) -> Result<Scrape, Failed> {
     let deadline = Instant::now() + Duration::from_secs(40);
-    let mut last = String::from("no file yet");
     loop {
-        match fs::read_to_string(dir.join(name)) {
+        let last = match fs::read_to_string(dir.join(name)) {
             Ok(text) => match Scrape::parse(&text) {
                 Ok(scrape) if until(&scrape) => return Ok(scrape),
-                Ok(_) => last = format!("{name} holds:\n{text}"),
-                Err(err) => last = format!("{name} does not read: {err}"),
+                Ok(_) => format!("{name} holds:\n{text}"),
+                Err(err) => format!("{name} does not read: {err}"),
             },
-            Err(err) => last = format!("{name}: {err}"),
-        }
+            Err(err) => format!("{name}: {err}"),
+        };
         if Instant::now() > deadline {
             return Err(format!("{what}: not within 40 s; last: {last}").into());
         }
