@@ -2,7 +2,7 @@
 //! a managed plugin from its rootfs: dockerd's behaviour (moby v20.10.24
 //! `daemon/metrics.go`, `daemon/metrics_unix.go`): the engine's metrics socket bound
 //! read-only at `/run/docker/metrics.sock`, StartMetrics at every enable and after a
-//! crash restart, none at disable, StopMetrics only at the engine's shutdown; the
+//! crash restart (a SIGKILL), none at disable, StopMetrics only at the engine's shutdown; the
 //! container actions the engine performs show in the scrape the plugin exports.
 
 mod support;
@@ -80,9 +80,18 @@ async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_o
         Some(0.0)
     );
 
-    // Disable sends nothing; enable starts it again.
-    engine.plugins().disable("mx", false).await.unwrap();
-    engine.plugins().enable("mx").await.unwrap();
+    // A crash: the plugin is restarted at once, and told to start again.
+    let pid = engine.plugins().inspect("mx").unwrap().pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while starts(&engine).len() < 2 {
+        assert!(Instant::now() < deadline, "no StartMetrics after the crash");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         starts(&engine),
         [
@@ -90,12 +99,18 @@ async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_o
             "MetricsCollector.StartMetrics"
         ]
     );
+    engine.calls().take_methods();
+
+    // Disable sends nothing; enable starts it again.
+    engine.plugins().disable("mx", false).await.unwrap();
+    assert_eq!(starts(&engine), Vec::<String>::new());
+    engine.plugins().enable("mx").await.unwrap();
+    assert_eq!(starts(&engine), ["MetricsCollector.StartMetrics"]);
     // Only the engine's shutdown sends StopMetrics.
     engine.shutdown().await;
     assert_eq!(
         starts(&engine),
         [
-            "MetricsCollector.StartMetrics",
             "MetricsCollector.StartMetrics",
             "MetricsCollector.StopMetrics"
         ]
