@@ -107,7 +107,7 @@ pub struct MetricFamily {
 ///
 /// let scrape = Scrape::parse(
 ///     "# HELP engine_daemon_container_actions_seconds The number of seconds it takes\n\
-///      # TYPE engine_daemon_container_actions_seconds histogram\n\
+///      ## TYPE engine_daemon_container_actions_seconds histogram\n\
 ///      engine_daemon_container_actions_seconds_bucket{action=\"start\",le=\"+Inf\"} 2\n\
 ///      engine_daemon_container_actions_seconds_sum{action=\"start\"} 0.31\n\
 ///      engine_daemon_container_actions_seconds_count{action=\"start\"} 2\n",
