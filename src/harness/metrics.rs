@@ -38,6 +38,14 @@ const INIT_ACTIONS: [&str; 5] = ["start", "changes", "commit", "create", "delete
 #[derive(Debug, Clone)]
 pub struct Metrics {
     plugins: Plugins,
+    endpoint: Endpoint,
+}
+
+/// The endpoint and what it serves: what the plugin registry's hooks hold (not the
+/// registry itself, which holds the hooks: no cycle keeps the engine's plugins alive
+/// once it is dropped).
+#[derive(Debug, Clone)]
+struct Endpoint {
     socket: PathBuf,
     state: Arc<Mutex<State>>,
 }
@@ -62,13 +70,12 @@ impl Metrics {
                 .collect(),
             ..State::default()
         };
-        let service = Self {
-            plugins: plugins.clone(),
+        let endpoint = Endpoint {
             socket: exec_root.join("metrics.sock"),
             state: Arc::new(Mutex::new(state)),
         };
-        let for_mounts = service.clone();
-        let for_start = service.clone();
+        let for_mounts = endpoint.clone();
+        let for_start = endpoint.clone();
         plugins.handle(RuntimeHook {
             capability: "metricscollector",
             mounts: Arc::new(move || {
@@ -84,9 +91,9 @@ impl Metrics {
                 }])
             }),
             on_start: Arc::new(move |plugin| {
-                let service = for_start.clone();
+                let endpoint = for_start.clone();
                 async move {
-                    service.serve();
+                    endpoint.serve();
                     if let Err(err) = plugin.rpc.call::<StartMetrics>(&Empty {}).await {
                         tracing::error!(plugin = %plugin.rpc.name(), %err, "Error starting metrics collector plugin");
                     }
@@ -94,9 +101,52 @@ impl Metrics {
                 .boxed()
             }),
         });
-        service
+        Self { plugins, endpoint }
     }
 
+    /// The endpoint's path (`<exec-root>/metrics.sock`), bound and served from now on.
+    pub fn endpoint(&self) -> Result<PathBuf, HarnessError> {
+        let path = self.endpoint.bind()?;
+        self.endpoint.serve();
+        Ok(path)
+    }
+
+    /// Records a container action that took `took` (what dockerd's container actions
+    /// observe: `create`, `start`, `delete`, …).
+    pub fn observe(&self, action: &str, took: Duration) {
+        let mut state = self.endpoint.state();
+        let seconds = took.as_secs_f64();
+        match state.actions.iter_mut().find(|(a, _)| a == action) {
+            Some((_, observed)) => observed.push(seconds),
+            None => state.actions.push((action.to_owned(), vec![seconds])),
+        }
+    }
+
+    /// The engine's metrics as the endpoint serves them.
+    pub fn scrape(&self) -> Scrape {
+        self.endpoint.scrape()
+    }
+
+    /// dockerd's `cleanupMetricsPlugins` at shutdown: StopMetrics to every enabled
+    /// collector at once (errors logged, replies not read), then the endpoint closes.
+    pub(crate) async fn shutdown(&self) {
+        let collectors = self.plugins.managed_implementing(metrics::IMPLEMENTS);
+        let stops = collectors.iter().map(|plugin| async move {
+            if let Err(err) = plugin.rpc.call_raw::<StopMetrics>(&Empty {}).await {
+                tracing::error!(plugin = %plugin.rpc.name(), %err, "Error stopping plugin metrics collection");
+            }
+        });
+        futures_util::future::join_all(stops).await;
+        let mut state = self.endpoint.state();
+        state.listener = None;
+        if let Some(task) = state.serving.take() {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.endpoint.socket);
+    }
+}
+
+impl Endpoint {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -166,26 +216,7 @@ impl Metrics {
         state.serving = Some(tokio::spawn(task));
     }
 
-    /// The endpoint's path (`<exec-root>/metrics.sock`), bound and served from now on.
-    pub fn endpoint(&self) -> Result<PathBuf, HarnessError> {
-        let path = self.bind()?;
-        self.serve();
-        Ok(path)
-    }
-
-    /// Records a container action that took `took` (what dockerd's container actions
-    /// observe: `create`, `start`, `delete`, …).
-    pub fn observe(&self, action: &str, took: Duration) {
-        let mut state = self.state();
-        let seconds = took.as_secs_f64();
-        match state.actions.iter_mut().find(|(a, _)| a == action) {
-            Some((_, observed)) => observed.push(seconds),
-            None => state.actions.push((action.to_owned(), vec![seconds])),
-        }
-    }
-
-    /// The engine's metrics as the endpoint serves them.
-    pub fn scrape(&self) -> Scrape {
+    fn scrape(&self) -> Scrape {
         let state = self.state();
         let mut actions = state.actions.clone();
         actions.sort_by(|a, b| a.0.cmp(&b.0));
@@ -253,23 +284,5 @@ impl Metrics {
 
     fn render(&self) -> String {
         self.scrape().render()
-    }
-
-    /// dockerd's `cleanupMetricsPlugins` at shutdown: StopMetrics to every enabled
-    /// collector at once (errors logged, replies not read), then the endpoint closes.
-    pub(crate) async fn shutdown(&self) {
-        let collectors = self.plugins.managed_implementing(metrics::IMPLEMENTS);
-        let stops = collectors.iter().map(|plugin| async move {
-            if let Err(err) = plugin.rpc.call_raw::<StopMetrics>(&Empty {}).await {
-                tracing::error!(plugin = %plugin.rpc.name(), %err, "Error stopping plugin metrics collection");
-            }
-        });
-        futures_util::future::join_all(stops).await;
-        let mut state = self.state();
-        state.listener = None;
-        if let Some(task) = state.serving.take() {
-            task.abort();
-        }
-        let _ = std::fs::remove_file(&self.socket);
     }
 }
