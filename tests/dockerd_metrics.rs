@@ -16,25 +16,17 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::metrics::Scrape;
 use libtest_mimic::Failed;
-use support::cli::{check, ok, unique, work_dir};
-use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
+use support::cli::{check, package_member, unique};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
 const IMAGE: &str = "dps-busybox:metrics";
 const START_COUNT: &str = "engine_daemon_container_actions_seconds_count";
-
-/// `cargo docker-plugin package -p PACKAGE` into a directory of this run: the bundle.
-fn package(member: &str) -> Result<PathBuf, Failed> {
-    let dir = work_dir().join(format!("{member}-{}", std::process::id()));
-    let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    ok(&["package", "-p", member, "--profile", "e2e", "--out", out])?;
-    Ok(dir)
-}
 
 /// The file `name` in `dir`, read as the text format, once it exists and reads.
 fn wait_for_scrape(
@@ -69,7 +61,7 @@ fn the_managed_collector_reads_the_engines_metrics_after_start_metrics(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let bundle = package("metricsexport")?;
+    let bundle = package_member("metricsexport")?;
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(bundle.join("config.json"))?)?;
     check(
@@ -129,14 +121,7 @@ fn the_managed_collector_reads_the_engines_metrics_after_start_metrics(
         let _ = d.docker(&["plugin", "disable", "-f", &name]);
         let _ = d.docker(&["plugin", "rm", "-f", &name]);
     }
-    result.map_err(|e| {
-        format!(
-            "{}\ndockerd log:\n{}",
-            e.message().unwrap_or_default(),
-            d.log_tail(60)
-        )
-        .into()
-    })
+    result.map_err(|e| with_dockerd_log(d, e))
 }
 
 fn main() {

@@ -14,23 +14,14 @@
 mod support;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use libtest_mimic::Failed;
-use support::cli::{check, ok, unique, work_dir};
-use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
+use support::cli::{check, package_member, unique};
+use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
 const IMAGE: &str = "dps-busybox:secrets";
-
-/// `cargo docker-plugin package -p PACKAGE` into a directory of this run: the bundle.
-fn package(member: &str) -> Result<PathBuf, Failed> {
-    let dir = work_dir().join(format!("{member}-{}", std::process::id()));
-    let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    ok(&["package", "-p", member, "--profile", "e2e", "--out", out])?;
-    Ok(dir)
-}
 
 /// Waits until `probe` answers `Some`, for up to a minute (a task's scheduling and
 /// start); the last answer of `d` in the failure.
@@ -74,7 +65,7 @@ fn a_service_reads_the_providers_values_at_run_secrets(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let bundle = package("dirsecrets")?;
+    let bundle = package_member("dirsecrets")?;
     let secrets = tempfile::tempdir()?;
     let value = format!("dps-secret-{}", std::process::id());
     fs::write(secrets.path().join("db-password"), &value)?;
@@ -103,26 +94,20 @@ fn a_service_reads_the_providers_values_at_run_secrets(
         let driver = format!("{plugin}:latest");
         // The secrets are named after the files (the label names the file here, as
         // the names carry this run's suffix).
-        d.docker_ok(&[
-            "secret",
-            "create",
-            "--driver",
-            &driver,
-            "--label",
-            "dirsecrets.file=db-password",
-            &db,
-        ])?;
-        d.docker_ok(&[
-            "secret",
-            "create",
-            "--driver",
-            &driver,
-            "--label",
-            "dirsecrets.file=token",
-            "--label",
-            "dirsecrets.per-task=true",
-            &token,
-        ])?;
+        for (secret, labels) in [
+            (&db, &["dirsecrets.file=db-password"][..]),
+            (
+                &token,
+                &["dirsecrets.file=token", "dirsecrets.per-task=true"][..],
+            ),
+        ] {
+            let mut args = vec!["secret", "create", "--driver", &driver];
+            for label in labels {
+                args.extend(["--label", label]);
+            }
+            args.push(secret);
+            d.docker_ok(&args)?;
+        }
         d.docker_ok(&[
             "service",
             "create",
@@ -170,14 +155,7 @@ fn a_service_reads_the_providers_values_at_run_secrets(
         let _ = d.docker(&["plugin", "disable", "-f", &plugin]);
         let _ = d.docker(&["plugin", "rm", "-f", &plugin]);
     }
-    result.map_err(|e| {
-        format!(
-            "{}\ndockerd log:\n{}",
-            e.message().unwrap_or_default(),
-            d.log_tail(60)
-        )
-        .into()
-    })
+    result.map_err(|e| with_dockerd_log(d, e))
 }
 
 fn main() {

@@ -730,27 +730,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_sdks_own_metrics_read_back_exactly() {
-        let metrics = crate::telemetry::CallMetrics::new();
-        metrics.counters("VolumeDriver.Mount");
-        let scrape = Scrape::parse(&metrics.render()).unwrap();
-        assert_eq!(
-            scrape.value(
-                "docker_plugin_calls_total",
-                &[("method", "VolumeDriver.Mount")]
-            ),
-            Some(0.0)
-        );
-        assert_eq!(
-            scrape
-                .family("docker_plugin_call_duration_seconds")
-                .unwrap()
-                .kind,
-            MetricKind::Histogram
-        );
-    }
-
     /// Label values and help texts with what must be escaped, and Unicode.
     fn text() -> impl Strategy<Value = String> {
         prop::collection::vec(

@@ -123,3 +123,13 @@ pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
         || std::env::var("DPS_REQUIRE_DOCKERD").is_ok_and(|v| v == "1")
 }
+
+/// A trial's failure with the tail of dockerd's log after it.
+pub fn with_dockerd_log(d: &Dockerd, failure: Failed) -> Failed {
+    format!(
+        "{}\ndockerd log:\n{}",
+        failure.message().unwrap_or_default(),
+        d.log_tail(60)
+    )
+    .into()
+}
