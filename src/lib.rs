@@ -99,6 +99,10 @@
 //! - [`authz`]: the authorization policy trait, its wire types (dockerd's real JSON
 //!   names, bodies decoded and parsed, peer certificates parsed) and its declared
 //!   methods, served fail closed.
+//! - [`secrets`]: the secret provider trait, GetSecret's wire types and
+//!   [`SecretValue`](secrets::SecretValue), a value that never shows.
+//! - [`metrics`]: the metrics collector trait, its declared methods, and the engine's
+//!   metrics (a strict Prometheus text reader; with `client`, the scraper).
 //! - [`options`]: typed `-o key=value` options ([`DriverOptions`]).
 //! - [`args`]: a tiny command-line flag reader for plugin binaries (no clap).
 //! - [`Plugin`]: the builder of subsystems; `/Plugin.Activate` is derived from it.
@@ -147,11 +151,13 @@ pub mod client;
 pub mod harness;
 pub mod ipam;
 pub mod managed;
+pub mod metrics;
 pub mod network;
 pub mod options;
 #[cfg(feature = "packager")]
 pub mod package;
 pub mod protocol;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod telemetry;

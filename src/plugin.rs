@@ -14,7 +14,7 @@ use crate::protocol::{Activate, Method};
 use crate::server::Server;
 use crate::telemetry::{CallMetrics, Readiness};
 use crate::transport::{Accept, UnixSocket};
-use crate::{authz, ipam, network, volume};
+use crate::{authz, ipam, metrics, network, secrets, volume};
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -91,6 +91,18 @@ impl Plugin {
     /// ```
     pub fn authz<P: authz::Plugin>(self, policy: P) -> Self {
         self.register(authz::subsystem(policy))
+    }
+
+    /// Serves a secret provider (`secretprovider`, swarm only). Registering a second
+    /// one replaces the first.
+    pub fn secrets<P: secrets::Provider>(self, provider: P) -> Self {
+        self.register(secrets::subsystem(provider))
+    }
+
+    /// Serves a metrics collector (`MetricsCollector`, managed plugins only). Registering
+    /// a second one replaces the first.
+    pub fn metrics_collector<C: metrics::Collector>(self, collector: C) -> Self {
+        self.register(metrics::subsystem(collector))
     }
 
     fn register(mut self, subsystem: Subsystem) -> Self {

@@ -105,6 +105,10 @@ pub trait Method: Send + Sync + 'static {
     const ERROR_KEY: ErrorKey = ErrorKey::Err;
     /// What dockerd sends as the body.
     const REQUEST_BODY: RequestBody = RequestBody::Json;
+    /// Whether the reply carries a secret (`SecretProvider.GetSecret`): the
+    /// [`client`](crate::client) then never puts the reply's body, nor a decoder's
+    /// message about it, into an error.
+    const REDACT_REPLY: bool = false;
     /// This declaration as a value, for lists of methods.
     const SPEC: MethodSpec = MethodSpec {
         name: Self::NAME,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
 use docker_plugin_sdk::volume::*;
-use docker_plugin_sdk::{authz, ipam, network};
+use docker_plugin_sdk::{authz, ipam, network, secrets};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -185,6 +185,9 @@ fn every_declared_method_has_golden_files_that_round_trip() {
     // 2 methods, a request and an allow each, plus HEAD /_ping and the denies.
     let authz = check_subsystem("authz", authz::visit_methods);
     assert!(authz >= 7, "only {authz} authz golden files checked");
+    // GetSecret: every key, a minimal request, a reusable and a per-task value.
+    let secrets = check_subsystem("secrets", secrets::visit_methods);
+    assert!(secrets >= 4, "only {secrets} secrets golden files checked");
 }
 
 #[test]

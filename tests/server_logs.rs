@@ -2,14 +2,17 @@
 //! for dockerd (it probes with Get before every Create), and a refused request is the
 //! client's problem: both are logged at debug, the rejections with the HTTP method and
 //! path. Warnings and errors are for the SDK's own failures: a panic, an expired
-//! deadline.
+//! deadline. A secret's value is never in them, nor in a `Debug` output or an
+//! error.
 
 mod support;
 
 use std::time::Duration;
 
+use docker_plugin_sdk::secrets;
 use support::logs::Logs;
 use support::server::{Recorder, TestServer};
+use support::vault::{DB_PASSWORD, TOKEN_PREFIX, request, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::Level;
 
@@ -152,5 +155,56 @@ async fn panics_and_expired_deadlines_are_the_sdks_to_report_loudly() {
         loud[1].starts_with(" WARN")
             && loud[1].contains("VolumeDriver.Mount did not finish within 50 ms"),
         "{loud:?}"
+    );
+}
+
+#[tokio::test]
+async fn secret_values_never_reach_the_logs_the_debug_output_or_the_errors() {
+    let (logs, _guard) = Logs::capture(Level::TRACE);
+    let (s, _) = serve().await;
+    let mut seen = Vec::new();
+    for (name, task) in [
+        ("db-password", "t1"),
+        ("token", "t2"),
+        ("huge", "t3"),
+        ("nope", "t4"),
+    ] {
+        match s
+            .client
+            .call::<secrets::GetSecret>(&request(name, task))
+            .await
+        {
+            Ok(reply) => seen.push(format!("{reply:?} {:?}", reply.value)),
+            Err(err) => seen.push(format!("{err} {err:?}")),
+        }
+    }
+    s.shutdown().await.unwrap();
+    let text = logs.text();
+    // The calls were logged, by secret name.
+    assert!(text.contains(r#"name="db-password""#), "{text}");
+    assert!(text.contains("answering"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+    // The huge value was refused with a warning naming its size.
+    assert!(
+        text.contains("GetSecret: the value is 512000 bytes"),
+        "{text}"
+    );
+    let base64_of = |v: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(v)
+    };
+    let all = format!("{text}\n{}", seen.join("\n"));
+    for secret in [
+        DB_PASSWORD.to_owned(),
+        base64_of(DB_PASSWORD),
+        TOKEN_PREFIX.to_owned(),
+        base64_of("tok3n-for-t2"),
+        "hhhhhhhh".to_owned(),
+    ] {
+        assert!(!all.contains(&secret), "{secret:?} leaked:\n{all}");
+    }
+    assert_eq!(
+        seen[0],
+        "GetSecretResponse { value: <redacted>, do_not_reuse: false } <redacted>"
     );
 }

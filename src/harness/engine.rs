@@ -8,8 +8,10 @@ use std::sync::Arc;
 use super::authz::Authz;
 use super::calls::CallLog;
 use super::containers::Containers;
+use super::metrics::Metrics;
 use super::network::Networks;
 use super::plugins::{Discovery, EngineConfig, Plugins};
+use super::secrets::Secrets;
 use super::volume::Volumes;
 
 /// A test double of dockerd, as far as plugins can tell. Cheap to clone.
@@ -38,6 +40,8 @@ pub struct Engine {
     plugins: Plugins,
     volumes: Volumes,
     networks: Networks,
+    secrets: Secrets,
+    metrics: Metrics,
     containers: Containers,
     authz: Authz,
 }
@@ -65,14 +69,18 @@ impl Engine {
         let socket_dir = &config.discovery.socket_dir;
         let exec_root = socket_dir.parent().unwrap_or(socket_dir);
         let networks = Networks::new(plugins.clone(), exec_root.join("netns"));
-        let containers = Containers::new(volumes.clone(), networks.clone());
+        let metrics = Metrics::new(plugins.clone(), exec_root);
+        let containers = Containers::new(volumes.clone(), networks.clone(), metrics.clone());
         let authz = Authz::new(plugins.clone());
+        let secrets = Secrets::new(plugins.clone());
         Self {
             config,
             log,
             plugins,
             volumes,
             networks,
+            secrets,
+            metrics,
             containers,
             authz,
         }
@@ -106,6 +114,26 @@ impl Engine {
     /// The network service: `docker network …`.
     pub fn networks(&self) -> &Networks {
         &self.networks
+    }
+
+    /// The swarm's secrets (one manager, one node): `docker secret create --driver`
+    /// and the node's task assignments, which ask secret providers for values.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The engine's metrics (`<exec-root>/metrics.sock`) and its metrics collectors.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The daemon shuts down, as far as plugins see it before they are stopped:
+    /// StopMetrics to every enabled metrics collector (the only time dockerd sends
+    /// it), then the metrics endpoint closes (moby v20.10.24 `daemon/daemon.go`
+    /// `Shutdown`, `daemon/metrics.go` `cleanupMetricsPlugins`). The plugins stop when
+    /// the engine is dropped.
+    pub async fn shutdown(&self) {
+        self.metrics.shutdown().await;
     }
 
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.

@@ -104,6 +104,12 @@ pub enum HarnessError {
         /// What it returned.
         mountpoint: String,
     },
+    /// What swarm refused or failed with, in its words (a secret's assignment).
+    #[error("{message}")]
+    Swarm {
+        /// swarmkit's or the worker's message.
+        message: String,
+    },
     /// No managed plugin of that name (dockerd: `plugin "NAME" not found`).
     #[error("plugin {name:?} not found")]
     NoSuchPlugin {

@@ -10,8 +10,9 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`], [`Networks`], [`Authz`]), [`Containers`] on the services, and
-//! [`Engine`] as the thin root that composes them. A user action is a call on the service that owns it:
+//! it ([`Volumes`], [`Networks`], [`Authz`], [`Secrets`], [`Metrics`]), [`Containers`]
+//! on the services, and [`Engine`] as the thin root that composes them. A user action
+//! is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
 //!
@@ -76,9 +77,11 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
+mod metrics;
 mod network;
 mod plugins;
 mod process;
+mod secrets;
 mod volume;
 
 pub use authz::{ApiRequest, ApiResponse, Authz, MAX_AUTHZ_BODY, RESPONSE_BUFFER};
@@ -86,6 +89,7 @@ pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
 pub use error::HarnessError;
+pub use metrics::Metrics;
 pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 #[cfg(feature = "packager")]
 pub use plugins::InstallOptions;
@@ -97,4 +101,5 @@ pub use plugins::{
     normalize_name, rootfs_command,
 };
 pub use process::{PluginProcess, ProcessError, Signal};
+pub use secrets::{Assignment, SecretTask, Secrets};
 pub use volume::{VolumeInfo, VolumeList, VolumeUse, Volumes};

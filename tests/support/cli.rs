@@ -191,3 +191,12 @@ pub fn use_managed_localvol(d: &Dockerd, image: &str, name: &str) -> Result<(), 
     let plugins = d.docker_ok(&["plugin", "ls", "--format", "{{.Name}}"])?;
     check(!plugins.contains(name), || plugins.clone())
 }
+
+/// `cargo docker-plugin package -p MEMBER --profile e2e` into a directory of this run:
+/// the bundle.
+pub fn package_member(member: &str) -> Result<PathBuf, Failed> {
+    let dir = work_dir().join(format!("{member}-{}", std::process::id()));
+    let out = dir.to_str().ok_or("non-UTF-8 path")?;
+    ok(&["package", "-p", member, "--profile", "e2e", "--out", out])?;
+    Ok(dir)
+}

@@ -5,6 +5,7 @@
 //!   harness's `PluginProcess`;
 //! - [`server`]: an in-process plugin server with a recording driver;
 //! - [`netplug`]: recording network and IPAM drivers served beside it;
+//! - [`vault`]: a secret provider recording its requests;
 //! - [`shared_dockerd`]: one private real dockerd per test binary;
 //! - [`bundle`]: managed-plugin bundles written by the packager;
 //! - [`logs`]: what the SDK logs, captured for assertions;
@@ -36,3 +37,5 @@ pub mod server;
 pub mod shared_dockerd;
 #[cfg(feature = "packager")]
 pub mod token_server;
+#[cfg(feature = "client")]
+pub mod vault;

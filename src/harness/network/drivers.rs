@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::super::error::HarnessError;
-use super::super::plugins::{ActivePlugin, Plugins};
+use super::super::plugins::{ActivePlugin, Plugins, RuntimeHook};
 use super::ipam::Ipam;
 use crate::ipam;
 use crate::network::{self, CapabilitiesResponse};
@@ -96,12 +96,16 @@ impl Drivers {
     /// The registry, its handlers registered with `plugins` for managed plugins.
     pub(super) fn new(plugins: Plugins) -> Self {
         let registered = Arc::<Mutex<Registered>>::default();
-        for subsystem in [network::IMPLEMENTS, ipam::IMPLEMENTS] {
+        for (subsystem, capability) in [
+            (network::IMPLEMENTS, "networkdriver"),
+            (ipam::IMPLEMENTS, "ipamdriver"),
+        ] {
             // Weak: the plugin registry must not keep the network service alive.
             let weak: Weak<Mutex<Registered>> = Arc::downgrade(&registered);
-            plugins.handle(
-                subsystem,
-                Arc::new(move |plugin| {
+            plugins.handle(RuntimeHook {
+                capability,
+                mounts: Arc::new(|| Ok(Vec::new())),
+                on_start: Arc::new(move |plugin| {
                     let weak = weak.clone();
                     Box::pin(async move {
                         if let Some(registered) = weak.upgrade() {
@@ -109,7 +113,7 @@ impl Drivers {
                         }
                     })
                 }),
-            );
+            });
         }
         Self {
             plugins,

@@ -9,6 +9,7 @@
 mod active;
 mod config;
 mod discovery;
+mod hooks;
 #[cfg(feature = "packager")]
 mod install;
 mod launch;
@@ -20,14 +21,13 @@ mod rpc;
 mod supervise;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use futures_util::future::BoxFuture;
 
 pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
+pub(crate) use hooks::RuntimeHook;
 #[cfg(feature = "packager")]
 pub use install::InstallOptions;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
@@ -63,28 +63,10 @@ pub struct Plugins {
     inner: Arc<Registry>,
 }
 
+#[derive(Debug)]
 struct Registry {
     legacy: Legacy,
     managed: Managed,
-    /// The services' handlers for managed plugins, by capability.
-    handlers: Mutex<Vec<(String, Handler)>>,
-}
-
-/// What a service runs when a managed plugin of its subsystem is enabled (moby
-/// v20.10.24 `plugin/store.go` `Handle`: libnetwork's remote network and IPAM drivers
-/// register their handlers there).
-pub(crate) type Handler = Arc<dyn Fn(Arc<ActivePlugin>) -> BoxFuture<'static, ()> + Send + Sync>;
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let handlers = self.handlers.lock().unwrap_or_else(|p| p.into_inner());
-        let capabilities: Vec<&String> = handlers.iter().map(|(c, _)| c).collect();
-        f.debug_struct("Registry")
-            .field("legacy", &self.legacy)
-            .field("managed", &self.managed)
-            .field("handlers", &capabilities)
-            .finish()
-    }
 }
 
 impl Plugins {
@@ -93,24 +75,8 @@ impl Plugins {
             inner: Arc::new(Registry {
                 legacy: Legacy::new(config.discovery.clone(), config.retry, log.clone()),
                 managed: Managed::new(config, log),
-                handlers: Mutex::default(),
             }),
         }
-    }
-
-    /// Runs `handler` for each managed plugin implementing `subsystem` (an
-    /// `Implements` value such as `NetworkDriver`) each time one is enabled, as
-    /// dockerd's plugin store runs the handlers registered with `Handle`.
-    pub(crate) fn handle(&self, subsystem: &str, handler: Handler) {
-        let capability = subsystem.to_ascii_lowercase();
-        self.handlers().push((capability, handler));
-    }
-
-    fn handlers(&self) -> std::sync::MutexGuard<'_, Vec<(String, Handler)>> {
-        self.inner
-            .handlers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where legacy plugins are looked up.
@@ -233,6 +199,12 @@ impl Plugins {
         }
     }
 
+    /// Adds `hook` to every managed plugin of its type enabled from now on (dockerd's
+    /// `Handle` and `RegisterRuntimeOpt`).
+    pub(crate) fn handle(&self, hook: RuntimeHook) {
+        self.inner.managed.handle(hook);
+    }
+
     /// Forgets an activated legacy plugin.
     pub async fn forget(&self, name: &str) {
         self.inner.legacy.forget(name).await;
@@ -328,27 +300,13 @@ impl Plugins {
     }
 
     /// `docker plugin enable NAME`: starts it, waits for its socket, then runs the
-    /// services' handlers for each of its interface types, in the config's order (moby
+    /// services' start hooks ([`RuntimeHook`]) for each of its interface types, in the
+    /// config's order (moby
     /// v20.10.24 `plugin/manager_linux.go` `pluginPostStart`, `plugin/store.go`
     /// `CallHandler`): a network plugin is asked its capabilities here, before any
     /// `docker network create`.
     pub async fn enable(&self, name: &str) -> Result<(), HarnessError> {
-        self.inner.managed.enable(name).await?;
-        let Some(plugin) = self.inner.managed.active(name) else {
-            return Ok(());
-        };
-        for capability in &plugin.implements {
-            let handlers: Vec<Handler> = self
-                .handlers()
-                .iter()
-                .filter(|(c, _)| c == capability)
-                .map(|(_, h)| Arc::clone(h))
-                .collect();
-            for handler in handlers {
-                handler(Arc::clone(&plugin)).await;
-            }
-        }
-        Ok(())
+        self.inner.managed.enable(name).await
     }
 
     /// `docker plugin disable [-f] NAME`: refused while in use unless `force`.

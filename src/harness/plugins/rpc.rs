@@ -133,16 +133,18 @@ impl PluginRpc {
             (Some(method), Some(max)) => Some(method.min(max)),
             (method, max) => method.or(max),
         };
-        self.send(M::NAME, body, timeout).await
+        self.send(M::NAME, body, timeout, M::REDACT_REPLY).await
     }
 
     /// Sends `body` to `method`, retrying connection errors as dockerd does, and logs
-    /// every attempt.
+    /// every attempt; a reply that holds a secret (`redact`) is logged as
+    /// `"<redacted>"`.
     async fn send(
         &self,
         method: &str,
         body: Bytes,
         timeout: Option<Duration>,
+        redact: bool,
     ) -> Result<RawResponse, HarnessError> {
         let mut body = body;
         let client = match timeout {
@@ -170,7 +172,10 @@ impl PluginRpc {
             };
             match result {
                 Ok(reply) => {
-                    let response = reply.json().unwrap_or_else(|_| Value::String(reply.text()));
+                    let response = match redact {
+                        true => Value::String(crate::secrets::REDACTED.to_owned()),
+                        false => reply.json().unwrap_or_else(|_| Value::String(reply.text())),
+                    };
                     self.log
                         .push(record(Some(reply.status.as_u16()), response, None));
                     return Ok(reply);

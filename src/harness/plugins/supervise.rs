@@ -383,7 +383,10 @@ pub(super) async fn watch(
                     Err(err) => Err(err),
                 };
                 match restarted {
-                    Ok(restarted) => child = restarted,
+                    Ok(restarted) => {
+                        child = restarted;
+                        spec.on_start.run(shared.active()).await;
+                    }
                     Err(err) => {
                         tracing::error!(plugin = %spec.id, %err, "restarting the plugin failed, it is now disabled");
                         shared.enabled.store(false, Ordering::SeqCst);

@@ -109,6 +109,10 @@ pub(crate) struct LaunchSpec {
     pub(crate) config: PluginConfig,
     pub(crate) settings: Settings,
     pub(crate) mode: LaunchMode,
+    /// Mounts the subsystems add for the plugin's type (the engine's metrics socket).
+    pub(crate) runtime_mounts: Vec<crate::managed::config::Mount>,
+    /// Run each time the plugin's socket comes up.
+    pub(crate) on_start: super::hooks::StartHandlers,
 }
 
 /// A plugin's directories on the host.
@@ -163,6 +167,8 @@ impl LaunchSpec {
             config,
             settings,
             mode,
+            runtime_mounts: Vec::new(),
+            on_start: super::hooks::StartHandlers::default(),
         }
     }
 

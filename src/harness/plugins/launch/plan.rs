@@ -207,7 +207,10 @@ impl Builder<'_> {
         remount: Option<MsFlags>,
         propagation: Option<MsFlags>,
     ) -> Result<(), HarnessError> {
-        let target = self.target(dest, source.is_file())?;
+        // runc makes the target a file for any source that is not a directory (a
+        // socket: the engine's metrics socket), as runc's `createIfNotExists` does.
+        let file = source.exists() && !source.is_dir();
+        let target = self.target(dest, file)?;
         self.steps.push(Step::Bind {
             source: c_path(source)?,
             target,
@@ -401,6 +404,9 @@ impl ContainerPlan {
                 {
                     continue;
                 }
+                b.config_mount(m)?;
+            }
+            for m in &spec.runtime_mounts {
                 b.config_mount(m)?;
             }
             b.bind(

@@ -60,13 +60,6 @@ impl Managed {
         }
     }
 
-    /// Managed plugin `name` while it is enabled.
-    pub(crate) fn active(&self, name: &str) -> Option<Arc<ActivePlugin>> {
-        let managed = self.managed();
-        let plugin = Self::find_managed(&managed, name).ok().flatten()?;
-        plugin.shared.active().filter(|_| plugin.enabled())
-    }
-
     /// Every enabled managed plugin implementing `subsystem`.
     pub(crate) fn implementing(&self, subsystem: &str) -> Vec<Arc<ActivePlugin>> {
         self.managed()

@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use super::active::{ActivePlugin, ScopedPaths};
 use super::config::EngineConfig;
 use super::discovery::Found;
+use super::hooks::RuntimeHook;
 use super::launch::{LaunchMode, LaunchSpec, LogLines, PluginDirs, PluginLogLine};
 use super::mounts::{make_rshared, recursive_unmount};
 use super::names::{normalize_name, resolve};
@@ -64,6 +65,8 @@ pub(crate) struct Managed {
     plugins: Mutex<Vec<ManagedPlugin>>,
     /// Every line any managed plugin printed, removed ones' too (dockerd's log).
     output: LogLines,
+    /// What subsystems add to the plugins of their type.
+    hooks: Mutex<Vec<RuntimeHook>>,
 }
 
 impl Managed {
@@ -73,7 +76,16 @@ impl Managed {
             log,
             plugins: Mutex::new(Vec::new()),
             output: LogLines::default(),
+            hooks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds `hook` to the plugins of its type enabled from now on.
+    pub(crate) fn handle(&self, hook: RuntimeHook) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
     }
 
     /// Where managed plugins' files go: the configured data root.
@@ -241,7 +253,7 @@ impl Managed {
                     name: p.name.clone(),
                 });
             }
-            let spec = LaunchSpec::new(
+            let mut spec = LaunchSpec::new(
                 p.id.clone(),
                 PluginDirs {
                     rootfs: p.rootfs(),
@@ -252,6 +264,19 @@ impl Managed {
                 p.settings.clone(),
                 p.mode,
             );
+            // For each of its types in the config's order, the hooks of that type in
+            // registration order (moby v20.10.24 `plugin/manager_linux.go`
+            // `pluginPostStart` calls the handlers type by type).
+            let hooks = self.hooks.lock().unwrap_or_else(|p| p.into_inner());
+            for ty in &p.config.interface.types {
+                for hook in hooks
+                    .iter()
+                    .filter(|h| h.applies_to(std::slice::from_ref(ty)))
+                {
+                    spec.runtime_mounts.extend((hook.mounts)()?);
+                    spec.on_start.0.push(std::sync::Arc::clone(&hook.on_start));
+                }
+            }
             p.enabling = true;
             Ok((spec, Arc::clone(&p.shared), p.name.clone(), p.id.clone()))
         })?;
@@ -340,8 +365,9 @@ impl Managed {
             scope: Some(scope),
             _socket_dir: socket_dir.handle(),
         });
-        shared.set_active(Some(active));
+        shared.set_active(Some(Arc::clone(&active)));
         shared.enabled.store(true, Ordering::SeqCst);
+        spec.on_start.run(Some(active)).await;
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(watch(
             child,

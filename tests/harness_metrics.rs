@@ -1,0 +1,119 @@
+//! The harness's metrics service with the example collector, `metricsexport`, run as
+//! a managed plugin from its rootfs: dockerd's behaviour (moby v20.10.24
+//! `daemon/metrics.go`, `daemon/metrics_unix.go`): the engine's metrics socket bound
+//! read-only at `/run/docker/metrics.sock`, StartMetrics at every enable and after a
+//! crash restart (a SIGKILL), none at disable, StopMetrics only at the engine's shutdown; the
+//! container actions the engine performs show in the scrape the plugin exports.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use docker_plugin_sdk::harness::Engine;
+use docker_plugin_sdk::metrics::Scrape;
+use serde_json::json;
+use support::bundle::packaged;
+use support::process::package_binary;
+
+fn starts(engine: &Engine) -> Vec<String> {
+    engine
+        .calls()
+        .methods()
+        .into_iter()
+        .filter(|m| m.starts_with("MetricsCollector."))
+        .collect()
+}
+
+/// The exported file `name`, once `until` holds for it (10 s at most).
+async fn exported(dir: &Path, name: &str, until: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join(name))
+            && let Ok(scrape) = Scrape::parse(&text)
+            && until(&scrape)
+        {
+            return scrape;
+        }
+        assert!(Instant::now() < deadline, "{name}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn started(scrape: &Scrape) -> Option<f64> {
+    scrape.value(
+        "engine_daemon_container_actions_seconds_count",
+        &[("action", "start")],
+    )
+}
+
+#[tokio::test]
+async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_only_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    let bundle = packaged(
+        &dir.path().join("bundle"),
+        &json!({
+            "entrypoint": ["/metricsexport", "--name", "mx", "--out", "/export", "--interval", "1"],
+            "interface": {"socket": "mx.sock", "types": ["docker.metricscollector/1.0"]},
+            "mounts": [{"source": export, "destination": "/export", "type": "bind",
+                        "options": ["rbind", "rw"]}]
+        }),
+        &package_binary("metricsexport", "metricsexport"),
+        "/metricsexport",
+        &["/export"],
+    );
+    let engine = Engine::for_tests(dir.path().join("root"));
+    engine.plugins().create("mx", &bundle).await.unwrap();
+    engine.plugins().enable("mx").await.unwrap();
+    assert_eq!(starts(&engine), ["MetricsCollector.StartMetrics"]);
+    // The plugin reads the engine's endpoint through /run/docker/metrics.sock: dockerd
+    // counts one start at boot.
+    let before = exported(&export, "engine.prom", |s| started(s) == Some(1.0)).await;
+    assert!(before.family("engine_daemon_engine_info").is_some());
+    engine.containers().run(&[], |_| ()).await.unwrap();
+    exported(&export, "engine.prom", |s| started(s) == Some(2.0)).await;
+    let own = exported(&export, "metricsexport.prom", |_| true).await;
+    assert_eq!(
+        own.value("metricsexport_scrape_errors_total", &[]),
+        Some(0.0)
+    );
+
+    // A crash: the plugin is restarted at once, and told to start again.
+    let pid = engine.plugins().inspect("mx").unwrap().pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while starts(&engine).len() < 2 {
+        assert!(Instant::now() < deadline, "no StartMetrics after the crash");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        starts(&engine),
+        [
+            "MetricsCollector.StartMetrics",
+            "MetricsCollector.StartMetrics"
+        ]
+    );
+    engine.calls().take_methods();
+
+    // Disable sends nothing; enable starts it again.
+    engine.plugins().disable("mx", false).await.unwrap();
+    assert_eq!(starts(&engine), Vec::<String>::new());
+    engine.plugins().enable("mx").await.unwrap();
+    assert_eq!(starts(&engine), ["MetricsCollector.StartMetrics"]);
+    // Only the engine's shutdown sends StopMetrics.
+    engine.shutdown().await;
+    assert_eq!(
+        starts(&engine),
+        [
+            "MetricsCollector.StartMetrics",
+            "MetricsCollector.StopMetrics"
+        ]
+    );
+    assert!(!dir.path().join("root/run/docker/metrics.sock").exists());
+}
