@@ -300,9 +300,8 @@ impl Plugins {
     }
 
     /// `docker plugin enable NAME`: starts it, waits for its socket, then runs the
-    /// services' start hooks ([`RuntimeHook`]) for each of its interface types, in the
-    /// config's order (moby
-    /// v20.10.24 `plugin/manager_linux.go` `pluginPostStart`, `plugin/store.go`
+    /// services' start hooks for each of its interface types, in the config's order
+    /// (moby v20.10.24 `plugin/manager_linux.go` `pluginPostStart`, `plugin/store.go`
     /// `CallHandler`): a network plugin is asked its capabilities here, before any
     /// `docker network create`.
     pub async fn enable(&self, name: &str) -> Result<(), HarnessError> {
