@@ -12,6 +12,8 @@
 //! [`Plugin::metrics_collector`](crate::Plugin::metrics_collector).
 //!
 //! ```no_run
+//! # #[cfg(feature = "client")]
+//! # mod example {
 //! use std::time::Duration;
 //!
 //! use docker_plugin_sdk::metrics::{self, EngineMetrics};
@@ -48,6 +50,8 @@
 //!     Plugin::new().metrics_collector(Printer).serve_unix("printer").await?;
 //!     Ok(())
 //! }
+//! # }
+//! # fn main() {}
 //! ```
 //!
 //! How dockerd drives a collector (moby v20.10.24 `daemon/metrics.go`,
