@@ -227,11 +227,11 @@ impl SshfsDriver {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
         if let Some(old) = old {
-            if let Some(status) = old.exit_status() {
-                tracing::warn!(volume = %name, "sshfs had exited ({status}): {}; mounting again", old.stderr());
-            }
+            // Only a dead sshfs is discarded (see `is_live`): exited, or still
+            // exiting while its mount already answers ENOTCONN.
             old.kill();
-            old.exited().await;
+            let status = old.exited().await;
+            tracing::warn!(volume = %name, "sshfs had exited ({status}): {}; mounting again", old.stderr());
         }
         let mounts = mountinfo::read().await.unwrap_or_default();
         if mountinfo::is_sshfs_at(&mounts, point) {

@@ -23,7 +23,8 @@
 //!   and the listen flags of every plugin (--name sshfs, --socket-dir, …).
 //!
 //! `DEBUG=1` (vieux/sshfs's setting, `docker plugin set sshfs DEBUG=1`) turns on
-//! debug logs, sshfs's own included; `RUST_LOG`, when set, wins.
+//! debug logs (each call, sshfs's command line, what sshfs and ssh print); `RUST_LOG`,
+//! when set, wins.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,10 +56,7 @@ fn parse_args() -> Result<Args, ArgsError> {
         listen: ListenArgs::new("sshfs"),
         root: PathBuf::from("/mnt/volumes"),
         state: PathBuf::from("/mnt/state"),
-        tools: Tools {
-            debug: debug(),
-            ..Tools::default()
-        },
+        tools: Tools::default(),
     };
     let mut flags = Flags::from_env(usage);
     while let Some(flag) = flags.next_flag()? {

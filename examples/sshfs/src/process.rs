@@ -60,13 +60,14 @@ impl Running {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
+        let plugin = nix::unistd::getpid();
         // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 // The plugin died between fork and prctl: the signal would never come.
-                if nix::unistd::getppid() == Pid::from_raw(1) {
-                    return Err(io::Error::other("the plugin exited"));
+                if nix::unistd::getppid() != plugin {
+                    return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
                 }
                 Ok(())
             });

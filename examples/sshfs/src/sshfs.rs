@@ -5,7 +5,8 @@
 //! The plugin adds to the user's options only what makes a supervised mount behave:
 //! `-f` (foreground: the mount lives as long as the child the plugin watches),
 //! `password_stdin` for a password, and, unless the user set them, `BatchMode=yes`
-//! for key logins (never wait for a prompt nobody answers), `ConnectTimeout=20` (an
+//! for key logins and `StrictHostKeyChecking=yes` (never wait for a prompt nobody
+//! answers: an unknown host key fails at once), `ConnectTimeout=20` (an
 //! unreachable host fails within dockerd's 2-minute Mount timeout) and
 //! `ServerAliveInterval=15`/`ServerAliveCountMax=3` (a dropped network ends sshfs,
 //! which the next Mount then remounts). Unlike vieux/sshfs it does not turn off host
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use docker_plugin_sdk::options::Secret;
 
 use crate::error::MountError;
-use crate::mountinfo;
+use crate::mountinfo::{self, Health};
 use crate::options::{Auth, VolumeOptions};
 use crate::process::Running;
 
@@ -33,8 +34,6 @@ pub struct Tools {
     pub fuse_device: PathBuf,
     /// The sshkey mount: password files are read there.
     pub keys: PathBuf,
-    /// `-o sshfs_debug`: sshfs logs what it does (shown at the debug level).
-    pub debug: bool,
     /// How long sshfs may take to mount (below dockerd's 2 minutes for Mount).
     pub mount_timeout: Duration,
 }
@@ -46,7 +45,6 @@ impl Default for Tools {
             fusermount: "/usr/bin/fusermount".into(),
             fuse_device: "/dev/fuse".into(),
             keys: "/root/.ssh".into(),
-            debug: false,
             mount_timeout: Duration::from_secs(60),
         }
     }
@@ -54,13 +52,16 @@ impl Default for Tools {
 
 /// Options added unless the user gave the key: key, value.
 const DEFAULTS: &[(&str, &str)] = &[
+    // ssh's default, `ask`, prompts on the terminal sshfs gives it for a password,
+    // where nobody answers: the mount would hang.
+    ("StrictHostKeyChecking", "yes"),
     ("ConnectTimeout", "20"),
     ("ServerAliveInterval", "15"),
     ("ServerAliveCountMax", "3"),
 ];
 
 /// sshfs's command line for `opts` mounted at `point` (no secret in it).
-pub fn arguments(opts: &VolumeOptions, point: &Path, debug: bool) -> Vec<OsString> {
+pub fn arguments(opts: &VolumeOptions, point: &Path) -> Vec<OsString> {
     let mut o: Vec<String> = Vec::new();
     match opts.auth {
         Auth::Key => {
@@ -74,9 +75,6 @@ pub fn arguments(opts: &VolumeOptions, point: &Path, debug: bool) -> Vec<OsStrin
         if !opts.sshfs.contains_key(*key) {
             o.push(format!("{key}={value}"));
         }
-    }
-    if debug {
-        o.push("sshfs_debug".into());
     }
     for (key, value) in &opts.sshfs {
         o.push(if value.is_empty() {
@@ -135,7 +133,7 @@ pub async fn mount(
             source,
         })?;
     let password = password(opts, &tools.keys).await?;
-    let args = arguments(opts, point, tools.debug);
+    let args = arguments(opts, point);
     tracing::debug!(volume = %label, ?args, "starting sshfs");
     let running = Running::spawn(&tools.sshfs, &args, password, label)
         .await
@@ -155,19 +153,40 @@ pub async fn mount(
         }
         let mounts = mountinfo::read().await.unwrap_or_default();
         if mountinfo::is_sshfs_at(&mounts, point) {
-            return Ok(running);
+            // With password_stdin sshfs mounts first and logs in after: the mount
+            // counts once its root answers (a stat waits for the login).
+            let left = tools.mount_timeout.saturating_sub(start.elapsed());
+            match mountinfo::health(point, left).await {
+                Health::Answers if running.exit_status().is_none() => return Ok(running),
+                Health::Slow => break,
+                Health::Answers | Health::Dead => {
+                    let status = tokio::time::timeout(Duration::from_secs(5), running.exited())
+                        .await
+                        .unwrap_or_else(|_| "running".into());
+                    running.kill();
+                    let _ = unmount(tools, point, true).await;
+                    return Err(MountError::from_sshfs(
+                        &opts.sshcmd,
+                        opts.port,
+                        status,
+                        running.stderr(),
+                    ));
+                }
+            }
         }
         if start.elapsed() > tools.mount_timeout {
-            running.kill();
-            running.exited().await;
-            return Err(MountError::Timeout {
-                sshcmd: opts.sshcmd.to_string(),
-                secs: tools.mount_timeout.as_secs(),
-                stderr: running.stderr(),
-            });
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    running.kill();
+    running.exited().await;
+    let _ = unmount(tools, point, true).await;
+    Err(MountError::Timeout {
+        sshcmd: opts.sshcmd.to_string(),
+        secs: tools.mount_timeout.as_secs(),
+        stderr: running.stderr(),
+    })
 }
 
 /// `fusermount -u POINT` (`-z`, lazy, for a dead mount: it detaches even while
@@ -219,12 +238,11 @@ mod tests {
                 ("reconnect", ""),
             ]),
             Path::new("/mnt/volumes/v1"),
-            false,
         );
         assert_eq!(
             line(&args),
-            "root@h:/srv /mnt/volumes/v1 -f -p 22 -o BatchMode=yes,ConnectTimeout=20,\
-             ServerAliveInterval=15,ServerAliveCountMax=3,IdentityFile=/root/.ssh/id,reconnect"
+            "root@h:/srv /mnt/volumes/v1 -f -p 22 -o BatchMode=yes,StrictHostKeyChecking=yes,\
+             ConnectTimeout=20,ServerAliveInterval=15,ServerAliveCountMax=3,IdentityFile=/root/.ssh/id,reconnect"
         );
     }
 
@@ -238,12 +256,11 @@ mod tests {
                 ("ConnectTimeout", "5"),
             ]),
             Path::new("/m"),
-            true,
         );
         assert_eq!(
             line(&args),
-            "u@h: /m -f -p 2222 -o password_stdin,ServerAliveInterval=15,ServerAliveCountMax=3,\
-             sshfs_debug,ConnectTimeout=5"
+            "u@h: /m -f -p 2222 -o password_stdin,StrictHostKeyChecking=yes,ServerAliveInterval=15,ServerAliveCountMax=3,\
+             ConnectTimeout=5"
         );
     }
 
