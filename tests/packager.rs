@@ -563,6 +563,20 @@ fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
     )
 }
 
+/// `verify = true` in the metadata: every `package` runs the programs in the rootfs,
+/// without `--verify`.
+fn the_metadata_asks_for_verify_at_every_package() -> Result<(), Failed> {
+    let ws = small_workspace("binaries = [\"/usr/bin/ssh\"]\nverify = true\n")?;
+    let out_dir = ws.path().join("bundle");
+    let args = ["--out", out_dir.to_str().ok_or("path")?];
+    let out = package_member(ws.path(), "dpsb", &args)?;
+    let stdout = support::cli::expect_ok(out, &args)?;
+    check(
+        stdout.contains("verified /usr/bin/ssh -V: OpenSSH_"),
+        || stdout.clone(),
+    )
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<(), Failed> {
     let out = Command::new("cp").arg("-a").arg(from).arg(to).output()?;
     check(out.status.success(), || {
@@ -631,6 +645,10 @@ fn main() {
         (
             "the_sshfs_example_verifies_in_its_rootfs",
             the_sshfs_example_verifies_in_its_rootfs,
+        ),
+        (
+            "the_metadata_asks_for_verify_at_every_package",
+            the_metadata_asks_for_verify_at_every_package,
         ),
     ];
     let with_dockerd: Vec<(&str, DockerdTest)> = vec![(
