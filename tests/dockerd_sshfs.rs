@@ -1,6 +1,6 @@
 //! The reference sshfs plugin (`examples/sshfs`) against a REAL dockerd, the way
-//! Docker's docs use vieux/sshfs: `cargo docker-plugin package -p sshfs --verify`
-//! (sshfs, ssh and fusermount run inside the rootfs), `docker plugin create`, `set`
+//! Docker's docs use vieux/sshfs: `cargo docker-plugin package -p sshfs` (its
+//! metadata's `verify = true`: sshfs, ssh and fusermount run inside the rootfs), `docker plugin create`, `set`
 //! (its sshkey and state mounts), `enable`; `docker volume create -d NAME:latest -o
 //! sshcmd=USER@127.0.0.1:DIR -o port=… -o password_file=…` against a real sshd on
 //! loopback (the example's test sshd, `examples/sshfs/tests/support/sshd.rs`), the
@@ -31,21 +31,13 @@ use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, wit
 
 const IMAGE: &str = "dps-busybox:sshfs";
 
-/// `cargo docker-plugin package -p sshfs --verify` into a directory of this run: the
+/// `cargo docker-plugin package -p sshfs` into a directory of this run: the
 /// bundle, and what the packager printed.
 fn package() -> Result<(PathBuf, String), Failed> {
     let dir = work_dir().join(format!("sshfs-{}", std::process::id()));
     let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    let printed = ok(&[
-        "package",
-        "-p",
-        "sshfs",
-        "--profile",
-        "e2e",
-        "--out",
-        out,
-        "--verify",
-    ])?;
+    // No --verify: the crate's metadata says `verify = true`.
+    let printed = ok(&["package", "-p", "sshfs", "--profile", "e2e", "--out", out])?;
     Ok((dir, printed))
 }
 

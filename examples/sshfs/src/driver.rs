@@ -234,10 +234,10 @@ impl SshfsDriver {
             tracing::warn!(volume = %name, "sshfs had exited ({status}): {}; mounting again", old.stderr());
         }
         let mounts = mountinfo::read().await.unwrap_or_default();
-        if mountinfo::is_sshfs_at(&mounts, point) {
-            if let Err(err) = sshfs::unmount(&self.inner.tools, point, true).await {
-                tracing::warn!(volume = %name, "{err}");
-            }
+        if mountinfo::is_sshfs_at(&mounts, point)
+            && let Err(err) = sshfs::unmount(&self.inner.tools, point, true).await
+        {
+            tracing::warn!(volume = %name, "{err}");
         }
     }
 

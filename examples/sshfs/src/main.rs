@@ -5,7 +5,7 @@
 //! (`#[docker_plugin_sdk::main]`, `ListenArgs`). It needs CAP_SYS_ADMIN and /dev/fuse.
 //!
 //! ```text
-//! cargo docker-plugin package -p sshfs --verify
+//! cargo docker-plugin package -p sshfs
 //! docker plugin create sshfs target/docker-plugin/sshfs
 //! docker plugin set sshfs sshkey.source=/root/sshfs-keys
 //! docker plugin enable sshfs
