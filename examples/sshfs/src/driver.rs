@@ -14,7 +14,9 @@
 //!   saved on every change. At start ([`SshfsDriver::start`]) the plugin reconciles
 //!   with `/proc/self/mountinfo`: a dead sshfs mount left by its previous instance is
 //!   detached, and volumes that containers still hold are mounted again, so their
-//!   Unmounts (and new Mounts) work after a crash.
+//!   Unmounts (and new Mounts) work after a crash. That remount runs in the
+//!   background: the plugin answers dockerd at once, and only the calls for those
+//!   volumes wait for it.
 //! - **Secrets**: neither the password nor a password file's content ever reaches a
 //!   log line, an error, `Status` or `Debug` (see [`crate::options`]).
 
@@ -125,23 +127,39 @@ impl SshfsDriver {
         {
             tracing::info!(volume = %gone.volume, "volume removed while stopped: its mounts are forgotten");
         }
+        // In the background, so that the plugin answers at once (dockerd gives it
+        // 12.5 s) however slow the servers are; each volume stays locked meanwhile,
+        // so its Mounts and Unmounts wait for the outcome.
         for held in inner.mounts.volumes() {
-            let _lock = inner.mounts.lock(&held.volume).await;
-            match self.revive(&held.volume).await {
-                Ok(point) => tracing::info!(
-                    volume = %held.volume,
-                    users = held.users(),
-                    "mounted again at {} for the containers that hold it",
-                    point.display()
-                ),
-                Err(err) => tracing::warn!(
-                    volume = %held.volume,
-                    "cannot mount again for the containers that hold it (retried at the next Mount): {}",
-                    err.message()
-                ),
-            }
+            let driver = self.clone();
+            let (locked, is_locked) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let _lock = driver.inner.mounts.lock(&held.volume).await;
+                let _ = locked.send(());
+                driver.remount(&held.volume).await;
+            });
+            // Serving starts only once the volume is locked.
+            let _ = is_locked.await;
         }
         Ok(())
+    }
+
+    /// Mounts again, at start, a volume containers held when the previous instance
+    /// stopped.
+    async fn remount(&self, name: &str) {
+        match self.revive(name).await {
+            Ok(point) => tracing::info!(
+                volume = %name,
+                users = self.inner.mounts.users(name),
+                "mounted again at {} for the containers that hold it",
+                point.display()
+            ),
+            Err(err) => tracing::warn!(
+                volume = %name,
+                "cannot mount again for the containers that hold it (retried at the next Mount): {}",
+                err.message()
+            ),
+        }
     }
 
     /// Detaches every mount (lazily) and stops every sshfs; the counts stay saved so
