@@ -90,19 +90,23 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
         ])?;
         d.docker_ok(&["plugin", "enable", &plugin])?;
         let driver = format!("{plugin}:latest");
-        d.docker_ok(&[
-            "volume",
-            "create",
-            "-d",
-            &driver,
-            "-o",
-            &format!("sshcmd={}@127.0.0.1:{}", sshd.user, remote.display()),
-            "-o",
-            &format!("port={}", sshd.port),
-            "-o",
-            "password_file=password",
-            &volume,
-        ])?;
+        // `docker volume create -d DRIVER -o sshcmd=… -o port=… -o AUTH NAME`.
+        let create = |name: &str, auth: &str| {
+            d.docker_ok(&[
+                "volume",
+                "create",
+                "-d",
+                &driver,
+                "-o",
+                &format!("sshcmd={}@127.0.0.1:{}", sshd.user, remote.display()),
+                "-o",
+                &format!("port={}", sshd.port),
+                "-o",
+                auth,
+                name,
+            ])
+        };
+        create(&volume, "password_file=password")?;
         let mount = format!("{volume}:/data");
         fs::write(remote.join("from-server"), "written on the server\n")?;
         // Container a keeps the volume mounted while b comes and goes.
@@ -155,17 +159,7 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
         // the create options and shows them under Options (moby v20.10.24
         // volume/service/store.go keeps them, convert.go shows them): hence
         // password_file, the README's safe way.
-        d.docker_ok(&[
-            "volume",
-            "create",
-            "-d",
-            &driver,
-            "-o",
-            &format!("sshcmd={}@127.0.0.1:{}", sshd.user, remote.display()),
-            "-o",
-            &format!("password={}", sshd.password),
-            &inline,
-        ])?;
+        create(&inline, &format!("password={}", sshd.password))?;
         let status =
             d.docker_ok(&["volume", "inspect", "--format", "{{json .Status}}", &inline])?;
         check(

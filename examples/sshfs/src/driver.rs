@@ -236,14 +236,18 @@ impl SshfsDriver {
         Ok(point)
     }
 
-    /// Kills volume `name`'s sshfs if it has one, and detaches a mount left at `point`.
-    async fn discard(&self, name: &str, point: &Path) {
-        let old = self
-            .inner
+    /// Volume `name`'s sshfs, taken out of the table.
+    fn take_running(&self, name: &str) -> Option<Running> {
+        self.inner
             .running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+            .remove(name)
+    }
+
+    /// Kills volume `name`'s sshfs if it has one, and detaches a mount left at `point`.
+    async fn discard(&self, name: &str, point: &Path) {
+        let old = self.take_running(name);
         if let Some(old) = old {
             // Only a dead sshfs is discarded (see `is_live`): exited, or still
             // exiting while its mount already answers ENOTCONN.
@@ -267,12 +271,7 @@ impl SshfsDriver {
             let live = self.is_live(name, point).await;
             sshfs::unmount(&self.inner.tools, point, !live).await?;
         }
-        let old = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        let old = self.take_running(name);
         if let Some(old) = old {
             // After fusermount -u sshfs ends by itself; one that hangs is killed.
             if tokio::time::timeout(EXIT_LIMIT, old.exited())

@@ -107,6 +107,19 @@ impl World {
         remote
     }
 
+    /// `docker run --rm -v VOLUME:… sh -c 'echo TEXT > FILE'`.
+    async fn run_writing(&self, volume: &str, file: &str, text: &str) {
+        let written = self
+            .engine
+            .containers()
+            .run(&[VolumeUse::existing(volume)], |c| {
+                fs::write(c.mountpoint(volume).unwrap().join(file), text)
+            })
+            .await
+            .unwrap();
+        written.unwrap();
+    }
+
     /// Everything the plugin printed, as dockerd logs it.
     fn logs(&self, name: &str) -> String {
         self.engine
@@ -210,15 +223,7 @@ async fn a_key_login_as_root_and_the_password_never_shown() {
         )
         .await
         .unwrap();
-    let written = w
-        .engine
-        .containers()
-        .run(&[VolumeUse::existing("bykey")], |c| {
-            fs::write(c.mountpoint("bykey").unwrap().join("k"), "by key")
-        })
-        .await
-        .unwrap();
-    written.unwrap();
+    w.run_writing("bykey", "k", "by key").await;
     assert_eq!(fs::read_to_string(remote.join("k")).unwrap(), "by key");
 
     // A password given with -o password: used, and shown nowhere.
@@ -230,15 +235,7 @@ async fn a_key_login_as_root_and_the_password_never_shown() {
             &[("password", password.as_str())],
         )
         .await;
-    let written = w
-        .engine
-        .containers()
-        .run(&[VolumeUse::existing("bypassword")], |c| {
-            fs::write(c.mountpoint("bypassword").unwrap().join("p"), "by password")
-        })
-        .await
-        .unwrap();
-    written.unwrap();
+    w.run_writing("bypassword", "p", "by password").await;
     assert_eq!(fs::read_to_string(remote.join("p")).unwrap(), "by password");
     let inspect = w.engine.volumes().inspect("bypassword").await.unwrap();
     let shown = format!("{inspect:?}");
