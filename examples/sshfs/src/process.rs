@@ -2,7 +2,9 @@
 //! exactly as long as this process, which the plugin owns and watches.
 //!
 //! - It never outlives the plugin: `kill_on_drop` (the runtime going down drops it),
-//!   `PR_SET_PDEATHSIG` (SIGKILL when the plugin dies, even by SIGKILL), and a process
+//!   `PR_SET_PDEATHSIG` (SIGKILL when the plugin dies, even by SIGKILL; strictly, when
+//!   the spawning thread does: a tokio worker, which lives as long as the runtime),
+//!   and a process
 //!   group of its own, so [`Running::kill`] takes its `ssh` child too. In a managed
 //!   plugin the PID namespace does the same: when the plugin (its PID 1) dies, the
 //!   kernel kills everything in it.
