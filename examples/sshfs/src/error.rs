@@ -51,6 +51,12 @@ pub enum MountError {
          sshkey mount)"
     )]
     ChangedHostKey { host: String, stderr: String },
+    /// The server refused the remote directory (missing, or not the user's to enter).
+    #[error(
+        "the remote directory {sshcmd} cannot be used: {stderr} (check that it exists on the \
+         server and that the user may enter it)"
+    )]
+    RemoteDir { sshcmd: String, stderr: String },
     /// `/dev/fuse` is not in the plugin's container.
     #[error(
         "/dev/fuse is missing in the plugin's container: the plugin's config.json must \
@@ -106,7 +112,16 @@ impl MountError {
             || has("host key is known")
         {
             MountError::UnknownHostKey { host, stderr }
-        } else if has("Permission denied") || has("Too many authentication failures") {
+        } else if stderr.starts_with(&format!("{sshcmd}: ")) {
+            // sshfs's own check of the path: `user@host:/path: No such file or directory`.
+            MountError::RemoteDir {
+                sshcmd: sshcmd.to_string(),
+                stderr,
+            }
+        } else if has("Permission denied (")
+            || has("Permission denied, please try again")
+            || has("Too many authentication failures")
+        {
             MountError::Auth {
                 host,
                 user: sshcmd.user.clone().unwrap_or_else(|| "root".into()),
@@ -159,6 +174,22 @@ mod tests {
             "the host key of srv is unknown: Host key verification failed. read: Connection reset \
              by peer (add the server's key to known_hosts in the plugin's sshkey mount, or accept \
              it at first use with -o StrictHostKeyChecking=accept-new)"
+        );
+        assert_eq!(
+            classify(
+                "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ @    WARNING: REMOTE \
+                 HOST IDENTIFICATION HAS CHANGED!     @ Host key verification failed."
+            ),
+            "the host key of srv differs from the one in known_hosts: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ \
+             @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @ Host key verification \
+             failed. (if the server's key really changed, replace its line in known_hosts in the \
+             plugin's sshkey mount)"
+        );
+        // A refused path is not a refused login.
+        assert_eq!(
+            classify("alice@srv:/data: Permission denied"),
+            "the remote directory alice@srv:/data cannot be used: alice@srv:/data: Permission \
+             denied (check that it exists on the server and that the user may enter it)"
         );
         assert_eq!(
             classify("fuse: unknown option(s): `-o bogus'"),

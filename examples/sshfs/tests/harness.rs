@@ -344,6 +344,30 @@ async fn each_failure_names_its_cause_with_what_ssh_said() {
         )
     );
 
+    let missing = w.sshd.remote("parent").join("missing");
+    let missing = missing.display();
+    w.engine
+        .volumes()
+        .create(
+            "sshfs-err",
+            "nodir",
+            [
+                ("sshcmd", format!("{user}@127.0.0.1:{missing}")),
+                ("port", w.sshd.port.to_string()),
+                ("password_file", "password".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        mount_error(&w, "sshfs-err", "nodir").await,
+        format!(
+            "cannot mount volume nodir: the remote directory {user}@127.0.0.1:{missing} cannot \
+             be used: {user}@127.0.0.1:{missing}: No such file or directory (check that it \
+             exists on the server and that the user may enter it)"
+        )
+    );
+
     fs::write(w.keys.join("no_known_hosts"), "").unwrap();
     w.volume(
         "sshfs-err",
