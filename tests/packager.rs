@@ -490,10 +490,13 @@ fn a_foreign_elf_in_the_rootfs_is_refused() -> Result<(), Failed> {
     })
 }
 
-/// The metadata docs' example: sshfs and ssh (plus fusermount3, which sshfs runs).
+/// The metadata docs' example: sshfs and ssh (plus fusermount3, which sshfs runs), and
+/// a state mount whose host source exists only where the plugin is installed.
 const SSHFS: &str = "binaries = [\"/usr/bin/sshfs\", \"/usr/bin/ssh\", \"/usr/bin/fusermount3\"]\n\
 network = \"host\"\npropagated-mount = \"/mnt/volumes\"\n\
-linux = { capabilities = [\"CAP_SYS_ADMIN\"], devices = [{ path = \"/dev/fuse\" }] }\n";
+linux = { capabilities = [\"CAP_SYS_ADMIN\"], devices = [{ path = \"/dev/fuse\" }] }\n\
+mounts = [{ name = \"state\", destination = \"/mnt/state\", type = \"bind\", options = [\"rbind\"], \
+source = \"/nonexistent/dps-state\", settable = [\"source\"] }]\n";
 
 fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
     let ws = small_workspace(SSHFS)?;
@@ -530,6 +533,8 @@ fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
     copy_dir(&rootfs, &copy)?;
     let mut config = bundle.config().clone();
     config.entrypoint = vec!["/usr/bin/ssh".into(), "-G".into(), "example.invalid".into()];
+    // The state mount's source exists only where the plugin is installed.
+    config.mounts.clear();
     for dir in ["sock", "prop"] {
         fs::create_dir_all(scratch.path().join(dir))?;
     }
@@ -555,6 +560,20 @@ fn the_sshfs_example_verifies_in_its_rootfs() -> Result<(), Failed> {
             "verify: `/usr/bin/ssh --version` in the rootfs exited with exit status: 127",
         ) && err.contains("error while loading shared libraries: libcrypto.so.3"),
         || err.clone(),
+    )
+}
+
+/// `verify = true` in the metadata: every `package` runs the programs in the rootfs,
+/// without `--verify`.
+fn the_metadata_asks_for_verify_at_every_package() -> Result<(), Failed> {
+    let ws = small_workspace("binaries = [\"/usr/bin/ssh\"]\nverify = true\n")?;
+    let out_dir = ws.path().join("bundle");
+    let args = ["--out", out_dir.to_str().ok_or("path")?];
+    let out = package_member(ws.path(), "dpsb", &args)?;
+    let stdout = support::cli::expect_ok(out, &args)?;
+    check(
+        stdout.contains("verified /usr/bin/ssh -V: OpenSSH_"),
+        || stdout.clone(),
     )
 }
 
@@ -626,6 +645,10 @@ fn main() {
         (
             "the_sshfs_example_verifies_in_its_rootfs",
             the_sshfs_example_verifies_in_its_rootfs,
+        ),
+        (
+            "the_metadata_asks_for_verify_at_every_package",
+            the_metadata_asks_for_verify_at_every_package,
         ),
     ];
     let with_dockerd: Vec<(&str, DockerdTest)> = vec![(

@@ -16,7 +16,8 @@
 //! - `network = "host"` is a string, not a `{ type = … }` table;
 //! - `description`, `documentation` and `entrypoint` default to the package's;
 //!   `workdir` is spelt as one word;
-//! - `binaries`, `files`, `dirs`, `base-rootfs` and `examples` are the packager's;
+//! - `binaries`, `files`, `dirs`, `base-rootfs`, `verify` and `examples` are the
+//!   packager's;
 //! - `interface` is [`InterfaceMeta`]: its `types` stay text until
 //!   [`Metadata::to_config`] parses them with the strict
 //!   [`InterfaceType::from_str`]. [`config::Interface`] decodes them as dockerd does,
@@ -139,6 +140,11 @@ pub struct Metadata {
     /// directory) unpacked into the rootfs first.
     #[serde(default)]
     pub base_rootfs: Option<PathBuf>,
+    /// `verify = true`: every `package` runs each program of the rootfs inside it, as
+    /// `--verify` does, and fails when one does not start (for plugins whose
+    /// `binaries` must run there, e.g. sshfs and ssh; needs root).
+    #[serde(default)]
+    pub verify: bool,
     /// `examples.NAME`: the metadata of the package's example `NAME`.
     #[serde(default)]
     pub examples: BTreeMap<String, Metadata>,

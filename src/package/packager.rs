@@ -172,6 +172,9 @@ pub struct Packaged {
     pub programs: Vec<String>,
     /// What the packager could not check (see [`Written::warnings`](super::rootfs::Written::warnings)).
     pub warnings: Vec<String>,
+    /// The metadata's `verify = true`: the programs must be run in the rootfs, as
+    /// with `--verify`.
+    pub verify: bool,
 }
 
 /// A binary cargo built.
@@ -482,6 +485,7 @@ impl Packager {
             arch: written.arch,
             programs,
             warnings: written.warnings,
+            verify: metadata.verify,
         })
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The rootfs is copied first (running it creates mount targets such as `/proc`),
 //! then every program runs through [`rootfs_command`] (private mount namespace,
-//! `chroot`, dockerd's `PATH`) with its version flag: `--version`, else `-V`, else
+//! `chroot`, dockerd's `PATH`; without the config's `mounts`, whose host sources
+//! exist only where the plugin is installed) with its version flag: `--version`, else `-V`, else
 //! `--help` (what the SDK's plugin binaries answer), whichever exits 0 first. A
 //! program that none of them starts is reported with what it printed, e.g.
 //! "error while loading shared libraries: libfoo.so.1". Needs root (or unprivileged
@@ -104,6 +105,10 @@ fn run_program(
         let mut config = bundle.config().clone();
         config.entrypoint = vec![program.to_owned(), (*flag).to_owned()];
         config.args.value.clear();
+        // The config's mounts bind the installer's host paths (`/var/lib/docker/…`,
+        // settable sources set at install): absent where the plugin is packaged, and
+        // not what decides whether a program of the rootfs starts.
+        config.mounts.clear();
         let mut command = rootfs_command(rootfs, &config, sockets, propagated)
             .map_err(|e| PackageError::Verify(format!("{program}: {e}")))?;
         let output = match run(&mut command) {

@@ -26,7 +26,8 @@ pub struct PackageArgs {
     #[arg(long)]
     tar: bool,
     /// Run each packaged program (the plugin binary and `binaries`) inside the rootfs
-    /// with its version flag, as the harness runs the plugin (needs root).
+    /// with its version flag, as the harness runs the plugin (needs root); always
+    /// done when the metadata says `verify = true`.
     #[arg(long)]
     verify: bool,
     #[command(flatten)]
@@ -161,7 +162,8 @@ pub fn package(args: PackageArgs) -> Result<(), String> {
             archive.digest
         );
     }
-    if args.verify {
+    // `--verify`, or the metadata's `verify = true`.
+    if args.verify || packaged.verify {
         for ran in verify(&packaged.bundle, &packaged.programs).map_err(|e| e.to_string())? {
             println!("verified {} {}: {}", ran.program, ran.flag, ran.first_line);
         }
