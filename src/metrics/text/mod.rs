@@ -168,7 +168,8 @@ mod tests {
     use super::*;
 
     /// What dockerd 20.10.24 served on its metrics socket after one `docker run`.
-    const DOCKERD: &str = include_str!("../../../tests/fixtures/engine-metrics/dockerd-20.10.24.txt");
+    const DOCKERD: &str =
+        include_str!("../../../tests/fixtures/engine-metrics/dockerd-20.10.24.txt");
 
     #[test]
     fn a_real_dockerd_scrape_reads_and_writes_back_as_it_was() {
