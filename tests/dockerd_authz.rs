@@ -8,17 +8,23 @@
 //! (fail closed) while the next ones are answered; and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
 //! enabled, then named by a restarted dockerd (`--authorization-plugin=NAME:latest`).
 //!
-//! An authorization plugin is a daemon flag: every test starts its own dockerd with
-//! its own plugin (own names, own policy, own decision log), and stops it, which
-//! unmounts what is under its data root before removing it. It needs root; when
-//! dockerd cannot start the tests fail under `CI=true` (or `DPS_REQUIRE_DOCKERD=1`)
-//! and are reported as ignored otherwise.
+//! An authorization plugin is a daemon flag, and a dockerd takes seconds to start and
+//! stop: one dockerd, started once with `--authorization-plugin=NAME`, serves every
+//! test but the managed one. The tests take turns with it: each starts its own opaauthz
+//! under that NAME (its own policy, flags and decision log, on the socket dockerd dials
+//! for NAME), and stops it before the next test starts another. dockerd reaches the new
+//! process on the same socket, as it does after a crash (the killed-plugin test). The
+//! managed-plugin test has a dockerd of its own: it installs a managed plugin and
+//! restarts dockerd naming it, which would change the flags of the shared daemon.
+//! It needs root; when dockerd cannot start the tests fail under `CI=true` (or
+//! `DPS_REQUIRE_DOCKERD=1`) and are reported as ignored otherwise.
 
 mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::harness::{PluginProcess, Signal};
@@ -66,19 +72,14 @@ struct Plugin {
 }
 
 impl Plugin {
-    fn start() -> Result<Self, Failed> {
-        Self::start_with(POLICY, &[])
-    }
-
-    /// opaauthz with `policy` and the flags `extra`.
-    fn start_with(policy: &str, extra: &[&str]) -> Result<Self, Failed> {
+    /// opaauthz named `name`, with `policy` and the flags `extra`.
+    fn start_with(name: &str, policy: &str, extra: &[&str]) -> Result<Self, Failed> {
         let dir = tempfile::tempdir()?;
         fs::write(dir.path().join("authz.rego"), policy)?;
         let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
-        let name = unique("dps-opaauthz");
-        let process = Self::spawn(&name, dir.path(), 0, &extra)?;
+        let process = Self::spawn(name, dir.path(), 0, &extra)?;
         Ok(Self {
-            name,
+            name: name.to_string(),
             dir,
             process,
             starts: 1,
@@ -146,25 +147,57 @@ impl Plugin {
     }
 }
 
-/// A plugin and the dockerd that asks it; dockerd stops first (its shutdown calls go
-/// through the plugin).
-struct Setup {
+/// The dockerd the tests share, started with `--authorization-plugin=NAME`.
+struct Shared {
     d: Dockerd,
+    /// The plugin NAME dockerd asks: each test's opaauthz answers under it.
+    name: String,
+}
+
+impl Shared {
+    /// dockerd checks at start that its authorization plugins exist: an opaauthz with
+    /// [`POLICY`] answers under the name while it starts, and is stopped once it runs.
+    fn start() -> Result<Self, Failed> {
+        let name = unique("dps-opaauthz");
+        let plugin = Plugin::start_with(&name, POLICY, &[])?;
+        let d = Dockerd::start_with(&[&format!("--authorization-plugin={name}")])
+            .map_err(|e| format!("{e}\nopaauthz log:\n{}", plugin.log()))?;
+        Ok(Self { d, name })
+    }
+
+    /// A test's opaauthz with [`POLICY`].
+    fn setup(&self) -> Result<Setup<'_>, Failed> {
+        self.setup_with(POLICY, &[])
+    }
+
+    /// A test's opaauthz with `policy` and the flags `extra`, answering under the name
+    /// dockerd asks, on the socket the previous test's opaauthz removed when it
+    /// stopped (at the end of [`Setup::run`]).
+    fn setup_with(&self, policy: &str, extra: &[&str]) -> Result<Setup<'_>, Failed> {
+        let plugin = Plugin::start_with(&self.name, policy, extra)?;
+        Ok(Setup { d: &self.d, plugin })
+    }
+
+    /// Stops dockerd; its shutdown calls (`docker ps`) go through the plugin, so one
+    /// with [`POLICY`] answers meanwhile.
+    fn stop(mut self) {
+        let plugin = Plugin::start_with(&self.name, POLICY, &[]);
+        if let Err(e) = &plugin {
+            eprintln!("authz e2e: no opaauthz for dockerd's shutdown: {e:?}");
+        }
+        self.d.stop();
+    }
+}
+
+/// A test's plugin and the shared dockerd that asks it.
+struct Setup<'a> {
+    d: &'a Dockerd,
     plugin: Plugin,
 }
 
-impl Setup {
-    fn start() -> Result<Self, Failed> {
-        Self::with(Plugin::start()?)
-    }
-
-    fn with(plugin: Plugin) -> Result<Self, Failed> {
-        let d = Dockerd::start_with(&[&format!("--authorization-plugin={}", plugin.name)])
-            .map_err(|e| format!("{e}\nopaauthz log:\n{}", plugin.log()))?;
-        Ok(Self { d, plugin })
-    }
-
-    /// Runs `test`, adding the plugin's and dockerd's logs to a failure.
+impl Setup<'_> {
+    /// Runs `test`, adding the plugin's and dockerd's logs to a failure; stops the
+    /// plugin.
     fn run(mut self, test: impl FnOnce(&mut Self) -> Result<(), Failed>) -> Result<(), Failed> {
         let result = test(&mut self);
         result.map_err(|e| {
@@ -184,8 +217,8 @@ fn denied_by(plugin: &str) -> String {
     format!("Error response from daemon: authorization denied by plugin {plugin}: {REJECTED}")
 }
 
-fn allowed_volume_ls_works_and_ping_is_asked() -> Result<(), Failed> {
-    Setup::start()?.run(|s| {
+fn allowed_volume_ls_works_and_ping_is_asked(shared: &Shared) -> Result<(), Failed> {
+    shared.setup()?.run(|s| {
         let volume = unique("dps-authz-vol");
         s.d.docker_ok(&["volume", "create", &volume])?;
         let listed = s.d.docker_ok(&["volume", "ls", "--format", "{{.Name}}"])?;
@@ -210,8 +243,8 @@ fn allowed_volume_ls_works_and_ping_is_asked() -> Result<(), Failed> {
     })
 }
 
-fn a_denied_docker_run_fails_with_dockerds_words() -> Result<(), Failed> {
-    Setup::start()?.run(|s| {
+fn a_denied_docker_run_fails_with_dockerds_words(shared: &Shared) -> Result<(), Failed> {
+    shared.setup()?.run(|s| {
         let err =
             s.d.docker_err(&["run", "--rm", "--privileged", NO_IMAGE, "true"])?;
         let expected = denied_by(&s.plugin.name);
@@ -229,8 +262,10 @@ fn a_denied_docker_run_fails_with_dockerds_words() -> Result<(), Failed> {
     })
 }
 
-fn a_create_body_over_1_mib_reaches_the_policy_without_its_body() -> Result<(), Failed> {
-    Setup::start()?.run(|s| {
+fn a_create_body_over_1_mib_reaches_the_policy_without_its_body(
+    shared: &Shared,
+) -> Result<(), Failed> {
+    shared.setup()?.run(|s| {
         // Under 1 MiB the policy sees the body, and its label.
         let err =
             s.d.docker_err(&["create", "--label", "dps.deny=yes", NO_IMAGE])?;
@@ -262,11 +297,13 @@ fn a_create_body_over_1_mib_reaches_the_policy_without_its_body() -> Result<(), 
     })
 }
 
-fn a_killed_plugin_fails_closed_and_its_restart_restores_service() -> Result<(), Failed> {
-    Setup::start()?.run(|s| {
+fn a_killed_plugin_fails_closed_and_its_restart_restores_service(
+    shared: &Shared,
+) -> Result<(), Failed> {
+    shared.setup()?.run(|s| {
         s.d.docker_ok(&["volume", "ls"])?;
         let name = s.plugin.name.clone();
-        let d = &s.d;
+        let d = s.d;
         s.plugin.crash_and_restart(|| {
             // dockerd retries the dead plugin for about 30 s, then refuses the call.
             let err = d.docker_err(&["volume", "ls"])?;
@@ -309,22 +346,23 @@ slow if {
 /// closed on the real dockerd: the call is refused with the deadline in dockerd's
 /// words, and the plugin goes on answering the next calls. (opaauthz's own evaluation
 /// limit is raised to 8 s so that the SDK's deadline is the one that fires.)
-fn a_policy_that_times_out_fails_closed() -> Result<(), Failed> {
-    let plugin = Plugin::start_with(SLOW_POLICY, &["--eval-timeout", "8000"])?;
-    Setup::with(plugin)?.run(|s| {
-        s.d.docker_ok(&["volume", "ls"])?;
-        let err = s.d.docker_err(&["volume", "inspect", "dps-slow-volume"])?;
-        let expected = format!(
-            "Error response from daemon: plugin {} failed with error: \
+fn a_policy_that_times_out_fails_closed(shared: &Shared) -> Result<(), Failed> {
+    shared
+        .setup_with(SLOW_POLICY, &["--eval-timeout", "8000"])?
+        .run(|s| {
+            s.d.docker_ok(&["volume", "ls"])?;
+            let err = s.d.docker_err(&["volume", "inspect", "dps-slow-volume"])?;
+            let expected = format!(
+                "Error response from daemon: plugin {} failed with error: \
              AuthZPlugin.AuthZReq: AuthZPlugin.AuthZReq did not finish within 5000 ms",
-            s.plugin.name
-        );
-        check(err.contains(&expected), || {
-            format!("a call the policy takes too long on said {err:?}, not {expected:?}")
-        })?;
-        s.d.docker_ok(&["volume", "ls"])?;
-        Ok(())
-    })
+                s.plugin.name
+            );
+            check(err.contains(&expected), || {
+                format!("a call the policy takes too long on said {err:?}, not {expected:?}")
+            })?;
+            s.d.docker_ok(&["volume", "ls"])?;
+            Ok(())
+        })
 }
 
 /// `cargo docker-plugin package -p opaauthz` into a directory of this run.
@@ -395,56 +433,74 @@ fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Faile
     with_dockerd_log(&d, 60, result)
 }
 
+/// A test on the shared dockerd.
+type SharedTest = fn(&Shared) -> Result<(), Failed>;
+
+/// The shared dockerd, or why it did not start.
+type SharedSlot = Arc<Result<Mutex<Shared>, String>>;
+
+/// A trial: `test` waits for its turn with the shared dockerd; `plain` needs no share
+/// of it. Both fail when dockerd is required and did not start.
+fn trial(shared: &SharedSlot, name: &str, test: Result<SharedTest, PlainTest>) -> Trial {
+    let shared = Arc::clone(shared);
+    Trial::test(name, move || match (&*shared, test) {
+        (Ok(shared), Ok(test)) => test(&shared.lock().unwrap_or_else(|p| p.into_inner())),
+        (Ok(_), Err(plain)) => plain(),
+        (Err(why), _) => {
+            Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
+        }
+    })
+}
+
 fn main() {
     let args = Arguments::from_args();
-    // Whether a dockerd can run here at all, once: each test starts its own.
-    let probe = if args.list {
-        Ok(())
+    let shared: SharedSlot = Arc::new(if args.list {
+        Err("listing only".to_string())
     } else {
-        Dockerd::start()
-            .map(|mut d| d.stop())
-            .map_err(|e| e.to_string())
+        Shared::start()
+            .map(Mutex::new)
+            .map_err(|e| e.message().unwrap_or_default().to_string())
             .inspect_err(|why| eprintln!("authz e2e: cannot start dockerd: {why}"))
-    };
-    let ignored = probe.is_err() && !required() && !args.list;
-    let tests: Vec<(&str, PlainTest)> = vec![
+    });
+    let ignored = shared.is_err() && !required() && !args.list;
+    let tests: Vec<(&str, Result<SharedTest, PlainTest>)> = vec![
         (
             "allowed_volume_ls_works_and_ping_is_asked",
-            allowed_volume_ls_works_and_ping_is_asked,
+            Ok(allowed_volume_ls_works_and_ping_is_asked),
         ),
         (
             "a_denied_docker_run_fails_with_dockerds_words",
-            a_denied_docker_run_fails_with_dockerds_words,
+            Ok(a_denied_docker_run_fails_with_dockerds_words),
         ),
         (
             "a_create_body_over_1_mib_reaches_the_policy_without_its_body",
-            a_create_body_over_1_mib_reaches_the_policy_without_its_body,
+            Ok(a_create_body_over_1_mib_reaches_the_policy_without_its_body),
         ),
         (
             "a_killed_plugin_fails_closed_and_its_restart_restores_service",
-            a_killed_plugin_fails_closed_and_its_restart_restores_service,
+            Ok(a_killed_plugin_fails_closed_and_its_restart_restores_service),
         ),
         (
             "a_policy_that_times_out_fails_closed",
-            a_policy_that_times_out_fails_closed,
+            Ok(a_policy_that_times_out_fails_closed),
         ),
         (
             "the_managed_plugin_denies_once_dockerd_restarts_with_it",
-            the_managed_plugin_denies_once_dockerd_restarts_with_it,
+            Err(the_managed_plugin_denies_once_dockerd_restarts_with_it),
         ),
     ];
     let trials = tests
         .into_iter()
-        .map(|(name, test)| {
-            let probe = probe.clone();
-            Trial::test(name, move || match probe {
-                Ok(()) => test(),
-                Err(why) => {
-                    Err(format!("dockerd is required (CI=true) but did not start: {why}").into())
-                }
-            })
-            .with_ignored_flag(ignored)
-        })
+        .map(|(name, test)| trial(&shared, name, test).with_ignored_flag(ignored))
         .collect();
-    libtest_mimic::run(&args, trials).exit()
+    let conclusion = libtest_mimic::run(&args, trials);
+    match Arc::try_unwrap(shared) {
+        Ok(Ok(shared)) => shared
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .stop(),
+        Ok(Err(_)) => {}
+        Err(_) => eprintln!("authz e2e: dockerd still shared at exit; not stopped"),
+    }
+    conclusion.exit()
 }
