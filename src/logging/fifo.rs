@@ -77,7 +77,7 @@ pub(crate) async fn read(mut fifo: pipe::Receiver, sink: Sink, stop: Cancellatio
         }
     }
     if !eof {
-        drain(&mut fifo, &mut decoder, &sink.name, broken);
+        drain(&fifo, &mut decoder, &sink.name, broken);
         if !broken {
             broken = !take_frames(&mut decoder, &mut joiner, &sink).await;
         }
@@ -93,15 +93,19 @@ pub(crate) async fn read(mut fifo: pipe::Receiver, sink: Sink, stop: Cancellatio
 }
 
 /// Reads what the FIFO holds now into `decoder` (dropped when `broken`), without
-/// waiting for more.
-fn drain(fifo: &mut pipe::Receiver, decoder: &mut FrameDecoder, name: &str, broken: bool) {
+/// waiting for more. Plain non-blocking `read(2)`s on the descriptor (opened
+/// `O_NONBLOCK`): tokio's `try_read` answers `WouldBlock` until its reactor has seen
+/// the FIFO readable, which it may not have yet when StopLogging comes right after
+/// dockerd's last write.
+fn drain(fifo: &pipe::Receiver, decoder: &mut FrameDecoder, name: &str, broken: bool) {
     let mut buf = vec![0; 64 * 1024];
     loop {
-        match fifo.try_read(&mut buf) {
+        match nix::unistd::read(fifo, &mut buf) {
             Ok(0) => break,
             Ok(n) if !broken => decoder.extend(&buf[..n]),
             Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => {
                 tracing::error!(container = %name, "draining the log FIFO: {err}");
                 break;
