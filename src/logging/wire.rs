@@ -76,12 +76,11 @@ pub struct Info {
         serialize_with = "nil_if_empty_list"
     )]
     pub container_env: Vec<String>,
-    /// Its labels.
+    /// Its labels (`{}` without any: the CLI always sends the map).
     #[serde(
         rename = "ContainerLabels",
         default,
-        deserialize_with = "null_as_default",
-        serialize_with = "nil_if_empty_map"
+        deserialize_with = "null_as_default"
     )]
     pub container_labels: BTreeMap<String, String>,
     /// Always `""` for a plugin (only dockerd's own `json-file` driver has a path).
@@ -333,18 +332,6 @@ fn all_entries() -> i64 {
     -1
 }
 
-/// Go's `null` for a nil map.
-fn nil_if_empty_map<S: Serializer>(
-    map: &BTreeMap<String, String>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    if map.is_empty() {
-        serializer.serialize_none()
-    } else {
-        map.serialize(serializer)
-    }
-}
-
 /// Go's `null` for a nil slice.
 fn nil_if_empty_list<S: Serializer>(list: &[String], serializer: S) -> Result<S::Ok, S::Error> {
     if list.is_empty() {
@@ -376,7 +363,7 @@ mod tests {
         let json = serde_json::to_string(&Info::default()).unwrap();
         assert_eq!(
             json,
-            r#"{"Config":{},"ContainerID":"","ContainerName":"","ContainerEntrypoint":"","ContainerArgs":null,"ContainerImageID":"","ContainerImageName":"","ContainerCreated":"0001-01-01T00:00:00Z","ContainerEnv":null,"ContainerLabels":null,"LogPath":"","DaemonName":""}"#
+            r#"{"Config":{},"ContainerID":"","ContainerName":"","ContainerEntrypoint":"","ContainerArgs":null,"ContainerImageID":"","ContainerImageName":"","ContainerCreated":"0001-01-01T00:00:00Z","ContainerEnv":null,"ContainerLabels":{},"LogPath":"","DaemonName":""}"#
         );
     }
 }

@@ -21,6 +21,7 @@ mod copier;
 mod reader;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -276,19 +277,29 @@ impl ContainerLog {
     }
 
     /// `docker logs` while the container runs: ReadLogs, the reply decoded as dockerd
-    /// does. Without the ReadLogs capability: dockerd's error.
-    pub async fn read(&self, config: ReadConfig) -> Result<LogReader, HarnessError> {
-        if !self.capability.read_logs {
-            return Err(HarnessError::Runtime {
-                message: "configured logging driver does not support reading".into(),
-            });
-        }
+    /// does. Without the ReadLogs capability: dockerd's error. The future borrows
+    /// nothing: a follow read can wait for its reply while the container goes on
+    /// writing and exits (a plugin may send the reply's head only with its first
+    /// frame).
+    pub fn read(
+        &self,
+        config: ReadConfig,
+    ) -> impl Future<Output = Result<LogReader, HarnessError>> + Send + 'static {
+        let plugin = Arc::clone(&self.plugin);
+        let capable = self.capability.read_logs;
         let request = ReadLogsRequest {
             info: self.info.clone(),
             config,
         };
-        let stream = self.plugin.rpc.stream::<ReadLogs>(&request).await?;
-        Ok(LogReader::new(stream, config))
+        async move {
+            if !capable {
+                return Err(HarnessError::Runtime {
+                    message: "configured logging driver does not support reading".into(),
+                });
+            }
+            let stream = plugin.rpc.stream::<ReadLogs>(&request).await?;
+            Ok(LogReader::new(stream, config))
+        }
     }
 
     /// The container exited: the copiers reach EOF (an unterminated tail goes out as a
