@@ -487,28 +487,28 @@ async fn every_recorded_dockerd_sequence_is_reproduced() {
     );
 }
 
-#[tokio::test]
-async fn every_recorded_authz_sequence_is_reproduced() {
+/// The fixtures `filter` picks, by action name.
+fn fixtures_where(filter: fn(&Value) -> bool) -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-sequences");
     let mut fixtures: Vec<Value> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|p| read_fixture(&p))
-        .filter(authz::is_authz)
+        .filter(filter)
         .collect();
     fixtures.sort_by_key(|f| f["action"].as_str().unwrap().to_owned());
-    let names: Vec<&str> = fixtures
+    fixtures
+}
+
+fn action_names(fixtures: &[Value]) -> Vec<&str> {
+    fixtures
         .iter()
         .map(|f| f["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["authz_calls", "authz_tls"]);
-    let mut report = Vec::new();
-    for fixture in &fixtures {
-        for problem in authz::replay_authz_fixture(fixture).await {
-            report.push(format!("{}: {problem}", fixture["action"]));
-        }
-    }
+        .collect()
+}
+
+fn assert_no_differences(report: Vec<String>) {
     assert!(
         report.is_empty(),
         "{} differences:\n{}",
@@ -518,31 +518,27 @@ async fn every_recorded_authz_sequence_is_reproduced() {
 }
 
 #[tokio::test]
+async fn every_recorded_authz_sequence_is_reproduced() {
+    let fixtures = fixtures_where(authz::is_authz);
+    assert_eq!(action_names(&fixtures), ["authz_calls", "authz_tls"]);
+    let mut report = Vec::new();
+    for fixture in &fixtures {
+        for problem in authz::replay_authz_fixture(fixture).await {
+            report.push(format!("{}: {problem}", fixture["action"]));
+        }
+    }
+    assert_no_differences(report);
+}
+
+#[tokio::test]
 async fn every_recorded_logging_sequence_is_reproduced() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-sequences");
-    let mut fixtures: Vec<Value> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| read_fixture(&p))
-        .filter(logging::is_logging)
-        .collect();
-    fixtures.sort_by_key(|f| f["action"].as_str().unwrap().to_owned());
-    let names: Vec<&str> = fixtures
-        .iter()
-        .map(|f| f["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["logging_run", "logging_running"]);
+    let fixtures = fixtures_where(logging::is_logging);
+    assert_eq!(action_names(&fixtures), ["logging_run", "logging_running"]);
     let mut report = Vec::new();
     for fixture in &fixtures {
         for problem in logging::replay_logging_fixture(fixture).await {
             report.push(format!("{}: {problem}", fixture["action"]));
         }
     }
-    assert!(
-        report.is_empty(),
-        "{} differences:\n{}",
-        report.len(),
-        report.join("\n")
-    );
+    assert_no_differences(report);
 }
