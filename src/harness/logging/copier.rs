@@ -38,14 +38,20 @@ impl Copier {
     /// The entries `output` completes.
     pub(crate) fn write(&mut self, output: &[u8]) -> Vec<LogEntry> {
         let mut entries = Vec::new();
-        for chunk in output.chunks(COPIER_BUFFER) {
-            self.buf.extend_from_slice(chunk);
+        let mut rest = output;
+        while !rest.is_empty() {
+            // The copier reads no more than its buffer has room for.
+            let room = COPIER_BUFFER - self.buf.len();
+            let (read, more) = rest.split_at(room.min(rest.len()));
+            rest = more;
+            self.buf.extend_from_slice(read);
             while let Some(at) = self.buf.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=at).take(at).collect();
                 entries.push(self.line(line));
             }
-            while self.buf.len() >= COPIER_BUFFER {
-                let piece: Vec<u8> = self.buf.drain(..COPIER_BUFFER).collect();
+            // Full, and no newline in it: its 16 KiB go out as a piece.
+            if self.buf.len() == COPIER_BUFFER {
+                let piece = std::mem::take(&mut self.buf);
                 entries.push(self.piece(piece));
             }
         }
