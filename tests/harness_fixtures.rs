@@ -19,7 +19,9 @@
 //!
 //! The `authz_*` fixtures (dockerd with `--authorization-plugin`) are replayed API call
 //! by API call through `engine.authz()` instead (see [`authz`]): the same AuthZReq and
-//! AuthZRes bodies, byte for byte, and the deny in the CLI's words.
+//! AuthZRes bodies, byte for byte, and the deny in the CLI's words. The `logging_*`
+//! fixtures (a log driver) through `engine.logging()` (see [`logging`]): the same
+//! LogDriver calls, byte for byte, and what `docker logs` printed.
 //!
 //! Known differences, each checked for what the harness does reproduce: the harness
 //! has no `local` driver (`volume_create_other_driver`, and the `local` volume a
@@ -38,6 +40,8 @@ mod authz;
 /// The recorder's `@host-files` listing, the same code on both sides.
 #[path = "../xtask/src/bin/record_sequences/host_files.rs"]
 mod host_files;
+#[path = "harness_fixtures/logging.rs"]
+mod logging;
 #[path = "harness_fixtures/render.rs"]
 mod render;
 #[path = "harness_fixtures/replay.rs"]
@@ -455,7 +459,8 @@ async fn every_recorded_dockerd_sequence_is_reproduced() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     fixtures.sort();
-    fixtures.retain(|p| !authz::is_authz(&read_fixture(p)));
+    fixtures
+        .retain(|p| !authz::is_authz(&read_fixture(p)) && !logging::is_logging(&read_fixture(p)));
     if only.is_none() {
         assert!(fixtures.len() >= 30, "fixtures missing: {}", fixtures.len());
         let managed = fixtures.iter().filter(|p| is_managed(p)).count();
@@ -482,32 +487,58 @@ async fn every_recorded_dockerd_sequence_is_reproduced() {
     );
 }
 
-#[tokio::test]
-async fn every_recorded_authz_sequence_is_reproduced() {
+/// The fixtures `filter` picks, by action name.
+fn fixtures_where(filter: fn(&Value) -> bool) -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerd-sequences");
     let mut fixtures: Vec<Value> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|p| read_fixture(&p))
-        .filter(authz::is_authz)
+        .filter(filter)
         .collect();
     fixtures.sort_by_key(|f| f["action"].as_str().unwrap().to_owned());
-    let names: Vec<&str> = fixtures
+    fixtures
+}
+
+fn action_names(fixtures: &[Value]) -> Vec<&str> {
+    fixtures
         .iter()
         .map(|f| f["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["authz_calls", "authz_tls"]);
-    let mut report = Vec::new();
-    for fixture in &fixtures {
-        for problem in authz::replay_authz_fixture(fixture).await {
-            report.push(format!("{}: {problem}", fixture["action"]));
-        }
-    }
+        .collect()
+}
+
+fn assert_no_differences(report: Vec<String>) {
     assert!(
         report.is_empty(),
         "{} differences:\n{}",
         report.len(),
         report.join("\n")
     );
+}
+
+#[tokio::test]
+async fn every_recorded_authz_sequence_is_reproduced() {
+    let fixtures = fixtures_where(authz::is_authz);
+    assert_eq!(action_names(&fixtures), ["authz_calls", "authz_tls"]);
+    let mut report = Vec::new();
+    for fixture in &fixtures {
+        for problem in authz::replay_authz_fixture(fixture).await {
+            report.push(format!("{}: {problem}", fixture["action"]));
+        }
+    }
+    assert_no_differences(report);
+}
+
+#[tokio::test]
+async fn every_recorded_logging_sequence_is_reproduced() {
+    let fixtures = fixtures_where(logging::is_logging);
+    assert_eq!(action_names(&fixtures), ["logging_run", "logging_running"]);
+    let mut report = Vec::new();
+    for fixture in &fixtures {
+        for problem in logging::replay_logging_fixture(fixture).await {
+            report.push(format!("{}: {problem}", fixture["action"]));
+        }
+    }
+    assert_no_differences(report);
 }

@@ -244,6 +244,9 @@ impl Replay {
         if plugin["authz"].as_bool() == Some(true) {
             command.arg("--authz");
         }
+        if plugin["logging"].as_bool() == Some(true) {
+            command.arg("--logging");
+        }
         let log = self.root.path().join(format!("{name}.log"));
         PluginProcess::start(command, &socket_dir.join(format!("{name}.sock")), log).unwrap()
     }

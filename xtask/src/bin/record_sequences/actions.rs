@@ -15,6 +15,8 @@ pub(crate) struct PluginSpec {
     /// Also an authorization plugin (the recorder's `--authz`): it listens before
     /// dockerd starts, with `--authorization-plugin=NAME`.
     pub(crate) authz: bool,
+    /// Also a log driver (the recorder's `--logging`).
+    pub(crate) logging: bool,
     /// A managed ("v2") plugin: a bundle at `{tmp}/NAME.bundle` that the action's
     /// commands `docker plugin create` and enable, instead of a process on a socket.
     pub(crate) managed: bool,
@@ -69,6 +71,7 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
         bare_get: false,
         network: false,
         authz: false,
+        logging: false,
         managed: false,
         container: RECORDER,
     }
@@ -78,6 +81,14 @@ pub(crate) const fn plugin(name: &'static str) -> PluginSpec {
 pub(crate) const fn net_plugin(name: &'static str) -> PluginSpec {
     PluginSpec {
         network: true,
+        ..plugin(name)
+    }
+}
+
+/// A legacy recorder that is also a log driver.
+pub(crate) const fn log_plugin(name: &'static str) -> PluginSpec {
+    PluginSpec {
+        logging: true,
         ..plugin(name)
     }
 }
@@ -101,6 +112,7 @@ pub(crate) const fn managed_in(name: &'static str, container: Container) -> Plug
         bare_get: false,
         network: false,
         authz: false,
+        logging: false,
         managed: true,
         container,
     }
@@ -153,7 +165,72 @@ pub(crate) struct Action {
     pub(crate) tls: bool,
 }
 
+/// What the logging actions' first container prints: two lines, then one of 20000
+/// bytes (over dockerd's 16 KiB copier buffer), each ending with a newline.
+pub(crate) const LONG_LINE_SCRIPT: &str =
+    "echo line-one; echo line-two; head -c 20000 /dev/zero | tr '\\0' x; echo";
+
+/// What the logging actions' second container prints: a line, a pause, a line.
+pub(crate) const SLOW_SCRIPT: &str = "echo one; sleep 3; echo two";
+
 pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "logging_run",
+        description: "docker run --log-driver on a legacy log driver (ReadLogs capable): two \
+                      lines and a line of 20000 bytes; then docker logs of the stopped \
+                      container, with --tail 2 and with --since",
+        plugins: &[log_plugin("rec-log")],
+        bundles: &[],
+        image: true,
+        setup: &[],
+        commands: &[
+            &[
+                "run",
+                "--name",
+                "c1",
+                "--log-driver",
+                "rec-log",
+                IMAGE,
+                "sh",
+                "-c",
+                LONG_LINE_SCRIPT,
+            ],
+            &["logs", "c1"],
+            &["logs", "--tail", "2", "c1"],
+            &["logs", "--since", "2000-01-01T00:00:00Z", "c1"],
+            &["rm", "c1"],
+        ],
+        failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "logging_running",
+        description: "docker logs of a running container (one ReadLogs), then docker logs -f \
+                      until the container exits (StopLogging ends the follow stream)",
+        plugins: &[log_plugin("rec-log")],
+        bundles: &[],
+        image: true,
+        setup: &[],
+        commands: &[
+            &[
+                "run",
+                "-d",
+                "--name",
+                "c2",
+                "--log-driver",
+                "rec-log",
+                IMAGE,
+                "sh",
+                "-c",
+                SLOW_SCRIPT,
+            ],
+            &["logs", "c2"],
+            &["logs", "-f", "c2"],
+            &["rm", "c2"],
+        ],
+        failing: &[],
+        tls: false,
+    },
     Action {
         name: "volume_create",
         description: "docker volume create with -o options, then one without options, on a \
@@ -189,6 +266,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             bare_get: false,
             network: false,
             authz: false,
+            logging: false,
             managed: false,
             container: RECORDER,
         }],
@@ -278,6 +356,7 @@ pub(crate) const ACTIONS: &[Action] = &[
             bare_get: true,
             network: false,
             authz: false,
+            logging: false,
             managed: false,
             container: RECORDER,
         }],

@@ -44,6 +44,9 @@ pub(crate) struct PluginInfo {
     /// Only for recorders that are also the daemon's authorization plugin (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) authz: bool,
+    /// Only for recorders that are also log drivers (then true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) logging: bool,
     /// Only for managed plugins (then true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) managed: bool,

@@ -32,6 +32,7 @@ pub(crate) struct RunningPlugin {
     pub(crate) bare_get: bool,
     pub(crate) network: bool,
     pub(crate) authz: bool,
+    pub(crate) logging: bool,
     pub(crate) managed: bool,
     pub(crate) root: PathBuf,
     pub(crate) log: PathBuf,
@@ -56,6 +57,7 @@ impl RunningPlugin {
             bare_get: spec.bare_get,
             network: spec.network,
             authz: spec.authz,
+            logging: spec.logging,
             managed: spec.managed,
             root: dir.join(spec.name),
             log: dir.join(format!("{}.calls.jsonl", spec.name)),
@@ -113,6 +115,9 @@ impl RunningPlugin {
         }
         if self.authz {
             command.arg("--authz");
+        }
+        if self.logging {
+            command.arg("--logging");
         }
         self.starts += 1;
         let stderr = self
@@ -696,6 +701,7 @@ pub(crate) fn record_action(
             bare_get: p.bare_get,
             network: p.network,
             authz: p.authz,
+            logging: p.logging,
             managed: p.managed,
             id: p.id.as_deref().map(|id| norm.text(id)),
             socket: p

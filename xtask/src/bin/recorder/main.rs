@@ -37,6 +37,9 @@
 //!   --network          also serve a network driver and an IPAM driver (see [`network`])
 //!   --authz            also serve an authorization policy that allows every API call but
 //!                      those marked `rec-authz-deny` (see [`authz`])
+//!   --logging          also serve a log driver that keeps lines in memory and reads them
+//!                      back (see [`logging`]); a ReadLogs reply is recorded as its
+//!                      decoded frames
 //!
 //! Each line of the log is an object with `seq`, `time_unix_ms`, `peer_pid` (the process
 //! that connected, from SO_PEERCRED), `http_method`, `path`, `method` (the path without
@@ -45,6 +48,7 @@
 //! `response_body` and `response` (likewise).
 
 mod authz;
+mod logging;
 mod network;
 mod report;
 mod volumes;
@@ -90,12 +94,13 @@ struct Args {
     store: Option<PathBuf>,
     network: bool,
     authz: bool,
+    logging: bool,
 }
 
 const USAGE: &str = "usage: recorder --root DIR --log PATH [--name NAME] [--socket-dir DIR] \
                      [--capabilities] [--bare-get] [--print-env VAR]... [--report] \
                      [--print-path PATH]... [--connect ADDR]... [--store DIR] [--network] \
-                     [--authz]";
+                     [--authz] [--logging]";
 
 fn parse_args() -> Result<Args, ArgsError> {
     let mut listen = ListenArgs::new("recorder");
@@ -110,6 +115,7 @@ fn parse_args() -> Result<Args, ArgsError> {
     let mut store = None;
     let mut network = false;
     let mut authz = false;
+    let mut logging = false;
     let mut flags = Flags::from_env(USAGE);
     while let Some(flag) = flags.next_flag()? {
         match flag.as_str() {
@@ -124,6 +130,7 @@ fn parse_args() -> Result<Args, ArgsError> {
             "--store" => store = Some(PathBuf::from(flags.value()?)),
             "--network" => network = true,
             "--authz" => authz = true,
+            "--logging" => logging = true,
             // The recorder binds its socket itself, to learn each caller's pid: of the
             // listen flags it takes --name and --socket-dir.
             "--name" | "--socket-dir" => listen.parse_flag(&mut flags)?,
@@ -151,6 +158,7 @@ fn parse_args() -> Result<Args, ArgsError> {
         store,
         network,
         authz,
+        logging,
     })
 }
 
@@ -275,7 +283,11 @@ async fn record(State(recorder): State<Arc<Recorder>>, request: Request, next: N
         "status": parts.status.as_u16(),
         "response_headers": headers_json(&parts.headers),
         "response_body": String::from_utf8_lossy(&response_body),
-        "response": body_json(&response_body),
+        "response": if path == "/LogDriver.ReadLogs" && parts.status.is_success() {
+            logging::frames_json(&response_body)
+        } else {
+            body_json(&response_body)
+        },
     }));
     Response::from_parts(parts, Body::from(response_body))
 }
@@ -361,6 +373,9 @@ async fn run(args: Args) -> io::Result<()> {
     }
     if args.authz {
         plugin = plugin.authz(authz::RecAuthz);
+    }
+    if args.logging {
+        plugin = plugin.logging(logging::RecLogs::default());
     }
     let router = plugin
         .into_router()
