@@ -1,0 +1,3 @@
+//! slowsink as a library.
+
+pub mod receiver;
