@@ -99,6 +99,11 @@
 //! - [`authz`]: the authorization policy trait, its wire types (dockerd's real JSON
 //!   names, bodies decoded and parsed, peer certificates parsed) and its declared
 //!   methods, served fail closed.
+//! - [`logging`]: the log driver trait, its wire types and declared methods, the
+//!   frames (protobuf `LogEntry`, prost), and the FIFO machinery: each container's
+//!   FIFO read in a task, split lines joined, a bounded buffer with an overflow policy
+//!   (drop oldest, drop newest, spill to disk) so dockerd is never blocked, ReadLogs'
+//!   `Tail`/`Since`/`Until`/`Follow` helpers.
 //! - [`secrets`]: the secret provider trait, GetSecret's wire types and
 //!   [`SecretValue`](secrets::SecretValue), a value that never shows.
 //! - [`metrics`]: the metrics collector trait, its declared methods, and the engine's
@@ -150,6 +155,7 @@ pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod ipam;
+pub mod logging;
 pub mod managed;
 pub mod metrics;
 pub mod network;

@@ -14,7 +14,7 @@ use crate::protocol::{Activate, Method};
 use crate::server::Server;
 use crate::telemetry::{CallMetrics, Readiness};
 use crate::transport::{Accept, UnixSocket};
-use crate::{authz, ipam, metrics, network, secrets, volume};
+use crate::{authz, ipam, logging, metrics, network, secrets, volume};
 
 /// A Docker plugin: the drivers it implements and the limits its endpoints enforce.
 ///
@@ -91,6 +91,42 @@ impl Plugin {
     /// ```
     pub fn authz<P: authz::Plugin>(self, policy: P) -> Self {
         self.register(authz::subsystem(policy))
+    }
+
+    /// Serves a log driver (`LogDriver`) with the default buffering
+    /// ([`logging::Options::new`]: 8 MiB per container, the oldest entries dropped when
+    /// it is full, 5 s for the driver to finish at StopLogging). Registering a second
+    /// one replaces the first.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::{Plugin, logging};
+    /// # async fn run(driver: impl logging::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// // `docker run --log-driver mylog …`
+    /// Plugin::new().logging(driver).serve_unix("mylog").await
+    /// # }
+    /// ```
+    pub fn logging<D: logging::Driver>(self, driver: D) -> Self {
+        self.logging_with(driver, logging::Options::new())
+    }
+
+    /// Serves a log driver with the buffering of `options`: buffer size, what a full
+    /// buffer does ([`logging::Overflow`]), the flush timeout of StopLogging, the
+    /// counters for telemetry.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use docker_plugin_sdk::{Plugin, logging::{self, LogCounters, Options, Overflow}};
+    /// # async fn run(driver: impl logging::Driver) -> Result<(), docker_plugin_sdk::ServeError> {
+    /// let counters = LogCounters::new();
+    /// let options = Options::new()
+    ///     .overflow(Overflow::DropNewest)
+    ///     .flush_timeout(Duration::from_secs(2))
+    ///     .counters(&counters);
+    /// Plugin::new().logging_with(driver, options).serve_unix("mylog").await
+    /// # }
+    /// ```
+    pub fn logging_with<D: logging::Driver>(self, driver: D, options: logging::Options) -> Self {
+        self.register(logging::subsystem(driver, options))
     }
 
     /// Serves a secret provider (`secretprovider`, swarm only). Registering a second

@@ -392,6 +392,33 @@ where
     }
 }
 
+/// Go's `[]byte` in JSON: standard base64 with padding; `null` is empty.
+pub(crate) mod go_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Vec::new()),
+            Some(text) => decode(&text).map_err(serde::de::Error::custom),
+        }
+    }
+
+    /// Decodes one base64 value, saying what was wrong.
+    pub(crate) fn decode(text: &str) -> Result<Vec<u8>, String> {
+        STANDARD
+            .decode(text)
+            .map_err(|err| format!("not base64 (Go's []byte): {err}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ pub struct AuthZRequest {
         rename = "RequestBody",
         default,
         skip_serializing_if = "Vec::is_empty",
-        with = "go_bytes"
+        with = "crate::protocol::go_bytes"
     )]
     pub request_body: Vec<u8>,
     /// The API call's headers, one value per name (the last), without `Authorization`,
@@ -87,7 +87,7 @@ pub struct AuthZRequest {
         rename = "ResponseBody",
         default,
         skip_serializing_if = "Vec::is_empty",
-        with = "go_bytes"
+        with = "crate::protocol::go_bytes"
     )]
     pub response_body: Vec<u8>,
     /// AuthZRes: the reply's headers, one value per name.
@@ -145,33 +145,6 @@ pub struct AuthZResponse {
     pub err: String,
 }
 
-/// Go's `[]byte` in JSON: standard base64 with padding; `null` is empty.
-mod go_bytes {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<u8>, D::Error> {
-        match Option::<String>::deserialize(deserializer)? {
-            None => Ok(Vec::new()),
-            Some(text) => decode(&text).map_err(serde::de::Error::custom),
-        }
-    }
-
-    /// Decodes one base64 value, saying what was wrong.
-    pub(super) fn decode(text: &str) -> Result<Vec<u8>, String> {
-        STANDARD
-            .decode(text)
-            .map_err(|err| format!("not base64 (Go's []byte): {err}"))
-    }
-}
-
 /// A list of Go `[]byte`: `[base64, …]`; `null` is empty.
 mod go_bytes_list {
     use base64::Engine;
@@ -196,7 +169,7 @@ mod go_bytes_list {
         Option::<Vec<String>>::deserialize(deserializer)?
             .unwrap_or_default()
             .iter()
-            .map(|text| super::go_bytes::decode(text).map_err(serde::de::Error::custom))
+            .map(|text| crate::protocol::go_bytes::decode(text).map_err(serde::de::Error::custom))
             .collect()
     }
 }

@@ -123,7 +123,6 @@ impl Subsystem {
 
     /// Serves method `M` with `call(driver, request)`, whose stream of frames is the
     /// reply.
-    #[allow(dead_code)] // LogDriver.ReadLogs is its first user
     pub(crate) fn stream<M, D, F, Fut, S>(mut self, _method: M, driver: &Arc<D>, call: F) -> Self
     where
         M: Method,
