@@ -8,26 +8,12 @@
 //! value or an unknown key is refused here, at StartLogging, and `docker run` prints
 //! the message. The keys dockerd itself reads (`mode`, `max-buffer-size`, the
 //! `cache-*` keys of its local cache, which it also adds on its own) reach the plugin
-//! too: they are not filelog's and are passed over, not refused.
+//! too: `Info::options` passes them over.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use docker_plugin_sdk::DriverOptions;
-use docker_plugin_sdk::options::OptionsError;
-
-/// The keys dockerd reads itself and still hands to the plugin: `mode` and
-/// `max-buffer-size` (moby v20.10.24 daemon/logger/factory.go `builtInLogOpts`), and the
-/// local cache's (daemon/logger/loggerutils/cache/local_cache.go).
-pub const DOCKERD_KEYS: &[&str] = &[
-    "mode",
-    "max-buffer-size",
-    "cache-disabled",
-    "cache-max-size",
-    "cache-max-file",
-    "cache-compress",
-];
 
 /// filelog's options.
 #[derive(Debug, Clone, PartialEq, Eq, DriverOptions)]
@@ -47,20 +33,6 @@ pub struct FileLogOptions {
         expect = "a whole number of files, 1 or more"
     )]
     pub max_file: u32,
-}
-
-impl FileLogOptions {
-    /// The options of a container's `Info.Config`, dockerd's own keys passed over.
-    pub fn from_config<S: std::hash::BuildHasher>(
-        config: &HashMap<String, String, S>,
-    ) -> Result<Self, OptionsError> {
-        Self::from_options(
-            config
-                .iter()
-                .filter(|(key, _)| !DOCKERD_KEYS.contains(&key.as_str()))
-                .map(|(key, value)| (key.as_str(), value.as_str())),
-        )
-    }
 }
 
 /// `max-file`: at least the file written to.
@@ -113,13 +85,16 @@ impl fmt::Display for Size {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docker_plugin_sdk::logging::Info;
 
+    /// The options of a container started with `pairs` as its `--log-opt`s.
     fn parse(pairs: &[(&str, &str)]) -> Result<FileLogOptions, String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        FileLogOptions::from_config(&map).map_err(|err| err.to_string())
+        let mut info = Info::default();
+        for (key, value) in pairs {
+            info.config.insert(key.to_string(), value.to_string());
+        }
+        info.options::<FileLogOptions>()
+            .map_err(|err| err.to_string())
     }
 
     #[test]

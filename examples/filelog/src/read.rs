@@ -54,7 +54,8 @@ pub fn read_files(
 ) -> io::Result<ReadStats> {
     let mut stats = ReadStats::default();
     // `--tail` may be any number: the buffer grows with what is read, not with N.
-    let mut tail: Option<VecDeque<Record>> = window.tail.map(|n| VecDeque::with_capacity(n.min(1024)));
+    let mut tail: Option<VecDeque<Record>> =
+        window.tail.map(|n| VecDeque::with_capacity(n.min(1024)));
     'files: for (index, (file, len)) in files.into_iter().enumerate() {
         let mut reader = BufReader::new(file.take(len));
         let mut line = Vec::new();
@@ -128,7 +129,9 @@ mod tests {
 
     /// Ten records, one a second, rotated every two records over five files.
     fn ten_lines(dir: &std::path::Path) -> LogFiles {
-        let one = Record::new("stdout", at(0), b"line 0", true).to_line().len() as u64;
+        let one = Record::new("stdout", at(0), b"line 0", true)
+            .to_line()
+            .len() as u64;
         let mut files = LogFiles::open(
             dir,
             Rotation {

@@ -107,15 +107,26 @@ impl LogFiles {
     /// The files, oldest first, each opened now with its length now: what a reader
     /// reads, unchanged by the rotations and appends that follow.
     pub fn snapshot(&self) -> io::Result<Vec<(File, u64)>> {
-        existing_files(&self.dir)
-            .into_iter()
-            .map(|path| {
-                let file = File::open(path)?;
-                let len = file.metadata()?.len();
-                Ok((file, len))
-            })
-            .collect()
+        snapshot(&self.dir)
     }
+}
+
+/// The files in `dir`, oldest first, each opened now with its length now (see
+/// [`LogFiles::snapshot`]; without a writer, nothing moves them). A file removed
+/// between the listing and its opening (a rotation) is left out.
+pub fn snapshot(dir: &Path) -> io::Result<Vec<(File, u64)>> {
+    let mut files = Vec::new();
+    for path in existing_files(dir) {
+        match File::open(path) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                files.push((file, len));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(files)
 }
 
 /// The files in `dir`, oldest first (`container.log.N`, …, `.1`, `container.log`);
@@ -299,7 +310,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[1], "{\"log\":\"tor");
-        assert_eq!(Record::from_line(lines[2].as_bytes()).unwrap().log, "second\n");
+        assert_eq!(
+            Record::from_line(lines[2].as_bytes()).unwrap().log,
+            "second\n"
+        );
     }
 
     #[test]
@@ -328,6 +342,9 @@ mod tests {
             })
             .collect();
         assert_eq!(read.len(), 2);
-        assert!(read[0].contains("0000") && read[1].contains("0001"), "{read:?}");
+        assert!(
+            read[0].contains("0000") && read[1].contains("0001"),
+            "{read:?}"
+        );
     }
 }
