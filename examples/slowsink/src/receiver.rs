@@ -1,5 +1,5 @@
 //! A line receiver on loopback TCP that can be paused: the sink slowsink forwards to,
-//! for its tests and for trying it out (`slowsink receive --listen 127.0.0.1:PORT`).
+//! for its tests.
 //!
 //! Paused, it stops reading its connections: the kernel's socket buffers fill, the
 //! forwarder's writes block, and the SDK's buffer and overflow policy are what keeps
