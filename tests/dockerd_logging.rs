@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, thread};
 
@@ -37,61 +37,82 @@ const IMAGE: &str = "dps-busybox:logging";
 /// A line longer than dockerd's 16 KiB pieces.
 const LONG: usize = 20_000;
 
-/// `member`'s bundle, packaged once per run (the trials run in parallel).
-fn packaged(member: &str) -> Result<PathBuf, Failed> {
-    static BUNDLES: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
-    let mut bundles = BUNDLES.lock().unwrap_or_else(|p| p.into_inner());
-    let bundle = bundles
-        .entry(member.to_owned())
-        .or_insert_with(|| package_member(member).map_err(|e| e.message().unwrap_or_default().to_owned()));
-    bundle.clone().map_err(Failed::from)
-}
-
-/// A managed plugin made from a packaged example, removed when dropped.
-struct Managed<'d> {
-    d: &'d Dockerd,
+/// A plugin made once per run from a packaged example and shared by the trials, each
+/// with containers of its own: dockerd 20.10 refuses a second `docker plugin create`
+/// of the same bundle ("content sha256:…: already exists"). Its directory (filelog's
+/// state mount) is under the daemon's root; the daemon's stop removes both.
+#[derive(Clone)]
+struct Shared {
     name: String,
-    containers: Vec<String>,
+    dir: PathBuf,
 }
 
-impl<'d> Managed<'d> {
-    /// `docker plugin create` of `member`'s bundle, `settings` set, enabled.
-    fn enable(d: &'d Dockerd, member: &str, settings: &[String]) -> Result<Self, Failed> {
-        let bundle = packaged(member)?;
+impl Shared {
+    /// `member` created, `settings` set (`{dir}` replaced by the plugin's directory),
+    /// enabled; the first call does it, later ones get its result.
+    fn get(d: &Dockerd, member: &str, settings: &[&str]) -> Result<Self, Failed> {
+        static PLUGINS: Mutex<BTreeMap<String, Result<Shared, String>>> =
+            Mutex::new(BTreeMap::new());
+        let mut plugins = PLUGINS.lock().unwrap_or_else(|p| p.into_inner());
+        let plugin = plugins.entry(member.to_owned()).or_insert_with(|| {
+            Self::enable(d, member, settings)
+                .map_err(|e| e.message().unwrap_or_default().to_owned())
+        });
+        plugin.clone().map_err(Failed::from)
+    }
+
+    fn enable(d: &Dockerd, member: &str, settings: &[&str]) -> Result<Self, Failed> {
+        let bundle = package_member(member)?;
         let name = unique(&format!("dps-{member}"));
+        let dir = d.root().join(&name);
+        fs::create_dir_all(&dir)?;
         d.docker_ok(&["plugin", "create", &name, bundle.to_str().ok_or("path")?])?;
-        let plugin = Self {
-            d,
-            name,
-            containers: Vec::new(),
-        };
         for setting in settings {
-            d.docker_ok(&["plugin", "set", &plugin.name, setting])?;
+            let setting = setting.replace("{dir}", dir.to_str().ok_or("path")?);
+            d.docker_ok(&["plugin", "set", &name, &setting])?;
         }
-        d.docker_ok(&["plugin", "enable", &plugin.name])?;
-        Ok(plugin)
+        d.docker_ok(&["plugin", "enable", &name])?;
+        Ok(Self { name, dir })
+    }
+
+    /// filelog, its files in its directory.
+    fn filelog(d: &Dockerd) -> Result<Self, Failed> {
+        Self::get(d, "filelog", &["logs.source={dir}"])
     }
 
     /// The `--log-driver` value.
     fn driver(&self) -> String {
         format!("{}:latest", self.name)
     }
+}
 
-    /// A container name of this test's, removed with the plugin.
-    fn container(&mut self) -> String {
+/// The containers of one trial, removed when dropped.
+struct Containers<'d> {
+    d: &'d Dockerd,
+    names: Vec<String>,
+}
+
+impl<'d> Containers<'d> {
+    fn new(d: &'d Dockerd) -> Self {
+        Self {
+            d,
+            names: Vec::new(),
+        }
+    }
+
+    /// A new container name.
+    fn name(&mut self) -> String {
         let name = unique("dps-logs");
-        self.containers.push(name.clone());
+        self.names.push(name.clone());
         name
     }
 }
 
-impl Drop for Managed<'_> {
+impl Drop for Containers<'_> {
     fn drop(&mut self) {
-        for container in &self.containers {
-            let _ = self.d.docker(&["rm", "-f", container]);
+        for name in &self.names {
+            let _ = self.d.docker(&["rm", "-f", name]);
         }
-        let _ = self.d.docker(&["plugin", "disable", "-f", &self.name]);
-        let _ = self.d.docker(&["plugin", "rm", "-f", &self.name]);
     }
 }
 
@@ -197,24 +218,42 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let logs = tempfile::tempdir()?;
     let result = (|| -> Result<(), Failed> {
-        let mut plugin = Managed::enable(
-            d,
-            "filelog",
-            &[format!("logs.source={}", logs.path().display())],
-        )?;
-        let c = plugin.container();
+        let plugin = Shared::filelog(d)?;
+        let logs = plugin.dir.as_path();
+        let mut containers = Containers::new(d);
+        let c = containers.name();
         let driver = plugin.driver();
         d.docker_ok(&[
-            "run", "--name", &c, "--network", "none", "--log-driver", &driver, "--log-opt",
-            "max-size=10m", "--log-opt", "max-file=3", IMAGE, "sh", "-c", SCRIPT,
+            "run",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            "--log-opt",
+            "max-size=10m",
+            "--log-opt",
+            "max-file=3",
+            IMAGE,
+            "sh",
+            "-c",
+            SCRIPT,
         ])?;
         let id = container_id(d, &c)?;
         // The files, on the host.
-        let stored = records(logs.path(), &id)?;
-        same_bytes("stdout in the files", &stream_of(&stored, "stdout"), &expected_stdout())?;
-        same_bytes("stderr in the files", &stream_of(&stored, "stderr"), b"err\n")?;
+        let stored = records(logs, &id)?;
+        same_bytes(
+            "stdout in the files",
+            &stream_of(&stored, "stdout"),
+            &expected_stdout(),
+        )?;
+        same_bytes(
+            "stderr in the files",
+            &stream_of(&stored, "stderr"),
+            b"err\n",
+        )?;
         check(stored.iter().any(|r| r.log.len() == LONG + 1), || {
             "the long line is not one record".into()
         })?;
@@ -225,19 +264,26 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
         let (out, err) = docker_bytes(d, &["logs", "--tail", "2", &c])?;
         same_bytes("docker logs --tail 2", &out, b"tab\there\nlast\n")?;
         same_bytes("docker logs --tail 2 (stderr)", &err, b"")?;
+        // Since the line after the pause: stderr's `err` is older (the two streams'
+        // lines before it may carry any order of times: dockerd copies each stream on
+        // its own).
         let since = stored
             .iter()
-            .find(|r| r.stream == "stderr")
+            .find(|r| r.log.starts_with("tab"))
             .map(|r| r.time.system_time())
-            .ok_or("no stderr record")?;
+            .ok_or("no `tab` record")?;
         let (out, err) = docker_bytes(d, &["logs", "--since", &unix(since), &c])?;
         same_bytes("docker logs --since (stdout)", &out, b"tab\there\nlast\n")?;
-        same_bytes("docker logs --since (stderr)", &err, b"err\n")?;
+        same_bytes("docker logs --since (stderr)", &err, b"")?;
         // Started again: appended, the first run's lines kept.
         d.docker_ok(&["start", "--attach", &c])?;
-        let again = records(logs.path(), &id)?;
+        let again = records(logs, &id)?;
         check(again.len() == 2 * stored.len(), || {
-            format!("{} records after a restart, {} before", again.len(), stored.len())
+            format!(
+                "{} records after a restart, {} before",
+                again.len(),
+                stored.len()
+            )
         })?;
         same_bytes(
             "the files after a restart begin with the first run",
@@ -245,7 +291,11 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
             &expected_stdout(),
         )?;
         let (out, _) = docker_bytes(d, &["logs", &c])?;
-        same_bytes("docker logs after a restart", &out, &expected_stdout().repeat(2))
+        same_bytes(
+            "docker logs after a restart",
+            &out,
+            &expected_stdout().repeat(2),
+        )
     })();
     with_dockerd_log(d, 60, result)
 }
@@ -255,28 +305,38 @@ fn filelog_follows_a_running_container_until_it_exits(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let logs = tempfile::tempdir()?;
     let result = (|| -> Result<(), Failed> {
-        let mut plugin = Managed::enable(
-            d,
-            "filelog",
-            &[format!("logs.source={}", logs.path().display())],
-        )?;
-        let c = plugin.container();
+        let plugin = Shared::filelog(d)?;
+        let logs = plugin.dir.as_path();
+        let mut containers = Containers::new(d);
+        let c = containers.name();
         let driver = plugin.driver();
         d.docker_ok(&[
-            "run", "-d", "--name", &c, "--network", "none", "--log-driver", &driver, IMAGE,
-            "sh", "-c", "echo a; sleep 3; echo b; sleep 1; echo c",
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo a; sleep 3; echo b; sleep 1; echo c",
         ])?;
         let id = container_id(d, &c)?;
         // `a` is in the files: the follow reads it from them, `b` and `c` live.
         wait_until("the first line in the files", 30, || {
-            records(logs.path(), &id).is_ok_and(|r| !r.is_empty())
+            records(logs, &id).is_ok_and(|r| !r.is_empty())
         })?;
         let started = Instant::now();
         let follow = d.docker(&["logs", "-f", &c]);
         check(follow.status.success(), || {
-            format!("docker logs -f: {}", String::from_utf8_lossy(&follow.stderr))
+            format!(
+                "docker logs -f: {}",
+                String::from_utf8_lossy(&follow.stderr)
+            )
         })?;
         same_bytes("docker logs -f", &follow.stdout, b"a\nb\nc\n")?;
         // It ended with the container (StopLogging), not at the CLI's timeout.
@@ -289,22 +349,31 @@ fn filelog_follows_a_running_container_until_it_exits(
 
 fn filelog_rotates_and_keeps_max_file_files(d: &Dockerd, image: &ImageOnce) -> Result<(), Failed> {
     image.ensure(d)?;
-    let logs = tempfile::tempdir()?;
     let result = (|| -> Result<(), Failed> {
-        let mut plugin = Managed::enable(
-            d,
-            "filelog",
-            &[format!("logs.source={}", logs.path().display())],
-        )?;
-        let c = plugin.container();
+        let plugin = Shared::filelog(d)?;
+        let logs = plugin.dir.as_path();
+        let mut containers = Containers::new(d);
+        let c = containers.name();
         let driver = plugin.driver();
         d.docker_ok(&[
-            "run", "--name", &c, "--network", "none", "--log-driver", &driver, "--log-opt",
-            "max-size=2k", "--log-opt", "max-file=3", IMAGE, "sh", "-c",
+            "run",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=3",
+            IMAGE,
+            "sh",
+            "-c",
             "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
         ])?;
         let id = container_id(d, &c)?;
-        let dir = logs.path().join(&id);
+        let dir = logs.join(&id);
         let mut names: Vec<String> = fs::read_dir(&dir)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<Result<_, _>>()?;
@@ -338,13 +407,9 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let logs = tempfile::tempdir()?;
     let result = (|| -> Result<(), Failed> {
-        let mut plugin = Managed::enable(
-            d,
-            "filelog",
-            &[format!("logs.source={}", logs.path().display())],
-        )?;
+        let plugin = Shared::filelog(d)?;
+        let mut containers = Containers::new(d);
         let driver = plugin.driver();
         for (opt, words) in [
             (
@@ -362,18 +427,38 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
                 "invalid options: unknown option `colour` (valid options: max-size, max-file)",
             ),
         ] {
-            let c = plugin.container();
+            let c = containers.name();
             let err = d.docker_err(&[
-                "run", "--name", &c, "--network", "none", "--log-driver", &driver,
-                "--log-opt", opt, IMAGE, "true",
+                "run",
+                "--name",
+                &c,
+                "--network",
+                "none",
+                "--log-driver",
+                &driver,
+                "--log-opt",
+                opt,
+                IMAGE,
+                "true",
             ])?;
             check(err.contains(words), || format!("--log-opt {opt}: {err}"))?;
         }
         // dockerd's own options are not the driver's business.
-        let c = plugin.container();
+        let c = containers.name();
         d.docker_ok(&[
-            "run", "--name", &c, "--network", "none", "--log-driver", &driver, "--log-opt",
-            "mode=non-blocking", "--log-opt", "max-buffer-size=4m", IMAGE, "true",
+            "run",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            "--log-opt",
+            "mode=non-blocking",
+            "--log-opt",
+            "max-buffer-size=4m",
+            IMAGE,
+            "true",
         ])?;
         Ok(())
     })();
@@ -412,7 +497,12 @@ impl PausedReceiver {
     }
 }
 
-fn read_when_resumed(mut conn: TcpStream, resumed: &AtomicBool, lines: &AtomicU64, closed: &AtomicU64) {
+fn read_when_resumed(
+    mut conn: TcpStream,
+    resumed: &AtomicBool,
+    lines: &AtomicU64,
+    closed: &AtomicU64,
+) {
     while !resumed.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(50));
     }
@@ -444,7 +534,10 @@ fn ended_counts(d: &Dockerd, container: &str) -> Option<Vec<(String, u64)>> {
         .iter()
         .map(|key| {
             let at = line.find(&format!(" {key}="))? + key.len() + 2;
-            let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = line[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             Some((key.to_string(), digits.parse().ok()?))
         })
         .collect::<Option<Vec<_>>>()?;
@@ -480,14 +573,25 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             "args=--address {} --overflow drop-newest --buffer 1048576 --flush-timeout 2 --metrics {metrics}",
             receiver.addr
         );
-        let mut plugin = Managed::enable(d, "slowsink", &[args])?;
+        let plugin = Shared::get(d, "slowsink", &[&args])?;
         let driver = plugin.driver();
-        let c = plugin.container();
+        let mut containers = Containers::new(d);
+        let c = containers.name();
         let script = format!("yes {} | head -n {LINES}", "x".repeat(99));
         let started = Instant::now();
         d.docker_ok(&[
-            "run", "-d", "--name", &c, "--network", "none", "--log-driver", &driver, IMAGE,
-            "sh", "-c", &script,
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            IMAGE,
+            "sh",
+            "-c",
+            &script,
         ])?;
         let status = d.docker_ok(&["wait", &c])?;
         check(status == "0", || format!("exit status {status}"))?;
@@ -501,10 +605,20 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             format!("docker rm took {:?}", rm.elapsed())
         })?;
         // A container still writing, removed by force.
-        let c2 = plugin.container();
+        let c2 = containers.name();
         d.docker_ok(&[
-            "run", "-d", "--name", &c2, "--network", "none", "--log-driver", &driver, IMAGE,
-            "sh", "-c", "yes y",
+            "run",
+            "-d",
+            "--name",
+            &c2,
+            "--network",
+            "none",
+            "--log-driver",
+            &driver,
+            IMAGE,
+            "sh",
+            "-c",
+            "yes y",
         ])?;
         thread::sleep(Duration::from_secs(2));
         let rm = Instant::now();
@@ -521,9 +635,15 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
         })?;
         let counts = counts.unwrap_or_default();
         let get = |key: &str| counts.iter().find(|(k, _)| k == key).map_or(0, |(_, v)| *v);
-        let (received, forwarded, dropped, unsent) =
-            (get("received"), get("forwarded"), get("dropped"), get("unsent"));
-        check(received == LINES, || format!("received {received} of {LINES}: {counts:?}"))?;
+        let (received, forwarded, dropped, unsent) = (
+            get("received"),
+            get("forwarded"),
+            get("dropped"),
+            get("unsent"),
+        );
+        check(received == LINES, || {
+            format!("received {received} of {LINES}: {counts:?}")
+        })?;
         check(dropped > 0, || format!("nothing dropped: {counts:?}"))?;
         check(forwarded + dropped + unsent == LINES, || {
             format!("the counts do not add up to {LINES}: {counts:?}")
@@ -531,7 +651,9 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
         // What the 1 MiB buffer holds (an entry weighs its line and 64 bytes) and a
         // batch being written: what a flush timeout may leave unsent.
         let bound = (1 << 20) / (99 + 64) + 256 + 1;
-        check(unsent <= bound, || format!("{unsent} unsent, more than {bound}"))?;
+        check(unsent <= bound, || {
+            format!("{unsent} unsent, more than {bound}")
+        })?;
         // The plugin's own metrics say the same (the sum of both containers').
         let metric = "docker_plugin_log_entries_dropped_total{policy=\"newest\"}";
         let dropped_metric = scrape(metrics, metric)?;
@@ -548,9 +670,7 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             .ok_or("no counts for the second container")?;
         let got = receiver.lines.load(Ordering::SeqCst);
         check(got == forwarded + forwarded2, || {
-            format!(
-                "the receiver read {got} lines, slowsink forwarded {forwarded} + {forwarded2}"
-            )
+            format!("the receiver read {got} lines, slowsink forwarded {forwarded} + {forwarded2}")
         })
     })();
     with_dockerd_log(d, 80, result)
