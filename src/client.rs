@@ -43,6 +43,7 @@
 mod conn;
 mod go_json;
 mod reply;
+mod stream;
 
 use std::io;
 use std::net::SocketAddr;
@@ -61,6 +62,7 @@ use tokio::net::{TcpStream, UnixStream};
 use crate::protocol::{Activate, ActivateResponse, Empty, MEDIA_TYPE_V1_2, Method, RequestBody};
 use conn::{Conn, Pool, SendError};
 pub use reply::RawResponse;
+pub use stream::ReplyStream;
 
 /// The `User-Agent` of Go's `net/http`, which dockerd sends.
 const GO_USER_AGENT: &str = "Go-http-client/1.1";
@@ -333,13 +335,18 @@ impl Client {
         method: &str,
         body: impl Into<Bytes>,
     ) -> Result<RawResponse, ClientError> {
+        let request = self.post(method, body.into())?;
+        self.send(request).await
+    }
+
+    /// `POST /method` with dockerd's headers, in Go's order.
+    fn post(&self, method: &str, body: Bytes) -> Result<Request<Full<Bytes>>, ClientError> {
         let path = if method.starts_with('/') {
             method.to_string()
         } else {
             format!("/{method}")
         };
-        let body = body.into();
-        let request = Request::builder()
+        Request::builder()
             .method(http::Method::POST)
             .uri(path)
             .header(HOST, self.host())
@@ -347,8 +354,7 @@ impl Client {
             .header(CONTENT_LENGTH, body.len())
             .header(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_V1_2))
             .body(Full::new(body))
-            .map_err(|e| ClientError::BadAddress(format!("{method}: {e}")))?;
-        self.send(request).await
+            .map_err(|e| ClientError::BadAddress(format!("{method}: {e}")))
     }
 
     /// Sends any HTTP request (any method, headers and body) and returns the raw reply:
@@ -368,8 +374,77 @@ impl Client {
     async fn exchange(
         &self,
         method: &str,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
     ) -> Result<RawResponse, ClientError> {
+        let (conn, response) = self.open(method, request).await?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|err| self.http_error(method, true, err))?
+            .to_bytes();
+        self.pool.put(conn);
+        Ok(RawResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// Calls the streaming method `M` (`LogDriver.ReadLogs`) as dockerd's
+    /// `Client.Stream` does: the request as JSON and `\n`; a non-200 reply read whole
+    /// and turned into its error; a 200's body handed over as it arrives.
+    pub async fn stream<M: Method>(
+        &self,
+        request: &M::Request,
+    ) -> Result<ReplyStream, ClientError> {
+        let body = encode_request(M::NAME, request)?;
+        let request = self.post(M::NAME, body)?;
+        let (conn, response) = self.open(M::NAME, request).await?;
+        if response.status() != http::StatusCode::OK {
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|err| self.http_error(M::NAME, true, err))?
+                .to_bytes();
+            let reply = RawResponse {
+                status,
+                content_type: None,
+                body,
+            };
+            return Err(reply
+                .decode_as::<M>()
+                .err()
+                .unwrap_or(ClientError::EmptyReply {
+                    method: M::NAME.to_string(),
+                }));
+        }
+        Ok(ReplyStream::new(M::NAME, conn, response.into_body()))
+    }
+
+    fn http_error(&self, method: &str, written: bool, source: hyper::Error) -> ClientError {
+        ClientError::Http {
+            method: method.to_string(),
+            addr: self.addr(),
+            written,
+            source,
+        }
+    }
+
+    /// Sends `request` on a kept connection or a fresh one; the reply's head.
+    async fn open(
+        &self,
+        method: &str,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(Conn, http::Response<hyper::body::Incoming>), ClientError> {
         let headers = request.headers_mut();
         if !headers.contains_key(HOST) {
             headers.insert(HOST, self.host());
@@ -377,12 +452,6 @@ impl Client {
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, HeaderValue::from_static(GO_USER_AGENT));
         }
-        let http_error = |written, source| ClientError::Http {
-            method: method.to_string(),
-            addr: self.addr(),
-            written,
-            source,
-        };
         let (mut conn, reused) = match self.pool.take() {
             Some(conn) => (conn, true),
             None => (self.dial(method).await?, false),
@@ -396,30 +465,13 @@ impl Client {
                 match conn.send(*request).await {
                     Ok(response) => response,
                     Err(SendError::Unsent(_)) => return Err(self.closed(method)),
-                    Err(SendError::Failed(err)) => return Err(http_error(true, err)),
+                    Err(SendError::Failed(err)) => return Err(self.http_error(method, true, err)),
                 }
             }
             Err(SendError::Unsent(_)) => return Err(self.closed(method)),
-            Err(SendError::Failed(err)) => return Err(http_error(true, err)),
+            Err(SendError::Failed(err)) => return Err(self.http_error(method, true, err)),
         };
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|err| http_error(true, err))?
-            .to_bytes();
-        self.pool.put(conn);
-        Ok(RawResponse {
-            status,
-            content_type,
-            body,
-        })
+        Ok((conn, response))
     }
 
     /// A fresh connection to the plugin.

@@ -1,5 +1,5 @@
 //! Golden wire formats, walked from the method declarations: for every method a
-//! subsystem declares (`volume::visit_methods`, `network::visit_methods`, `authz::visit_methods`, …), its documented request and response
+//! subsystem declares (`volume::visit_methods`, `network::visit_methods`, `authz::visit_methods`, `logging::visit_methods`, …), its documented request and response
 //! files must exist in `tests/golden/<subsystem>/` (`<method>.request*.json`,
 //! `<method>.response*.json`), and each must decode into the method's declared type
 //! and encode back to the same JSON. A declared method without its files, or a file
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use docker_plugin_sdk::protocol::{self, Empty, Method, MethodVisitor, RequestBody};
 use docker_plugin_sdk::volume::*;
-use docker_plugin_sdk::{authz, ipam, network, secrets};
+use docker_plugin_sdk::{authz, ipam, logging, network, secrets};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -188,6 +188,10 @@ fn every_declared_method_has_golden_files_that_round_trip() {
     // GetSecret: every key, a minimal request, a reusable and a per-task value.
     let secrets = check_subsystem("secrets", secrets::visit_methods);
     assert!(secrets >= 4, "only {secrets} secrets golden files checked");
+    // 4 methods, Capabilities without a request body; null maps, no ReadLogs, the
+    // follow request and a piece of a split line.
+    let logging = check_subsystem("logging", logging::visit_methods);
+    assert!(logging >= 11, "only {logging} logging golden files checked");
 }
 
 #[test]

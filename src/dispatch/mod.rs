@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use detach::RunToCompletion;
 use rejection::Rejection;
-pub(crate) use reply::Reply;
+pub(crate) use reply::{Reply, ReplyBody};
 pub(crate) use request::RequestBody;
 use request::check_head;
 

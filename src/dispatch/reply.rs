@@ -40,6 +40,8 @@ pub(crate) enum Chunk {
 pub(crate) struct StreamBody {
     frames: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Dropped with the body: what the server does when the stream is over.
+    on_end: Option<Box<dyn Send>>,
 }
 
 impl StreamBody {
@@ -50,7 +52,13 @@ impl StreamBody {
         Self {
             frames,
             shutdown: Box::pin(shutdown),
+            on_end: None,
         }
+    }
+
+    /// Keeps `guard` until the body is dropped (sent in full, or its connection gone).
+    pub(crate) fn on_end(&mut self, guard: Box<dyn Send>) {
+        self.on_end = Some(guard);
     }
 }
 

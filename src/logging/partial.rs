@@ -224,3 +224,105 @@ impl Reassembler {
         self.pending.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A piece as dockerd's copier writes it: `partial`, the id, the ordinal, `last`
+    /// only on the piece that ended with the newline, the first piece's time.
+    fn piece(source: &str, id: &str, ordinal: i32, last: bool, text: &str) -> LogEntry {
+        LogEntry {
+            partial: true,
+            partial_log_metadata: Some(PartialLogEntryMetadata {
+                last,
+                id: id.into(),
+                ordinal,
+            }),
+            ..LogEntry::new(source, 1_000, text.as_bytes().to_vec())
+        }
+    }
+
+    #[test]
+    fn a_line_in_three_pieces_comes_out_whole_with_the_first_pieces_time() {
+        let mut joiner = Reassembler::new(1 << 20);
+        assert!(
+            joiner
+                .push(piece("stdout", "a", 1, false, "one-"))
+                .is_empty()
+        );
+        assert!(
+            joiner
+                .push(piece("stdout", "a", 2, false, "two-"))
+                .is_empty()
+        );
+        let whole = joiner.push(piece("stdout", "a", 3, true, "three"));
+        assert_eq!(
+            whole,
+            [Entry::line(Source::Stdout, time_of(1_000), "one-two-three")]
+        );
+        assert_eq!(joiner.pending(), 0);
+    }
+
+    #[test]
+    fn a_tail_cut_by_eof_is_delivered_flagged_incomplete() {
+        let mut joiner = Reassembler::new(1 << 20);
+        assert!(
+            joiner
+                .push(piece("stdout", "a", 1, false, "no newline"))
+                .is_empty()
+        );
+        let rest = joiner.finish();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].line, b"no newline");
+        assert!(!rest[0].complete);
+    }
+
+    #[test]
+    fn interleaved_stdout_and_stderr_pieces_are_joined_by_their_ids() {
+        let mut joiner = Reassembler::new(1 << 20);
+        assert!(
+            joiner
+                .push(piece("stdout", "out", 1, false, "o1"))
+                .is_empty()
+        );
+        assert!(
+            joiner
+                .push(piece("stderr", "err", 1, false, "e1"))
+                .is_empty()
+        );
+        let whole = joiner.push(LogEntry::new("stdout", 5, b"short".to_vec()));
+        assert_eq!(whole[0].line, b"short");
+        assert!(
+            joiner
+                .push(piece("stdout", "out", 2, false, "o2"))
+                .is_empty()
+        );
+        let err = joiner.push(piece("stderr", "err", 2, true, "e2"));
+        assert_eq!(
+            (err[0].source.clone(), err[0].line.clone()),
+            (Source::Stderr, b"e1e2".to_vec())
+        );
+        let out = joiner.push(piece("stdout", "out", 3, true, "o3"));
+        assert_eq!(
+            (out[0].source.clone(), out[0].line.clone()),
+            (Source::Stdout, b"o1o2o3".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_line_over_max_line_comes_out_in_parts_complete_on_the_last() {
+        let mut joiner = Reassembler::new(4);
+        let parts = joiner.push(piece("stdout", "a", 1, false, "abcdefghij"));
+        let lines: Vec<_> = parts.iter().map(|e| (e.line.clone(), e.complete)).collect();
+        assert_eq!(
+            lines,
+            [(b"abcd".to_vec(), false), (b"efgh".to_vec(), false)]
+        );
+        let last = joiner.push(piece("stdout", "a", 2, true, "k"));
+        assert_eq!(
+            (last[0].line.clone(), last[0].complete),
+            (b"ijk".to_vec(), true)
+        );
+    }
+}

@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::drain::{Drain, Tracked};
 use super::idle::{Activity, Expired, IdleTimeout, Timeouts};
-use crate::dispatch::{Dispatch, Reply, ReplyFuture, RequestBody};
+use crate::dispatch::{Dispatch, Reply, ReplyBody, ReplyFuture, RequestBody};
 
 /// What every connection's task shares.
 #[derive(Clone)]
@@ -122,7 +122,9 @@ impl hyper::service::Service<http::Request<Incoming>> for PluginService {
     }
 }
 
-/// A reply that counts as activity on its connection when it is ready.
+/// A reply that ends its call on the connection's timer when it is ready or, for a
+/// streaming reply (a `docker logs -f` that may stay silent for hours), when its body
+/// ends: a follow stream is a call in progress, never an idle connection.
 struct CountedReply {
     reply: ReplyFuture,
     activity: Arc<Activity>,
@@ -133,9 +135,24 @@ impl Future for CountedReply {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let reply = ready!(Pin::new(&mut this.reply).poll(cx));
-        this.activity.call_event();
+        let mut reply = ready!(Pin::new(&mut this.reply).poll(cx));
+        if let Ok(reply) = &mut reply
+            && let ReplyBody::Stream(body) = reply.body_mut()
+        {
+            body.on_end(Box::new(CallEnd(Arc::clone(&this.activity))));
+        } else {
+            this.activity.call_event();
+        }
         Poll::Ready(reply)
+    }
+}
+
+/// Ends a streaming call on its connection's timer when dropped with the body.
+struct CallEnd(Arc<Activity>);
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        self.0.call_event();
     }
 }
 
