@@ -3,11 +3,12 @@
 //!
 //! Paused, it stops reading its connections: the kernel's socket buffers fill, the
 //! forwarder's writes block, and the SDK's buffer and overflow policy are what keeps
-//! the container running. Resumed, it reads on. It counts the complete lines it read.
+//! the container running. Resumed, it reads on. It counts the complete lines it read
+//! and keeps the last one.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -20,8 +21,15 @@ use tokio::sync::watch;
 pub struct Receiver {
     addr: SocketAddr,
     paused: watch::Sender<bool>,
-    lines: Arc<AtomicU64>,
+    read: Arc<Read>,
     accept: tokio::task::JoinHandle<()>,
+}
+
+/// What the receiver read.
+#[derive(Debug, Default)]
+struct Read {
+    lines: AtomicU64,
+    last: Mutex<Vec<u8>>,
 }
 
 impl Receiver {
@@ -30,16 +38,12 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (paused, _) = watch::channel(false);
-        let lines = Arc::new(AtomicU64::new(0));
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            paused.subscribe(),
-            Arc::clone(&lines),
-        ));
+        let read = Arc::new(Read::default());
+        let accept = tokio::spawn(accept_loop(listener, paused.subscribe(), Arc::clone(&read)));
         Ok(Self {
             addr,
             paused,
-            lines,
+            read,
             accept,
         })
     }
@@ -61,7 +65,12 @@ impl Receiver {
 
     /// The complete lines read so far.
     pub fn lines(&self) -> u64 {
-        self.lines.load(Ordering::Relaxed)
+        self.read.lines.load(Ordering::Relaxed)
+    }
+
+    /// The last complete line read, without its `\n`.
+    pub fn last_line(&self) -> Vec<u8> {
+        self.read.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Waits until `n` lines were read, up to `timeout`; the count then.
@@ -80,11 +89,11 @@ impl Drop for Receiver {
     }
 }
 
-async fn accept_loop(listener: TcpListener, paused: watch::Receiver<bool>, lines: Arc<AtomicU64>) {
+async fn accept_loop(listener: TcpListener, paused: watch::Receiver<bool>, read: Arc<Read>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(read_lines(stream, paused.clone(), Arc::clone(&lines)));
+                tokio::spawn(read_lines(stream, paused.clone(), Arc::clone(&read)));
             }
             Err(err) => {
                 tracing::warn!(%err, "receiver: accept failed");
@@ -94,23 +103,29 @@ async fn accept_loop(listener: TcpListener, paused: watch::Receiver<bool>, lines
     }
 }
 
-/// Reads `stream` while not paused, counting `\n`s.
-async fn read_lines(
-    mut stream: TcpStream,
-    mut paused: watch::Receiver<bool>,
-    lines: Arc<AtomicU64>,
-) {
+/// Reads `stream` while not paused, counting `\n`s and keeping the last line.
+async fn read_lines(mut stream: TcpStream, mut paused: watch::Receiver<bool>, read: Arc<Read>) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut line = Vec::new();
     loop {
         if paused.wait_for(|paused| !paused).await.is_err() {
             return;
         }
         tokio::select! {
-            read = stream.read(&mut buf) => match read {
+            got = stream.read(&mut buf) => match got {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
-                    lines.fetch_add(newlines as u64, Ordering::Relaxed);
+                    for piece in buf[..n].split_inclusive(|b| *b == b'\n') {
+                        match piece.strip_suffix(b"\n") {
+                            Some(end) => {
+                                line.extend_from_slice(end);
+                                *read.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    std::mem::take(&mut line);
+                                read.lines.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None => line.extend_from_slice(piece),
+                        }
+                    }
                 }
             },
             // Paused while waiting for data: stop reading at once.
@@ -139,5 +154,6 @@ mod tests {
         assert_eq!(receiver.lines(), 2);
         receiver.resume();
         assert_eq!(receiver.wait_for_lines(3, Duration::from_secs(5)).await, 3);
+        assert_eq!(receiver.last_line(), b"three");
     }
 }
