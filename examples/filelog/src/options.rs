@@ -60,6 +60,9 @@ impl FromStr for Size {
             Some((at, _)) => lower.split_at(at),
             None => (lower, ""),
         };
+        if digits.is_empty() {
+            return Err("no number".into());
+        }
         let factor: u64 = match unit.trim() {
             "" => 1,
             "k" => 1_000,
@@ -67,7 +70,7 @@ impl FromStr for Size {
             "g" => 1_000_000_000,
             other => return Err(format!("unknown unit `{other}`")),
         };
-        let number: u64 = digits.parse().map_err(|_| "no number".to_string())?;
+        let number: u64 = digits.parse().map_err(|_| "too large".to_string())?;
         match number.checked_mul(factor) {
             Some(0) => Err("max-size must be a positive number".into()),
             Some(bytes) => Ok(Size(bytes)),
@@ -130,6 +133,13 @@ mod tests {
              option `max-file` must be a whole number of files, 1 or more, got `0`: \
              max-file cannot be less than 1"
         );
+        assert_eq!("-1".parse::<Size>(), Err("no number".into()));
+        assert_eq!("m".parse::<Size>(), Err("no number".into()));
+        assert_eq!(
+            "99999999999999999999".parse::<Size>(),
+            Err("too large".into())
+        );
+        assert_eq!("20000000000g".parse::<Size>(), Err("too large".into()));
         assert_eq!(
             parse(&[("max-size", "0")]).unwrap_err(),
             "invalid options: \
