@@ -79,32 +79,54 @@ impl Shared {
     fn filelog(d: &Dockerd) -> Result<Self, Failed> {
         Self::get(d, "filelog", &["logs.source={dir}"])
     }
-
-    /// The `--log-driver` value.
-    fn driver(&self) -> String {
-        format!("{}:latest", self.name)
-    }
 }
 
-/// The containers of one trial, removed when dropped.
+/// The containers of one trial, logging to one plugin; removed when dropped.
 struct Containers<'d> {
     d: &'d Dockerd,
+    driver: String,
     names: Vec<String>,
 }
 
 impl<'d> Containers<'d> {
-    fn new(d: &'d Dockerd) -> Self {
+    fn new(d: &'d Dockerd, plugin: &Shared) -> Self {
         Self {
             d,
+            driver: format!("{}:latest", plugin.name),
             names: Vec::new(),
         }
     }
 
-    /// A new container name.
-    fn name(&mut self) -> String {
+    /// The arguments of a `docker run` of a new container (its name first), logging
+    /// to the plugin, without network, with `flags` (`-d`, `--log-opt …`) and
+    /// `command` run in the test image.
+    fn run_args(&mut self, flags: &[&str], command: &[&str]) -> (String, Vec<String>) {
         let name = unique("dps-logs");
         self.names.push(name.clone());
-        name
+        let mut args: Vec<String> = ["run", "--name", &name, "--network", "none"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(["--log-driver".to_string(), self.driver.clone()]);
+        args.extend(flags.iter().map(|f| f.to_string()));
+        args.push(IMAGE.to_string());
+        args.extend(command.iter().map(|c| c.to_string()));
+        (name, args)
+    }
+
+    /// `docker run` of a new container, which must succeed: its name.
+    fn run(&mut self, flags: &[&str], command: &[&str]) -> Result<String, Failed> {
+        let (name, args) = self.run_args(flags, command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.d.docker_ok(&args)?;
+        Ok(name)
+    }
+
+    /// `docker run` of a new container, which must fail: what it printed.
+    fn run_err(&mut self, flags: &[&str], command: &[&str]) -> Result<String, Failed> {
+        let (_, args) = self.run_args(flags, command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok(self.d.docker_err(&args)?)
     }
 }
 
@@ -221,26 +243,11 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
     let result = (|| -> Result<(), Failed> {
         let plugin = Shared::filelog(d)?;
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d);
-        let c = containers.name();
-        let driver = plugin.driver();
-        d.docker_ok(&[
-            "run",
-            "--name",
-            &c,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            "--log-opt",
-            "max-size=10m",
-            "--log-opt",
-            "max-file=3",
-            IMAGE,
-            "sh",
-            "-c",
-            SCRIPT,
-        ])?;
+        let mut containers = Containers::new(d, &plugin);
+        let c = containers.run(
+            &["--log-opt", "max-size=10m", "--log-opt", "max-file=3"],
+            &["sh", "-c", SCRIPT],
+        )?;
         let id = container_id(d, &c)?;
         // The files, on the host.
         let stored = records(logs, &id)?;
@@ -308,23 +315,11 @@ fn filelog_follows_a_running_container_until_it_exits(
     let result = (|| -> Result<(), Failed> {
         let plugin = Shared::filelog(d)?;
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d);
-        let c = containers.name();
-        let driver = plugin.driver();
-        d.docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &c,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            IMAGE,
-            "sh",
-            "-c",
-            "echo a; sleep 3; echo b; sleep 1; echo c",
-        ])?;
+        let mut containers = Containers::new(d, &plugin);
+        let c = containers.run(
+            &["-d"],
+            &["sh", "-c", "echo a; sleep 3; echo b; sleep 1; echo c"],
+        )?;
         let id = container_id(d, &c)?;
         // `a` is in the files: the follow reads it from them, `b` and `c` live.
         wait_until("the first line in the files", 30, || {
@@ -352,26 +347,15 @@ fn filelog_rotates_and_keeps_max_file_files(d: &Dockerd, image: &ImageOnce) -> R
     let result = (|| -> Result<(), Failed> {
         let plugin = Shared::filelog(d)?;
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d);
-        let c = containers.name();
-        let driver = plugin.driver();
-        d.docker_ok(&[
-            "run",
-            "--name",
-            &c,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            "--log-opt",
-            "max-size=2k",
-            "--log-opt",
-            "max-file=3",
-            IMAGE,
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
-        ])?;
+        let mut containers = Containers::new(d, &plugin);
+        let c = containers.run(
+            &["--log-opt", "max-size=2k", "--log-opt", "max-file=3"],
+            &[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+            ],
+        )?;
         let id = container_id(d, &c)?;
         let dir = logs.join(&id);
         let mut names: Vec<String> = fs::read_dir(&dir)?
@@ -409,8 +393,7 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
     image.ensure(d)?;
     let result = (|| -> Result<(), Failed> {
         let plugin = Shared::filelog(d)?;
-        let mut containers = Containers::new(d);
-        let driver = plugin.driver();
+        let mut containers = Containers::new(d, &plugin);
         for (opt, words) in [
             (
                 "max-size=10x",
@@ -427,39 +410,19 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
                 "invalid options: unknown option `colour` (valid options: max-size, max-file)",
             ),
         ] {
-            let c = containers.name();
-            let err = d.docker_err(&[
-                "run",
-                "--name",
-                &c,
-                "--network",
-                "none",
-                "--log-driver",
-                &driver,
-                "--log-opt",
-                opt,
-                IMAGE,
-                "true",
-            ])?;
+            let err = containers.run_err(&["--log-opt", opt], &["true"])?;
             check(err.contains(words), || format!("--log-opt {opt}: {err}"))?;
         }
         // dockerd's own options are not the driver's business.
-        let c = containers.name();
-        d.docker_ok(&[
-            "run",
-            "--name",
-            &c,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            "--log-opt",
-            "mode=non-blocking",
-            "--log-opt",
-            "max-buffer-size=4m",
-            IMAGE,
-            "true",
-        ])?;
+        containers.run(
+            &[
+                "--log-opt",
+                "mode=non-blocking",
+                "--log-opt",
+                "max-buffer-size=4m",
+            ],
+            &["true"],
+        )?;
         Ok(())
     })();
     with_dockerd_log(d, 60, result)
@@ -574,25 +537,10 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             receiver.addr
         );
         let plugin = Shared::get(d, "slowsink", &[&args])?;
-        let driver = plugin.driver();
-        let mut containers = Containers::new(d);
-        let c = containers.name();
+        let mut containers = Containers::new(d, &plugin);
         let script = format!("yes {} | head -n {LINES}", "x".repeat(99));
         let started = Instant::now();
-        d.docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &c,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            IMAGE,
-            "sh",
-            "-c",
-            &script,
-        ])?;
+        let c = containers.run(&["-d"], &["sh", "-c", &script])?;
         let status = d.docker_ok(&["wait", &c])?;
         check(status == "0", || format!("exit status {status}"))?;
         let ran = started.elapsed();
@@ -605,21 +553,7 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             format!("docker rm took {:?}", rm.elapsed())
         })?;
         // A container still writing, removed by force.
-        let c2 = containers.name();
-        d.docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &c2,
-            "--network",
-            "none",
-            "--log-driver",
-            &driver,
-            IMAGE,
-            "sh",
-            "-c",
-            "yes y",
-        ])?;
+        let c2 = containers.run(&["-d"], &["sh", "-c", "yes y"])?;
         thread::sleep(Duration::from_secs(2));
         let rm = Instant::now();
         d.docker_ok(&["rm", "-f", &c2])?;
