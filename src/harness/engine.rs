@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::authz::Authz;
 use super::calls::CallLog;
 use super::containers::Containers;
+use super::logging::Logging;
 use super::metrics::Metrics;
 use super::network::Networks;
 use super::plugins::{Discovery, EngineConfig, Plugins};
@@ -41,6 +42,7 @@ pub struct Engine {
     volumes: Volumes,
     networks: Networks,
     secrets: Secrets,
+    logging: Logging,
     metrics: Metrics,
     containers: Containers,
     authz: Authz,
@@ -73,6 +75,7 @@ impl Engine {
         let containers = Containers::new(volumes.clone(), networks.clone(), metrics.clone());
         let authz = Authz::new(plugins.clone());
         let secrets = Secrets::new(plugins.clone());
+        let logging = Logging::new(plugins.clone(), exec_root);
         Self {
             config,
             log,
@@ -80,6 +83,7 @@ impl Engine {
             volumes,
             networks,
             secrets,
+            logging,
             metrics,
             containers,
             authz,
@@ -120,6 +124,13 @@ impl Engine {
     /// and the node's task assignments, which ask secret providers for values.
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
+    }
+
+    /// The logging service: containers whose log driver is a plugin (`docker run
+    /// --log-driver`, `docker logs`), their FIFOs under `<exec-root>/logging` for
+    /// legacy plugins and in a managed plugin's rootfs.
+    pub fn logging(&self) -> &Logging {
+        &self.logging
     }
 
     /// The engine's metrics (`<exec-root>/metrics.sock`) and its metrics collectors.

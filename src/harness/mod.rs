@@ -10,9 +10,9 @@
 //! It is layered as dockerd is (`daemon/daemon.go` composes a plugin manager, a volume
 //! service and libnetwork): the plugin registry at the bottom ([`Plugins`]: discovery,
 //! RPC, activation, the managed lifecycle, references), one service per subsystem on
-//! it ([`Volumes`], [`Networks`], [`Authz`], [`Secrets`], [`Metrics`]), [`Containers`]
-//! on the services, and [`Engine`] as the thin root that composes them. A user action
-//! is a call on the service that owns it:
+//! it ([`Volumes`], [`Networks`], [`Authz`], [`Secrets`], [`Logging`], [`Metrics`]),
+//! [`Containers`] on the services, and [`Engine`] as the thin root that composes them.
+//! A user action is a call on the service that owns it:
 //! `engine.volumes().create(…)` is `docker volume create`, `engine.plugins().enable(…)`
 //! is `docker plugin enable`, `engine.containers().run(…)` is `docker run`.
 //!
@@ -77,6 +77,7 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
+mod logging;
 mod metrics;
 mod network;
 mod plugins;
@@ -89,6 +90,7 @@ pub use calls::{CallLog, CallRecord};
 pub use containers::{Container, ContainerMount, Containers};
 pub use engine::Engine;
 pub use error::HarnessError;
+pub use logging::{COPIER_BUFFER, ContainerLog, LogContainer, LogMessage, LogReader, Logging};
 pub use metrics::Metrics;
 pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
 #[cfg(feature = "packager")]

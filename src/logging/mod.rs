@@ -103,6 +103,7 @@ pub use frame::{
     FrameDecoder, FrameError, LogEntry, MAX_FRAME_LEN, PartialLogEntryMetadata, encode_frame,
 };
 pub use options::{DEFAULT_BUFFER, DEFAULT_FLUSH_TIMEOUT, DEFAULT_MAX_LINE, Options, Overflow};
+pub(crate) use partial::time_of;
 pub use partial::{Entry, Reassembler, Source};
 pub use read::{EntryStream, MAX_REPLY_PIECE, ReadContext, reply_frames, select};
 pub use wire::*;

@@ -36,13 +36,9 @@ use crate::protocol::{Timestamp, WireRequest, null_as_default};
 pub struct Info {
     /// The `--log-opt` options (and the daemon's `log-opts`, with dockerd's `cache-*`
     /// options for its local cache), unvalidated by dockerd: check them in
-    /// [`Driver::validate`](super::Driver::validate).
-    #[serde(
-        rename = "Config",
-        default,
-        deserialize_with = "null_as_default",
-        serialize_with = "nil_if_empty_map"
-    )]
+    /// [`Driver::validate`](super::Driver::validate). Never nil in dockerd (`{}`
+    /// without options: moby v20.10.24 `daemon/logs.go` `mergeAndVerifyLogConfig`).
+    #[serde(rename = "Config", default, deserialize_with = "null_as_default")]
     pub config: BTreeMap<String, String>,
     /// The container's full ID (64 hex digits).
     #[serde(rename = "ContainerID", default)]
@@ -380,7 +376,7 @@ mod tests {
         let json = serde_json::to_string(&Info::default()).unwrap();
         assert_eq!(
             json,
-            r#"{"Config":null,"ContainerID":"","ContainerName":"","ContainerEntrypoint":"","ContainerArgs":null,"ContainerImageID":"","ContainerImageName":"","ContainerCreated":"0001-01-01T00:00:00Z","ContainerEnv":null,"ContainerLabels":null,"LogPath":"","DaemonName":""}"#
+            r#"{"Config":{},"ContainerID":"","ContainerName":"","ContainerEntrypoint":"","ContainerArgs":null,"ContainerImageID":"","ContainerImageName":"","ContainerCreated":"0001-01-01T00:00:00Z","ContainerEnv":null,"ContainerLabels":null,"LogPath":"","DaemonName":""}"#
         );
     }
 }

@@ -136,6 +136,34 @@ impl PluginRpc {
         self.send(M::NAME, body, timeout, M::REDACT_REPLY).await
     }
 
+    /// Calls the streaming method `M` (`LogDriver.ReadLogs`) as dockerd's
+    /// `Client.Stream` does: no timeout (a follow stream lasts), the body handed over as
+    /// it arrives; the call is logged with the response `"<stream>"`.
+    pub async fn stream<M: Method>(
+        &self,
+        request: &M::Request,
+    ) -> Result<crate::client::ReplyStream, HarnessError> {
+        let start = Instant::now();
+        let result = self.client.stream::<M>(request).await;
+        let (status, response, error) = match &result {
+            Ok(_) => (Some(200), Value::String("<stream>".into()), None),
+            Err(err) => (err.status(), Value::Null, Some(err.to_string())),
+        };
+        self.log.push(CallRecord {
+            plugin: self.name.clone(),
+            method: M::NAME.to_owned(),
+            request: serde_json::to_value(request).unwrap_or(Value::Null),
+            status,
+            response,
+            error,
+            duration: start.elapsed(),
+        });
+        result.map_err(|source| HarnessError::Call {
+            plugin: self.name.clone(),
+            source,
+        })
+    }
+
     /// Sends `body` to `method`, retrying connection errors as dockerd does, and logs
     /// every attempt; a reply that holds a secret (`redact`) is logged as
     /// `"<redacted>"`.

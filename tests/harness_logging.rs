@@ -1,0 +1,293 @@
+//! The harness's logging service against an in-process log driver built with the SDK:
+//! what dockerd does for `docker run --log-driver` and `docker logs` (moby v20.10.24
+//! `daemon/logger/plugin.go`, `copier.go`, `adapter.go`, `daemon/logs.go`): the calls
+//! in dockerd's order, the FIFO created under the plugin's view of
+//! `/run/docker/logging` and removed after StopLogging, lines over 16 KiB split by the
+//! copier and whole again in the driver and in `docker logs`, `--tail`, `--since`,
+//! `-f`, and a stopped container's logs through a logger of their own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use docker_plugin_sdk::harness::{Engine, LogContainer};
+use docker_plugin_sdk::logging::{
+    self, Capability, Entry, EntryStream, Info, Logs, ReadConfig, ReadContext, ReadLogsRequest,
+};
+use docker_plugin_sdk::transport::UnixSocket;
+use docker_plugin_sdk::{CancellationToken, Error, Plugin, Result, async_trait};
+
+/// Keeps every container's entries in memory.
+#[derive(Default)]
+struct Memory(Mutex<HashMap<String, Vec<Entry>>>);
+
+struct Shared(Arc<Memory>);
+
+#[async_trait]
+impl logging::Driver for Shared {
+    async fn validate(&self, info: &Info) -> Result<()> {
+        match info.driver_options().next() {
+            Some((key, _)) => Err(Error::new(format!("unknown log option {key:?}"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn consume(&self, info: Info, mut logs: Logs) -> Result<()> {
+        while let Some(entry) = logs.next().await {
+            let mut stored = self.0.0.lock().unwrap();
+            stored
+                .entry(info.container_id.clone())
+                .or_default()
+                .push(entry);
+        }
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capability {
+        Capability { read_logs: true }
+    }
+
+    async fn read_logs(&self, req: ReadLogsRequest, context: ReadContext) -> Result<EntryStream> {
+        let stored = self
+            .0
+            .0
+            .lock()
+            .unwrap()
+            .get(&req.info.container_id)
+            .cloned();
+        Ok(context.reply(stored.unwrap_or_default(), &req.config))
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    engine: Engine,
+    memory: Arc<Memory>,
+    stop: CancellationToken,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::for_tests(dir.path());
+    let sockets = engine.discovery().socket_dir.clone();
+    std::fs::create_dir_all(&sockets).unwrap();
+    let memory = Arc::new(Memory::default());
+    let listener = UnixSocket::new("memlog").dir(&sockets).bind().unwrap();
+    let stop = CancellationToken::new();
+    let server = Plugin::new()
+        .logging(Shared(Arc::clone(&memory)))
+        .server(listener)
+        .shutdown_on(stop.clone());
+    tokio::spawn(server.run());
+    Setup {
+        dir,
+        engine,
+        memory,
+        stop,
+    }
+}
+
+fn long_line() -> String {
+    (0..40_000)
+        .map(|n| char::from(b'a' + (n % 26) as u8))
+        .collect()
+}
+
+#[tokio::test]
+async fn docker_run_sends_dockerds_calls_and_a_long_line_arrives_whole() {
+    let s = setup().await;
+    let container = LogContainer::new("web", "busybox");
+    let mut running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    // The FIFO: /run/docker/logging/<64 hex> on the (test's) host, for a legacy plugin.
+    let fifo = running.host_path().to_path_buf();
+    assert_eq!(
+        fifo.parent().unwrap(),
+        s.dir.path().join("run/docker/logging")
+    );
+    assert_eq!(fifo.file_name().unwrap().len(), 64);
+    assert!(running.capability().read_logs);
+    let output = format!("line-one\nline-two\n{}\n", long_line());
+    running.write("stdout", output.as_bytes()).await.unwrap();
+    running.write("stderr", b"oops\n").await.unwrap();
+    running.stop().await.unwrap();
+    assert!(!fifo.exists(), "dockerd removes the FIFO after StopLogging");
+    assert_eq!(
+        s.engine.calls().take_methods(),
+        [
+            "Plugin.Activate",
+            "LogDriver.Capabilities",
+            "LogDriver.StartLogging",
+            "LogDriver.StopLogging"
+        ]
+    );
+    let stored = s.memory.0.lock().unwrap()[&container.info.container_id].clone();
+    let lines: Vec<_> = stored
+        .iter()
+        .map(|e| (e.source.as_str().to_owned(), e.line.len()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("stdout".into(), 8),
+            ("stdout".into(), 8),
+            ("stdout".into(), 40_000),
+            ("stderr".into(), 4)
+        ]
+    );
+    assert_eq!(stored[2].line, long_line().into_bytes());
+}
+
+#[tokio::test]
+async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo() {
+    let s = setup().await;
+    let container = LogContainer::new("web", "busybox").opt("max-sise", "1m");
+    let err = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "error creating logger: memlog: LogDriver.StartLogging: unknown log option \"max-sise\" (HTTP 500)"
+    );
+    let dir = s.dir.path().join("run/docker/logging");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn docker_logs_of_a_running_container_honours_tail_since_and_follow() {
+    let s = setup().await;
+    let container = LogContainer::new("web", "busybox");
+    let mut running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    running.write("stdout", b"one\ntwo\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = SystemTime::now();
+    running
+        .write("stdout", format!("three\n{}\n", long_line()).as_bytes())
+        .await
+        .unwrap();
+    // The driver consumes asynchronously: wait until it has the four lines.
+    for _ in 0..500 {
+        let n = s
+            .memory
+            .0
+            .lock()
+            .unwrap()
+            .get(&container.info.container_id)
+            .map_or(0, Vec::len);
+        if n == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.engine.calls().take();
+    let all = running.read(ReadConfig::default()).await.unwrap();
+    assert_eq!(
+        all.collect_text().await.unwrap(),
+        format!("one\ntwo\nthree\n{}\n", long_line())
+    );
+    assert_eq!(s.engine.calls().take_methods(), ["LogDriver.ReadLogs"]);
+    let tail = ReadConfig {
+        tail: 1,
+        ..ReadConfig::default()
+    };
+    let text = running
+        .read(tail)
+        .await
+        .unwrap()
+        .collect_text()
+        .await
+        .unwrap();
+    assert_eq!(text, format!("{}\n", long_line()));
+    let since = ReadConfig {
+        since: since.into(),
+        ..ReadConfig::default()
+    };
+    let text = running
+        .read(since)
+        .await
+        .unwrap()
+        .collect_text()
+        .await
+        .unwrap();
+    assert_eq!(text, format!("three\n{}\n", long_line()));
+
+    let follow = ReadConfig {
+        tail: 0,
+        follow: true,
+        ..ReadConfig::default()
+    };
+    let mut reader = running.read(follow).await.unwrap();
+    running.write("stderr", b"later\n").await.unwrap();
+    let message = reader.next().await.unwrap().unwrap();
+    assert_eq!(
+        (message.source.as_str(), &message.line[..]),
+        ("stderr", &b"later\n"[..])
+    );
+    running.write("stdout", b"cut at exit").await.unwrap();
+    let (stopped, last) = tokio::join!(running.stop(), async {
+        let last = reader.next().await.unwrap();
+        (last, reader.next().await.unwrap())
+    });
+    stopped.unwrap();
+    // An unterminated tail comes back without a newline, then the stream ends.
+    assert_eq!(last.0.unwrap().line, b"cut at exit");
+    assert_eq!(last.1, None);
+}
+
+#[tokio::test]
+async fn docker_logs_of_a_stopped_container_starts_a_logger_of_its_own() {
+    let s = setup().await;
+    let container = LogContainer::new("web", "busybox");
+    let mut running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    running.write("stdout", b"before exit\n").await.unwrap();
+    running.stop().await.unwrap();
+    s.engine.calls().take();
+    let text = s
+        .engine
+        .logging()
+        .read("memlog", &container, ReadConfig::default())
+        .await
+        .unwrap()
+        .collect_text()
+        .await
+        .unwrap();
+    assert_eq!(text, "before exit\n");
+    assert_eq!(
+        s.engine.calls().take_methods(),
+        [
+            "LogDriver.Capabilities",
+            "LogDriver.StartLogging",
+            "LogDriver.ReadLogs",
+            "LogDriver.StopLogging"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_dir(s.dir.path().join("run/docker/logging"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
