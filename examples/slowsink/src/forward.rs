@@ -19,7 +19,7 @@ use docker_plugin_sdk::logging::{self, Entry, Info, Logs};
 use docker_plugin_sdk::{DriverOptions, Result, async_trait};
 use futures_util::StreamExt;
 use futures_util::stream::ReadyChunks;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// How many ready lines are written before a flush.
@@ -73,13 +73,14 @@ impl logging::Driver for SlowSink {
             forwarded: 0,
             total: Arc::clone(&self.forwarded),
         };
-        let mut connection: Option<BufWriter<TcpStream>> = None;
+        let mut connection: Option<TcpStream> = None;
         while let Some(batch) = session.lines.next().await {
-            loop {
+            let mut pending = lines_of(&batch);
+            while !pending.is_empty() {
                 let stream = match &mut connection {
                     Some(stream) => stream,
                     None => match TcpStream::connect(address).await {
-                        Ok(stream) => connection.insert(BufWriter::new(stream)),
+                        Ok(stream) => connection.insert(stream),
                         Err(err) => {
                             tracing::debug!(%address, %err, "receiver down; retrying");
                             tokio::time::sleep(RECONNECT).await;
@@ -87,29 +88,57 @@ impl logging::Driver for SlowSink {
                         }
                     },
                 };
-                match write_batch(stream, &batch).await {
-                    Ok(()) => break,
-                    Err(err) => {
-                        // The batch is sent again on a new connection (a line may
-                        // then arrive twice: at least once, not at most once).
-                        tracing::warn!(%address, %err, "receiver went away; reconnecting");
-                        connection = None;
-                        tokio::time::sleep(RECONNECT).await;
-                    }
+                if let Err(err) = send(stream, &mut pending, &mut session).await {
+                    // What is left goes to a new connection, from the start of the
+                    // line the old one got part of.
+                    tracing::warn!(%address, %err, "receiver went away; reconnecting");
+                    connection = None;
+                    tokio::time::sleep(RECONNECT).await;
                 }
             }
-            session.add_forwarded(batch.len() as u64);
         }
         Ok(())
     }
 }
 
-async fn write_batch(stream: &mut BufWriter<TcpStream>, batch: &[Entry]) -> std::io::Result<()> {
+/// The lines of `batch`, each with its `\n`, in one buffer.
+fn lines_of(batch: &[Entry]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());
     for entry in batch {
-        stream.write_all(&entry.line).await?;
-        stream.write_all(b"\n").await?;
+        buf.extend_from_slice(&entry.line);
+        buf.push(b'\n');
     }
-    stream.flush().await
+    buf
+}
+
+/// Writes `pending` to `stream`, counting each line as forwarded once its `\n` is in
+/// the socket: exact even when StopLogging's flush timeout cancels the write half-way
+/// (a write either took its bytes or none). On an error, `pending` keeps what is left
+/// from the start of the line being written, for a new connection.
+async fn send(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    session: &mut Session,
+) -> std::io::Result<()> {
+    // The bytes of `pending`'s first line this connection already took.
+    let mut offset = 0;
+    while offset < pending.len() {
+        let n = match stream.write(&pending[offset..]).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => n,
+        };
+        let end = offset + n;
+        let lines = pending[offset..end].iter().filter(|b| **b == b'\n').count();
+        session.add_forwarded(lines as u64);
+        let complete = pending[..end]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |at| at + 1);
+        pending.drain(..complete);
+        offset = end - complete;
+    }
+    pending.clear();
+    Ok(())
 }
 
 /// One container's forwarding; its counts are logged when it ends, however it ends.

@@ -70,7 +70,11 @@ impl Receiver {
 
     /// The last complete line read, without its `\n`.
     pub fn last_line(&self) -> Vec<u8> {
-        self.read.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.read
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until `n` lines were read, up to `timeout`; the count then.
