@@ -2,7 +2,7 @@
 //! `docker logs` answered from them (`read`), following the container's new entries
 //! with `-f` until its StopLogging.
 //!
-//! The SDK reads dockerd's FIFO and hands [`FileLog::consume`] whole lines (a line
+//! The SDK reads dockerd's FIFO and hands `consume` whole lines (a line
 //! over 16 KiB arrives joined); the files are written on tokio's blocking threads, in
 //! batches of what is ready. A container's files have one writer at a time (a
 //! `docker logs` of a stopped container makes dockerd start logging again while
