@@ -221,6 +221,21 @@ fn unix(time: SystemTime) -> String {
     format!("{}.{:09}", since.as_secs(), since.subsec_nanos())
 }
 
+/// Runs `test` with the shared filelog plugin and containers of its own (removed at
+/// its end); a failure comes with dockerd's log.
+fn with_filelog(
+    d: &Dockerd,
+    image: &ImageOnce,
+    test: impl FnOnce(&Shared, &mut Containers) -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    image.ensure(d)?;
+    let result = Shared::filelog(d).and_then(|plugin| {
+        let mut containers = Containers::new(d, &plugin);
+        test(&plugin, &mut containers)
+    });
+    with_dockerd_log(d, 60, result)
+}
+
 /// What the container of [`filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly`]
 /// prints: some lines, an empty one, a line over 16 KiB, one on stderr, the last.
 const SCRIPT: &str = "echo first; echo '  spaced  out  '; echo; \
@@ -239,11 +254,8 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
     d: &Dockerd,
     image: &ImageOnce,
 ) -> Result<(), Failed> {
-    image.ensure(d)?;
-    let result = (|| -> Result<(), Failed> {
-        let plugin = Shared::filelog(d)?;
+    with_filelog(d, image, |plugin, containers| {
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d, &plugin);
         let c = containers.run(
             &["--log-opt", "max-size=10m", "--log-opt", "max-file=3"],
             &["sh", "-c", SCRIPT],
@@ -303,19 +315,15 @@ fn filelog_stores_the_lines_and_docker_logs_reads_them_back_exactly(
             &out,
             &expected_stdout().repeat(2),
         )
-    })();
-    with_dockerd_log(d, 60, result)
+    })
 }
 
 fn filelog_follows_a_running_container_until_it_exits(
     d: &Dockerd,
     image: &ImageOnce,
 ) -> Result<(), Failed> {
-    image.ensure(d)?;
-    let result = (|| -> Result<(), Failed> {
-        let plugin = Shared::filelog(d)?;
+    with_filelog(d, image, |plugin, containers| {
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d, &plugin);
         let c = containers.run(
             &["-d"],
             &["sh", "-c", "echo a; sleep 3; echo b; sleep 1; echo c"],
@@ -338,16 +346,12 @@ fn filelog_follows_a_running_container_until_it_exits(
         check(started.elapsed() < Duration::from_secs(30), || {
             format!("docker logs -f ended after {:?}", started.elapsed())
         })
-    })();
-    with_dockerd_log(d, 60, result)
+    })
 }
 
 fn filelog_rotates_and_keeps_max_file_files(d: &Dockerd, image: &ImageOnce) -> Result<(), Failed> {
-    image.ensure(d)?;
-    let result = (|| -> Result<(), Failed> {
-        let plugin = Shared::filelog(d)?;
+    with_filelog(d, image, |plugin, containers| {
         let logs = plugin.dir.as_path();
-        let mut containers = Containers::new(d, &plugin);
         let c = containers.run(
             &["--log-opt", "max-size=2k", "--log-opt", "max-file=3"],
             &[
@@ -382,18 +386,14 @@ fn filelog_rotates_and_keeps_max_file_files(d: &Dockerd, image: &ImageOnce) -> R
         check(first > 0, || "nothing was rotated away".into())?;
         let want: Vec<String> = (first..200).map(|n| format!("line-{n}")).collect();
         check(lines == want, || format!("docker logs: {out:?}"))
-    })();
-    with_dockerd_log(d, 60, result)
+    })
 }
 
 fn filelog_refuses_bad_log_opts_in_its_own_words(
     d: &Dockerd,
     image: &ImageOnce,
 ) -> Result<(), Failed> {
-    image.ensure(d)?;
-    let result = (|| -> Result<(), Failed> {
-        let plugin = Shared::filelog(d)?;
-        let mut containers = Containers::new(d, &plugin);
+    with_filelog(d, image, |_, containers| {
         for (opt, words) in [
             (
                 "max-size=10x",
@@ -424,8 +424,7 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
             &["true"],
         )?;
         Ok(())
-    })();
-    with_dockerd_log(d, 60, result)
+    })
 }
 
 /// A TCP receiver that accepts connections but reads nothing until resumed, then

@@ -180,6 +180,11 @@ mod tests {
         Record::new("stdout", UNIX_EPOCH, text.as_bytes(), true)
     }
 
+    /// The files in `dir`, rotated past `max_size`, `max_file` kept.
+    fn open(dir: &Path, max_size: u64, max_file: u32) -> LogFiles {
+        LogFiles::open(dir, Rotation { max_size, max_file }).unwrap()
+    }
+
     /// The logs of each file, oldest file first.
     fn contents(dir: &Path) -> Vec<Vec<String>> {
         existing_files(dir)
@@ -252,14 +257,7 @@ mod tests {
     fn max_file_1_keeps_only_the_current_file() {
         let dir = tempfile::tempdir().unwrap();
         let one = record("0000").to_line().len() as u64;
-        let mut files = LogFiles::open(
-            dir.path(),
-            Rotation {
-                max_size: one,
-                max_file: 1,
-            },
-        )
-        .unwrap();
+        let mut files = open(dir.path(), one, 1);
         for n in 0..3 {
             files.append(&record(&format!("{n:04}"))).unwrap();
         }
@@ -269,14 +267,7 @@ mod tests {
     #[test]
     fn a_record_larger_than_max_size_gets_a_file_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = LogFiles::open(
-            dir.path(),
-            Rotation {
-                max_size: 10,
-                max_file: 3,
-            },
-        )
-        .unwrap();
+        let mut files = open(dir.path(), 10, 3);
         let long = "x".repeat(20_000);
         files.append(&record(&long)).unwrap();
         files.append(&record("short")).unwrap();
@@ -320,14 +311,7 @@ mod tests {
     fn a_snapshot_is_not_moved_by_later_rotations() {
         let dir = tempfile::tempdir().unwrap();
         let one = record("0000").to_line().len() as u64;
-        let mut files = LogFiles::open(
-            dir.path(),
-            Rotation {
-                max_size: one,
-                max_file: 2,
-            },
-        )
-        .unwrap();
+        let mut files = open(dir.path(), one, 2);
         files.append(&record("0000")).unwrap();
         files.append(&record("0001")).unwrap();
         let snapshot = files.snapshot().unwrap();

@@ -42,6 +42,18 @@ fn tail(n: i64) -> ReadConfig {
     }
 }
 
+/// `--since` and `--until`.
+fn between(since: Option<SystemTime>, until: Option<SystemTime>) -> ReadConfig {
+    let mut config = ReadConfig::default();
+    if let Some(since) = since {
+        config.since = since.into();
+    }
+    if let Some(until) = until {
+        config.until = until.into();
+    }
+    config
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_line_comes_back_whole_and_tail_reaches_across_rotated_files() {
     let root = tempfile::tempdir().unwrap();
@@ -108,26 +120,17 @@ async fn a_restarted_container_appends_and_since_until_bound_the_read() {
         docker_logs(&engine, &container, ReadConfig::default()).await,
         "first run\nno newline at exitsecond run\n"
     );
-    let since = ReadConfig {
-        since: restarted.into(),
-        ..ReadConfig::default()
-    };
+    let since = between(Some(restarted), None);
     assert_eq!(
         docker_logs(&engine, &container, since).await,
         "second run\n"
     );
-    let until = ReadConfig {
-        until: restarted.into(),
-        ..ReadConfig::default()
-    };
+    let until = between(None, Some(restarted));
     assert_eq!(
         docker_logs(&engine, &container, until).await,
         "first run\nno newline at exit"
     );
-    let none = ReadConfig {
-        since: later.into(),
-        ..ReadConfig::default()
-    };
+    let none = between(Some(later), None);
     assert_eq!(docker_logs(&engine, &container, none).await, "");
     stop.cancel();
 }
