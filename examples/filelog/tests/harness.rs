@@ -3,7 +3,6 @@
 //! lines over 16 KiB in pieces, and reads `docker logs` back as dockerd does), served
 //! in-process: what `docker logs` prints is exactly what the container printed.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use docker_plugin_sdk::harness::{Engine, LogContainer};
@@ -16,13 +15,40 @@ use filelog::store::existing_files;
 /// The plugin's name.
 const NAME: &str = "filelog";
 
-/// filelog writing under `logs`, served where `engine` looks until `stop`.
-fn serve(engine: &Engine, logs: &Path, stop: &CancellationToken) {
-    let dir = &engine.discovery().socket_dir;
-    std::fs::create_dir_all(dir).unwrap();
-    let listener = UnixSocket::new(NAME).dir(dir).bind().unwrap();
-    let plugin = Plugin::new().logging(FileLog::new(logs));
-    tokio::spawn(plugin.server(listener).shutdown_on(stop.clone()).run());
+/// filelog served in-process where a fresh engine looks, its files under `root/logs`;
+/// stopped when dropped.
+struct Served {
+    root: tempfile::TempDir,
+    engine: Engine,
+    stop: CancellationToken,
+}
+
+impl Served {
+    fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::for_tests(root.path());
+        let dir = &engine.discovery().socket_dir;
+        std::fs::create_dir_all(dir).unwrap();
+        let listener = UnixSocket::new(NAME).dir(dir).bind().unwrap();
+        let plugin = Plugin::new().logging(FileLog::new(root.path().join("logs")));
+        let stop = CancellationToken::new();
+        tokio::spawn(plugin.server(listener).shutdown_on(stop.clone()).run());
+        Self { root, engine, stop }
+    }
+
+    /// The directory of `container`'s files.
+    fn dir_of(&self, container: &LogContainer) -> std::path::PathBuf {
+        self.root
+            .path()
+            .join("logs")
+            .join(&container.info.container_id)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// `docker logs` of the stopped `container` with `config`, as it prints it.
@@ -56,10 +82,8 @@ fn between(since: Option<SystemTime>, until: Option<SystemTime>) -> ReadConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_line_comes_back_whole_and_tail_reaches_across_rotated_files() {
-    let root = tempfile::tempdir().unwrap();
-    let engine = Engine::for_tests(root.path());
-    let stop = CancellationToken::new();
-    serve(&engine, &root.path().join("logs"), &stop);
+    let served = Served::start();
+    let engine = &served.engine;
     let container = LogContainer::new("web", "busybox")
         .opt("max-size", "1k")
         .opt("max-file", "3");
@@ -76,32 +100,28 @@ async fn a_long_line_comes_back_whole_and_tail_reaches_across_rotated_files() {
     log.write("stdout", printed.as_bytes()).await.unwrap();
     log.stop().await.unwrap();
 
-    let dir = root.path().join("logs").join(&container.info.container_id);
-    assert_eq!(existing_files(&dir).len(), 3);
-    let all = docker_logs(&engine, &container, ReadConfig::default()).await;
+    assert_eq!(existing_files(&served.dir_of(&container)).len(), 3);
+    let all = docker_logs(engine, &container, ReadConfig::default()).await;
     assert!(printed.ends_with(&all), "{all}");
     assert!(all.contains(&format!("\n{long}\n")), "the long line whole");
     assert_eq!(
-        docker_logs(&engine, &container, tail(2)).await,
+        docker_logs(engine, &container, tail(2)).await,
         "line 38\nline 39\n"
     );
     assert_eq!(
-        docker_logs(&engine, &container, tail(12)).await,
+        docker_logs(engine, &container, tail(12)).await,
         format!(
             "line 29\n{long}\n{}",
             (30..40).map(|n| format!("line {n}\n")).collect::<String>()
         )
     );
-    assert_eq!(docker_logs(&engine, &container, tail(0)).await, "");
-    stop.cancel();
+    assert_eq!(docker_logs(engine, &container, tail(0)).await, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_container_appends_and_since_until_bound_the_read() {
-    let root = tempfile::tempdir().unwrap();
-    let engine = Engine::for_tests(root.path());
-    let stop = CancellationToken::new();
-    serve(&engine, &root.path().join("logs"), &stop);
+    let served = Served::start();
+    let engine = &served.engine;
     let container = LogContainer::new("web", "busybox");
     let mut log = engine.logging().start(NAME, &container).await.unwrap();
     log.write("stdout", b"first run\n").await.unwrap();
@@ -117,39 +137,29 @@ async fn a_restarted_container_appends_and_since_until_bound_the_read() {
 
     // The unterminated tail stays without its newline.
     assert_eq!(
-        docker_logs(&engine, &container, ReadConfig::default()).await,
+        docker_logs(engine, &container, ReadConfig::default()).await,
         "first run\nno newline at exitsecond run\n"
     );
     let since = between(Some(restarted), None);
-    assert_eq!(
-        docker_logs(&engine, &container, since).await,
-        "second run\n"
-    );
+    assert_eq!(docker_logs(engine, &container, since).await, "second run\n");
     let until = between(None, Some(restarted));
     assert_eq!(
-        docker_logs(&engine, &container, until).await,
+        docker_logs(engine, &container, until).await,
         "first run\nno newline at exit"
     );
     let none = between(Some(later), None);
-    assert_eq!(docker_logs(&engine, &container, none).await, "");
-    stop.cancel();
+    assert_eq!(docker_logs(engine, &container, none).await, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_gives_the_stored_lines_then_new_ones_until_stop_logging() {
-    let root = tempfile::tempdir().unwrap();
-    let engine = Engine::for_tests(root.path());
-    let stop = CancellationToken::new();
-    serve(&engine, &root.path().join("logs"), &stop);
+    let served = Served::start();
+    let engine = &served.engine;
     let container = LogContainer::new("web", "busybox");
     let mut log = engine.logging().start(NAME, &container).await.unwrap();
     log.write("stdout", b"before\n").await.unwrap();
     // Stored before `docker logs -f` comes.
-    let file = root
-        .path()
-        .join("logs")
-        .join(&container.info.container_id)
-        .join("container.log");
+    let file = served.dir_of(&container).join("container.log");
     while !std::fs::read_to_string(&file).is_ok_and(|text| text.contains("before")) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -169,15 +179,12 @@ async fn follow_gives_the_stored_lines_then_new_ones_until_stop_logging() {
         matches!(end, Ok(Ok(None))),
         "the follow ends at StopLogging: {end:?}"
     );
-    stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_log_opts_fail_the_start_in_filelogs_words() {
-    let root = tempfile::tempdir().unwrap();
-    let engine = Engine::for_tests(root.path());
-    let stop = CancellationToken::new();
-    serve(&engine, &root.path().join("logs"), &stop);
+    let served = Served::start();
+    let engine = &served.engine;
     let container = LogContainer::new("web", "busybox")
         .opt("max-size", "-1")
         .opt("cache-disabled", "true");
@@ -194,5 +201,4 @@ async fn bad_log_opts_fail_the_start_in_filelogs_words() {
         ),
         "{err}"
     );
-    stop.cancel();
 }
