@@ -66,7 +66,8 @@ impl FileLog {
             return Ok(files);
         }
         let dir = self.dir_of(id)?;
-        let opened = blocking(move || LogFiles::open(&dir, rotation)).await?;
+        let what = format!("opening the log files in {}", dir.display());
+        let opened = blocking(what, move || LogFiles::open(&dir, rotation)).await?;
         let mut open = lock(&self.open);
         // Another writer may have opened them meanwhile: use theirs.
         if let Some(files) = open.get(id).and_then(Weak::upgrade) {
@@ -88,8 +89,10 @@ impl FileLog {
 impl logging::Driver for FileLog {
     async fn validate(&self, info: &Info) -> Result<()> {
         info.options::<FileLogOptions>()?;
-        self.dir_of(&info.container_id)?;
-        Ok(())
+        // A directory that cannot be made fails `docker run` now, not each write later.
+        let dir = self.dir_of(&info.container_id)?;
+        let what = format!("creating the log directory {}", dir.display());
+        blocking(what, move || std::fs::create_dir_all(&dir)).await
     }
 
     async fn consume(&self, info: Info, logs: Logs) -> Result<()> {
@@ -106,10 +109,11 @@ impl logging::Driver for FileLog {
             max_file = rotation.max_file,
             "writing logs"
         );
+        let what = format!("writing to {}", lock(&files).dir().display());
         let mut batches = logs.ready_chunks(BATCH);
         while let Some(batch) = batches.next().await {
             let files = Arc::clone(&files);
-            blocking(move || {
+            blocking(what.clone(), move || {
                 let mut files = lock(&files);
                 batch
                     .iter()
@@ -130,7 +134,8 @@ impl logging::Driver for FileLog {
         // The files as they are now; while a writer holds them, under its lock, so
         // that no rotation moves them half-way.
         let writer = self.writing(&req.info.container_id);
-        let files = blocking(move || match writer {
+        let what = format!("reading the log files in {}", dir.display());
+        let files = blocking(what, move || match writer {
             Some(files) => lock(&files).snapshot(),
             None => store::snapshot(&dir),
         })
@@ -212,14 +217,21 @@ fn tokio_stream_of(
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
-/// `work` on tokio's blocking threads; its I/O error as the driver's error.
+/// `work` on tokio's blocking threads; its I/O error, saying `what` it was doing, as
+/// the driver's error (what `docker logs` prints, or the plugin logs).
 async fn blocking<T: Send + 'static>(
+    what: String,
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(Error::new(format!("filelog: {err}"))),
-        Err(err) => Err(Error::new(format!("filelog: the file task failed: {err}"))),
+        Ok(Err(err)) => Err(Error::new(format!(
+            "filelog: {what}: {err} (check the directory given with --dir, the `logs` \
+             mount of the managed plugin: it must exist and be writable)"
+        ))),
+        Err(err) => Err(Error::new(format!(
+            "filelog: {what}: the task failed: {err}"
+        ))),
     }
 }
 

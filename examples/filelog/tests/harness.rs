@@ -25,12 +25,17 @@ struct Served {
 
 impl Served {
     fn start() -> Self {
+        Self::writing_to(|root| root.join("logs"))
+    }
+
+    /// Files under `logs(root)`.
+    fn writing_to(logs: impl FnOnce(&std::path::Path) -> std::path::PathBuf) -> Self {
         let root = tempfile::tempdir().unwrap();
         let engine = Engine::for_tests(root.path());
         let dir = &engine.discovery().socket_dir;
         std::fs::create_dir_all(dir).unwrap();
         let listener = UnixSocket::new(NAME).dir(dir).bind().unwrap();
-        let plugin = Plugin::new().logging(FileLog::new(root.path().join("logs")));
+        let plugin = Plugin::new().logging(FileLog::new(logs(root.path())));
         let stop = CancellationToken::new();
         tokio::spawn(plugin.server(listener).shutdown_on(stop.clone()).run());
         Self { root, engine, stop }
@@ -201,4 +206,29 @@ async fn bad_log_opts_fail_the_start_in_filelogs_words() {
         ),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_that_cannot_be_made_fails_the_start_with_what_to_check() {
+    let served = Served::writing_to(|root| {
+        std::fs::write(root.join("file"), "").unwrap();
+        root.join("file").join("logs")
+    });
+    let engine = &served.engine;
+    let not_a_dir = served.root.path().join("file");
+    let container = LogContainer::new("web", "busybox");
+    let err = engine
+        .logging()
+        .start(NAME, &container)
+        .await
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "filelog: creating the log directory {}/logs/{}: Not a directory (os error 20) \
+         (check the directory given with --dir, the `logs` mount of the managed plugin: \
+         it must exist and be writable)",
+        not_a_dir.display(),
+        container.info.container_id
+    );
+    assert!(err.contains(&want), "{err}");
 }
