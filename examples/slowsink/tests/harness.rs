@@ -177,3 +177,37 @@ async fn spill_loses_nothing_and_replays_in_order_once_the_receiver_is_back() {
     assert_eq!(receiver.last_line(), line(49_999).trim_end().as_bytes());
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containers_address_log_opt_picks_its_receiver_and_a_bad_one_fails_the_start() {
+    let root = tempfile::tempdir().unwrap();
+    let engine = Engine::for_tests(root.path());
+    let default = Receiver::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let own = Receiver::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let stop = CancellationToken::new();
+    serve(&engine, &default, &policy(Policy::DropOldest, 5), &stop);
+    let address = own.addr().to_string();
+    let container = LogContainer::new("web", "busybox").opt("address", &address);
+    let mut log = engine.logging().start(NAME, &container).await.unwrap();
+    log.write("stdout", b"to my own receiver\n").await.unwrap();
+    log.stop().await.unwrap();
+    assert_eq!(own.wait_for_lines(1, Duration::from_secs(10)).await, 1);
+    assert_eq!(own.last_line(), b"to my own receiver");
+    assert_eq!(default.lines(), 0);
+
+    let container = LogContainer::new("web", "busybox").opt("address", "nowhere");
+    let err = engine
+        .logging()
+        .start(NAME, &container)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "invalid options: option `address` must be an address like 127.0.0.1:22, \
+             got `nowhere`: invalid socket address syntax"
+        ),
+        "{err}"
+    );
+    stop.cancel();
+}
