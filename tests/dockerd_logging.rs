@@ -9,8 +9,8 @@
 //!   with the driver's words.
 //! - `slowsink`: with its TCP receiver paused, a container writing 50 MB of logs still
 //!   exits, `docker rm` and `docker rm -f` return within seconds, and the drop
-//!   counters (its log at the end of logging, its metrics endpoint) add up with what
-//!   the receiver got once resumed.
+//!   counters (its log at the end of a container's logging) add up with what the
+//!   receiver got once resumed.
 //!
 //! It needs root; when dockerd cannot start the tests fail under `CI=true` (or
 //! `DPS_REQUIRE_DOCKERD=1`) and are reported as ignored otherwise.
@@ -479,11 +479,6 @@ fn read_when_resumed(
     closed.fetch_add(1, Ordering::SeqCst);
 }
 
-/// A free loopback port (bound and released).
-fn free_port() -> Result<u16, Failed> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// The counts slowsink logged when the logging of `container` ended, from dockerd's
 /// log (a managed plugin's output is there).
 fn ended_counts(d: &Dockerd, container: &str) -> Option<Vec<(String, u64)>> {
@@ -506,20 +501,6 @@ fn ended_counts(d: &Dockerd, container: &str) -> Option<Vec<(String, u64)>> {
     Some(counts)
 }
 
-/// The sample `name` (without labels) of the Prometheus text at `http://addr/metrics`.
-fn scrape(addr: SocketAddr, name: &str) -> Result<Option<f64>, Failed> {
-    use std::io::Write;
-    let mut conn = TcpStream::connect(addr)?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(conn, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text)?;
-    Ok(text.lines().find_map(|line| {
-        let (key, value) = line.rsplit_once(' ')?;
-        (key == name).then(|| value.parse().ok()).flatten()
-    }))
-}
-
 /// 500,000 lines of 100 bytes: 50 MB.
 const LINES: u64 = 500_000;
 
@@ -529,10 +510,9 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
 ) -> Result<(), Failed> {
     image.ensure(d)?;
     let receiver = PausedReceiver::start()?;
-    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
     let result = (|| -> Result<(), Failed> {
         let args = format!(
-            "args=--address {} --overflow drop-newest --buffer 1048576 --flush-timeout 2 --metrics {metrics}",
+            "args=--address {} --overflow drop-newest --buffer 1048576 --flush-timeout 2",
             receiver.addr
         );
         let plugin = Shared::get(d, "slowsink", &[&args])?;
@@ -586,12 +566,6 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
         let bound = (1 << 20) / (99 + 64) + 256 + 1;
         check(unsent <= bound, || {
             format!("{unsent} unsent, more than {bound}")
-        })?;
-        // The plugin's own metrics say the same (the sum of both containers').
-        let metric = "docker_plugin_log_entries_dropped_total{policy=\"newest\"}";
-        let dropped_metric = scrape(metrics, metric)?;
-        check(dropped_metric.is_some_and(|v| v >= dropped as f64), || {
-            format!("metrics: {metric} {dropped_metric:?}, logged {dropped}")
         })?;
         // Resumed: the receiver reads what was forwarded into its socket, no more.
         receiver.resumed.store(true, Ordering::SeqCst);

@@ -10,11 +10,15 @@
 //! ```text
 //! nc -lk 127.0.0.1 9000 &            # the receiver (stop it with kill -STOP to pause it)
 //! cargo docker-plugin package -p slowsink && docker plugin create slowsink target/docker-plugin/slowsink
-//! docker plugin set slowsink args="--address 127.0.0.1:9000 --overflow drop-newest --metrics 127.0.0.1:9323"
+//! docker plugin set slowsink args="--address 127.0.0.1:9000 --overflow drop-newest"
 //! docker plugin enable slowsink
 //! docker run --log-driver slowsink:latest busybox sh -c 'yes | head -n 1000000'
-//! curl -s 127.0.0.1:9323/metrics | grep docker_plugin_log_entries
+//! # dockerd's log: slowsink: logging ended container=… received=1000000 forwarded=… dropped=…
 //! ```
+//!
+//! Each container's counts are logged when its logging ends, and the plugin's totals
+//! when it exits. (The SDK's `--metrics` endpoint serves the plugin's call metrics,
+//! not yet these counters.)
 //!
 //! Log options (`--log-opt`): `address=IP:PORT`, this container's receiver.
 //!
@@ -67,6 +71,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counters = LogCounters::new();
     let plugin = Plugin::new().logging_with(SlowSink::new(address), policy.options(&counters));
     // Serves until SIGTERM or SIGINT, then removes its socket and spec file.
-    listen.serve(plugin).await?;
+    let served = listen.serve(plugin).await;
+    let totals = counters.snapshot();
+    tracing::info!(
+        received = totals.received,
+        delivered = totals.delivered,
+        dropped_oldest = totals.dropped_oldest,
+        dropped_newest = totals.dropped_newest,
+        spilled = totals.spilled,
+        "slowsink: every container's counts"
+    );
+    served?;
     Ok(())
 }
