@@ -3,7 +3,7 @@
 //! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
 //! which drive the real plugin binary through the harness).
 //!
-//! Templates: `volume` (kinds `directory` and `mount`), `network` and `authz`. The
+//! Templates: `volume` (kinds `directory` and `mount`), `network`, `authz` and `logging`. The
 //! `mount` kind mounts tmpfs and the network template makes bridges, veth pairs and
 //! network namespaces: their tests need root. Under CI=true they fail loudly when not
 //! root; otherwise they are reported as not run. Every generated plugin runs itself as
@@ -186,4 +186,19 @@ fn network_template_generates_a_crate_that_passes_its_own_ci() {
         &[("description", "A test network and IPAM plugin")],
     );
     check_generated(&crate_dir, "network");
+}
+
+#[test]
+fn logging_template_generates_a_crate_that_passes_its_own_ci() {
+    if !cargo_generate_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = generate(
+        dir.path(),
+        "logging",
+        "tpl-log-driver",
+        &[("description", "A test log driver")],
+    );
+    check_generated(&crate_dir, "logging");
 }

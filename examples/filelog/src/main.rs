@@ -1,0 +1,61 @@
+//! `filelog`: a log driver writing each container's lines to JSON-lines files with
+//! size-based rotation, and serving them back to `docker logs` (`--tail`, `--since`,
+//! `--until`, `-f`). `options.rs` holds its `--log-opt`s, `record.rs` a stored line,
+//! `store.rs` the rotated files, `read.rs` reading them back, `driver.rs` the driver
+//! (the library, `lib.rs`); this file is the command line, in the crate's own idioms
+//! (`#[docker_plugin_sdk::main]`, `ListenArgs`).
+//!
+//! ```text
+//! cargo docker-plugin package -p filelog && docker plugin create filelog target/docker-plugin/filelog
+//! mkdir -p /var/lib/filelog && docker plugin enable filelog
+//! docker run --log-driver filelog:latest --log-opt max-size=10m --log-opt max-file=3 busybox echo hi
+//! docker logs --tail 2 CONTAINER
+//! ls /var/lib/filelog/CONTAINER-ID/   # container.log, container.log.1, …
+//! ```
+//!
+//! Log options (`--log-opt`), refused at `docker run` when wrong:
+//!   max-size=SIZE   rotate past SIZE bytes (k, m, g: 1000s; default 20m)
+//!   max-file=N      keep N files, the current one included (default 5)
+//!
+//! Options (`--help`):
+//!   --dir DIR   where the files go, one directory per container (default /logs)
+//!   and the listen flags of every plugin (--name filelog, --socket-dir, …).
+
+use std::path::PathBuf;
+
+use docker_plugin_sdk::Plugin;
+use docker_plugin_sdk::args::{ArgsError, Flags};
+use docker_plugin_sdk::transport::ListenArgs;
+use filelog::driver::FileLog;
+
+/// The listen flags and the directory.
+fn parse_args() -> Result<(ListenArgs, PathBuf), ArgsError> {
+    let usage = format!(
+        "usage: filelog [--dir DIR] {}\n\n  \
+         --dir DIR             where the files go, one directory per container (default /logs)\n{}",
+        ListenArgs::USAGE,
+        ListenArgs::HELP
+    );
+    let mut listen = ListenArgs::new("filelog");
+    let mut dir = PathBuf::from("/logs");
+    let mut flags = Flags::from_env(usage);
+    while let Some(flag) = flags.next_flag()? {
+        match flag.as_str() {
+            "--dir" => dir = flags.value()?.into(),
+            _ => listen.parse_flag(&mut flags)?,
+        }
+    }
+    listen.check()?;
+    Ok((listen, dir))
+}
+
+#[docker_plugin_sdk::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (listen, dir) = parse_args().unwrap_or_else(|err| err.exit("filelog"));
+    tracing::info!(dir = %dir.display(), "writing container logs");
+    // Serves until SIGTERM or SIGINT, then removes its socket and spec file.
+    listen
+        .serve(Plugin::new().logging(FileLog::new(dir)))
+        .await?;
+    Ok(())
+}
