@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use docker_plugin_sdk::client::Client;
 use docker_plugin_sdk::logging::*;
 use docker_plugin_sdk::protocol::Empty;
+use docker_plugin_sdk::telemetry::CallMetrics;
 use docker_plugin_sdk::transport::UnixSocket;
 use docker_plugin_sdk::{CancellationToken, Error, Plugin, Result, Server, async_trait};
 use support::logs::Logs as Captured;
@@ -96,6 +97,8 @@ struct Setup {
     client: Client,
     store: Arc<Store>,
     counters: LogCounters,
+    /// The plugin's call metrics, which serve `counters` too.
+    metrics: CallMetrics,
     stop: CancellationToken,
 }
 
@@ -110,8 +113,10 @@ impl Setup {
         let socket = listener.unix_path().unwrap().to_path_buf();
         let store = Arc::new(Store::default());
         let counters = LogCounters::new();
-        let plugin =
-            Plugin::new().logging_with(Shared(Arc::clone(&store)), options.counters(&counters));
+        let metrics = CallMetrics::new();
+        let plugin = Plugin::new()
+            .logging_with(Shared(Arc::clone(&store)), options.counters(&counters))
+            .call_metrics(&metrics);
         let stop = CancellationToken::new();
         tokio::spawn(
             server(plugin.server(listener))
@@ -123,6 +128,7 @@ impl Setup {
             dir,
             store,
             counters,
+            metrics,
             stop,
         }
     }
@@ -333,7 +339,7 @@ async fn bad_log_options_fail_start_logging_with_the_drivers_words() {
     .unwrap();
 }
 
-async fn never_read(overflow: Overflow) -> (CounterSnapshot, Duration) {
+async fn never_read(overflow: Overflow) -> (CounterSnapshot, Duration, String) {
     let s = Setup::start(
         Options::new()
             .buffer(64 * 1024)
@@ -348,13 +354,13 @@ async fn never_read(overflow: Overflow) -> (CounterSnapshot, Duration) {
     // 2000 lines of 1000 bytes: 2 MB, 30 times what the FIFO and the buffer hold.
     let took = c.write(lines("l", 2000, 1000)).await;
     let stop = s.stop_container(&mut c).await;
-    (s.counters.snapshot(), took.max(stop))
+    (s.counters.snapshot(), took.max(stop), s.metrics.render())
 }
 
 #[tokio::test]
 async fn a_consumer_that_never_reads_never_blocks_the_writer_and_drops_are_counted_exactly() {
     // Each entry weighs its 1000 bytes and 64: 61 fit in 64 KiB.
-    let (newest, took) = never_read(Overflow::DropNewest).await;
+    let (newest, took, served) = never_read(Overflow::DropNewest).await;
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(
         (
@@ -365,7 +371,16 @@ async fn a_consumer_that_never_reads_never_blocks_the_writer_and_drops_are_count
         ),
         (2000, 0, 2000 - 61, 0)
     );
-    let (oldest, took) = never_read(Overflow::DropOldest).await;
+    // What the metrics endpoint serves (`--metrics`): the same counts, after the calls'.
+    for line in [
+        "docker_plugin_log_entries_received_total 2000\n",
+        "docker_plugin_log_entries_dropped_total{policy=\"newest\"} 1939\n",
+        "docker_plugin_log_entries_dropped_total{policy=\"oldest\"} 0\n",
+        "docker_plugin_calls_total{method=\"LogDriver.StartLogging\"} 1\n",
+    ] {
+        assert!(served.contains(line), "{line} not in:\n{served}");
+    }
+    let (oldest, took, _) = never_read(Overflow::DropOldest).await;
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(
         (
@@ -606,4 +621,46 @@ async fn stop_logging_for_an_unknown_fifo_succeeds_and_start_logging_on_a_missin
         err.contains("cannot open the log FIFO") && err.contains("No such file or directory"),
         "{err}"
     );
+}
+
+#[test]
+fn the_log_counters_are_served_once_with_the_call_metrics_of_every_plugin_sharing_them() {
+    let metrics = CallMetrics::new();
+    let counters = LogCounters::new();
+    let store = Arc::new(Store::default());
+    let _first = Plugin::new()
+        .logging_with(
+            Shared(Arc::clone(&store)),
+            Options::new().counters(&counters),
+        )
+        .call_metrics(&metrics)
+        .into_router();
+    let _second = Plugin::new()
+        .call_metrics(&metrics)
+        .logging_with(
+            Shared(Arc::clone(&store)),
+            Options::new().counters(&counters),
+        )
+        .into_router();
+    let text = metrics.render();
+    assert_eq!(
+        text.matches("# TYPE docker_plugin_log_entries_received_total counter")
+            .count(),
+        1,
+        "{text}"
+    );
+    // The default options keep counters of their own, served all the same.
+    let own = CallMetrics::new();
+    let _plugin = Plugin::new()
+        .logging(Shared(store))
+        .call_metrics(&own)
+        .into_router();
+    assert!(
+        own.render()
+            .contains("docker_plugin_log_entries_received_total 0\n")
+    );
+    // A plugin without a log driver serves no log families.
+    let volume_only = CallMetrics::new();
+    let _plugin = Plugin::new().call_metrics(&volume_only).into_router();
+    assert!(!volume_only.render().contains("log_entries"));
 }

@@ -45,7 +45,7 @@ use request::check_head;
 
 use crate::error::Error;
 use crate::protocol::{Activate, ActivateResponse, ErrorKey, Method, SubsystemSpec};
-use crate::telemetry::{CallMetrics, MethodCounters, Readiness};
+use crate::telemetry::{CallMetrics, MethodCounters, Readiness, Section};
 
 /// How long a request body may take to arrive, by default.
 pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,6 +95,8 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
 pub(crate) struct Subsystem {
     spec: &'static SubsystemSpec,
     routes: Vec<(&'static str, ErrorKey, Box<dyn Endpoint>)>,
+    /// What the subsystem counts besides calls, served with the plugin's call metrics.
+    sections: Vec<Arc<dyn Section>>,
 }
 
 impl Subsystem {
@@ -103,7 +105,15 @@ impl Subsystem {
         Self {
             spec,
             routes: Vec::new(),
+            sections: Vec::new(),
         }
+    }
+
+    /// Serves `section` with the plugin's call metrics, when it keeps them
+    /// ([`Plugin::call_metrics`](crate::Plugin::call_metrics)).
+    pub(crate) fn section(mut self, section: Arc<dyn Section>) -> Self {
+        self.sections.push(section);
+        self
     }
 
     /// Serves method `M` with `call(driver, request)`: one JSON reply.
@@ -203,6 +213,11 @@ impl Dispatch {
         let activation = Bytes::from(serde_json::to_vec(&activation).unwrap_or_default());
         let mut routes: Vec<Route> = Vec::new();
         for subsystem in subsystems {
+            if let Some(metrics) = &telemetry.metrics {
+                for section in &subsystem.sections {
+                    metrics.add_section(Arc::clone(section));
+                }
+            }
             let limit = settings.body_limit.unwrap_or(subsystem.spec.body_limit);
             let call_timeout = settings.call_timeout.or(subsystem.spec.call_timeout);
             for (name, error_key, endpoint) in subsystem.routes {

@@ -105,8 +105,9 @@ impl LogCounters {
         self.0.snapshot()
     }
 
-    /// The counters in the Prometheus text format, to serve beside
-    /// [`CallMetrics::render`](crate::telemetry::CallMetrics::render).
+    /// The counters in the Prometheus text format. A plugin that keeps
+    /// [call metrics](crate::Plugin::call_metrics) serves them there already, after
+    /// the call metrics (`--metrics ADDR` of [`ListenArgs`](crate::transport::ListenArgs)).
     pub fn render(&self) -> String {
         let s = self.snapshot();
         let mut text = String::new();
@@ -165,4 +166,14 @@ pub struct CounterSnapshot {
     pub spilled: u64,
     /// Streams that ended on a malformed frame.
     pub malformed: u64,
+}
+
+impl crate::telemetry::Section for LogCounters {
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    fn render(&self) -> String {
+        LogCounters::render(self)
+    }
 }

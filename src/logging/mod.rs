@@ -210,10 +210,12 @@ pub trait Driver: Send + Sync + 'static {
 /// The routes of a log driver, with the SDK's FIFO machinery configured by `options`.
 pub(crate) fn subsystem<D: Driver>(driver: D, options: Options) -> Subsystem {
     let driver = Arc::new(driver);
+    let counters = Arc::new(options.counters.clone());
     let sessions = Arc::new(Sessions::new(options));
     let stop_sessions = Arc::clone(&sessions);
     let read_sessions = Arc::clone(&sessions);
     Subsystem::new(&SUBSYSTEM)
+        .section(counters)
         .route(StartLogging, &driver, move |driver, req| {
             let sessions = Arc::clone(&sessions);
             async move {

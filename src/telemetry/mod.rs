@@ -70,6 +70,19 @@ struct Registry {
     /// metrics are read, never per call.
     methods: Mutex<Vec<Arc<MethodCounters>>>,
     unknown: AtomicU64,
+    /// What a subsystem counts besides calls (a log driver's entries), rendered after
+    /// the call metrics. Locked when a plugin's routes are built and when read.
+    sections: Mutex<Vec<Arc<dyn Section>>>,
+}
+
+/// Metrics a subsystem keeps of its own, served by the metrics endpoint beside the
+/// call metrics (the log driver's [`LogCounters`](crate::logging::LogCounters)).
+pub(crate) trait Section: std::fmt::Debug + Send + Sync {
+    /// Which counters these are: the same key is rendered once, however many plugins
+    /// built with the same [`CallMetrics`] carry it.
+    fn key(&self) -> usize;
+    /// The families, in the Prometheus text format.
+    fn render(&self) -> String;
 }
 
 impl CallMetrics {
@@ -91,6 +104,31 @@ impl CallMetrics {
         let counters = Arc::new(MethodCounters::new(method.to_owned()));
         methods.push(Arc::clone(&counters));
         counters
+    }
+
+    /// Serves `section` with these metrics, once (see [`Section::key`]).
+    pub(crate) fn add_section(&self, section: Arc<dyn Section>) {
+        let mut sections = self
+            .registry
+            .sections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !sections.iter().any(|known| known.key() == section.key()) {
+            sections.push(section);
+        }
+    }
+
+    /// The sections' text, appended to the call metrics.
+    fn render_sections(&self, mut text: String) -> String {
+        let sections = self
+            .registry
+            .sections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for section in sections.iter() {
+            text.push_str(&section.render());
+        }
+        text
     }
 
     /// A request for a path the plugin does not serve.
@@ -123,18 +161,22 @@ impl CallMetrics {
     /// The metrics in the Prometheus text exposition format (version 0.0.4), as the
     /// metrics endpoint serves them.
     pub fn render(&self) -> String {
-        prometheus::render(&self.snapshot(), self.unknown_calls(), None)
+        self.render_sections(prometheus::render(
+            &self.snapshot(),
+            self.unknown_calls(),
+            None,
+        ))
     }
 
     /// [`CallMetrics::render`] with the readiness gauge (`docker_plugin_ready`), as the
     /// endpoint serves them for a plugin built with
     /// [`Plugin::readiness`](crate::Plugin::readiness).
     pub fn render_with_readiness(&self, readiness: &Readiness) -> String {
-        prometheus::render(
+        self.render_sections(prometheus::render(
             &self.snapshot(),
             self.unknown_calls(),
             Some(readiness.is_ready()),
-        )
+        ))
     }
 }
 

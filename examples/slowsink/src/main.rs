@@ -17,8 +17,9 @@
 //! ```
 //!
 //! Each container's counts are logged when its logging ends, and the plugin's totals
-//! when it exits. (The SDK's `--metrics` endpoint serves the plugin's call metrics,
-//! not yet these counters.)
+//! when it exits. With `--metrics ADDR` the plugin-wide counts are also served, after
+//! the call metrics: `docker_plugin_log_entries_dropped_total{policy="newest"}` and its
+//! siblings.
 //!
 //! Log options (`--log-opt`): `address=IP:PORT`, this container's receiver.
 //!
