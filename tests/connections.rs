@@ -236,9 +236,9 @@ async fn slowloris(mut stream: UnixStream) -> Option<usize> {
             return Some(sent);
         }
         let mut probe = [0u8; 1];
-        match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut probe)).await {
-            Ok(Ok(0) | Err(_)) => return Some(sent + 1),
-            Ok(Ok(_)) | Err(_) => {}
+        let probed = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut probe));
+        if let Ok(Ok(0) | Err(_)) = probed.await {
+            return Some(sent + 1);
         }
     }
     None
