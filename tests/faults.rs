@@ -9,7 +9,7 @@
 //!
 //! The tests take turns (`SERIAL`): they count this process's file descriptors and
 //! mounts, which a test running beside them would change.
-#![cfg(all(feature = "harness", feature = "client"))]
+#![cfg(feature = "harness")]
 
 mod support;
 
