@@ -14,22 +14,12 @@ use std::time::Duration;
 use docker_plugin_sdk::transport::Accept;
 use docker_plugin_sdk::{CancellationToken, Plugin};
 use support::logs::Logs;
-use support::server::{Recorder, TestServer, wait_for};
+use support::server::{Recorder, TestServer, read_reply, request, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::Level;
 
 const ID: &str = "b87d7442095999a92b65b3d9691e697b61713829cc0ffd1bb72e4ccd51aa4d6c";
-
-/// A request as dockerd writes it (head and body in one write).
-fn request(method: &str, body: &str) -> String {
-    format!(
-        "POST /{method} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n\
-         Content-Length: {}\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\
-         Accept-Encoding: gzip\r\n\r\n{body}",
-        body.len()
-    )
-}
 
 fn get(name: &str) -> String {
     request("VolumeDriver.Get", &format!("{{\"Name\":\"{name}\"}}\n"))
@@ -43,30 +33,16 @@ async fn get_is_answered(stream: &mut UnixStream, name: &str, what: &str) {
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{what}: {reply}");
 }
 
-/// Reads one reply (head and a body of `Content-Length`), or `None` at EOF.
-async fn read_reply(stream: &mut UnixStream) -> Option<String> {
-    let mut buf = Vec::new();
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .map_or(0, |n| n.trim().parse().unwrap());
-            if buf.len() >= end + 4 + length {
-                return Some(String::from_utf8_lossy(&buf[..end + 4 + length]).into_owned());
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// A connection that sent the head of a Get and the first bytes of its body, then
+/// nothing.
+async fn stalled_body(s: &TestServer) -> UnixStream {
+    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
+    let whole = get("v1");
+    stream
+        .write_all(&whole.as_bytes()[..whole.len() - 8])
+        .await
+        .unwrap();
+    stream
 }
 
 /// True once the server has closed `stream` (within `within`).
@@ -131,13 +107,7 @@ async fn a_body_that_trickles_in_is_answered_408_at_its_deadline() {
         p.body_read_timeout(Duration::from_millis(200))
     })
     .await;
-    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
-    let whole = get("v1");
-    // The head and the first bytes of the body, then nothing.
-    stream
-        .write_all(&whole.as_bytes()[..whole.len() - 8])
-        .await
-        .unwrap();
+    let mut stream = stalled_body(&s).await;
     let reply = tokio::time::timeout(Duration::from_secs(5), read_reply(&mut stream))
         .await
         .expect("no answer to a stalled body")
@@ -265,12 +235,7 @@ async fn silent_slow_header_and_slow_body_clients_at_the_cap_give_way_to_a_real_
         silent.push(UnixStream::connect(&s.socket).await.unwrap());
     }
     let loris = tokio::spawn(slowloris(UnixStream::connect(&s.socket).await.unwrap()));
-    let mut stalled = UnixStream::connect(&s.socket).await.unwrap();
-    let whole = get("v1");
-    stalled
-        .write_all(&whole.as_bytes()[..whole.len() - 8])
-        .await
-        .unwrap();
+    let mut stalled = stalled_body(&s).await;
     // dockerd's call, on a fifth connection: it waits for a slot, and gets one once the
     // deadlines have closed the slow clients.
     let mut dockerd = UnixStream::connect(&s.socket).await.unwrap();

@@ -31,7 +31,8 @@ use docker_plugin_sdk::volume::{self, MountRequest, UnmountRequest};
 use docker_plugin_sdk::{CancellationToken, Plugin, Result, async_trait};
 use serde_json::Value;
 use support::process::{example_binary, package_binary};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::server::{read_reply, request};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 /// One test at a time: they count this process's descriptors and mounts.
@@ -113,39 +114,6 @@ async fn start_localvol(root: &Path, socket_dir: &Path, name: &str, log: PathBuf
         .unwrap()
 }
 
-/// A request as dockerd writes it (head and body in one write).
-fn request(method: &str, body: &str) -> String {
-    format!(
-        "POST /{method} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n\
-         Content-Length: {}\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\
-         Accept-Encoding: gzip\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// Reads one reply: its status line and its body (of `Content-Length` bytes).
-async fn read_reply(stream: &mut UnixStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .map_or(0, |n| n.trim().parse().unwrap());
-            if buf.len() >= end + 4 + length {
-                let status = head.lines().next().unwrap_or_default().to_owned();
-                let body = buf[end + 4..end + 4 + length].to_vec();
-                buf.drain(..end + 4 + length);
-                return (status, body);
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the plugin closed a connection mid-reply");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 const CONNECTIONS: usize = 256;
 const CALLS: usize = 10_000;
 
@@ -154,19 +122,19 @@ const CALLS: usize = 10_000;
 /// every answer checked. Returns the number of correct answers.
 async fn soak_connection(socket: PathBuf, first: usize, calls: usize) -> usize {
     let mut stream = UnixStream::connect(&socket).await.unwrap();
-    let mut buf = Vec::new();
     let mut answered = 0;
     for _ in (first..calls).step_by(CONNECTIONS) {
         stream
             .write_all(request("IpamDriver.GetDefaultAddressSpaces", "").as_bytes())
             .await
             .unwrap();
-        let (status, body) = read_reply(&mut stream, &mut buf).await;
-        let body = String::from_utf8_lossy(&body);
-        assert_eq!(status, "http/1.1 200 ok", "{body}");
-        assert_eq!(
-            body,
-            r#"{"LocalDefaultAddressSpace":"local","GlobalDefaultAddressSpace":"global"}"#
+        let reply = read_reply(&mut stream).await.expect("the plugin hung up");
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(
+            reply.ends_with(
+                "\r\n\r\n{\"LocalDefaultAddressSpace\":\"local\",\"GlobalDefaultAddressSpace\":\"global\"}"
+            ),
+            "{reply}"
         );
         answered += 1;
     }
@@ -246,6 +214,15 @@ fn ten_thousand_calls_over_256_connections_are_all_answered_and_memory_returns_t
     });
 }
 
+/// An engine rooted in `dir/engine` (dockerd's retry, fast), and its legacy plugin
+/// socket directory, created.
+fn engine_in(dir: &Path) -> (Engine, PathBuf) {
+    let engine = Engine::for_tests(dir.join("engine"));
+    let sockets = engine.discovery().socket_dir.clone();
+    std::fs::create_dir_all(&sockets).unwrap();
+    (engine, sockets)
+}
+
 /// The outcome of every call the workers of [`burst`] made.
 #[derive(Default)]
 struct Outcomes {
@@ -295,6 +272,17 @@ where
             })
         })
         .collect()
+}
+
+/// Waits for the workers of [`burst`], then takes their outcomes.
+async fn joined(workers: Vec<tokio::task::JoinHandle<()>>, outcomes: &Mutex<Outcomes>) -> Outcomes {
+    for worker in workers {
+        tokio::time::timeout(HANG_GUARD, worker)
+            .await
+            .expect("hang guard")
+            .unwrap();
+    }
+    std::mem::take(&mut *outcomes.lock().unwrap())
 }
 
 /// SIGKILLs `plugin` once `ready` holds, while the workers still call it, then starts
@@ -389,13 +377,7 @@ fn a_volume_plugin_killed_mid_create_and_mid_mount_restarts_with_consistent_stat
             "the restarted plugin serves no Create"
         );
         stop.store(true, Ordering::SeqCst);
-        for worker in workers {
-            tokio::time::timeout(HANG_GUARD, worker)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        let created = std::mem::take(&mut *created.lock().unwrap());
+        let created = joined(workers, &created).await;
         // The kill landed mid-call: some calls lost their connection (dockerd's retry of a
         // written request sends an empty body, which the new process refuses).
         let cut = engine.calls().take();
@@ -481,13 +463,7 @@ fn a_volume_plugin_killed_mid_create_and_mid_mount_restarts_with_consistent_stat
             start(3),
         )
         .await;
-        for worker in workers {
-            tokio::time::timeout(HANG_GUARD, worker)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        let mounted = std::mem::take(&mut *mounted.lock().unwrap());
+        let mounted = joined(workers, &mounted).await;
         assert_eq!(mounted.ok.len() + mounted.failed.len(), total);
         let cut_mounts = engine
             .calls()
@@ -680,9 +656,7 @@ fn ended_counts(log: &str, container: &str) -> Option<BTreeMap<String, u64>> {
 fn a_log_driver_killed_mid_stream_is_not_restarted_and_leaves_no_fifo_reader() {
     serial(async {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::for_tests(dir.path().join("engine"));
-        let sockets = engine.discovery().socket_dir.clone();
-        std::fs::create_dir_all(&sockets).unwrap();
+        let (engine, sockets) = engine_in(dir.path());
         let fds_before = fds("self").len();
         let receiver = Receiver::start(true);
         let flags = ["--flush-timeout", "1"];
@@ -792,9 +766,7 @@ fn a_log_driver_killed_mid_stream_is_not_restarted_and_leaves_no_fifo_reader() {
 fn a_log_driver_with_a_stuck_receiver_fed_at_full_rate_never_blocks_and_stays_bounded() {
     serial(async {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::for_tests(dir.path().join("engine"));
-        let sockets = engine.discovery().socket_dir.clone();
-        std::fs::create_dir_all(&sockets).unwrap();
+        let (engine, sockets) = engine_in(dir.path());
         // The receiver takes the connection and reads nothing until the end.
         let receiver = Receiver::start(false);
         const BUFFER: u64 = 1 << 20;
