@@ -3,7 +3,9 @@
 //! in, idle connections past their timeout, more connections than the limit, a
 //! listener that keeps failing) cannot hold the server; and shutdown's drain fits in
 //! dockerd's 10 s between SIGTERM and SIGKILL. (That idle connections are kept for
-//! minutes by default is tested on the connection timer, in `server/idle.rs`.)
+//! minutes by default is tested on the connection timer, in `server/idle.rs`.) All of
+//! them at once, every slot taken: the deadlines free the slots and dockerd's call is
+//! answered.
 
 mod support;
 
@@ -12,22 +14,12 @@ use std::time::Duration;
 use docker_plugin_sdk::transport::Accept;
 use docker_plugin_sdk::{CancellationToken, Plugin};
 use support::logs::Logs;
-use support::server::{Recorder, TestServer, wait_for};
+use support::server::{Recorder, TestServer, read_reply, request, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::Level;
 
 const ID: &str = "b87d7442095999a92b65b3d9691e697b61713829cc0ffd1bb72e4ccd51aa4d6c";
-
-/// A request as dockerd writes it (head and body in one write).
-fn request(method: &str, body: &str) -> String {
-    format!(
-        "POST /{method} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n\
-         Content-Length: {}\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\
-         Accept-Encoding: gzip\r\n\r\n{body}",
-        body.len()
-    )
-}
 
 fn get(name: &str) -> String {
     request("VolumeDriver.Get", &format!("{{\"Name\":\"{name}\"}}\n"))
@@ -41,30 +33,16 @@ async fn get_is_answered(stream: &mut UnixStream, name: &str, what: &str) {
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{what}: {reply}");
 }
 
-/// Reads one reply (head and a body of `Content-Length`), or `None` at EOF.
-async fn read_reply(stream: &mut UnixStream) -> Option<String> {
-    let mut buf = Vec::new();
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .map_or(0, |n| n.trim().parse().unwrap());
-            if buf.len() >= end + 4 + length {
-                return Some(String::from_utf8_lossy(&buf[..end + 4 + length]).into_owned());
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// A connection that sent the head of a Get and the first bytes of its body, then
+/// nothing.
+async fn stalled_body(s: &TestServer) -> UnixStream {
+    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
+    let whole = get("v1");
+    stream
+        .write_all(&whole.as_bytes()[..whole.len() - 8])
+        .await
+        .unwrap();
+    stream
 }
 
 /// True once the server has closed `stream` (within `within`).
@@ -129,13 +107,7 @@ async fn a_body_that_trickles_in_is_answered_408_at_its_deadline() {
         p.body_read_timeout(Duration::from_millis(200))
     })
     .await;
-    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
-    let whole = get("v1");
-    // The head and the first bytes of the body, then nothing.
-    stream
-        .write_all(&whole.as_bytes()[..whole.len() - 8])
-        .await
-        .unwrap();
+    let mut stream = stalled_body(&s).await;
     let reply = tokio::time::timeout(Duration::from_secs(5), read_reply(&mut stream))
         .await
         .expect("no answer to a stalled body")
@@ -220,6 +192,85 @@ async fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
         .expect("still waiting after a slot was freed")
         .unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    s.shutdown().await.unwrap();
+}
+
+/// A slowloris: the head of a request that never ends (a header padded without end),
+/// one byte every 50 ms. Returns how many bytes went in before the server closed the
+/// connection, or `None` if it was still open when the bytes ran out.
+async fn slowloris(mut stream: UnixStream) -> Option<usize> {
+    let mut head = b"POST /VolumeDriver.Get HTTP/1.1\r\nHost: \r\nX-Pad: ".to_vec();
+    head.resize(head.len() + 400, b'a');
+    for (sent, byte) in head.iter().enumerate() {
+        if stream.write_all(&[*byte]).await.is_err() {
+            return Some(sent);
+        }
+        let mut probe = [0u8; 1];
+        let probed = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut probe));
+        if let Ok(Ok(0) | Err(_)) = probed.await {
+            return Some(sent + 1);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn silent_slow_header_and_slow_body_clients_at_the_cap_give_way_to_a_real_call() {
+    // Every slot taken by a client that will not finish: two silent connections, a
+    // slowloris that keeps sending its head a byte at a time past the head deadline,
+    // and a body that stalls.
+    let s = TestServer::start_with(
+        Recorder::default(),
+        |p| p.body_read_timeout(Duration::from_millis(300)),
+        |server| {
+            server
+                .header_read_timeout(Duration::from_millis(300))
+                .idle_timeout(Duration::from_millis(1500))
+                .max_connections(4)
+        },
+    )
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(UnixStream::connect(&s.socket).await.unwrap());
+    }
+    let loris = tokio::spawn(slowloris(UnixStream::connect(&s.socket).await.unwrap()));
+    let mut stalled = stalled_body(&s).await;
+    // dockerd's call, on a fifth connection: it waits for a slot, and gets one once the
+    // deadlines have closed the slow clients.
+    let mut dockerd = UnixStream::connect(&s.socket).await.unwrap();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        get_is_answered(
+            &mut dockerd,
+            "real",
+            "a call behind clients that never finish",
+        ),
+    )
+    .await;
+    assert!(answered.is_ok(), "the slow clients held every slot");
+    // The slowloris was closed while it still sent bytes: a head that trickles in does
+    // not push its deadline back (300 ms is 6 of its bytes; 400 are never sent).
+    let sent = tokio::time::timeout(Duration::from_secs(30), loris)
+        .await
+        .expect("hang guard")
+        .unwrap();
+    assert!(
+        sent.is_some_and(|n| n < 100),
+        "the slowloris was not closed in time: {sent:?}"
+    );
+    let reply = read_reply(&mut stalled)
+        .await
+        .expect("no 408 to the stalled body");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    // The silent ones go at the idle timeout.
+    for mut stream in silent {
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(5)).await,
+            "a silent connection stays open"
+        );
+    }
+    assert_eq!(s.driver.calls(), ["Get real"]);
     s.shutdown().await.unwrap();
 }
 

@@ -5,7 +5,8 @@
 //! 1 MiB reaches the policy without its body, as dockerd 20.10 sends it; the plugin
 //! killed makes dockerd refuse every call (fail closed) and its restart restores
 //! service; a policy that outlasts the SDK's deadline makes dockerd refuse that call
-//! (fail closed) while the next ones are answered; and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
+//! (fail closed) while the next ones are answered; 256 concurrent API calls are each
+//! answered as the policy decides (none refused by overload); and the managed plugin `cargo docker-plugin package -p opaauthz` makes,
 //! enabled, then named by a restarted dockerd (`--authorization-plugin=NAME:latest`).
 //!
 //! An authorization plugin is a daemon flag, and a dockerd takes seconds to start and
@@ -321,6 +322,96 @@ fn a_killed_plugin_fails_closed_and_its_restart_restores_service(
     })
 }
 
+/// One raw API call over dockerd's unix socket (`Connection: close`): its status and
+/// body.
+fn api_call(socket: &Path, request: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("writing: {e}"))?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| format!("reading: {e}"))?;
+    let status = reply
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {reply:?}"))?;
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    Ok((status, body.to_owned()))
+}
+
+/// 256 Engine API calls at once (`GET /_ping`, `/version`, `/containers/json`, and
+/// every 32nd a privileged create the policy denies), each on its own connection:
+/// every allowed one is answered 200 and every denied one 403 in dockerd's words; an
+/// overloaded plugin would fail some closed (a 500, or a 403 for an allowed call).
+fn concurrent_api_calls_are_each_decided_by_the_policy(shared: &Shared) -> Result<(), Failed> {
+    shared.setup()?.run(|s| {
+        let socket = PathBuf::from(s.d.host().trim_start_matches("unix://"));
+        let create = format!(r#"{{"Image":"{NO_IMAGE}","HostConfig":{{"Privileged":true}}}}"#);
+        let requests: Vec<(bool, String)> = (0..256)
+            .map(|n| {
+                let get = |path: &str| {
+                    format!("GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+                };
+                match n % 32 {
+                    0 => (
+                        false,
+                        format!(
+                            "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\n\
+                             Content-Type: application/json\r\nContent-Length: {}\r\n\
+                             Connection: close\r\n\r\n{create}",
+                            create.len()
+                        ),
+                    ),
+                    k if k % 3 == 0 => (true, get("/_ping")),
+                    k if k % 3 == 1 => (true, get("/v1.41/version")),
+                    _ => (true, get("/v1.41/containers/json")),
+                }
+            })
+            .collect();
+        let threads: Vec<_> = requests
+            .into_iter()
+            .map(|(allowed, request)| {
+                let socket = socket.clone();
+                std::thread::spawn(move || (allowed, api_call(&socket, &request)))
+            })
+            .collect();
+        let denied = format!(
+            "authorization denied by plugin {}: {REJECTED}",
+            s.plugin.name
+        );
+        let (mut ok, mut refused) = (0, 0);
+        for thread in threads {
+            let (allowed, reply) = thread.join().map_err(|_| "a caller panicked")?;
+            let (status, body) = reply?;
+            match allowed {
+                true => check(status == 200, || {
+                    format!("an allowed call got {status}: {body}")
+                })?,
+                false => check(status == 403 && body.contains(&denied), || {
+                    format!("the privileged create got {status}: {body}")
+                })?,
+            }
+            match allowed {
+                true => ok += 1,
+                false => refused += 1,
+            }
+        }
+        check((ok, refused) == (248, 8), || {
+            format!("{ok} allowed, {refused} denied")
+        })
+    })
+}
+
 /// A policy that takes far longer than the SDK's 5 s authz deadline for any call on a
 /// path naming `dps-slow` (400 million combinations, none matching), and is quick for
 /// the rest.
@@ -479,6 +570,10 @@ fn main() {
         (
             "a_killed_plugin_fails_closed_and_its_restart_restores_service",
             Ok(a_killed_plugin_fails_closed_and_its_restart_restores_service),
+        ),
+        (
+            "concurrent_api_calls_are_each_decided_by_the_policy",
+            Ok(concurrent_api_calls_are_each_decided_by_the_policy),
         ),
         (
             "a_policy_that_times_out_fails_closed",

@@ -29,6 +29,8 @@ struct Connections {
     next_id: u64,
     /// Every connection still open, with its task's waker once it has been polled.
     wakers: HashMap<u64, Option<Waker>>,
+    /// The most connections open at once since memory was last trimmed.
+    peak: usize,
 }
 
 impl Drain {
@@ -100,6 +102,7 @@ impl Tracked {
         let id = connections.next_id;
         connections.next_id += 1;
         connections.wakers.insert(id, None);
+        connections.peak = connections.peak.max(connections.wakers.len());
         drop(connections);
         Self {
             drain: Arc::clone(drain),
@@ -134,8 +137,16 @@ impl Drop for Tracked {
         let mut connections = self.drain.connections();
         connections.wakers.remove(&self.id);
         if connections.wakers.is_empty() {
+            let burst = std::mem::take(&mut connections.peak) >= super::trim::BURST;
+            if burst {
+                // The table of a burst's connections goes too.
+                connections.wakers.shrink_to_fit();
+            }
             drop(connections);
             self.drain.idle.notify_waiters();
+            if burst {
+                super::trim::release_free_memory();
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ mod drain;
 mod idle;
 mod metrics;
 mod signal;
+mod trim;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -185,3 +185,39 @@ pub async fn wait_for(what: &str, condition: impl Fn() -> bool) {
     }
     panic!("{what}: not within 5 s");
 }
+
+/// A request as dockerd writes it (head and body in one write).
+pub fn request(method: &str, body: &str) -> String {
+    format!(
+        "POST /{method} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n\
+         Content-Length: {}\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\
+         Accept-Encoding: gzip\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads one reply (head and a body of `Content-Length`), or `None` at EOF.
+pub async fn read_reply(stream: &mut tokio::net::UnixStream) -> Option<String> {
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            if buf.len() >= end + 4 + length {
+                return Some(String::from_utf8_lossy(&buf[..end + 4 + length]).into_owned());
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match tokio::io::AsyncReadExt::read(stream, &mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

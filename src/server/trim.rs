@@ -1,0 +1,27 @@
+//! Gives the memory a burst of connections used back to the system once they have all
+//! closed. glibc's malloc keeps what is freed in its arenas unless it lies at the top
+//! of a heap, and the buffers of hundreds of connections, freed in any order, mostly
+//! do not: 10,000 calls over 256 connections left poolipam 3.2 MiB above its idle RSS
+//! (7.9 MiB), free memory that `malloc_trim(0)` returns: 0.4 to 0.7 MiB above with it
+//! (`tests/faults.rs`).
+//! Trimming walks every arena, so it runs only after a burst: when the last connection
+//! closes and at least [`BURST`] were open at once since the last trim, not after each
+//! call of a client that opens a connection per call.
+
+/// How many connections open at once make a burst worth trimming after.
+pub(super) const BURST: usize = 16;
+
+/// Returns the free memory of glibc's arenas to the system (a no-op elsewhere).
+pub(super) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            // glibc's `int malloc_trim(size_t pad)` (malloc.h).
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: takes no pointer; glibc walks its own arenas under their locks.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
