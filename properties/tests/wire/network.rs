@@ -9,6 +9,8 @@ use docker_plugin_sdk::network::{
     InterfaceName, IpamData, JoinRequest, JoinResponse, NetworkRequest, NodeDiscovery, Options,
     ProgramExternalConnectivityRequest, Scope, StaticRoute,
 };
+use std::collections::HashMap;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -110,52 +112,39 @@ fn go_pools(pools: &[IpamData]) -> Value {
     pools.iter().map(go_ipam_data).collect()
 }
 
-impl Wire for CreateNetworkRequest {
-    const OPAQUE: &'static [&'static str] = &["Options"];
-    fn strategy() -> BoxedStrategy<Self> {
-        (name(), options(), pools(), pools())
-            .prop_map(
-                |(network_id, options, ipv4_data, ipv6_data)| CreateNetworkRequest {
-                    network_id,
-                    options,
-                    ipv4_data,
-                    ipv6_data,
-                },
-            )
-            .boxed()
-    }
-    fn go(&self) -> Value {
-        json!({
-            "NetworkID": self.network_id,
-            "Options": self.options.0,
-            "IPv4Data": go_pools(&self.ipv4_data),
-            "IPv6Data": go_pools(&self.ipv6_data),
-        })
-    }
+/// CreateNetwork and AllocateNetwork: the same fields, their options of two types.
+macro_rules! network_with_pools {
+    ($ty:ident, $options:expr, $go_options:expr) => {
+        impl Wire for $ty {
+            const OPAQUE: &'static [&'static str] = &["Options"];
+            fn strategy() -> BoxedStrategy<Self> {
+                (name(), $options, pools(), pools())
+                    .prop_map(|(network_id, options, ipv4_data, ipv6_data)| $ty {
+                        network_id,
+                        options,
+                        ipv4_data,
+                        ipv6_data,
+                    })
+                    .boxed()
+            }
+            fn go(&self) -> Value {
+                json!({
+                    "NetworkID": self.network_id,
+                    "Options": $go_options(&self.options),
+                    "IPv4Data": go_pools(&self.ipv4_data),
+                    "IPv6Data": go_pools(&self.ipv6_data),
+                })
+            }
+        }
+    };
 }
-
-impl Wire for AllocateNetworkRequest {
-    fn strategy() -> BoxedStrategy<Self> {
-        (name(), string_map(), pools(), pools())
-            .prop_map(
-                |(network_id, options, ipv4_data, ipv6_data)| AllocateNetworkRequest {
-                    network_id,
-                    options,
-                    ipv4_data,
-                    ipv6_data,
-                },
-            )
-            .boxed()
-    }
-    fn go(&self) -> Value {
-        json!({
-            "NetworkID": self.network_id,
-            "Options": object(&self.options),
-            "IPv4Data": go_pools(&self.ipv4_data),
-            "IPv6Data": go_pools(&self.ipv6_data),
-        })
-    }
-}
+network_with_pools!(CreateNetworkRequest, options(), |o: &Options| {
+    Value::Object(o.0.clone())
+});
+network_with_pools!(AllocateNetworkRequest, string_map(), |o: &HashMap<
+    String,
+    String,
+>| object(o));
 
 impl Wire for AllocateNetworkResponse {
     fn strategy() -> BoxedStrategy<Self> {
