@@ -160,7 +160,7 @@ async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "error creating logger: memlog: LogDriver.StartLogging: unknown log option \"max-sise\" (HTTP 500)"
+        "error creating logger: memlog: LogDriver.StartLogging: unknown log option \"max-sise\""
     );
     let dir = s.dir.path().join("run/docker/logging");
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);

@@ -2,7 +2,8 @@
 //! a managed plugin from its rootfs: dockerd's behaviour (moby v20.10.24
 //! `daemon/metrics.go`, `daemon/metrics_unix.go`): the engine's metrics socket bound
 //! read-only at `/run/docker/metrics.sock`, StartMetrics at every enable and after a
-//! crash restart (a SIGKILL), none at disable, StopMetrics only at the engine's shutdown; the
+//! crash restart (a SIGKILL) and at the engine's restart, none at disable, StopMetrics
+//! only at the engine's shutdown (and so at its restart); the
 //! container actions the engine performs show in the scrape the plugin exports.
 
 mod support;
@@ -47,13 +48,12 @@ fn started(scrape: &Scrape) -> Option<f64> {
     )
 }
 
-#[tokio::test]
-async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_only_at_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export");
+/// The `metricsexport` bundle under `dir`, exporting to `<dir>/export`.
+fn collector(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let export = dir.join("export");
     std::fs::create_dir(&export).unwrap();
     let bundle = packaged(
-        &dir.path().join("bundle"),
+        &dir.join("bundle"),
         &json!({
             "entrypoint": ["/metricsexport", "--name", "mx", "--out", "/export", "--interval", "1"],
             "interface": {"socket": "mx.sock", "types": ["docker.metricscollector/1.0"]},
@@ -64,6 +64,13 @@ async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_o
         "/metricsexport",
         &["/export"],
     );
+    (bundle, export)
+}
+
+#[tokio::test]
+async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_only_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, export) = collector(dir.path());
     let engine = Engine::for_tests(dir.path().join("root"));
     engine.plugins().create("mx", &bundle).await.unwrap();
     engine.plugins().enable("mx").await.unwrap();
@@ -116,4 +123,40 @@ async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_o
         ]
     );
     assert!(!dir.path().join("root/run/docker/metrics.sock").exists());
+}
+
+#[tokio::test]
+async fn an_engine_restart_stops_an_enabled_collector_and_starts_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, export) = collector(dir.path());
+    let engine = Engine::for_tests(dir.path().join("root"));
+    engine.plugins().create("mx", &bundle).await.unwrap();
+    engine.plugins().enable("mx").await.unwrap();
+    let pid = engine.plugins().inspect("mx").unwrap().pid.unwrap();
+    exported(&export, "engine.prom", |s| started(s) == Some(1.0)).await;
+    engine.calls().take_methods();
+
+    // dockerd's restart: StopMetrics at its shutdown, the plugin stopped, then enabled
+    // again at its start with StartMetrics (moby v20.10.24 `plugin/manager.go`
+    // `reload`, `daemon/metrics.go`).
+    engine.restart().await.unwrap();
+    assert_eq!(
+        starts(&engine),
+        [
+            "MetricsCollector.StopMetrics",
+            "MetricsCollector.StartMetrics"
+        ]
+    );
+    let info = engine.plugins().inspect("mx").unwrap();
+    assert!(info.enabled, "{info:?}");
+    assert_ne!(info.pid, Some(pid), "the plugin was not started again");
+    // The new process reads the engine's endpoint, bound again.
+    std::fs::remove_file(export.join("engine.prom")).unwrap();
+    exported(&export, "engine.prom", |s| started(s).is_some()).await;
+    // A disabled collector stays disabled across a restart.
+    engine.plugins().disable("mx", false).await.unwrap();
+    engine.calls().take_methods();
+    engine.restart().await.unwrap();
+    assert_eq!(starts(&engine), Vec::<String>::new());
+    assert!(!engine.plugins().inspect("mx").unwrap().enabled);
 }

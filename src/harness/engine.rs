@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::authz::Authz;
 use super::calls::CallLog;
 use super::containers::Containers;
+use super::error::HarnessError;
 use super::logging::Logging;
 use super::metrics::Metrics;
 use super::network::Networks;
@@ -145,6 +146,23 @@ impl Engine {
     /// the engine is dropped.
     pub async fn shutdown(&self) {
         self.metrics.shutdown().await;
+    }
+
+    /// The daemon restarts without `--live-restore`, as far as its plugins see it:
+    /// [`Engine::shutdown`] (StopMetrics), every enabled managed plugin stopped, then
+    /// each enabled again in creation order, its start hooks run as at `docker plugin
+    /// enable`: a metrics collector gets StartMetrics again, a network driver is asked
+    /// its capabilities (moby v20.10.24 `plugin/manager.go` `Shutdown` and `reload`,
+    /// `plugin/manager_linux.go` `pluginPostStart`; `daemon/daemon.go` registers the
+    /// metrics handler before the plugin manager restores the plugins). The engine's
+    /// own state (volumes, networks, containers) and the legacy plugins it activated
+    /// are kept.
+    ///
+    /// Fails with the first plugin that does not start again; the plugins after it
+    /// stay disabled.
+    pub async fn restart(&self) -> Result<(), HarnessError> {
+        self.shutdown().await;
+        self.plugins.restart_enabled().await
     }
 
     /// Containers, as far as they reach plugins: `docker create/start/stop/cp/rm/run`.

@@ -49,8 +49,10 @@ pub enum HarnessError {
         /// Why.
         source: Box<HarnessError>,
     },
-    /// A call to the plugin failed (after dockerd's retries, for transport errors).
-    #[error("{plugin}: {source}")]
+    /// A call to the plugin failed (after dockerd's retries, for transport errors). A
+    /// plugin's error reads as dockerd prints it: `METHOD: MESSAGE`, without the HTTP
+    /// status the [`client`](crate::client) adds (see [`HarnessError::Remote`]).
+    #[error("{plugin}: {}", dockerd_words(source))]
     Call {
         /// The plugin.
         plugin: String,
@@ -332,6 +334,19 @@ pub enum HarnessError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+/// A failed call as dockerd words it: a plugin's answered error as `pkg/plugins`'
+/// `statusError` prints it, `METHOD: MESSAGE` with no HTTP status (moby v20.10.24
+/// `pkg/plugins/errors.go`; each subsystem's proxy passes it on as is), any other
+/// failure (connection, timeout, bad reply) in the client's words.
+fn dockerd_words(source: &ClientError) -> String {
+    match source {
+        ClientError::Plugin {
+            method, message, ..
+        } => format!("{method}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 impl HarnessError {

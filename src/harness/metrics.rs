@@ -7,8 +7,9 @@
 //!   start as dockerd's `init` makes them) and `engine_daemon_engine_info`.
 //! - A managed plugin of type `docker.metricscollector/1.0` gets that socket bound
 //!   read-only at `/run/docker/metrics.sock`, and `StartMetrics` each time its socket
-//!   comes up: at enable and after a crash restart (dockerd also sends it at its own
-//!   start; the harness has no restart of its own). An error is only logged.
+//!   comes up: at enable, after a crash restart, and when the engine restarts with
+//!   the collector enabled ([`Engine::restart`](super::Engine::restart), dockerd's own
+//!   start). An error is only logged.
 //! - `StopMetrics` is sent to every enabled collector only at the engine's shutdown
 //!   ([`Engine::shutdown`](super::Engine::shutdown)), never at `plugin disable`; its
 //!   reply is not read.

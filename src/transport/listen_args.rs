@@ -3,7 +3,9 @@
 //! `--tcp` with `--spec-dir` (TCP, found by dockerd through a `.spec` file), and
 //! `--systemd` (socket activation), and `--metrics` (the plugin's own call metrics, on
 //! an address of their own). A binary adds its own flags around them with
-//! [`Flags`](crate::args::Flags), and serves with [`ListenArgs::serve`].
+//! [`Flags`](crate::args::Flags) (or, when it takes just one setting such as `--dir
+//! DIR`, reads it with [`ListenArgs::parse_with`] and a [`ValueFlag`](super::ValueFlag)),
+//! and serves with [`ListenArgs::serve`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

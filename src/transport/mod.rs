@@ -11,6 +11,7 @@ mod systemd;
 #[cfg(feature = "tls")]
 mod tls;
 mod unix;
+mod value_flag;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,6 +22,7 @@ pub use listen_args::ListenArgs;
 pub(crate) use systemd::{notify_ready, notify_stopping};
 pub(crate) use unix::{BoundUnix, validate_name};
 pub use unix::{DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_MODE, UnixSocket};
+pub use value_flag::ValueFlag;
 
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

@@ -26,33 +26,21 @@ mod provider;
 use std::path::PathBuf;
 
 use docker_plugin_sdk::Plugin;
-use docker_plugin_sdk::args::{ArgsError, Flags};
-use docker_plugin_sdk::transport::ListenArgs;
+use docker_plugin_sdk::transport::{ListenArgs, ValueFlag};
 
-/// The listen flags and the directory.
-fn parse_args() -> Result<(ListenArgs, PathBuf), ArgsError> {
-    let usage = format!(
-        "usage: dirsecrets [--dir DIR] {}\n\n  \
-         --dir DIR             the directory of secret files (default /secrets)\n{}",
-        ListenArgs::USAGE,
-        ListenArgs::HELP
-    );
-    let mut listen = ListenArgs::new("dirsecrets");
-    let mut dir = PathBuf::from("/secrets");
-    let mut flags = Flags::from_env(usage);
-    while let Some(flag) = flags.next_flag()? {
-        match flag.as_str() {
-            "--dir" => dir = flags.value()?.into(),
-            _ => listen.parse_flag(&mut flags)?,
-        }
-    }
-    listen.check()?;
-    Ok((listen, dir))
-}
+/// The directory flag, beside the listen flags.
+const DIR: ValueFlag = ValueFlag {
+    flag: "--dir",
+    value: "DIR",
+    help: "the directory of secret files",
+    default: "/secrets",
+};
 
 #[docker_plugin_sdk::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (listen, dir) = parse_args().unwrap_or_else(|err| err.exit("dirsecrets"));
+    let (listen, dir) =
+        ListenArgs::from_env_with("dirsecrets", &DIR).unwrap_or_else(|err| err.exit("dirsecrets"));
+    let dir = PathBuf::from(dir);
     tracing::info!(dir = %dir.display(), "serving secrets");
     let (listener, spec) = listen.bind()?;
     let mut server = Plugin::new()

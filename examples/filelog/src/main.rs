@@ -24,34 +24,22 @@
 use std::path::PathBuf;
 
 use docker_plugin_sdk::Plugin;
-use docker_plugin_sdk::args::{ArgsError, Flags};
-use docker_plugin_sdk::transport::ListenArgs;
+use docker_plugin_sdk::transport::{ListenArgs, ValueFlag};
 use filelog::driver::FileLog;
 
-/// The listen flags and the directory.
-fn parse_args() -> Result<(ListenArgs, PathBuf), ArgsError> {
-    let usage = format!(
-        "usage: filelog [--dir DIR] {}\n\n  \
-         --dir DIR             where the files go, one directory per container (default /logs)\n{}",
-        ListenArgs::USAGE,
-        ListenArgs::HELP
-    );
-    let mut listen = ListenArgs::new("filelog");
-    let mut dir = PathBuf::from("/logs");
-    let mut flags = Flags::from_env(usage);
-    while let Some(flag) = flags.next_flag()? {
-        match flag.as_str() {
-            "--dir" => dir = flags.value()?.into(),
-            _ => listen.parse_flag(&mut flags)?,
-        }
-    }
-    listen.check()?;
-    Ok((listen, dir))
-}
+/// The directory flag, beside the listen flags.
+const DIR: ValueFlag = ValueFlag {
+    flag: "--dir",
+    value: "DIR",
+    help: "where the files go, one directory per container",
+    default: "/logs",
+};
 
 #[docker_plugin_sdk::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (listen, dir) = parse_args().unwrap_or_else(|err| err.exit("filelog"));
+    let (listen, dir) =
+        ListenArgs::from_env_with("filelog", &DIR).unwrap_or_else(|err| err.exit("filelog"));
+    let dir = PathBuf::from(dir);
     tracing::info!(dir = %dir.display(), "writing container logs");
     // Serves until SIGTERM or SIGINT, then removes its socket and spec file.
     listen

@@ -313,6 +313,12 @@ impl Plugins {
         self.inner.managed.disable(name, force).await
     }
 
+    /// What the daemon's restart does to managed plugins: each enabled one stopped,
+    /// then enabled again with its start hooks (see [`Engine::restart`](super::Engine::restart)).
+    pub(crate) async fn restart_enabled(&self) -> Result<(), HarnessError> {
+        self.inner.managed.restart_enabled().await
+    }
+
     /// `docker plugin rm [-f] NAME`: refused while in use or enabled unless `force`.
     pub async fn rm(&self, name: &str, force: bool) -> Result<(), HarnessError> {
         self.inner.managed.rm(name, force).await

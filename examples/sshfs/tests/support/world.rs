@@ -167,10 +167,9 @@ pub async fn mount_error(w: &World, plugin: &str, volume: &str) -> String {
     )
 }
 
-/// The plugin's `Err` inside the engine's message `PREFIX…Err… (HTTP 500)`.
+/// The plugin's `Err` inside the engine's message `PREFIX…Err…`.
 pub fn unwrap_plugin_error(err: &str, prefix: &str) -> String {
     err.strip_prefix(prefix)
-        .and_then(|e| e.strip_suffix(" (HTTP 500)"))
         .unwrap_or_else(|| panic!("{err:?} is not {prefix:?}…"))
         .to_owned()
 }

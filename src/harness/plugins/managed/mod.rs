@@ -409,6 +409,26 @@ impl Managed {
         Ok(())
     }
 
+    /// The daemon's restart without live-restore: every enabled plugin stopped (moby
+    /// v20.10.24 `plugin/manager.go` `Shutdown`), then enabled again in creation order
+    /// as `reload` does at the next start (`enable`, whose `pluginPostStart` runs the
+    /// start hooks again).
+    pub(crate) async fn restart_enabled(&self) -> Result<(), HarnessError> {
+        let enabled: Vec<String> = self
+            .managed()
+            .iter()
+            .filter(|p| p.enabled())
+            .map(|p| p.id.clone())
+            .collect();
+        for id in &enabled {
+            self.disable(id, true).await?;
+        }
+        for id in &enabled {
+            self.enable(id).await?;
+        }
+        Ok(())
+    }
+
     /// `docker plugin upgrade NAME`, from the bundle in `dir`: only while disabled.
     /// The rootfs and the config are replaced; the ID, the propagated mount, the
     /// references and the settings stay (moby `upgradePlugin`).

@@ -1,0 +1,70 @@
+//! The unit tests of `packager.rs`: which artifact is packaged, the progress
+//! messages, where the tarball goes.
+
+use super::*;
+
+const OUTPUT: &str = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"x"},"executable":null,"manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"a"},"executable":"/p/target/release/a","manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"b"},"executable":"/p/target/release/b","manifest_path":"/p/Cargo.toml"}
+{"reason":"compiler-artifact","target":{"kind":["example"],"name":"a"},"executable":"/p/target/release/examples/a","manifest_path":"/p/Cargo.toml"}
+{"reason":"build-finished","success":true}
+"#;
+
+#[test]
+fn the_named_artifact_is_picked() {
+    let artifacts = parse_artifacts(OUTPUT.as_bytes()).expect("parse");
+    assert_eq!(artifacts.len(), 3);
+    let bin = pick_artifact(artifacts.clone(), &Target::Bin("a".into())).expect("bin");
+    assert_eq!(bin.executable, Path::new("/p/target/release/a"));
+    let example = pick_artifact(artifacts.clone(), &Target::Example("a".into())).expect("example");
+    assert_eq!(
+        example.executable,
+        Path::new("/p/target/release/examples/a")
+    );
+    let err = pick_artifact(artifacts.clone(), &Target::Default)
+        .expect_err("two bins")
+        .to_string();
+    assert!(err.contains("several binaries (a, b)"), "{err}");
+    let err = pick_artifact(artifacts, &Target::Bin("c".into()))
+        .expect_err("none")
+        .to_string();
+    assert!(err.contains("--bin"), "{err}");
+}
+
+#[test]
+fn steps_read_as_progress_messages() {
+    assert_eq!(Step::Building.to_string(), "building with cargo");
+    assert_eq!(
+        Step::Archiving(PathBuf::from("/o.tar.gz"), 10).to_string(),
+        "archiving into /o.tar.gz"
+    );
+}
+
+#[test]
+fn the_tarball_is_next_to_the_bundle_not_inside() {
+    for (dir, tarball) in [
+        ("dist/lv/", "dist/lv.tar.gz"),
+        ("dist/lv//", "dist/lv.tar.gz"),
+        ("dist/lv", "dist/lv.tar.gz"),
+        ("dist/lv/.", "dist/lv.tar.gz"),
+        ("lv/", "lv.tar.gz"),
+        ("/abs/lv.d/", "/abs/lv.d.tar.gz"),
+    ] {
+        assert_eq!(
+            tarball_path(Path::new(dir)).expect(dir),
+            Path::new(tarball),
+            "{dir}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("lv");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    let dotdot = bundle.join("sub/..");
+    std::fs::create_dir(bundle.join("sub")).expect("mkdir");
+    let canonical = std::fs::canonicalize(dir.path()).expect("canonical");
+    assert_eq!(
+        tarball_path(&dotdot).expect(".."),
+        canonical.join("lv.tar.gz")
+    );
+    assert!(tarball_path(Path::new("/")).is_err());
+}
