@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The request body is not JSON.
-    #[error("the request body is not JSON ({source}): give a JSON value, e.g. '{{\"Name\":\"v1\"}}', or @FILE")]
+    #[error(
+        "the request body is not JSON ({source}): give a JSON value, e.g. '{{\"Name\":\"v1\"}}', or @FILE"
+    )]
     BadJson {
         /// The parser's error.
         source: serde_json::Error,
@@ -22,13 +24,19 @@ pub enum LoadError {
         source: io::Error,
     },
     /// The address is not one the load tool can reach.
-    #[error("invalid plugin address {0:?}: expected a plugin name, a socket path, unix:///path/to.sock or tcp://host:port")]
+    #[error(
+        "invalid plugin address {0:?}: expected a plugin name, a socket path, unix:///path/to.sock or tcp://host:port"
+    )]
     BadAddress(String),
     /// An `https://` plugin: the SDK's client has no TLS.
-    #[error("{0}: https:// plugins are not supported by the load tool (the SDK's client has no TLS): serve the plugin on unix:// or tcp:// to measure it")]
+    #[error(
+        "{0}: https:// plugins are not supported by the load tool (the SDK's client has no TLS): serve the plugin on unix:// or tcp:// to measure it"
+    )]
     Https(String),
     /// No plugin of that name where dockerd looks.
-    #[error("plugin {name} not found: no socket /run/docker/plugins/{name}.sock (or {name}/{name}.sock), no {name}.spec or {name}.json in /etc/docker/plugins or /usr/lib/docker/plugins; is it running? Or give its socket path or URL")]
+    #[error(
+        "plugin {name} not found: no socket /run/docker/plugins/{name}.sock (or {name}/{name}.sock), no {name}.spec or {name}.json in /etc/docker/plugins or /usr/lib/docker/plugins; is it running? Or give its socket path or URL"
+    )]
     NotFound {
         /// The plugin name.
         name: String,
@@ -37,7 +45,9 @@ pub enum LoadError {
     #[error("{0}")]
     Spec(String),
     /// The plugin could not be reached at all.
-    #[error("connecting to the plugin at {addr}: {source}: is the plugin running and listening there?")]
+    #[error(
+        "connecting to the plugin at {addr}: {source}: is the plugin running and listening there?"
+    )]
     Connect {
         /// The address tried.
         addr: String,
@@ -45,7 +55,9 @@ pub enum LoadError {
         source: io::Error,
     },
     /// The plugin does not serve the method (HTTP 404 to the first call).
-    #[error("the plugin refused {method}: {message} (HTTP {status}): check the method name (Subsystem.Method, e.g. VolumeDriver.Get) and that the plugin implements that subsystem")]
+    #[error(
+        "the plugin refused {method}: {message} (HTTP {status}): check the method name (Subsystem.Method, e.g. VolumeDriver.Get) and that the plugin implements that subsystem"
+    )]
     Refused {
         /// The method called.
         method: String,

@@ -131,7 +131,18 @@ mod tests {
 
     #[test]
     fn buckets_are_within_their_precision() {
-        for ns in [0u64, 1, 127, 128, 129, 1000, 12_345, 999_999, 1 << 30, (1 << 37) - 1] {
+        for ns in [
+            0u64,
+            1,
+            127,
+            128,
+            129,
+            1000,
+            12_345,
+            999_999,
+            1 << 30,
+            (1 << 37) - 1,
+        ] {
             let v = value(index(ns));
             let err = (v as f64 - ns as f64).abs() / (ns.max(1) as f64);
             assert!(err <= 1.0 / SUB as f64, "{ns} -> {v}");

@@ -22,7 +22,9 @@ use tokio::io::AsyncWriteExt;
 use super::{LoadError, Progress, RssKib, Target, proc_status_kib};
 use crate::client::Client;
 use crate::harness::LogContainer;
-use crate::logging::{LogEntry, StartLogging, StartLoggingRequest, StopLogging, StopLoggingRequest, encode_frame};
+use crate::logging::{
+    LogEntry, StartLogging, StartLoggingRequest, StopLogging, StopLoggingRequest, encode_frame,
+};
 
 /// The size of one batch of frames written into the FIFO.
 const BATCH: usize = 64 * 1024;
@@ -72,7 +74,9 @@ pub async fn log_lines(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<LogReport, LoadError> {
     if options.line_bytes == 0 {
-        return Err(LoadError::Options("--line-bytes must be at least 1".to_owned()));
+        return Err(LoadError::Options(
+            "--line-bytes must be at least 1".to_owned(),
+        ));
     }
     let client = match target {
         Target::Unix(path) => Client::unix(path),
@@ -110,7 +114,9 @@ pub async fn log_lines(
         return Err(err.into());
     }
     let written = write_lines(&mut fifo, options, pid, progress).await;
-    let stopped = client.call::<StopLogging>(&StopLoggingRequest { file }).await;
+    let stopped = client
+        .call::<StopLogging>(&StopLoggingRequest { file })
+        .await;
     drop(fifo);
     let _ = tokio::fs::remove_file(&fifo_path).await;
     let (lines, bytes, elapsed, peak) = written.map_err(|e| fifo_error(&fifo_path, e))?;

@@ -34,7 +34,10 @@ pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
         )
     };
     // Fields after the command name (which may hold spaces), counted from field 3.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(malformed)?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(malformed)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |n: usize| -> io::Result<u64> {
         fields

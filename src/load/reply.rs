@@ -81,9 +81,11 @@ async fn read_reply(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<Reply, Str
         }
     }
     if chunked {
-        return read_chunked(stream, buf, head_end)
-            .await
-            .map(|body| Reply { status, body, close });
+        return read_chunked(stream, buf, head_end).await.map(|body| Reply {
+            status,
+            body,
+            close,
+        });
     }
     let length = match length {
         Some(length) => length,

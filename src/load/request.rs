@@ -38,8 +38,8 @@ impl Call {
         let method = method.trim_start_matches('/').to_owned();
         let body = match json {
             Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|source| LoadError::BadJson { source })?;
+                let value: serde_json::Value =
+                    serde_json::from_str(text).map_err(|source| LoadError::BadJson { source })?;
                 crate::client::encode_request(&method, &value)?
             }
             None if spec(&method).is_some_and(|s| s.request_body == RequestBody::Empty) => {

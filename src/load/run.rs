@@ -326,10 +326,9 @@ impl Worker {
         latency.record(started.elapsed());
         let body = conn.body(&reply);
         let outcome = match err_message(body) {
-            Some(message) => Outcome::Failed(
-                Failure::Plugin,
-                format!("HTTP {}: {message}", reply.status),
-            ),
+            Some(message) => {
+                Outcome::Failed(Failure::Plugin, format!("HTTP {}: {message}", reply.status))
+            }
             None if reply.status != 200 => Outcome::Failed(
                 Failure::Status,
                 format!(
