@@ -6,7 +6,6 @@ mod support;
 
 use std::io;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -26,17 +25,24 @@ fn gets(server: &TestServer, name: &str) -> u64 {
     server.driver.calls().iter().filter(|c| **c == call).count() as u64
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_is_counted_as_the_plugin_counts_it() {
+/// An SDK plugin in this process, and a load of `connections` Gets of volume `name`.
+async fn get_load(name: &str, connections: usize) -> (TestServer, Load) {
     let server = TestServer::start(Recorder::default(), |p| p).await;
-    let call = Call::new("VolumeDriver.Get", Some(r#"{"Name":"v1"}"#)).unwrap();
+    let json = format!(r#"{{"Name":"{name}"}}"#);
+    let call = Call::new("VolumeDriver.Get", Some(&json)).unwrap();
     let options = Options {
-        connections: 4,
+        connections,
         ..Options::default()
     };
-    let mut load = Load::connect(Target::Unix(server.socket.clone()), call, options)
+    let load = Load::connect(Target::Unix(server.socket.clone()), call, options)
         .await
         .unwrap();
+    (server, load)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_counted_as_the_plugin_counts_it() {
+    let (server, mut load) = get_load("v1", 4).await;
     let mut ticks = 0;
     let warmup = load.run(RUN, &mut |_| {}).await.unwrap();
     let report = load.run(RUN, &mut |_| ticks += 1).await.unwrap();
@@ -55,15 +61,7 @@ async fn every_call_is_counted_as_the_plugin_counts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugins_errors_are_counted_not_raised() {
-    let server = TestServer::start(Recorder::default(), |p| p).await;
-    let call = Call::new("VolumeDriver.Get", Some(r#"{"Name":"fail"}"#)).unwrap();
-    let options = Options {
-        connections: 2,
-        ..Options::default()
-    };
-    let mut load = Load::connect(Target::Unix(server.socket.clone()), call, options)
-        .await
-        .unwrap();
+    let (server, mut load) = get_load("fail", 2).await;
     let report = load.run(RUN, &mut |_| {}).await.unwrap();
     assert!(report.calls > 0);
     assert_eq!(report.errors.plugin, report.calls);
@@ -90,6 +88,21 @@ async fn a_missing_socket_says_so() {
             "connecting to the plugin at unix://{}: No such file or directory (os error 2): \
              is the plugin running and listening there?",
             socket.display()
+        )
+    );
+    // A socket nobody listens on any more (a plugin that died): refused.
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let call = Call::new("VolumeDriver.List", None).unwrap();
+    let err = Load::connect(Target::Unix(stale.clone()), call, Options::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "connecting to the plugin at unix://{}: Connection refused (os error 111): is \
+             the plugin running and listening there?",
+            stale.display()
         )
     );
 }
@@ -185,7 +198,7 @@ impl Accept for Counting {
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Handshake>> {
-        let polled = Pin::new(&mut self.0).get_mut().poll_accept(cx);
+        let polled = self.0.poll_accept(cx);
         if let Poll::Ready(Ok(_)) = &polled {
             self.1.fetch_add(1, Ordering::SeqCst);
         }

@@ -278,9 +278,13 @@ fn report_cell(
         let peak_checked = cell.connections == PEAK_RSS_CONNECTIONS && !cell.per_call;
         let idle_ok = idle <= MAX_IDLE_RSS_EXTRA_MIB;
         let peak_ok = !peak_checked || peak <= MAX_PEAK_RSS_RATIO;
+        let idle_text = if idle_ok {
+            format!("{idle:+.2}")
+        } else {
+            format!("**{idle:+.2}** ✗")
+        };
         memory_text = format!(
-            "| {:+.2} | {} ({:.1} / {:.1}) | {:.1} / {:.1} |",
-            idle,
+            "| {idle_text} | {} ({:.1} / {:.1}) | {:.1} / {:.1} |",
             ratio_mark(peak, peak_ok),
             s.peak_rss / MIB,
             b.peak_rss / MIB,

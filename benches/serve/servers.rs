@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use docker_plugin_sdk::logging::{self, Info, Logs};
 use docker_plugin_sdk::telemetry::CallMetrics;
+use docker_plugin_sdk::transport::{Listener, UnixSocket};
 use docker_plugin_sdk::volume::{self, Volume};
-use docker_plugin_sdk::{Plugin, Result as SdkResult, async_trait, transport::UnixSocket};
+use docker_plugin_sdk::{Plugin, Result as SdkResult, async_trait};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -191,15 +192,7 @@ impl volume::Driver for Trivial {
 /// `main` setup it runs as a real plugin does: with its call metrics kept and served
 /// (on `DIR/NAME-metrics.sock`).
 pub async fn sdk(socket: PathBuf, setup: Setup) -> Result<(), String> {
-    let dir = socket.parent().ok_or("socket path has no directory")?;
-    let name = socket
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .ok_or("socket path has no name")?;
-    let listener = UnixSocket::new(name)
-        .dir(dir)
-        .bind()
-        .map_err(|e| e.to_string())?;
+    let (listener, dir, name) = bind(&socket)?;
     let plugin = Plugin::new().volume(Trivial);
     let server = if setup == Setup::Main {
         let metrics = CallMetrics::new();
@@ -215,6 +208,20 @@ pub async fn sdk(socket: PathBuf, setup: Setup) -> Result<(), String> {
         plugin.server(listener)
     };
     server.run().await.map_err(|e| e.to_string())
+}
+
+/// The SDK's listener at `socket` (`DIR/NAME.sock`), with DIR and NAME.
+fn bind(socket: &std::path::Path) -> Result<(Listener, &std::path::Path, &str), String> {
+    let dir = socket.parent().ok_or("socket path has no directory")?;
+    let name = socket
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("socket path has no name")?;
+    let listener = UnixSocket::new(name)
+        .dir(dir)
+        .bind()
+        .map_err(|e| e.to_string())?;
+    Ok((listener, dir, name))
 }
 
 /// A log driver that counts the lines it gets: the FIFO decode and the SDK's buffer are
@@ -233,15 +240,7 @@ impl logging::Driver for CountingLog {
 
 /// The SDK serving [`CountingLog`] at `socket` until SIGTERM, as `#[main]` runs it.
 pub async fn log_driver(socket: PathBuf) -> Result<(), String> {
-    let dir = socket.parent().ok_or("socket path has no directory")?;
-    let name = socket
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .ok_or("socket path has no name")?;
-    let listener = UnixSocket::new(name)
-        .dir(dir)
-        .bind()
-        .map_err(|e| e.to_string())?;
+    let (listener, _, _) = bind(&socket)?;
     Plugin::new()
         .logging(CountingLog(Arc::default()))
         .server(listener)
@@ -260,8 +259,10 @@ pub fn spawn_listening(
     let started = Instant::now();
     let child = std::process::Command::new(exe)
         .args(args)
-        // The `main` setup's subscriber logs at its default level, `info`.
+        // The `main` setup's subscriber logs at its default level, `info` (formatted
+        // and written, to nowhere: not into the report).
         .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("starting {}: {e}", exe.display()))?;

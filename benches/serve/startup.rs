@@ -23,6 +23,7 @@ fn once(exe: &Path, name: &str, setup: Setup, socket: &Path) -> Result<Duration,
         .arg(socket)
         .arg(setup.name())
         .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("starting the {name} server: {e}"))?;

@@ -103,7 +103,8 @@ pub struct Latencies {
 }
 
 /// A process's resident memory during a run, in KiB (`VmRSS` of
-/// `/proc/PID/status`): before, the highest sampled (every 50 ms), after.
+/// `/proc/PID/status`): before, the highest sampled (every 100 ms, with the
+/// progress), after.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RssKib {
     /// Before the run.
