@@ -375,3 +375,29 @@ async fn log_lines_all_reach_the_driver() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_socket_that_hangs_up_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hangup.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    // Reads the request, then closes without a word.
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+    });
+    let call = Call::new("VolumeDriver.List", None).unwrap();
+    let err = Load::connect(Target::Unix(socket.clone()), call, Options::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "calling VolumeDriver.List on unix://{}: the plugin closed the connection: is a \
+             plugin (an HTTP/1.1 server) listening there?",
+            socket.display()
+        )
+    );
+    server.await.unwrap();
+}

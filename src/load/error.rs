@@ -68,7 +68,9 @@ pub enum LoadError {
     },
     /// The first call failed on the wire (the plugin closed the connection, or
     /// answered something that is not HTTP).
-    #[error("calling {method} on {addr}: {message}")]
+    #[error(
+        "calling {method} on {addr}: {message}: is a plugin (an HTTP/1.1 server) listening there?"
+    )]
     Exchange {
         /// The method called.
         method: String,
