@@ -74,16 +74,21 @@ async fn the_plugins_errors_are_counted_not_raised() {
     server.shutdown().await.unwrap();
 }
 
+/// What connecting to `socket` to load List fails with.
+async fn list_error(socket: &std::path::Path) -> String {
+    let call = Call::new("VolumeDriver.List", None).unwrap();
+    Load::connect(Target::Unix(socket.to_path_buf()), call, Options::default())
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_missing_socket_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("missing.sock");
-    let call = Call::new("VolumeDriver.List", None).unwrap();
-    let err = Load::connect(Target::Unix(socket.clone()), call, Options::default())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        list_error(&socket).await,
         format!(
             "connecting to the plugin at unix://{}: No such file or directory (os error 2): \
              is the plugin running and listening there?",
@@ -93,12 +98,8 @@ async fn a_missing_socket_says_so() {
     // A socket nobody listens on any more (a plugin that died): refused.
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-    let call = Call::new("VolumeDriver.List", None).unwrap();
-    let err = Load::connect(Target::Unix(stale.clone()), call, Options::default())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        list_error(&stale).await,
         format!(
             "connecting to the plugin at unix://{}: Connection refused (os error 111): is \
              the plugin running and listening there?",
@@ -387,12 +388,8 @@ async fn a_socket_that_hangs_up_says_so() {
         let mut buf = [0u8; 4096];
         let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
     });
-    let call = Call::new("VolumeDriver.List", None).unwrap();
-    let err = Load::connect(Target::Unix(socket.clone()), call, Options::default())
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        list_error(&socket).await,
         format!(
             "calling VolumeDriver.List on unix://{}: the plugin closed the connection: is a \
              plugin (an HTTP/1.1 server) listening there?",
