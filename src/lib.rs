@@ -138,6 +138,9 @@
 //!   `packager`, `docker plugin install` from a registry); plugin
 //!   binaries as processes (`PluginProcess`); a private real dockerd
 //!   (`harness::dockerd`).
+//! - `load` (feature `load`): the load generator: many connections calling one
+//!   endpoint as dockerd does, calls/s, errors by kind, latency percentiles, a log
+//!   driver's lines/s through a FIFO, the plugin's RSS.
 //!
 //! [`Method`]: protocol::Method
 
@@ -155,6 +158,8 @@ pub mod client;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod ipam;
+#[cfg(feature = "load")]
+pub mod load;
 pub mod logging;
 pub mod managed;
 pub mod metrics;

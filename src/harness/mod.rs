@@ -77,7 +77,7 @@ pub mod dockerd;
 mod engine;
 mod error;
 mod ids;
-mod logging;
+pub(crate) mod logging;
 mod metrics;
 mod network;
 mod plugins;

@@ -1,5 +1,6 @@
 //! The commands that look at a plugin: `inspect` (a bundle or its tarball), `call`
-//! (a plugin's endpoint, a managed plugin reached through the engine) and `doctor`.
+//! (a plugin's endpoint, a managed plugin reached through the engine, whose lookup
+//! `bench` shares) and `doctor`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -48,8 +49,18 @@ pub fn inspect(path: PathBuf) -> Result<(), String> {
 /// `/run/docker/plugins/<ID>/<socket>`, then taken as a legacy plugin's
 /// `/run/docker/plugins/NAME.sock`.
 async fn locate(plugin: &str) -> Result<Client, String> {
+    match managed_socket(plugin).await? {
+        Some(socket) => Ok(Client::unix(socket)),
+        None => Client::locate(plugin).map_err(|e| e.to_string()),
+    }
+}
+
+/// The socket of `plugin` when it names a managed plugin of the engine at
+/// `DOCKER_HOST` (`/run/docker/plugins/<ID>/<socket>`); `None` for a path, a URL, or a
+/// name the engine does not know (or no engine).
+pub async fn managed_socket(plugin: &str) -> Result<Option<PathBuf>, String> {
     if plugin.contains('/') || plugin.is_empty() {
-        return Client::locate(plugin).map_err(|e| e.to_string());
+        return Ok(None);
     }
     if let Ok(api) = DockerApi::from_env()
         && let Ok(Some(installed)) = api.plugin(plugin).await
@@ -60,9 +71,9 @@ async fn locate(plugin: &str) -> Result<Client, String> {
                 installed.name, installed.name
             ));
         }
-        return Ok(Client::unix(installed.socket_path()));
+        return Ok(Some(installed.socket_path()));
     }
-    Client::locate(plugin).map_err(|e| e.to_string())
+    Ok(None)
 }
 
 pub fn call(plugin: &str, method: &str, json: Option<String>, timeout: u64) -> Result<(), String> {

@@ -7,9 +7,11 @@
 //! docker plugin create localvol target/docker-plugin/localvol
 //! cargo docker-plugin inspect target/docker-plugin/localvol.tar.gz
 //! cargo docker-plugin doctor localvol
+//! cargo docker-plugin bench localvol VolumeDriver.Get '{"Name":"v1"}' --connections 64 --duration 10
 //! cargo docker-plugin push --arch-tags target/docker-plugin/localvol 127.0.0.1:5000/me/localvol:1
 //! ```
 
+mod bench;
 mod examine;
 mod output;
 mod package;
@@ -99,6 +101,11 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// Load a plugin endpoint as dockerd calls it (N connections, one call in flight
+    /// on each) and print calls/s, errors and latency p50/p90/p99/max; or feed a log
+    /// driver lines through a FIFO (--log-lines).
+    #[command(after_help = bench::AFTER_HELP)]
+    Bench(bench::BenchArgs),
     /// Push bundles to a registry in the format `docker plugin install` pulls (one
     /// tag per architecture).
     Push(push::PushArgs),
@@ -166,6 +173,7 @@ fn run(command: Command) -> Result<(), String> {
             json,
             timeout,
         } => examine::call(&plugin, &method, json, timeout),
+        Command::Bench(args) => bench::bench(args),
         Command::Push(args) => push::push(args),
     }
 }

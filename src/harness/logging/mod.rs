@@ -225,7 +225,7 @@ impl Logging {
 /// Opens (creating it) the FIFO at `path` as dockerd does: `O_RDWR`, so neither side
 /// ever sees the other's close (containerd `fifo.OpenFifo` with
 /// `O_RDWR|O_CREAT|O_NONBLOCK`, mode 0700).
-fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
+pub(crate) fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o700))?;
     pipe::OpenOptions::new().read_write(true).open_sender(path)
 }

@@ -1,0 +1,559 @@
+//! Serving benchmark: the SDK against a bare hyper server, under the same load, in
+//! the configurations plugins really run in.
+//!
+//! ```text
+//! cargo build --release --features cli --bin cargo-docker-plugin   # the external load generator
+//! cargo build --release --example localvol --features macros       # its size
+//! cargo build --release --workspace --bins                         # the members' sizes (optional)
+//! cargo bench --bench serve --features macros,load
+//! ```
+//!
+//! One binary plays four parts. Run without arguments (as `cargo bench` does) it
+//! measures; it re-executes itself as the servers under test:
+//!
+//! - `bare SOCKET SETUP`: a bare hyper 1.x HTTP/1 server answering one fixed JSON body
+//!   (the same bytes and `Content-Type` the SDK's Get reply has) to any request;
+//! - `sdk SOCKET SETUP`: `docker_plugin_sdk::Plugin` serving a trivial volume driver;
+//! - `logs SOCKET`: the SDK serving a log driver that counts lines.
+//!
+//! Each server runs in one of three setups, and both servers of a comparison run in the
+//! same one, except for what the SDK adds itself:
+//!
+//! - `plain`: both on a current-thread tokio runtime, no log subscriber;
+//! - `multi`: both on a multi-thread runtime (what `#[tokio::main]` gives), no
+//!   subscriber;
+//! - `main`: the SDK started exactly as `#[docker_plugin_sdk::main]` starts a plugin
+//!   (its runtime and its log subscriber at the default `info` level), with its call
+//!   metrics kept and served on a socket of their own, as real plugins run, against the
+//!   bare server on a multi-thread runtime without a subscriber (the floor).
+//!
+//! The load is `docker_plugin_sdk::load` (what `cargo docker-plugin bench` runs):
+//! what dockerd sends (`POST /VolumeDriver.Get`, Go's headers in Go's order, `Accept:
+//! application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, body
+//! `{"Name":"v1"}\n`) over the unix socket, one request in flight per connection. The
+//! cells: 1, 64 and 256 keep-alive connections, and 16 at once with a new connection
+//! per call. Both servers are loaded in turns of 1 s (bare, sdk, sdk, bare, ...) after
+//! a warmup, so that anything else running on the machine slows both alike. Per server
+//! and turn: calls/s, the server's CPU per call (utime + stime from `/proc/PID/stat`)
+//! and the 99th percentile latency the load generator sees. Each target is the median
+//! over the rounds of the SDK's figure divided by the bare server's in the same round:
+//! a burst of noise moves one round's ratio, not the verdict. Memory: each server's
+//! idle RSS (`VmRSS` once listening), its peak (`VmHWM`) and its RSS after the cell.
+//!
+//! Then: the same cells in the `main` setup driven by an external load generator, a
+//! `cargo docker-plugin bench --json` process per turn (so the figures compare with
+//! other servers measured the same way); exec → first answered `Plugin.Activate`
+//! (median of several starts); the stripped size of each example plugin binary that is
+//! built; a log driver's lines/s through the FIFO and its peak RSS. At the end a
+//! markdown table, ready for the README.
+//!
+//! It exits non-zero when the SDK misses a target (`BENCH_NO_FAIL=1`: report only):
+//!
+//! - calls/s at least 90% of the bare server's, in every cell;
+//! - CPU per call at most 1.25 times the bare server's, in every cell;
+//! - p99 latency at most 1.2 times the bare server's, in every cell;
+//! - idle RSS at most 1 MiB above the bare server's;
+//! - peak RSS at 256 connections at most 1.5 times the bare server's;
+//! - exec → first answered Activate at most 1.2 times the bare server's;
+//! - localvol's stripped binary under 2.5 MB (skipped when it is not built).
+//!
+//! The external generator's cells are reported, not checked (a process per turn adds
+//! its start to both servers' turns).
+//!
+//! Environment:
+//!
+//! - `BENCH_SETUPS` (default `plain,multi,main`), `BENCH_CONNECTIONS` (keep-alive
+//!   cells, default `1,64,256`), `BENCH_NEW_CONNECTION` (new-connection-per-call cells,
+//!   default `16`; empty for none).
+//! - `BENCH_SECONDS` (default 7): measured seconds per server and cell, in 1 s turns
+//!   (one round per second); `BENCH_WARMUP` (default 1): warmup seconds per server and
+//!   cell.
+//! - `BENCH_METHOD` (`get`, the default, or `list`).
+//! - `BENCH_CLIENT_THREADS` (default 1): worker threads of the in-process load
+//!   generator (1 is a current-thread runtime, as `cargo docker-plugin bench` uses).
+//! - `BENCH_EXTERNAL_ROUNDS` (default 3; 0 skips): rounds of the external generator per
+//!   cell; `BENCH_CLI`: its binary (default `target/release/cargo-docker-plugin`,
+//!   skipped when missing).
+//! - `BENCH_STARTS` (default 7): starts of each server for exec → Activate.
+//! - `BENCH_LOG_SECONDS` (default 3; 0 skips), `BENCH_LOG_LINE_BYTES` (default 100):
+//!   the log driver's run.
+//! - `BENCH_PLUGIN_BINARY`: localvol's binary (default
+//!   `target/release/examples/localvol`).
+//! - `BENCH_NO_FAIL=1`: report only, always exit 0.
+
+mod external;
+mod logdriver;
+mod paired;
+mod servers;
+mod sizes;
+mod startup;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use paired::{Cell, Measured, Turn, Turns, paired_ratio, start};
+use servers::{Method, Setup};
+
+// The targets, relative to the bare hyper server.
+const MIN_THROUGHPUT_RATIO: f64 = 0.90;
+const MAX_CPU_RATIO: f64 = 1.25;
+const MAX_P99_RATIO: f64 = 1.2;
+const MAX_IDLE_RSS_EXTRA_MIB: f64 = 1.0;
+const MAX_PEAK_RSS_RATIO: f64 = 1.5;
+const PEAK_RSS_CONNECTIONS: usize = 256;
+const MAX_STARTUP_RATIO: f64 = 1.2;
+const MAX_BINARY_BYTES: u64 = 2_500_000;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let setup = args.get(3).and_then(|s| Setup::parse(s));
+    match (args.get(1).map(String::as_str), args.get(2), setup) {
+        (Some("bare"), Some(socket), Some(setup)) => {
+            servers::child(setup, servers::bare(PathBuf::from(socket)))
+        }
+        // `#[docker_plugin_sdk::main]` expands to this call.
+        (Some("sdk"), Some(socket), Some(Setup::Main)) => {
+            docker_plugin_sdk::__private::run_main(servers::sdk(PathBuf::from(socket), Setup::Main))
+        }
+        (Some("sdk"), Some(socket), Some(setup)) => {
+            servers::child(setup, servers::sdk(PathBuf::from(socket), setup))
+        }
+        (Some("logs"), Some(socket), _) => {
+            docker_plugin_sdk::__private::run_main(servers::log_driver(PathBuf::from(socket)))
+        }
+        // `cargo bench` passes `--bench` (and perhaps a filter): measure.
+        _ => match parent() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(err) => {
+                eprintln!("serve bench: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+struct Config {
+    setups: Vec<Setup>,
+    cells: Vec<Cell>,
+    turns: Turns,
+    external_rounds: usize,
+    starts: usize,
+    log_seconds: f64,
+    log_line_bytes: usize,
+}
+
+fn seconds(name: &str, default: f64, zero_ok: bool) -> Result<f64, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && (*s > 0.0 || (zero_ok && *s == 0.0)))
+            .ok_or_else(|| format!("{name}={v}: not a positive number of seconds")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn count(name: &str, default: usize, zero_ok: bool) -> Result<usize, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| zero_ok || *n > 0)
+            .ok_or_else(|| format!("{name}={v}: not a positive integer")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn counts(name: &str, default: &str) -> Result<Vec<usize>, String> {
+    let list = std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    list.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}: {c:?} is not a positive integer"))
+        })
+        .collect()
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        let setups = std::env::var("BENCH_SETUPS")
+            .unwrap_or_else(|_| "plain,multi,main".to_owned())
+            .split(',')
+            .map(|s| {
+                Setup::parse(s.trim()).ok_or_else(|| {
+                    format!("BENCH_SETUPS: unknown setup {s:?} (plain, multi, main)")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut cells: Vec<Cell> = counts("BENCH_CONNECTIONS", "1,64,256")?
+            .into_iter()
+            .map(|connections| Cell {
+                connections,
+                per_call: false,
+            })
+            .collect();
+        cells.extend(
+            counts("BENCH_NEW_CONNECTION", "16")?
+                .into_iter()
+                .map(|connections| Cell {
+                    connections,
+                    per_call: true,
+                }),
+        );
+        Ok(Self {
+            setups,
+            cells,
+            turns: Turns {
+                method: Method::from_env(),
+                warmup: Duration::from_secs_f64(seconds("BENCH_WARMUP", 1.0, false)?),
+                duration: Duration::from_secs_f64(seconds("BENCH_SECONDS", 7.0, false)?),
+                client_threads: count("BENCH_CLIENT_THREADS", 1, false)?,
+            },
+            external_rounds: count("BENCH_EXTERNAL_ROUNDS", 3, true)?,
+            starts: count("BENCH_STARTS", 7, false)?,
+            log_seconds: seconds("BENCH_LOG_SECONDS", 3.0, true)?,
+            log_line_bytes: count("BENCH_LOG_LINE_BYTES", 100, false)?,
+        })
+    }
+}
+
+/// The verdicts and the markdown table's rows.
+struct Outcome {
+    pass: bool,
+    failures: Vec<String>,
+    rows: Vec<String>,
+}
+
+impl Outcome {
+    fn check(&mut self, what: String, ok: bool) {
+        if !ok {
+            self.pass = false;
+            self.failures.push(what);
+        }
+    }
+}
+
+fn ratio_mark(value: f64, ok: bool) -> String {
+    if ok {
+        format!("{value:.2}")
+    } else {
+        format!("**{value:.2}** ✗")
+    }
+}
+
+/// Prints one cell's figures and checks (when `checked`) its targets.
+fn report_cell(
+    outcome: &mut Outcome,
+    label: &str,
+    cell: Cell,
+    bare: &[Turn],
+    sdk: &[Turn],
+    memory: Option<(&Measured, &Measured)>,
+    checked: bool,
+) {
+    let throughput = paired_ratio(bare, sdk, |t| t.calls_per_sec);
+    let cpu = paired_ratio(bare, sdk, |t| t.cpu_us_per_call);
+    let p99 = paired_ratio(bare, sdk, |t| t.p99_us);
+    let med = |turns: &[Turn], f: fn(&Turn) -> f64| paired::median(turns.iter().map(f).collect());
+    let (tp_ok, cpu_ok, p99_ok) = (
+        throughput >= MIN_THROUGHPUT_RATIO,
+        cpu <= MAX_CPU_RATIO,
+        p99 <= MAX_P99_RATIO,
+    );
+    let name = format!("{label} {}", cell.label());
+    let mut memory_text = String::from("|  |  |  |");
+    let mut console_memory = String::new();
+    if let Some((b, s)) = memory {
+        let idle = (s.idle_rss - b.idle_rss) / MIB;
+        let peak = s.peak_rss / b.peak_rss;
+        let peak_checked = cell.connections == PEAK_RSS_CONNECTIONS && !cell.per_call;
+        let idle_ok = idle <= MAX_IDLE_RSS_EXTRA_MIB;
+        let peak_ok = !peak_checked || peak <= MAX_PEAK_RSS_RATIO;
+        let idle_text = if idle_ok {
+            format!("{idle:+.2}")
+        } else {
+            format!("**{idle:+.2}** ✗")
+        };
+        memory_text = format!(
+            "| {idle_text} | {} ({:.1} / {:.1}) | {:.1} / {:.1} |",
+            ratio_mark(peak, peak_ok),
+            s.peak_rss / MIB,
+            b.peak_rss / MIB,
+            s.after_rss / MIB,
+            b.after_rss / MIB,
+        );
+        console_memory = format!(
+            " | {idle:>+8.2} {peak:>6.2} {:>6.1}/{:<6.1}",
+            s.after_rss / MIB,
+            b.after_rss / MIB
+        );
+        if checked {
+            outcome.check(
+                format!("{name}: idle RSS {idle:+.2} MiB > +{MAX_IDLE_RSS_EXTRA_MIB}"),
+                idle_ok,
+            );
+            outcome.check(
+                format!("{name}: peak RSS {peak:.3} > {MAX_PEAK_RSS_RATIO}"),
+                peak_ok,
+            );
+        }
+    }
+    println!(
+        "{:<9} {:>17} | {:>9.0} {:>9.0} {:>6.3} | {:>7.2} {:>7.2} {:>6.3} | {:>8.1} {:>8.1} {:>6.3}{console_memory}",
+        label,
+        cell.label(),
+        med(bare, |t| t.calls_per_sec),
+        med(sdk, |t| t.calls_per_sec),
+        throughput,
+        med(bare, |t| t.cpu_us_per_call),
+        med(sdk, |t| t.cpu_us_per_call),
+        cpu,
+        med(bare, |t| t.p99_us),
+        med(sdk, |t| t.p99_us),
+        p99,
+    );
+    if checked {
+        outcome.check(
+            format!("{name}: calls/s {throughput:.3} < {MIN_THROUGHPUT_RATIO}"),
+            tp_ok,
+        );
+        outcome.check(
+            format!("{name}: CPU/call {cpu:.3} > {MAX_CPU_RATIO}"),
+            cpu_ok,
+        );
+        outcome.check(format!("{name}: p99 {p99:.3} > {MAX_P99_RATIO}"), p99_ok);
+    }
+    let mark = |v: f64, ok: bool| {
+        if checked {
+            ratio_mark(v, ok)
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    outcome.rows.push(format!(
+        "| {label} | {} | {:.0} / {:.0} | {} | {} | {} {memory_text}",
+        cell.label(),
+        med(sdk, |t| t.calls_per_sec),
+        med(bare, |t| t.calls_per_sec),
+        mark(throughput, tp_ok),
+        mark(cpu, cpu_ok),
+        mark(p99, p99_ok),
+    ));
+}
+
+fn parent() -> Result<bool, String> {
+    let config = Config::from_env()?;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let turns = &config.turns;
+    println!(
+        "serve bench: POST /{} over a unix socket; setups {:?}; cells {:?}; {:.1} s warmup + {:.1} s per server and cell (in 1 s turns); load generator on {} thread(s)",
+        turns.method.name(),
+        config.setups.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        config.cells.iter().map(|c| c.label()).collect::<Vec<_>>(),
+        turns.warmup.as_secs_f64(),
+        turns.duration.as_secs_f64(),
+        turns.client_threads,
+    );
+    println!();
+    println!(
+        "{:<9} {:>17} | {:>9} {:>9} {:>6} | {:>7} {:>7} {:>6} | {:>8} {:>8} {:>6} | {:>8} {:>6} {:>13}",
+        "setup",
+        "cell",
+        "bare/s",
+        "sdk/s",
+        "ratio",
+        "bare µs",
+        "sdk µs",
+        "ratio",
+        "bare p99",
+        "sdk p99",
+        "ratio",
+        "idle MiB",
+        "peak",
+        "after sdk/bare"
+    );
+    let mut outcome = Outcome {
+        pass: true,
+        failures: Vec::new(),
+        rows: Vec::new(),
+    };
+    for &setup in &config.setups {
+        for &cell in &config.cells {
+            let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            let targets = [
+                start(&exe, "bare", setup, dir.path().join("bare.sock"))?,
+                start(&exe, "sdk", setup, dir.path().join("sdk.sock"))?,
+            ];
+            let [bare, sdk] = paired::measure(&targets, cell, turns)?;
+            report_cell(
+                &mut outcome,
+                setup.name(),
+                cell,
+                &bare.rounds,
+                &sdk.rounds,
+                Some((&bare, &sdk)),
+                true,
+            );
+        }
+    }
+    println!(
+        "(ratio: sdk / bare; idle MiB: sdk - bare; peak: VmHWM sdk / bare; after: VmRSS MiB after the cell)"
+    );
+
+    external_cells(&exe, &config, &mut outcome)?;
+    startup(&exe, &config, &mut outcome)?;
+    sizes(&exe, &mut outcome);
+    log_driver(&exe, &config, &mut outcome)?;
+
+    println!();
+    println!("targets:");
+    if outcome.failures.is_empty() {
+        println!("  all met");
+    }
+    for failure in &outcome.failures {
+        println!("  FAIL {failure}");
+    }
+    println!();
+    println!("markdown (for the README):");
+    println!();
+    println!(
+        "| setup | cell | calls/s sdk / bare | calls/s ratio (≥ {MIN_THROUGHPUT_RATIO}) | CPU/call ratio (≤ {MAX_CPU_RATIO}) | p99 ratio (≤ {MAX_P99_RATIO}) | idle RSS sdk − bare MiB (≤ +{MAX_IDLE_RSS_EXTRA_MIB}) | peak RSS ratio (MiB sdk / bare; ≤ {MAX_PEAK_RSS_RATIO} at {PEAK_RSS_CONNECTIONS}) | RSS after, MiB sdk / bare |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in &outcome.rows {
+        println!("{row}");
+    }
+
+    if !outcome.pass && std::env::var("BENCH_NO_FAIL").as_deref() == Ok("1") {
+        println!("\nsome targets failed (BENCH_NO_FAIL=1: reporting only)");
+        return Ok(true);
+    }
+    Ok(outcome.pass)
+}
+
+/// The cells again in the `main` setup, driven by `cargo docker-plugin bench --json`.
+fn external_cells(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<(), String> {
+    if config.external_rounds == 0 {
+        return Ok(());
+    }
+    println!();
+    let Some(cli) = external::cli_binary(exe) else {
+        println!(
+            "external load generator: skipped (build it: cargo build --release --features cli --bin cargo-docker-plugin, or set BENCH_CLI)"
+        );
+        return Ok(());
+    };
+    println!(
+        "external load generator ({} bench --json, a process per 1 s turn, {} rounds; reported, not checked):",
+        cli.display(),
+        config.external_rounds
+    );
+    for &cell in &config.cells {
+        let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+        let targets = [
+            start(exe, "bare", Setup::Main, dir.path().join("bare.sock"))?,
+            start(exe, "sdk", Setup::Main, dir.path().join("sdk.sock"))?,
+        ];
+        let [bare, sdk] =
+            external::measure(&cli, &targets, cell, &config.turns, config.external_rounds)?;
+        report_cell(outcome, "main ext", cell, &bare, &sdk, None, false);
+    }
+    Ok(())
+}
+
+fn startup(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<(), String> {
+    let (bare, sdk, ratio) = startup::measure(exe, Setup::Main, config.starts)?;
+    let ok = ratio <= MAX_STARTUP_RATIO;
+    println!();
+    println!(
+        "exec → first answered Plugin.Activate (main setup, median of {}): bare {bare:.2} ms, sdk {sdk:.2} ms, ratio {ratio:.3} (≤ {MAX_STARTUP_RATIO})",
+        config.starts
+    );
+    outcome.check(
+        format!("exec → Activate ratio {ratio:.3} > {MAX_STARTUP_RATIO}"),
+        ok,
+    );
+    outcome.rows.push(format!(
+        "| main | exec → first Activate, ms | {sdk:.2} / {bare:.2} | | | {} (≤ {MAX_STARTUP_RATIO}) | | | |",
+        ratio_mark(ratio, ok)
+    ));
+    Ok(())
+}
+
+fn sizes(exe: &Path, outcome: &mut Outcome) {
+    println!();
+    println!("stripped example binaries (release):");
+    for (name, path) in sizes::examples(exe) {
+        match sizes::stripped_size(&path) {
+            Some(size) => {
+                let checked = name == "localvol";
+                let ok = !checked || size < MAX_BINARY_BYTES;
+                println!(
+                    "  {name:<14} {:>6.2} MB{}  ({})",
+                    size as f64 / 1e6,
+                    if checked {
+                        format!(" (< {:.1} MB)", MAX_BINARY_BYTES as f64 / 1e6)
+                    } else {
+                        String::new()
+                    },
+                    path.display()
+                );
+                if checked {
+                    outcome.check(
+                        format!(
+                            "localvol {:.2} MB >= {:.1} MB",
+                            size as f64 / 1e6,
+                            MAX_BINARY_BYTES as f64 / 1e6
+                        ),
+                        ok,
+                    );
+                }
+                outcome.rows.push(format!(
+                    "| | {name} stripped | {:.2} MB{} | | | | | | |",
+                    size as f64 / 1e6,
+                    if checked { " (< 2.5 MB)" } else { "" }
+                ));
+            }
+            None => println!("  {name:<14} not built ({})", path.display()),
+        }
+    }
+}
+
+fn log_driver(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<(), String> {
+    if config.log_seconds == 0.0 {
+        return Ok(());
+    }
+    let figures = logdriver::measure(
+        exe,
+        Duration::from_secs_f64(config.log_seconds),
+        config.log_line_bytes,
+    )?;
+    println!();
+    println!(
+        "log driver (SDK, counting lines; {}-byte lines through the FIFO as fast as it reads, {:.0} s): {:.0} lines/s ({:.1} MiB/s), RSS idle {:.1} MiB, peak {:.1} MiB",
+        config.log_line_bytes,
+        config.log_seconds,
+        figures.lines_per_sec,
+        figures.mib_per_sec,
+        figures.idle_rss / MIB,
+        figures.peak_rss / MIB,
+    );
+    outcome.rows.push(format!(
+        "| main | log driver, {}-byte lines | {:.0} lines/s ({:.1} MiB/s) | | | | | peak {:.1} MiB (idle {:.1}) | |",
+        config.log_line_bytes,
+        figures.lines_per_sec,
+        figures.mib_per_sec,
+        figures.peak_rss / MIB,
+        figures.idle_rss / MIB,
+    ));
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The paired measurement: the bare server and the SDK loaded in turns of about a
+//! second (bare, sdk, sdk, bare, ...) by the load module's generator, in this process
+//! or (see `external`) in a `cargo docker-plugin bench --json` process; each turn's
+//! calls/s, CPU per call and p99, and the medians of the rounds' ratios.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use docker_plugin_sdk::load::{self, Call, Load, Options, Report};
+
+use crate::servers::{Method, Server, Setup, spawn_listening};
+
+/// One load: how many calls in flight, and whether each opens its own connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cell {
+    pub connections: usize,
+    pub per_call: bool,
+}
+
+impl Cell {
+    pub fn label(self) -> String {
+        if self.per_call {
+            format!("{} new conn/call", self.connections)
+        } else {
+            format!("{} keep-alive", self.connections)
+        }
+    }
+}
+
+/// A server under test: the child process and where it listens.
+pub struct Target {
+    _server: Server,
+    pub pid: u32,
+    pub socket: PathBuf,
+    pub idle_rss: f64,
+}
+
+/// Starts one server and waits until it listens; measures its idle RSS.
+pub fn start(exe: &Path, name: &str, setup: Setup, socket: PathBuf) -> Result<Target, String> {
+    let (server, _) = spawn_listening(
+        exe,
+        &[name.as_ref(), socket.as_os_str(), setup.name().as_ref()],
+        &socket,
+    )
+    .map_err(|e| format!("the {name} server: {e}"))?;
+    let pid = server.0.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_rss = rss(pid, "VmRSS:")?;
+    Ok(Target {
+        _server: server,
+        pid,
+        socket,
+        idle_rss,
+    })
+}
+
+/// A `kB` line of `/proc/PID/status`, in bytes.
+pub fn rss(pid: u32, key: &str) -> Result<f64, String> {
+    load::proc_status_kib(pid, key)
+        .map(|kib| kib as f64 * 1024.0)
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))
+}
+
+pub fn cpu_ticks(pid: u32) -> Result<u64, String> {
+    load::cpu_ticks(pid).map_err(|e| format!("/proc/{pid}/stat: {e}"))
+}
+
+/// One server's figures over one of its turns.
+#[derive(Clone, Copy)]
+pub struct Turn {
+    pub calls_per_sec: f64,
+    pub cpu_us_per_call: f64,
+    pub p99_us: f64,
+}
+
+/// What one server measured in one cell: its turns, and its memory.
+pub struct Measured {
+    pub rounds: Vec<Turn>,
+    pub idle_rss: f64,
+    /// `VmHWM` after the load.
+    pub peak_rss: f64,
+    /// `VmRSS` after the load.
+    pub after_rss: f64,
+}
+
+/// The SDK's figure divided by the bare server's, compared round by round (their turns
+/// are adjacent, so both ran on the same machine state): the median of the rounds'
+/// ratios. A burst of the machine's noise (a build, a VM steal) lands in one turn and
+/// moves one round's ratio, not the verdict, which a ratio of totals lets it decide.
+pub fn paired_ratio(bare: &[Turn], sdk: &[Turn], figure: impl Fn(&Turn) -> f64) -> f64 {
+    median(
+        bare.iter()
+            .zip(sdk)
+            .map(|(b, s)| figure(s) / figure(b))
+            .collect(),
+    )
+}
+
+/// The median of some values (NaN when there are none).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// A turn's figures from the run's report and the server's CPU ticks over it.
+pub fn turn(calls: u64, calls_per_sec: f64, p99_us: f64, cpu_ticks: u64) -> Turn {
+    Turn {
+        calls_per_sec,
+        cpu_us_per_call: cpu_ticks as f64 / load::clock_ticks_per_sec() * 1e6 / calls.max(1) as f64,
+        p99_us,
+    }
+}
+
+/// How the paired turns are made.
+pub struct Turns {
+    pub method: Method,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub client_threads: usize,
+}
+
+/// How long each server is loaded at a time.
+pub const SLICE: Duration = Duration::from_secs(1);
+
+impl Turns {
+    pub fn rounds(&self) -> usize {
+        (self.duration.as_secs_f64() / SLICE.as_secs_f64())
+            .round()
+            .max(1.0) as usize
+    }
+
+    pub fn slice(&self) -> Duration {
+        self.duration / self.rounds() as u32
+    }
+}
+
+/// Loads both servers in turns, in this process, and measures them.
+///
+/// The measured time is cut in slices of about a second, given to the servers in turns
+/// (bare, sdk, sdk, bare, bare, ...): on a shared 2-core machine, anything else running
+/// (a build, a test) then slows both servers alike instead of whichever ran at the time.
+/// Each server is idle (its connections open, and it uses no CPU) while the other is
+/// loaded, so its CPU time over a turn is its CPU time for its own calls.
+pub fn measure(targets: &[Target; 2], cell: Cell, turns: &Turns) -> Result<[Measured; 2], String> {
+    let runtime = if turns.client_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(turns.client_threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| format!("load generator runtime: {e}"))?;
+    let rounds = runtime.block_on(load_turns(targets, cell, turns))?;
+    let mut measured = Vec::with_capacity(2);
+    for (i, target) in targets.iter().enumerate() {
+        measured.push(Measured {
+            rounds: rounds.iter().map(|round| round[i]).collect(),
+            idle_rss: target.idle_rss,
+            peak_rss: rss(target.pid, "VmHWM:")?,
+            after_rss: rss(target.pid, "VmRSS:")?,
+        });
+    }
+    measured
+        .try_into()
+        .map_err(|_| "two servers, two measurements".to_owned())
+}
+
+/// A run that must have no errors.
+fn checked(report: Report, socket: &Path) -> Result<Report, String> {
+    if report.errors.total() > 0 {
+        return Err(format!(
+            "{}: {} of {} calls failed ({:?}), the last: {}",
+            socket.display(),
+            report.errors.total(),
+            report.calls,
+            report.errors,
+            report.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(report)
+}
+
+async fn load_turns(
+    targets: &[Target; 2],
+    cell: Cell,
+    turns: &Turns,
+) -> Result<Vec<[Turn; 2]>, String> {
+    let call = Call::new(turns.method.name(), turns.method.json()).map_err(|e| e.to_string())?;
+    let options = Options {
+        connections: cell.connections,
+        new_connection_per_call: cell.per_call,
+        timeout: Some(Duration::from_secs(30)),
+    };
+    let mut loads = Vec::with_capacity(2);
+    for target in targets {
+        let mut load = Load::connect(
+            load::Target::Unix(target.socket.clone()),
+            call.clone(),
+            options.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let warmup = checked(
+            load.run(turns.warmup, &mut |_| {})
+                .await
+                .map_err(|e| e.to_string())?,
+            &target.socket,
+        )?;
+        // The first reply is checked in full, the others by status and `Err`.
+        if warmup.first_reply.as_deref() != Some(turns.method.reply()) {
+            return Err(format!(
+                "{}: unexpected reply {:?}",
+                target.socket.display(),
+                warmup.first_reply
+            ));
+        }
+        loads.push(load);
+    }
+    let mut rounds = vec![
+        [Turn {
+            calls_per_sec: 0.0,
+            cpu_us_per_call: 0.0,
+            p99_us: 0.0
+        }; 2];
+        turns.rounds()
+    ];
+    for (round, measured) in rounds.iter_mut().enumerate() {
+        // ABBA order: a slow drift in the machine's speed favours neither server.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let cpu0 = cpu_ticks(targets[i].pid)?;
+            let report = checked(
+                loads[i]
+                    .run(turns.slice(), &mut |_| {})
+                    .await
+                    .map_err(|e| e.to_string())?,
+                &targets[i].socket,
+            )?;
+            // The calls in flight at the end of the turn were waited for; the CPU
+            // they used is the server's too.
+            let cpu = cpu_ticks(targets[i].pid)? - cpu0;
+            measured[i] = turn(
+                report.calls,
+                report.calls_per_sec(),
+                report.latency.percentile(99.0).as_secs_f64() * 1e6,
+                cpu,
+            );
+        }
+    }
+    Ok(rounds)
+}
