@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use docker_plugin_sdk::harness::{Engine, LogContainer};
+use docker_plugin_sdk::harness::{ContainerLog, Engine, LogContainer};
 use docker_plugin_sdk::logging::{
     self, Capability, Entry, EntryStream, Info, Logs, ReadConfig, ReadContext, ReadLogsRequest,
 };
@@ -93,6 +93,18 @@ async fn setup() -> Setup {
     }
 }
 
+/// `docker run --log-driver memlog busybox` of container `web`: its log started.
+async fn start_web(s: &Setup) -> (LogContainer, ContainerLog) {
+    let container = LogContainer::new("web", "busybox");
+    let running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    (container, running)
+}
+
 fn long_line() -> String {
     (0..40_000)
         .map(|n| char::from(b'a' + (n % 26) as u8))
@@ -102,13 +114,7 @@ fn long_line() -> String {
 #[tokio::test]
 async fn docker_run_sends_dockerds_calls_and_a_long_line_arrives_whole() {
     let s = setup().await;
-    let container = LogContainer::new("web", "busybox");
-    let mut running = s
-        .engine
-        .logging()
-        .start("memlog", &container)
-        .await
-        .unwrap();
+    let (container, mut running) = start_web(&s).await;
     // The FIFO: /run/docker/logging/<64 hex> on the (test's) host, for a legacy plugin.
     let fifo = running.host_path().to_path_buf();
     assert_eq!(
@@ -169,13 +175,7 @@ async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo
 #[tokio::test]
 async fn docker_logs_of_a_running_container_honours_tail_since_and_follow() {
     let s = setup().await;
-    let container = LogContainer::new("web", "busybox");
-    let mut running = s
-        .engine
-        .logging()
-        .start("memlog", &container)
-        .await
-        .unwrap();
+    let (container, mut running) = start_web(&s).await;
     running.write("stdout", b"one\ntwo\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let since = SystemTime::now();
@@ -255,13 +255,7 @@ async fn docker_logs_of_a_running_container_honours_tail_since_and_follow() {
 #[tokio::test]
 async fn docker_logs_of_a_stopped_container_starts_a_logger_of_its_own() {
     let s = setup().await;
-    let container = LogContainer::new("web", "busybox");
-    let mut running = s
-        .engine
-        .logging()
-        .start("memlog", &container)
-        .await
-        .unwrap();
+    let (container, mut running) = start_web(&s).await;
     running.write("stdout", b"before exit\n").await.unwrap();
     running.stop().await.unwrap();
     s.engine.calls().take();
