@@ -54,14 +54,10 @@ fn serial(test: impl std::future::Future<Output = ()>) {
 /// A hang guard, far above what any step here takes.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
-/// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+/// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), read by the load tool's
+/// reader.
 fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    line.trim().trim_end_matches(" kB").trim().parse().unwrap()
+    docker_plugin_sdk::load::proc_status_kib(pid, &format!("{field}:")).unwrap()
 }
 
 fn rss_kib(pid: u32) -> u64 {
