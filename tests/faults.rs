@@ -514,7 +514,7 @@ fn a_volume_plugin_killed_mid_create_and_mid_mount_restarts_with_consistent_stat
         // The third process holds what the first held before any call, once the engine's
         // connections close.
         assert!(
-            eventually(Duration::from_secs(10), || fds(&pid).len() == idle_fds).await,
+            eventually(Duration::from_secs(60), || fds(&pid).len() == idle_fds).await,
             "the plugin's descriptors: {idle_fds:?} idle, now {:?}",
             fds(&pid)
         );
