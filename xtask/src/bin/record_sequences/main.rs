@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use actions::{ACTIONS, Action};
+use actions::Action;
 use docker_plugin_sdk::args::{ArgsError, Flags};
 use fixture::write_summary;
 use managed::build_static_recorder;
@@ -161,7 +161,7 @@ fn parse_args() -> Result<Options, ArgsError> {
     }
     if let Some(only) = &options.only {
         for name in only {
-            if !ACTIONS.iter().any(|a| a.name == name) {
+            if !actions::all().any(|a| a.name == name) {
                 return Err(ArgsError::Invalid {
                     flag: "--only".into(),
                     value: name.clone(),
@@ -263,7 +263,7 @@ fn main() -> ExitCode {
         Err(err) => return err.report("record_sequences"),
     };
     if options.list {
-        for action in ACTIONS {
+        for action in actions::all() {
             println!("{}: {}", action.name, action.description);
         }
         return ExitCode::SUCCESS;
@@ -275,8 +275,7 @@ fn main() -> ExitCode {
             .is_none_or(|only| only.iter().any(|name| name == action.name))
     };
     if std::env::var_os(STATIC_RECORDER_ENV).is_none()
-        && ACTIONS
-            .iter()
+        && actions::all()
             .filter(selected)
             .any(|a| a.plugins.iter().any(|p| p.managed) || !a.bundles.is_empty())
     {
@@ -312,7 +311,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut fixtures = Vec::new();
     let mut failed = false;
-    for action in ACTIONS.iter().filter(selected) {
+    for action in actions::all().filter(selected) {
         eprintln!("== {}", action.name);
         let t = Instant::now();
         match record_action(action, &options.out, options.raw.as_deref()) {
