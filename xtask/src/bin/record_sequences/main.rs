@@ -29,11 +29,13 @@
 //! logged about the plugin during the command (its output lines, refused API calls),
 //! the recorder's report of the container it runs in among them.
 //!
-//! The modules: `actions` (what is recorded), `session` (running an action and its
-//! commands), `managed` (bundles and the static recorder), `host_files` (the
-//! `@host-files` listing, shared with the replay), `registry` (the registry
-//! `docker plugin upgrade` pulls from), `fixture` (the files written and their
-//! normalization), `tls` (the certificates of the authz action over TLS).
+//! The modules: `actions` (what is recorded), `session` (running an action),
+//! `plugin` (its recorder plugins and their logs), `step` (running one of its
+//! commands), `pseudo` (the pseudo-commands that are not about a plugin), `managed`
+//! (bundles and the static recorder), `host_files` (the `@host-files` listing, shared
+//! with the replay), `registry` (the registry `docker plugin upgrade` pulls from),
+//! `fixture` (the files written and their normalization), `tls` (the certificates of
+//! the authz action over TLS).
 //!
 //! Authorization actions: their recorder (`--authz`) listens before dockerd starts,
 //! as dockerd is started with `--authorization-plugin=NAME` and refuses to start
@@ -51,8 +53,11 @@ mod actions;
 mod fixture;
 mod host_files;
 mod managed;
+mod plugin;
+mod pseudo;
 mod registry;
 mod session;
+mod step;
 mod tls;
 
 use std::fs;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::actions::{BadBundle, PluginSpec};
 use crate::host_files::walk;
-use crate::session::RunningPlugin;
+use crate::plugin::RunningPlugin;
 use crate::{
     HOST_FILES, KILL, MANAGED_LOG_DIR, PROPAGATED_MOUNT, RESTART_WAIT, SOCKET_DIR,
     STATIC_RECORDER_ENV, STATIC_TARGET, STATIC_TARGET_DIR, build_recorder,
