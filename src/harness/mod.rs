@@ -82,6 +82,7 @@ mod error;
 mod ids;
 pub(crate) mod logging;
 mod metrics;
+mod mountinfo;
 mod network;
 mod plugins;
 mod process;
