@@ -17,15 +17,10 @@ use crate::managed::{bundle_dir, managed_config, static_recorder, write_bundle};
 use crate::{KILL, QUIET, RECORDER_ENV, RESTART, SETTLE_LIMIT, SOCKET_DIR, recorder};
 
 pub(crate) struct RunningPlugin {
-    pub(crate) name: String,
+    /// What the action asked for: its name, what the recorder serves, managed or not.
+    pub(crate) spec: PluginSpec,
     /// The name docker commands and the recorder's `--name` use.
     pub(crate) docker_name: String,
-    pub(crate) capabilities: bool,
-    pub(crate) bare_get: bool,
-    pub(crate) network: bool,
-    pub(crate) authz: bool,
-    pub(crate) logging: bool,
-    pub(crate) managed: bool,
     pub(crate) root: PathBuf,
     pub(crate) log: PathBuf,
     pub(crate) dir: PathBuf,
@@ -43,14 +38,8 @@ pub(crate) struct RunningPlugin {
 impl RunningPlugin {
     pub(crate) fn new(spec: &PluginSpec, dir: &Path) -> Result<Self, String> {
         let mut plugin = RunningPlugin {
-            name: spec.name.to_owned(),
+            spec: *spec,
             docker_name: spec.container.docker_name.unwrap_or(spec.name).to_owned(),
-            capabilities: spec.capabilities,
-            bare_get: spec.bare_get,
-            network: spec.network,
-            authz: spec.authz,
-            logging: spec.logging,
-            managed: spec.managed,
             root: dir.join(spec.name),
             log: dir.join(format!("{}.calls.jsonl", spec.name)),
             dir: dir.to_path_buf(),
@@ -61,7 +50,7 @@ impl RunningPlugin {
             id: None,
             socket: None,
         };
-        if plugin.managed {
+        if plugin.spec.managed {
             // dockerd runs it: only the bundle is made here; its log comes back
             // through a bind mount of a host directory.
             let log_dir = dir.join(format!("{}.log", spec.name));
@@ -92,30 +81,36 @@ impl RunningPlugin {
         };
         let mut command = Command::new(binary);
         command
-            .args(["--name", &self.name, "--socket-dir", SOCKET_DIR, "--root"])
+            .args([
+                "--name",
+                self.spec.name,
+                "--socket-dir",
+                SOCKET_DIR,
+                "--root",
+            ])
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log);
-        if self.capabilities {
+        if self.spec.capabilities {
             command.arg("--capabilities");
         }
-        if self.bare_get {
+        if self.spec.bare_get {
             command.arg("--bare-get");
         }
-        if self.network {
+        if self.spec.network {
             command.arg("--network");
         }
-        if self.authz {
+        if self.spec.authz {
             command.arg("--authz");
         }
-        if self.logging {
+        if self.spec.logging {
             command.arg("--logging");
         }
         self.starts += 1;
         let stderr = self
             .dir
-            .join(format!("{}.stderr.{}.log", self.name, self.starts));
-        let socket = Path::new(SOCKET_DIR).join(format!("{}.sock", self.name));
+            .join(format!("{}.stderr.{}.log", self.spec.name, self.starts));
+        let socket = Path::new(SOCKET_DIR).join(format!("{}.sock", self.spec.name));
         self.process =
             Some(PluginProcess::start(command, &socket, stderr).map_err(|e| e.to_string())?);
         Ok(())
@@ -129,8 +124,8 @@ impl RunningPlugin {
 
     /// SIGKILL for good: the socket file stays behind, nothing listens on it.
     pub(crate) fn stop(&mut self) -> Result<(), String> {
-        if self.managed {
-            return Err(format!("{RESTART} {}: managed, use {KILL}", self.name));
+        if self.spec.managed {
+            return Err(format!("{RESTART} {}: managed, use {KILL}", self.spec.name));
         }
         if let Some(mut process) = self.process.take() {
             process

@@ -86,7 +86,7 @@ pub(crate) fn record_action(
     let mut builder = Dockerd::builder().daemon_args(
         plugins
             .iter()
-            .map(|p| format!("--authorization-plugin={}", p.name)),
+            .map(|p| format!("--authorization-plugin={}", p.spec.name)),
     );
     let tls = if action.tls {
         Some(tls::write(&temp.path().join("tls"))?)
@@ -154,7 +154,7 @@ pub(crate) fn record_action(
     if let Some(raw) = raw {
         fs::create_dir_all(raw).map_err(|e| format!("{}: {e}", raw.display()))?;
         for plugin in plugins.iter().filter(|p| p.log.exists()) {
-            let to = raw.join(format!("{}.{}.jsonl", action.name, plugin.name));
+            let to = raw.join(format!("{}.{}.jsonl", action.name, plugin.spec.name));
             fs::copy(&plugin.log, &to).map_err(|e| format!("{}: {e}", to.display()))?;
         }
     }
@@ -188,7 +188,7 @@ pub(crate) fn record_action(
     // A managed plugin's volumes are inside it (`/mnt/volumes/...`): left as they are.
     let mut paths: Vec<(String, String)> = plugins
         .iter()
-        .filter(|p| !p.managed)
+        .filter(|p| !p.spec.managed)
         .map(|p| (p.root.display().to_string(), "<root>".to_owned()))
         .collect();
     paths.push((temp.path().display().to_string(), "<tmp>".to_owned()));
@@ -223,7 +223,7 @@ pub(crate) fn record_action(
                 let request = replace_strings(field("request"), &pairs);
                 phase.calls.push(Call {
                     command: i,
-                    plugin: plugins[index].name.clone(),
+                    plugin: plugins[index].spec.name.to_owned(),
                     method: text("method"),
                     request: norm.value(request),
                     response: norm.value(field("response")),
@@ -248,14 +248,14 @@ pub(crate) fn record_action(
     let plugin_infos: Vec<PluginInfo> = plugins
         .iter()
         .map(|p| PluginInfo {
-            name: p.name.clone(),
-            docker_name: (p.docker_name != p.name).then(|| p.docker_name.clone()),
-            capabilities: p.capabilities,
-            bare_get: p.bare_get,
-            network: p.network,
-            authz: p.authz,
-            logging: p.logging,
-            managed: p.managed,
+            name: p.spec.name.to_owned(),
+            docker_name: (p.docker_name != p.spec.name).then(|| p.docker_name.clone()),
+            capabilities: p.spec.capabilities,
+            bare_get: p.spec.bare_get,
+            network: p.spec.network,
+            authz: p.spec.authz,
+            logging: p.spec.logging,
+            managed: p.spec.managed,
             id: p.id.as_deref().map(|id| norm.text(id)),
             socket: p
                 .socket

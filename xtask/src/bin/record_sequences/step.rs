@@ -90,7 +90,7 @@ impl Session<'_> {
 
     /// Learns managed plugins' IDs (after `docker plugin create`) and sockets.
     fn observe_managed(&mut self) {
-        for plugin in self.plugins.iter_mut().filter(|p| p.managed) {
+        for plugin in self.plugins.iter_mut().filter(|p| p.spec.managed) {
             if plugin.id.is_none() {
                 let out = self.d.docker(&[
                     "plugin",
@@ -125,8 +125,8 @@ impl Session<'_> {
         for plugin in &self.plugins {
             if let Some(id) = &plugin.id {
                 arg = arg
-                    .replace(&format!("{{id:{}}}", plugin.name), id)
-                    .replace(&format!("{{id12:{}}}", plugin.name), &id[..12]);
+                    .replace(&format!("{{id:{}}}", plugin.spec.name), id)
+                    .replace(&format!("{{id12:{}}}", plugin.spec.name), &id[..12]);
             }
         }
         arg
@@ -166,7 +166,7 @@ impl Session<'_> {
             let plugin = self
                 .plugins
                 .iter_mut()
-                .find(|p| p.name == name)
+                .find(|p| p.spec.name == name)
                 .ok_or_else(|| format!("{pseudo}: no plugin {name}"))?;
             let stdout = match pseudo {
                 RESTART => {
@@ -208,7 +208,7 @@ impl Session<'_> {
                 if self.dockerd_pid.is_some() && peer != self.dockerd_pid {
                     eprintln!(
                         "  warning: ignoring a call to {} from pid {peer:?}, not our dockerd: {}",
-                        plugin.name, call["path"]
+                        plugin.spec.name, call["path"]
                     );
                     continue;
                 }

@@ -17,6 +17,7 @@ use crate::{
     WRITE_ENV_FILE,
 };
 
+#[derive(Clone, Copy)]
 pub(crate) struct PluginSpec {
     pub(crate) name: &'static str,
     pub(crate) capabilities: bool,
