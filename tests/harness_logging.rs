@@ -28,12 +28,17 @@ impl Drop for Setup {
     }
 }
 
+/// The `memlog` plugin: a [`MemoryLog`] that refuses every log option.
 async fn setup() -> Setup {
+    setup_with(MemoryLog::new().refusing_options()).await
+}
+
+/// The `memlog` plugin serving `memory`.
+async fn setup_with(memory: MemoryLog) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::for_tests(dir.path());
     let sockets = engine.discovery().socket_dir.clone();
     std::fs::create_dir_all(&sockets).unwrap();
-    let memory = MemoryLog::new().refusing_options();
     let listener = UnixSocket::new("memlog").dir(&sockets).bind().unwrap();
     let stop = CancellationToken::new();
     let server = Plugin::new()
@@ -108,6 +113,28 @@ async fn docker_run_sends_dockerds_calls_and_a_long_line_arrives_whole() {
         ]
     );
     assert_eq!(stored[2].line, long_line().into_bytes());
+}
+
+#[tokio::test]
+async fn a_memory_log_that_does_not_refuse_options_takes_them_and_keeps_the_lines() {
+    // The xtask recorder's driver: `--log-opt` is dockerd's business, not its own.
+    let s = setup_with(MemoryLog::new()).await;
+    let container = LogContainer::new("web", "busybox").opt("max-size", "1m");
+    let mut running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    running.write("stdout", b"hello\n").await.unwrap();
+    running.stop().await.unwrap();
+    let lines: Vec<_> = s
+        .memory
+        .entries(&container.info.container_id)
+        .into_iter()
+        .map(|e| e.line)
+        .collect();
+    assert_eq!(lines, [b"hello".to_vec()]);
 }
 
 #[tokio::test]
