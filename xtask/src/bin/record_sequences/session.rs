@@ -1,7 +1,6 @@
 //! Running one action: its plugins (recorder processes, or bundles dockerd runs), its
 //! commands one at a time with the calls each caused, and the fixture made of them.
-//! A plugin is a [`RunningPlugin`](crate::plugin::RunningPlugin), a command a
-//! [`Session`](crate::step::Session) step.
+//! A plugin is a [`RunningPlugin`], a command a [`Session`] step.
 
 use std::fs;
 use std::path::Path;
