@@ -113,20 +113,17 @@ pub(crate) const fn authz_plugin(name: &'static str) -> PluginSpec {
     }
 }
 
+/// The usual managed recorder ([`RECORDER`]).
 pub(crate) const fn managed(name: &'static str) -> PluginSpec {
     managed_in(name, RECORDER)
 }
 
+/// A managed recorder in `container` (see [`Container`]).
 pub(crate) const fn managed_in(name: &'static str, container: Container) -> PluginSpec {
     PluginSpec {
-        name,
-        capabilities: true,
-        bare_get: false,
-        network: false,
-        authz: false,
-        logging: false,
         managed: true,
         container,
+        ..plugin(name)
     }
 }
 
