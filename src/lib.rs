@@ -137,7 +137,7 @@
 //!   would give them; one service per subsystem; containers; the engine; with
 //!   `packager`, `docker plugin install` from a registry); plugin
 //!   binaries as processes (`PluginProcess`); a private real dockerd
-//!   (`harness::dockerd`).
+//!   (`harness::dockerd`); drivers to put behind it in tests (`harness::testing`).
 //! - `load` (feature `load`): the load generator: many connections calling one
 //!   endpoint as dockerd does, calls/s, errors by kind, latency percentiles, a log
 //!   driver's lines/s through a FIFO, the plugin's RSS.

@@ -1,4 +1,5 @@
-//! The harness's logging service against an in-process log driver built with the SDK:
+//! The harness's logging service against an in-process log driver built with the SDK
+//! (`harness::testing::MemoryLog`, the xtask recorder's too):
 //! what dockerd does for `docker run --log-driver` and `docker logs` (moby v20.10.24
 //! `daemon/logger/plugin.go`, `copier.go`, `adapter.go`, `daemon/logs.go`): the calls
 //! in dockerd's order, the FIFO created under the plugin's view of
@@ -6,63 +7,18 @@
 //! copier and whole again in the driver and in `docker logs`, `--tail`, `--since`,
 //! `-f`, and a stopped container's logs through a logger of their own.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use docker_plugin_sdk::harness::testing::MemoryLog;
 use docker_plugin_sdk::harness::{ContainerLog, Engine, LogContainer};
-use docker_plugin_sdk::logging::{
-    self, Capability, Entry, EntryStream, Info, Logs, ReadConfig, ReadContext, ReadLogsRequest,
-};
+use docker_plugin_sdk::logging::ReadConfig;
 use docker_plugin_sdk::transport::UnixSocket;
-use docker_plugin_sdk::{CancellationToken, Error, Plugin, Result, async_trait};
-
-/// Keeps every container's entries in memory.
-#[derive(Default)]
-struct Memory(Mutex<HashMap<String, Vec<Entry>>>);
-
-struct Shared(Arc<Memory>);
-
-#[async_trait]
-impl logging::Driver for Shared {
-    async fn validate(&self, info: &Info) -> Result<()> {
-        match info.driver_options().next() {
-            Some((key, _)) => Err(Error::new(format!("unknown log option {key:?}"))),
-            None => Ok(()),
-        }
-    }
-
-    async fn consume(&self, info: Info, mut logs: Logs) -> Result<()> {
-        while let Some(entry) = logs.next().await {
-            let mut stored = self.0.0.lock().unwrap();
-            stored
-                .entry(info.container_id.clone())
-                .or_default()
-                .push(entry);
-        }
-        Ok(())
-    }
-
-    fn capabilities(&self) -> Capability {
-        Capability { read_logs: true }
-    }
-
-    async fn read_logs(&self, req: ReadLogsRequest, context: ReadContext) -> Result<EntryStream> {
-        let stored = self
-            .0
-            .0
-            .lock()
-            .unwrap()
-            .get(&req.info.container_id)
-            .cloned();
-        Ok(context.reply(stored.unwrap_or_default(), &req.config))
-    }
-}
+use docker_plugin_sdk::{CancellationToken, Plugin};
 
 struct Setup {
     dir: tempfile::TempDir,
     engine: Engine,
-    memory: Arc<Memory>,
+    memory: MemoryLog,
     stop: CancellationToken,
 }
 
@@ -72,16 +28,21 @@ impl Drop for Setup {
     }
 }
 
+/// The `memlog` plugin: a [`MemoryLog`] that refuses every log option.
 async fn setup() -> Setup {
+    setup_with(MemoryLog::new().refusing_options()).await
+}
+
+/// The `memlog` plugin serving `memory`.
+async fn setup_with(memory: MemoryLog) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::for_tests(dir.path());
     let sockets = engine.discovery().socket_dir.clone();
     std::fs::create_dir_all(&sockets).unwrap();
-    let memory = Arc::new(Memory::default());
     let listener = UnixSocket::new("memlog").dir(&sockets).bind().unwrap();
     let stop = CancellationToken::new();
     let server = Plugin::new()
-        .logging(Shared(Arc::clone(&memory)))
+        .logging(memory.clone())
         .server(listener)
         .shutdown_on(stop.clone());
     tokio::spawn(server.run());
@@ -137,7 +98,7 @@ async fn docker_run_sends_dockerds_calls_and_a_long_line_arrives_whole() {
             "LogDriver.StopLogging"
         ]
     );
-    let stored = s.memory.0.lock().unwrap()[&container.info.container_id].clone();
+    let stored = s.memory.entries(&container.info.container_id);
     let lines: Vec<_> = stored
         .iter()
         .map(|e| (e.source.as_str().to_owned(), e.line.len()))
@@ -152,6 +113,28 @@ async fn docker_run_sends_dockerds_calls_and_a_long_line_arrives_whole() {
         ]
     );
     assert_eq!(stored[2].line, long_line().into_bytes());
+}
+
+#[tokio::test]
+async fn a_memory_log_that_does_not_refuse_options_takes_them_and_keeps_the_lines() {
+    // The xtask recorder's driver: `--log-opt` is dockerd's business, not its own.
+    let s = setup_with(MemoryLog::new()).await;
+    let container = LogContainer::new("web", "busybox").opt("max-size", "1m");
+    let mut running = s
+        .engine
+        .logging()
+        .start("memlog", &container)
+        .await
+        .unwrap();
+    running.write("stdout", b"hello\n").await.unwrap();
+    running.stop().await.unwrap();
+    let lines: Vec<_> = s
+        .memory
+        .entries(&container.info.container_id)
+        .into_iter()
+        .map(|e| e.line)
+        .collect();
+    assert_eq!(lines, [b"hello".to_vec()]);
 }
 
 #[tokio::test]
@@ -185,13 +168,7 @@ async fn docker_logs_of_a_running_container_honours_tail_since_and_follow() {
         .unwrap();
     // The driver consumes asynchronously: wait until it has the four lines.
     for _ in 0..500 {
-        let n = s
-            .memory
-            .0
-            .lock()
-            .unwrap()
-            .get(&container.info.container_id)
-            .map_or(0, Vec::len);
+        let n = s.memory.entries(&container.info.container_id).len();
         if n == 4 {
             break;
         }

@@ -18,7 +18,7 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use docker_plugin_sdk::harness::PluginProcess;
 use docker_plugin_sdk::harness::dockerd::Dockerd;
@@ -89,22 +89,35 @@ fn two_runs_give_identical_tarballs() -> Result<(), Failed> {
     Ok(())
 }
 
-fn a_metadata_typo_names_the_field() -> Result<(), Failed> {
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("plugin.toml");
-    fs::write(
-        &file,
-        "interface = { types = [\"docker.volumedriver/1.0\"], socket = \"x.sock\" }\npropagated-mnt = \"/mnt/volumes\"\n",
-    )?;
-    let out = cargo_docker_plugin(&[
+/// `cargo docker-plugin package` of the localvol example (built as the other tests
+/// build it) with `metadata` written into `DIR/plugin.toml` as its `--metadata`, into
+/// `DIR/out`: the run, and that bundle directory.
+fn package_localvol_with(dir: &Path, metadata: &str) -> Result<(Output, PathBuf), Failed> {
+    let file = dir.join("plugin.toml");
+    fs::write(&file, metadata)?;
+    let out = dir.join("out");
+    let args = [
         "package",
         "--example",
         "localvol",
+        "--features",
+        "macros",
+        "--profile",
+        "e2e",
         "--metadata",
         file.to_str().ok_or("path")?,
         "--out",
-        dir.path().join("out").to_str().ok_or("path")?,
-    ]);
+        out.to_str().ok_or("path")?,
+    ];
+    Ok((cargo_docker_plugin(&args), out))
+}
+
+fn a_metadata_typo_names_the_field() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (out, _) = package_localvol_with(
+        dir.path(),
+        "interface = { types = [\"docker.volumedriver/1.0\"], socket = \"x.sock\" }\npropagated-mnt = \"/mnt/volumes\"\n",
+    )?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     check(!out.status.success(), || "a typo was accepted".into())?;
     check(stderr.contains("unknown field `propagated-mnt`"), || {
@@ -117,24 +130,10 @@ fn a_metadata_typo_names_the_field() -> Result<(), Failed> {
 
 fn an_invalid_config_lists_each_problem() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("plugin.toml");
-    fs::write(
-        &file,
+    let (out, _) = package_localvol_with(
+        dir.path(),
         "interface = { types = [\"docker.volumedriver/1.0\"], socket = \"a/b.sock\" }\nentrypoint = [\"/localvol\"]\npropagated-mount = \"mnt\"\n",
     )?;
-    let out = cargo_docker_plugin(&[
-        "package",
-        "--example",
-        "localvol",
-        "--features",
-        "macros",
-        "--profile",
-        "e2e",
-        "--metadata",
-        file.to_str().ok_or("path")?,
-        "--out",
-        dir.path().join("out").to_str().ok_or("path")?,
-    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     check(!out.status.success(), || {
         "an invalid config was accepted".into()
@@ -149,9 +148,8 @@ fn an_invalid_config_lists_each_problem() -> Result<(), Failed> {
 fn host_binaries_and_files_join_the_rootfs() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     fs::write(dir.path().join("extra.conf"), "answer = 42\n")?;
-    let file = dir.path().join("plugin.toml");
-    fs::write(
-        &file,
+    let (run, out) = package_localvol_with(
+        dir.path(),
         r#"interface = { types = ["docker.volumedriver/1.0"], socket = "localvol.sock" }
 propagated-mount = "/mnt/volumes"
 binaries = ["/usr/bin/ssh"]
@@ -159,20 +157,16 @@ files = [{ source = "extra.conf", destination = "/etc/localvol/extra.conf" }]
 dirs = ["/var/lib/localvol"]
 "#,
     )?;
-    let out = dir.path().join("out");
-    ok(&[
-        "package",
-        "--example",
-        "localvol",
-        "--features",
-        "macros",
-        "--profile",
-        "e2e",
-        "--metadata",
-        file.to_str().ok_or("path")?,
-        "--out",
-        out.to_str().ok_or("path")?,
-    ])?;
+    support::cli::expect_ok(
+        run,
+        &[
+            "package",
+            "--example",
+            "localvol",
+            "--metadata",
+            "plugin.toml",
+        ],
+    )?;
     let rootfs = out.join("rootfs");
     check(rootfs.join("usr/bin/ssh").is_file(), || {
         "no /usr/bin/ssh".into()

@@ -69,6 +69,9 @@
 //! [`Engine::rooted`] keep everything under one dir, and the machine's real
 //! `/run/docker/plugins` is used only when asked for by name ([`Discovery::system`],
 //! [`EngineConfig::system`]).
+//!
+//! [`testing`] holds drivers to put behind it when the plugin is not what is under
+//! test ([`testing::MemoryLog`], a log driver in memory).
 
 mod authz;
 mod calls;
@@ -79,10 +82,12 @@ mod error;
 mod ids;
 pub(crate) mod logging;
 mod metrics;
+mod mountinfo;
 mod network;
 mod plugins;
 mod process;
 mod secrets;
+pub mod testing;
 mod volume;
 
 pub use authz::{ApiRequest, ApiResponse, Authz, MAX_AUTHZ_BODY, RESPONSE_BUFFER};

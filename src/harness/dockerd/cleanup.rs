@@ -15,6 +15,8 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::harness::mountinfo::mount_points;
+
 /// Directories appended to `PATH` for dockerd (it needs containerd, runc, docker-init).
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -120,36 +122,13 @@ fn list_processes() -> Vec<Proc> {
     out
 }
 
-/// Decodes the octal escapes (`\040` etc.) used in `/proc/self/mountinfo`.
-fn unescape_mount_path(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Mount points at or below `root`, from `/proc/self/mountinfo`.
 fn mounts_under(root: &Path) -> Vec<String> {
     let root = root.display().to_string();
     let prefix = format!("{root}/");
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mount_path)
+    mount_points()
+        .into_iter()
+        .map(|m| m.display().to_string())
         .filter(|m| *m == root || m.starts_with(&prefix))
         .collect()
 }
@@ -228,12 +207,6 @@ pub(super) fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mount_path(r"/tmp/a\040b\011c"), "/tmp/a b\tc");
-        assert_eq!(unescape_mount_path(r"/tmp/x\0"), r"/tmp/x\0");
-    }
 
     #[test]
     fn a_command_past_its_timeout_is_killed_and_says_so() {

@@ -3,47 +3,14 @@
 //! plugin starts (`MakeRShared` in moby v20.10.24 `plugin/manager_linux.go` `enable`),
 //! and everything mounted under a plugin's dir unmounted when it stops for good or is
 //! removed (`RecursiveUnmount` in `plugin/manager.go` `HandleExitEvent` and
-//! `plugin/backend_linux.go` `Remove`). Mount points come from `/proc/self/mountinfo`.
+//! `plugin/backend_linux.go` `Remove`). Mount points come from `/proc/self/mountinfo`
+//! ([`mountinfo`](crate::harness::mountinfo)).
 
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-/// The mount points in `/proc/self/mountinfo`, in order.
-fn mount_points() -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape(field)))
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::harness::mountinfo::mount_points;
 
 /// The mount point of the mount `path` is on (`path` itself when it is one).
 pub(crate) fn mount_point_of(path: &Path) -> PathBuf {
@@ -105,12 +72,6 @@ pub(crate) fn recursive_unmount(dir: &Path) -> nix::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
 
     #[test]
     fn the_root_is_a_mount_point() {

@@ -359,7 +359,7 @@ pub(crate) fn summarize(phase_commands: &[String], calls: &[Call], primary: &str
         .join("<br>")
 }
 
-/// Rewrites the README's table: a row per action of [`ACTIONS`](crate::actions::ACTIONS),
+/// Rewrites the README's table: a row per action of [`actions::all`](crate::actions::all),
 /// in that order, made from `fixtures` for the actions just recorded and kept as it was
 /// for the others (an `--only` run).
 pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), String> {
@@ -379,7 +379,7 @@ pub(crate) fn write_summary(out_dir: &Path, fixtures: &[Fixture]) -> Result<(), 
          | action | setup | calls per command |\n|---|---|---|\n",
         first.dockerd_version, first.api_version, first.docker_cli_version
     );
-    for action in crate::actions::ACTIONS {
+    for action in crate::actions::all() {
         let Some(f) = fixtures.iter().find(|f| f.action == action.name) else {
             generated.push_str(&old_row(action.name).unwrap_or_default());
             continue;

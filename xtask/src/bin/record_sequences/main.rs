@@ -29,11 +29,13 @@
 //! logged about the plugin during the command (its output lines, refused API calls),
 //! the recorder's report of the container it runs in among them.
 //!
-//! The modules: `actions` (what is recorded), `session` (running an action and its
-//! commands), `managed` (bundles and the static recorder), `host_files` (the
-//! `@host-files` listing, shared with the replay), `registry` (the registry
-//! `docker plugin upgrade` pulls from), `fixture` (the files written and their
-//! normalization), `tls` (the certificates of the authz action over TLS).
+//! The modules: `actions` (what is recorded), `session` (running an action),
+//! `plugin` (its recorder plugins and their logs), `step` (running one of its
+//! commands), `pseudo` (the pseudo-commands that are not about a plugin), `managed`
+//! (bundles and the static recorder), `host_files` (the `@host-files` listing, shared
+//! with the replay), `registry` (the registry `docker plugin upgrade` pulls from),
+//! `fixture` (the files written and their normalization), `tls` (the certificates of
+//! the authz action over TLS).
 //!
 //! Authorization actions: their recorder (`--authz`) listens before dockerd starts,
 //! as dockerd is started with `--authorization-plugin=NAME` and refuses to start
@@ -51,8 +53,11 @@ mod actions;
 mod fixture;
 mod host_files;
 mod managed;
+mod plugin;
+mod pseudo;
 mod registry;
 mod session;
+mod step;
 mod tls;
 
 use std::fs;
@@ -60,7 +65,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use actions::{ACTIONS, Action};
+use actions::Action;
 use docker_plugin_sdk::args::{ArgsError, Flags};
 use fixture::write_summary;
 use managed::build_static_recorder;
@@ -161,7 +166,7 @@ fn parse_args() -> Result<Options, ArgsError> {
     }
     if let Some(only) = &options.only {
         for name in only {
-            if !ACTIONS.iter().any(|a| a.name == name) {
+            if !actions::all().any(|a| a.name == name) {
                 return Err(ArgsError::Invalid {
                     flag: "--only".into(),
                     value: name.clone(),
@@ -263,7 +268,7 @@ fn main() -> ExitCode {
         Err(err) => return err.report("record_sequences"),
     };
     if options.list {
-        for action in ACTIONS {
+        for action in actions::all() {
             println!("{}: {}", action.name, action.description);
         }
         return ExitCode::SUCCESS;
@@ -275,8 +280,7 @@ fn main() -> ExitCode {
             .is_none_or(|only| only.iter().any(|name| name == action.name))
     };
     if std::env::var_os(STATIC_RECORDER_ENV).is_none()
-        && ACTIONS
-            .iter()
+        && actions::all()
             .filter(selected)
             .any(|a| a.plugins.iter().any(|p| p.managed) || !a.bundles.is_empty())
     {
@@ -312,7 +316,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut fixtures = Vec::new();
     let mut failed = false;
-    for action in ACTIONS.iter().filter(selected) {
+    for action in actions::all().filter(selected) {
         eprintln!("== {}", action.name);
         let t = Instant::now();
         match record_action(action, &options.out, options.raw.as_deref()) {

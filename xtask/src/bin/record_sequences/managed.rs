@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::actions::{BadBundle, PluginSpec};
 use crate::host_files::walk;
-use crate::session::RunningPlugin;
+use crate::plugin::RunningPlugin;
 use crate::{
     HOST_FILES, KILL, MANAGED_LOG_DIR, PROPAGATED_MOUNT, RESTART_WAIT, SOCKET_DIR,
     STATIC_RECORDER_ENV, STATIC_TARGET, STATIC_TARGET_DIR, build_recorder,
@@ -277,7 +277,7 @@ pub(crate) fn managed_pids(name: &str) -> Vec<u32> {
 pub(crate) fn kill_managed(plugin: &RunningPlugin) -> Result<String, String> {
     let before = managed_pids(&plugin.docker_name);
     if before.is_empty() {
-        return Err(format!("{KILL} {}: no plugin process", plugin.name));
+        return Err(format!("{KILL} {}: no plugin process", plugin.spec.name));
     }
     let status = Command::new("kill")
         .arg("-KILL")
@@ -307,7 +307,7 @@ pub(crate) fn host_files(d: &Dockerd, plugin: &RunningPlugin) -> Result<String, 
     let id = plugin
         .id
         .as_deref()
-        .ok_or_else(|| format!("{HOST_FILES} {}: no plugin ID yet", plugin.name))?;
+        .ok_or_else(|| format!("{HOST_FILES} {}: no plugin ID yet", plugin.spec.name))?;
     let plugin_dir = d.root().join("data/plugins").join(id);
     let roots = [
         Path::new(SOCKET_DIR).join(id),
@@ -337,8 +337,8 @@ pub(crate) fn interesting_log_lines(text: &str, plugins: &[RunningPlugin]) -> Ve
         .filter(|line| {
             // A managed plugin's output, any plugin's (broken bundles too).
             let output = line.contains(" plugin=");
-            let named = plugins.iter().filter(|p| p.managed).any(|p| {
-                line.contains(p.name.as_str()) || p.id.as_ref().is_some_and(|id| line.contains(id))
+            let named = plugins.iter().filter(|p| p.spec.managed).any(|p| {
+                line.contains(p.spec.name) || p.id.as_ref().is_some_and(|id| line.contains(id))
             });
             output
                 || ((named || line.contains("Handler for"))

@@ -1,49 +1,13 @@
-//! The recorder's log driver (`--logging`): keeps every container's lines in memory and
-//! serves them back through ReadLogs with the SDK's helpers (`Tail`, `Since`/`Until`,
-//! `Follow` until the container's StopLogging), so that `docker run --log-driver` and
-//! `docker logs` work end to end while the middleware records the calls. A ReadLogs
-//! reply is frames, not JSON: the middleware records them decoded ([`frames_json`]).
+//! The recorder's log driver (`--logging`) is the SDK's in-memory one
+//! ([`MemoryLog`](docker_plugin_sdk::harness::testing::MemoryLog): every container's
+//! lines kept, served back through ReadLogs with `Tail`, `Since`/`Until` and `Follow`
+//! until the container's StopLogging), so that `docker run --log-driver` and `docker
+//! logs` work end to end while the middleware records the calls. A ReadLogs reply is
+//! frames, not JSON: this module is how the middleware records them, decoded
+//! ([`frames_json`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use docker_plugin_sdk::logging::{
-    self, Capability, Entry, EntryStream, FrameDecoder, Info, Logs, ReadContext, ReadLogsRequest,
-};
-use docker_plugin_sdk::{Result, async_trait};
+use docker_plugin_sdk::logging::FrameDecoder;
 use serde_json::{Value, json};
-
-/// Every container's lines, by container ID.
-#[derive(Default)]
-pub(crate) struct RecLogs(Mutex<HashMap<String, Vec<Entry>>>);
-
-#[async_trait]
-impl logging::Driver for RecLogs {
-    async fn consume(&self, info: Info, mut logs: Logs) -> Result<()> {
-        while let Some(entry) = logs.next().await {
-            let mut stored = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            stored
-                .entry(info.container_id.clone())
-                .or_default()
-                .push(entry);
-        }
-        Ok(())
-    }
-
-    fn capabilities(&self) -> Capability {
-        Capability { read_logs: true }
-    }
-
-    async fn read_logs(&self, req: ReadLogsRequest, context: ReadContext) -> Result<EntryStream> {
-        let stored = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&req.info.container_id)
-            .cloned();
-        Ok(context.reply(stored.unwrap_or_default(), &req.config))
-    }
-}
 
 /// A ReadLogs reply's frames as JSON: `[{"source", "line" (text), "bytes"}]`, the time
 /// left out (it is the run's own).

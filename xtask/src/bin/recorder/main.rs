@@ -72,6 +72,7 @@ use axum::response::Response;
 use axum::serve::IncomingStream;
 use docker_plugin_sdk::Plugin;
 use docker_plugin_sdk::args::{ArgsError, Flags};
+use docker_plugin_sdk::harness::testing::MemoryLog;
 use docker_plugin_sdk::transport::{ListenArgs, UnixSocket};
 use serde_json::{Value, json};
 use tokio::net::UnixListener;
@@ -375,7 +376,7 @@ async fn run(args: Args) -> io::Result<()> {
         plugin = plugin.authz(authz::RecAuthz);
     }
     if args.logging {
-        plugin = plugin.logging(logging::RecLogs::default());
+        plugin = plugin.logging(MemoryLog::new());
     }
     let router = plugin
         .into_router()

@@ -1,0 +1,220 @@
+//! The managed ("v2") plugins' lifecycle: `rec-m` is a bundle of the static
+//! recorder that the commands `docker plugin create` and `enable` (see
+//! `managed_config`); then its volumes, disable, rm, set and a crash.
+
+use super::*;
+
+pub(super) const ACTIONS: &[Action] = &[
+    Action {
+        name: "plugin_enable",
+        description: "docker plugin create of a managed plugin, ls, inspect, enable, ls: \
+                      which calls the plugin gets on enable, and where its socket is",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[],
+        commands: &[
+            CREATE_M,
+            &["plugin", "ls"],
+            &["plugin", "inspect", "rec-m"],
+            ENABLE_M,
+            &["plugin", "ls"],
+            &[HOST_FILES, "rec-m"],
+        ],
+        failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "managed_volume_lifecycle",
+        description: "volumes of an enabled managed plugin: create (-d NAME and -d \
+                      NAME:latest), ls, inspect, a container writing to one, the files on \
+                      the host, a running container's mounts, rm",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["volume", "create", "-d", "rec-m", "v1"],
+            &["volume", "create", "-d", "rec-m:latest", "v2"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &[
+                "run",
+                "--rm",
+                "-v",
+                "v1:/data",
+                IMAGE,
+                "sh",
+                "-c",
+                "echo hi > /data/f",
+            ],
+            &[HOST_FILES, "rec-m"],
+            &[
+                "run", "-d", "--name", "c1", "-v", "v2:/data", IMAGE, "sleep", "60",
+            ],
+            &["inspect", "--format", "{{json .Mounts}}", "c1"],
+            &["stop", "-t", "1", "c1"],
+            &["rm", "c1"],
+            &["volume", "rm", "v1"],
+            &["volume", "ls"],
+        ],
+        failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "plugin_disable_in_use",
+        description: "docker plugin disable of a managed plugin with a volume (no \
+                      container), then with a created container using it, then disable -f; \
+                      then the volume and the container without their plugin",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "disable", "rec-m"],
+            &["create", "--name", "c1", "-v", "v1:/data", IMAGE, "true"],
+            &["plugin", "disable", "rec-m"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &["volume", "rm", "v1"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["start", "c1"],
+        ],
+        failing: &[0, 2, 6, 7, 8, 9],
+        tls: false,
+    },
+    Action {
+        name: "plugin_disable_enable",
+        description: "disable after the plugin's only volume was removed, enable again, \
+                      volume calls; then disable -f with a volume and enable again",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["volume", "create", "-d", "rec-m", "v1"],
+            &["volume", "rm", "v1"],
+            &["plugin", "disable", "rec-m"],
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["volume", "ls"],
+            &["plugin", "disable", "-f", "rec-m"],
+            ENABLE_M,
+            &["volume", "ls"],
+            &["volume", "inspect", "v2"],
+        ],
+        failing: &[],
+        tls: false,
+    },
+    Action {
+        name: "plugin_rm",
+        description: "docker plugin rm of a managed plugin: in use (a volume), enabled, \
+                      disabled with a volume, rm -f",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "rm", "rec-m"],
+            &["volume", "rm", "v1"],
+            &["plugin", "rm", "rec-m"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["plugin", "disable", "-f", "rec-m"],
+            &["plugin", "rm", "rec-m"],
+            &["plugin", "rm", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+        ],
+        failing: &[0, 2, 5],
+        tls: false,
+    },
+    Action {
+        name: "plugin_rm_force_enabled",
+        description: "docker plugin rm -f of an enabled managed plugin that has a volume; \
+                      then the orphaned volume",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &["plugin", "rm", "-f", "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "rm", "v1"],
+        ],
+        failing: &[3],
+        tls: false,
+    },
+    Action {
+        name: "plugin_set",
+        description: "docker plugin set: while enabled, after disable, an unknown key, a \
+                      mount that is not settable, a mix of good and bad; the settings \
+                      afterwards and the environment the plugin starts with",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: false,
+        setup: &[CREATE_M, ENABLE_M],
+        commands: &[
+            &["plugin", "set", "rec-m", "DEBUG=1"],
+            &["plugin", "disable", "rec-m"],
+            &["plugin", "set", "rec-m", "DEBUG=1"],
+            &["plugin", "set", "rec-m", "NOPE=1"],
+            &["plugin", "set", "rec-m", "log.source=/tmp"],
+            &["plugin", "set", "rec-m", "DEBUG=2", "log.source=/tmp"],
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{json .Settings}}",
+                "rec-m",
+            ],
+            ENABLE_M,
+            &[
+                "plugin",
+                "inspect",
+                "--format",
+                "{{json .Settings.Env}} {{json .Config.Env}}",
+                "rec-m",
+            ],
+        ],
+        failing: &[0, 3, 4, 5],
+        tls: false,
+    },
+    Action {
+        name: "plugin_crash_restart",
+        description: "the managed plugin's process is SIGKILLed: dockerd starts it again; \
+                      then ls, inspect, create and a container",
+        plugins: &[managed("rec-m")],
+        bundles: &[],
+        image: true,
+        setup: &[
+            CREATE_M,
+            ENABLE_M,
+            &["volume", "create", "-d", "rec-m", "v1"],
+        ],
+        commands: &[
+            &[KILL, "rec-m"],
+            &["plugin", "ls"],
+            &["volume", "ls"],
+            &["volume", "inspect", "v1"],
+            &["volume", "create", "-d", "rec-m", "v2"],
+            &["run", "--rm", "-v", "v1:/data", IMAGE, "true"],
+        ],
+        failing: &[],
+        tls: false,
+    },
+];
