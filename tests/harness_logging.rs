@@ -173,7 +173,7 @@ async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "error creating logger: memlog: LogDriver.StartLogging: unknown log option \"max-sise\""
+        "error creating logger: LogDriver.StartLogging: unknown log option \"max-sise\""
     );
     let dir = s.dir.path().join("run/docker/logging");
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
@@ -300,7 +300,12 @@ async fn docker_logs_retries_a_plugin_socket_that_appears_late_as_dockerd_retrie
     let (container, mut running) = start_web(&s).await;
     running.write("stdout", b"one\n").await.unwrap();
     for _ in 0..500 {
-        if s.memory.0.lock().unwrap().contains_key(&container.info.container_id) {
+        if s.memory
+            .0
+            .lock()
+            .unwrap()
+            .contains_key(&container.info.container_id)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -314,7 +319,10 @@ async fn docker_logs_retries_a_plugin_socket_that_appears_late_as_dockerd_retrie
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(!sockets.join("memlog.sock").exists(), "the plugin did not stop");
+    assert!(
+        !sockets.join("memlog.sock").exists(),
+        "the plugin did not stop"
+    );
     s.engine.calls().take();
     let read = tokio::spawn(running.read(ReadConfig::default()));
     // Once the first attempt has failed, the plugin is back on its socket.
