@@ -163,33 +163,28 @@ fn volume_lifecycle(d: &Dockerd) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `docker volume create -d PLUGIN -o OPTION VOLUME`, which must fail: its stderr.
+fn refused_create(
+    d: &Dockerd,
+    plugin: &LocalVol,
+    volume: &str,
+    option: &str,
+) -> Result<String, Failed> {
+    let args = ["volume", "create", "-d", &plugin.name, "-o", option, volume];
+    Ok(d.docker_err(&args)?)
+}
+
 fn wrong_option_is_refused(d: &Dockerd) -> Result<(), Failed> {
     let plugin = LocalVol::start_unix()?;
     let volume = unique("vol");
-    let err = d.docker_err(&[
-        "volume",
-        "create",
-        "-d",
-        &plugin.name,
-        "-o",
-        "colour=blue",
-        &volume,
-    ])?;
+    let err = refused_create(d, &plugin, &volume, "colour=blue")?;
     check(err.contains("unknown option `colour`"), || {
         format!("stderr {err:?}")
     })?;
     check(!plugin.root.join(&volume).exists(), || {
         "a refused volume left a dir".into()
     })?;
-    let err = d.docker_err(&[
-        "volume",
-        "create",
-        "-d",
-        &plugin.name,
-        "-o",
-        "mode=999",
-        &volume,
-    ])?;
+    let err = refused_create(d, &plugin, &volume, "mode=999")?;
     check(err.contains("option `mode` must be"), || {
         format!("stderr {err:?}")
     })?;
@@ -205,15 +200,7 @@ fn a_refused_create_reads_the_same_from_the_harness_as_from_dockerd(
 ) -> Result<(), Failed> {
     let plugin = LocalVol::start_unix()?;
     let volume = unique("vol");
-    let from_dockerd = d.docker_err(&[
-        "volume",
-        "create",
-        "-d",
-        &plugin.name,
-        "-o",
-        "colour=blue",
-        &volume,
-    ])?;
+    let from_dockerd = refused_create(d, &plugin, &volume, "colour=blue")?;
     let engine = Engine::new(Discovery::system());
     let created = tokio::runtime::Builder::new_current_thread()
         .enable_all()
