@@ -405,6 +405,15 @@ impl Client {
         request: &M::Request,
     ) -> Result<ReplyStream, ClientError> {
         let body = encode_request(M::NAME, request)?;
+        self.stream_body::<M>(body).await
+    }
+
+    /// [`Client::stream`] with the body as encoded (or as dockerd's retry sends it,
+    /// empty).
+    pub(crate) async fn stream_body<M: Method>(
+        &self,
+        body: Bytes,
+    ) -> Result<ReplyStream, ClientError> {
         let request = self.post(M::NAME, body)?;
         let (conn, response) = self.open(M::NAME, request).await?;
         if response.status() != http::StatusCode::OK {

@@ -162,6 +162,36 @@ async fn a_request_written_on_a_kept_connection_that_fails_is_not_sent_again() {
     assert_eq!(plugin.seen()[2].connection, 1);
 }
 
+/// A process started while the client holds a connection (the harness restarting a
+/// plugin mid-call) inherits none of its descriptors: once the client drops the
+/// connection, the plugin sees it closed although that process still runs.
+#[tokio::test]
+async fn a_process_started_meanwhile_inherits_no_connection_of_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Scripted::start(&dir.path().join("p.sock"), |_, _| ok("{}"));
+    let client = Client::unix(&plugin.socket);
+    client.call::<volume::List>(&Empty {}).await.unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inherited: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .filter(|p| p.starts_with("socket:"))
+        .collect();
+    drop(client);
+    let closed = tokio::time::timeout(Duration::from_secs(5), plugin.closed.notified()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(inherited, Vec::<String>::new(), "the child holds sockets");
+    closed.expect("the plugin never saw the connection close");
+}
+
 #[tokio::test]
 async fn a_timeout_closes_its_connection_as_go_does() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use docker_plugin_sdk::harness::PluginProcess;
 use docker_plugin_sdk::harness::dockerd::Dockerd;
+use docker_plugin_sdk::harness::{Discovery, Engine, PluginProcess};
 use libtest_mimic::{Arguments, Failed};
 use support::process::example_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, SharedDockerd};
@@ -163,36 +163,68 @@ fn volume_lifecycle(d: &Dockerd) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `docker volume create -d PLUGIN -o OPTION VOLUME`, which must fail: its stderr.
+fn refused_create(
+    d: &Dockerd,
+    plugin: &LocalVol,
+    volume: &str,
+    option: &str,
+) -> Result<String, Failed> {
+    let args = ["volume", "create", "-d", &plugin.name, "-o", option, volume];
+    Ok(d.docker_err(&args)?)
+}
+
 fn wrong_option_is_refused(d: &Dockerd) -> Result<(), Failed> {
     let plugin = LocalVol::start_unix()?;
     let volume = unique("vol");
-    let err = d.docker_err(&[
-        "volume",
-        "create",
-        "-d",
-        &plugin.name,
-        "-o",
-        "colour=blue",
-        &volume,
-    ])?;
+    let err = refused_create(d, &plugin, &volume, "colour=blue")?;
     check(err.contains("unknown option `colour`"), || {
         format!("stderr {err:?}")
     })?;
     check(!plugin.root.join(&volume).exists(), || {
         "a refused volume left a dir".into()
     })?;
-    let err = d.docker_err(&[
-        "volume",
-        "create",
-        "-d",
-        &plugin.name,
-        "-o",
-        "mode=999",
-        &volume,
-    ])?;
+    let err = refused_create(d, &plugin, &volume, "mode=999")?;
     check(err.contains("option `mode` must be"), || {
         format!("stderr {err:?}")
     })?;
+    Ok(())
+}
+
+/// A Create the plugin refuses reads the same from the harness as from dockerd, word
+/// for word: `create VOLUME: VolumeDriver.Create: ERR`, without the plugin's name
+/// (moby v20.10.24 `volume/service/store.go` `OpErr`, `pkg/plugins/errors.go`
+/// `statusError`). Both ask the same plugin process.
+fn a_refused_create_reads_the_same_from_the_harness_as_from_dockerd(
+    d: &Dockerd,
+) -> Result<(), Failed> {
+    let plugin = LocalVol::start_unix()?;
+    let volume = unique("vol");
+    let from_dockerd = refused_create(d, &plugin, &volume, "colour=blue")?;
+    let engine = Engine::new(Discovery::system());
+    let created = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(
+            engine
+                .volumes()
+                .create(&plugin.name, &volume, [("colour", "blue")]),
+        );
+    let from_harness = match created {
+        Ok(_) => return Err("the harness created the volume".into()),
+        Err(err) => err.to_string(),
+    };
+    let words = format!(
+        "create {volume}: VolumeDriver.Create: invalid options: unknown option `colour` \
+         (valid options: mode)"
+    );
+    check(from_harness == words, || {
+        format!("the harness said {from_harness:?}")
+    })?;
+    check(
+        from_dockerd.trim_end() == format!("Error response from daemon: {words}"),
+        || format!("docker said {from_dockerd:?}"),
+    )?;
     Ok(())
 }
 
@@ -321,6 +353,10 @@ fn main() {
     let tests: Vec<(&str, DockerdTest)> = vec![
         ("volume_lifecycle", |d, _| volume_lifecycle(d)),
         ("wrong_option_is_refused", |d, _| wrong_option_is_refused(d)),
+        (
+            "a_refused_create_reads_the_same_from_the_harness_as_from_dockerd",
+            |d, _| a_refused_create_reads_the_same_from_the_harness_as_from_dockerd(d),
+        ),
         (
             "container_writes_through_the_plugin",
             container_writes_through_the_plugin,

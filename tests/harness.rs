@@ -270,7 +270,7 @@ async fn driver_errors_reach_the_user_with_the_plugins_message() {
     // HTTP status (moby v20.10.24 `pkg/plugins/errors.go`).
     assert_eq!(
         err.to_string(),
-        "create v: strict: VolumeDriver.Create: invalid options: unknown option `colour` \
+        "create v: VolumeDriver.Create: invalid options: unknown option `colour` \
          (valid options: mode)"
     );
     assert!(!s.root.path().join("volumes/v").exists());

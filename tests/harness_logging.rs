@@ -7,6 +7,7 @@
 //! copier and whole again in the driver and in `docker logs`, `--tail`, `--since`,
 //! `-f`, and a stopped container's logs through a logger of their own.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use docker_plugin_sdk::harness::testing::MemoryLog;
@@ -39,19 +40,26 @@ async fn setup_with(memory: MemoryLog) -> Setup {
     let engine = Engine::for_tests(dir.path());
     let sockets = engine.discovery().socket_dir.clone();
     std::fs::create_dir_all(&sockets).unwrap();
-    let listener = UnixSocket::new("memlog").dir(&sockets).bind().unwrap();
-    let stop = CancellationToken::new();
-    let server = Plugin::new()
-        .logging(memory.clone())
-        .server(listener)
-        .shutdown_on(stop.clone());
-    tokio::spawn(server.run());
+    let stop = serve(&sockets, &memory);
     Setup {
         dir,
         engine,
         memory,
         stop,
     }
+}
+
+/// Serves `memory` as the `memlog` plugin on a socket in `sockets` until the token is
+/// cancelled.
+fn serve(sockets: &Path, memory: &MemoryLog) -> CancellationToken {
+    let listener = UnixSocket::new("memlog").dir(sockets).bind().unwrap();
+    let stop = CancellationToken::new();
+    let server = Plugin::new()
+        .logging(memory.clone())
+        .server(listener)
+        .shutdown_on(stop.clone());
+    tokio::spawn(server.run());
+    stop
 }
 
 /// `docker run --log-driver memlog busybox` of container `web`: its log started.
@@ -149,7 +157,7 @@ async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "error creating logger: memlog: LogDriver.StartLogging: unknown log option \"max-sise\""
+        "error creating logger: LogDriver.StartLogging: unknown log option \"max-sise\""
     );
     let dir = s.dir.path().join("run/docker/logging");
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
@@ -261,4 +269,52 @@ async fn docker_logs_of_a_stopped_container_starts_a_logger_of_its_own() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn docker_logs_retries_a_plugin_socket_that_appears_late_as_dockerd_retries_any_call() {
+    // moby v20.10.24 `pkg/plugins/client.go`: `Stream` goes through `callWithRetry`.
+    let mut s = setup().await;
+    let (container, mut running) = start_web(&s).await;
+    running.write("stdout", b"one\n").await.unwrap();
+    for _ in 0..500 {
+        if !s.memory.entries(&container.info.container_id).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The plugin goes away: its socket is removed.
+    let sockets = s.engine.discovery().socket_dir.clone();
+    s.stop.cancel();
+    for _ in 0..500 {
+        if !sockets.join("memlog.sock").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !sockets.join("memlog.sock").exists(),
+        "the plugin did not stop"
+    );
+    s.engine.calls().take();
+    let read = tokio::spawn(running.read(ReadConfig::default()));
+    // Once the first attempt has failed, the plugin is back on its socket.
+    let mut refused = false;
+    for _ in 0..500 {
+        refused = s.engine.calls().records().iter().any(|r| r.error.is_some());
+        if refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "no ReadLogs attempt failed");
+    s.stop = serve(&sockets, &s.memory);
+    let text = read.await.unwrap().unwrap().collect_text().await.unwrap();
+    assert_eq!(text, "one\n");
+    let attempts = s.engine.calls().take();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert!(attempts.iter().all(|r| r.method == "LogDriver.ReadLogs"));
+    let (failed, answered) = attempts.split_at(attempts.len() - 1);
+    assert!(failed.iter().all(|r| r.status.is_none()), "{failed:?}");
+    assert_eq!(answered[0].status, Some(200));
 }

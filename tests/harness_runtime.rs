@@ -19,6 +19,7 @@ use docker_plugin_sdk::harness::{
 };
 use serde_json::{Value, json};
 use support::bundle::write_config;
+use support::mounts::mount_points_under;
 use support::process::{processes_with, xtask_binary};
 use support::recorder::{self, reported};
 
@@ -207,18 +208,6 @@ async fn the_init_layer_is_made_at_every_enable_and_network_brings_the_hosts_nam
     );
 }
 
-/// Mount points at or under `dir`, from this process's mountinfo.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = fs::canonicalize(dir).unwrap();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(&dir))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[tokio::test]
 async fn mounts_under_the_propagated_mount_reach_the_host_until_the_plugin_goes() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,15 +244,15 @@ async fn mounts_under_the_propagated_mount_reach_the_host_until_the_plugin_goes(
     e.containers().start(&mut container).await.unwrap();
     let data = info.propagated_mount.join("v1/data");
     assert!(
-        mounts_under(&plugin_dir)
+        mount_points_under(&plugin_dir)
             .iter()
-            .any(|m| Path::new(m) == fs::canonicalize(&data).unwrap()),
+            .any(|m| *m == fs::canonicalize(&data).unwrap()),
         "{:?}",
-        mounts_under(&plugin_dir)
+        mount_points_under(&plugin_dir)
     );
     // Disable (forced: the volume holds a reference) unmounts everything it left.
     e.plugins().disable("prop", true).await.unwrap();
-    assert_eq!(mounts_under(&plugin_dir), Vec::<String>::new());
+    assert_eq!(mount_points_under(&plugin_dir), Vec::<PathBuf>::new());
     assert!(!data.join("created-by-recorder").exists());
     e.plugins().rm("prop", true).await.unwrap();
     assert!(!plugin_dir.exists());
@@ -379,7 +368,7 @@ async fn dropping_the_engine_stops_its_plugins_and_unmounts_them() {
         .unwrap()
         .to_path_buf();
     assert!(
-        !mounts_under(&plugin_dir).is_empty(),
+        !mount_points_under(&plugin_dir).is_empty(),
         "the propagated mount"
     );
     drop(e);
@@ -387,7 +376,7 @@ async fn dropping_the_engine_stops_its_plugins_and_unmounts_them() {
         !Path::new(&format!("/proc/{pid}")).exists()
     })
     .await;
-    assert_eq!(mounts_under(&plugin_dir), Vec::<String>::new());
+    assert_eq!(mount_points_under(&plugin_dir), Vec::<PathBuf>::new());
 }
 
 #[tokio::test]

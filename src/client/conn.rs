@@ -56,9 +56,13 @@ pub(super) enum SendError {
 
 impl Conn {
     /// What [`handshake`](Self::handshake) needs to tell, later, whether the plugin
-    /// closed the connection: a duplicate of the socket.
+    /// closed the connection: a duplicate of the socket, close-on-exec like the socket
+    /// itself (`F_DUPFD_CLOEXEC`). A plain `dup` is inherited by every process started
+    /// while the connection is open (a plugin the harness restarts, say), which then
+    /// holds the client's end open for its whole life: the plugin never sees the
+    /// connection close.
     pub(super) fn probe(stream: &impl AsFd) -> io::Result<OwnedFd> {
-        nix::unistd::dup(stream.as_fd()).map_err(io::Error::from)
+        stream.as_fd().try_clone_to_owned()
     }
 
     /// An HTTP/1.1 connection over `stream` (whose [`probe`](Self::probe) is

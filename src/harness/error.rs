@@ -49,10 +49,11 @@ pub enum HarnessError {
         /// Why.
         source: Box<HarnessError>,
     },
-    /// A call to the plugin failed (after dockerd's retries, for transport errors). A
-    /// plugin's error reads as dockerd prints it: `METHOD: MESSAGE`, without the HTTP
-    /// status the [`client`](crate::client) adds (see [`HarnessError::Remote`]).
-    #[error("{plugin}: {}", dockerd_words(source))]
+    /// A call to the plugin failed (after dockerd's retries, for transport errors). It
+    /// reads as dockerd prints it: a plugin's error as `METHOD: MESSAGE`, without the
+    /// HTTP status the [`client`](crate::client) adds and without the plugin's name
+    /// (`plugin` is for matching; see [`HarnessError::Remote`]).
+    #[error("{}", dockerd_words(source))]
     Call {
         /// The plugin.
         plugin: String,
@@ -337,11 +338,21 @@ pub enum HarnessError {
 }
 
 /// A failed call as dockerd words it: a plugin's answered error as `pkg/plugins`'
-/// `statusError` prints it, `METHOD: MESSAGE` with no HTTP status (moby v20.10.24
-/// `pkg/plugins/errors.go`; each subsystem's proxy passes it on as is), any other
-/// failure (connection, timeout, bad reply) in the client's words.
+/// `statusError` prints it, `METHOD: MESSAGE` with no HTTP status and no plugin name
+/// (moby v20.10.24 `pkg/plugins/errors.go`; each subsystem passes it on as is:
+/// `volume/drivers/proxy.go` and `adapter.go`, then `volume/service/store.go`'s
+/// `OpErr` adds `create NAME: `; `daemon/logger/proxy.go`, then `plugin.go` adds
+/// `error creating logger: `). A 200 whose `Err` is set is no `statusError`: the
+/// proxy fails with the bare message (`errors.New(ret.Err)` in both proxies,
+/// `fmt.Errorf(secretResp.Err)` in swarmkit's secrets driver). Any other failure
+/// (connection, timeout, bad reply) reads in the client's words.
 fn dockerd_words(source: &ClientError) -> String {
     match source {
+        ClientError::Plugin {
+            status: 200,
+            message,
+            ..
+        } => message.clone(),
         ClientError::Plugin {
             method, message, ..
         } => format!("{method}: {message}"),
@@ -378,5 +389,29 @@ impl HarnessError {
             action: action.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(status: u16) -> HarnessError {
+        HarnessError::Call {
+            plugin: "strict".into(),
+            source: ClientError::Plugin {
+                method: "VolumeDriver.Create".into(),
+                status,
+                message: "disk full".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_failed_call_reads_as_dockerd_prints_it_without_the_plugins_name() {
+        // pkg/plugins' statusError for any status but 200.
+        assert_eq!(call(500).to_string(), "VolumeDriver.Create: disk full");
+        // A 200 with `Err`: the proxy's errors.New(ret.Err).
+        assert_eq!(call(200).to_string(), "disk full");
     }
 }

@@ -14,7 +14,8 @@
 //! - [`registry`]: Debian's docker-registry (loopback, or TLS on a host of its own)
 //!   and [`token_server`], a token service for it;
 //! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports;
-//! - [`mounts`]: mounts a SIGKILLed test process left under its temporary dir.
+//! - [`mounts`]: the mounts under a test's temporary dir (only its own, whatever
+//!   other tests mount meanwhile), and taking down those a SIGKILLed test left.
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]

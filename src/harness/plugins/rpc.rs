@@ -5,7 +5,8 @@
 //! 1, 2, 4, 8 s), HTTP answers never retried; each method's timeout and error key as
 //! its declaration ([`Method`]) gives them. A retry after the request was written
 //! sends an **empty body**, as dockerd's does: it rebuilds the request from the
-//! `bytes.Buffer` the first attempt drained.
+//! `bytes.Buffer` the first attempt drained. A streaming call (`Client.Stream`, for
+//! ReadLogs) is retried the same way.
 //! Checked against moby v20.10.24 `pkg/plugins/client.go` (`callWithRetry`, `backoff`,
 //! `abort`).
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::client::{Client, RawResponse, encode_method_request};
+use crate::client::{Client, ClientError, RawResponse, encode_method_request, encode_request};
 use crate::harness::calls::{CallLog, CallRecord};
 use crate::harness::error::HarnessError;
 use crate::protocol::Method;
@@ -137,31 +138,26 @@ impl PluginRpc {
     }
 
     /// Calls the streaming method `M` (`LogDriver.ReadLogs`) as dockerd's
-    /// `Client.Stream` does: no timeout (a follow stream lasts), the body handed over as
-    /// it arrives; the call is logged with the response `"<stream>"`.
+    /// `Client.Stream` does: connection errors retried as for any call (`Stream` goes
+    /// through `callWithRetry` too), no timeout (a follow stream lasts), the body
+    /// handed over as it arrives; the answered attempt is logged with the response
+    /// `"<stream>"`.
     pub async fn stream<M: Method>(
         &self,
         request: &M::Request,
     ) -> Result<crate::client::ReplyStream, HarnessError> {
-        let start = Instant::now();
-        let result = self.client.stream::<M>(request).await;
-        let (status, response, error) = match &result {
-            Ok(_) => (Some(200), Value::String("<stream>".into()), None),
-            Err(err) => (err.status(), Value::Null, Some(err.to_string())),
-        };
-        self.log.push(CallRecord {
-            plugin: self.name.clone(),
-            method: M::NAME.to_owned(),
-            request: serde_json::to_value(request).unwrap_or(Value::Null),
-            status,
-            response,
-            error,
-            duration: start.elapsed(),
-        });
-        result.map_err(|source| HarnessError::Call {
+        let body = encode_request(M::NAME, request).map_err(|source| HarnessError::Call {
             plugin: self.name.clone(),
             source,
-        })
+        })?;
+        let client = &self.client;
+        self.with_retry(
+            M::NAME,
+            body,
+            move |body| client.stream_body::<M>(body),
+            |_| (Some(200), Value::String("<stream>".into())),
+        )
+        .await
     }
 
     /// Sends `body` to `method`, retrying connection errors as dockerd does, and logs
@@ -174,65 +170,87 @@ impl PluginRpc {
         timeout: Option<Duration>,
         redact: bool,
     ) -> Result<RawResponse, HarnessError> {
-        let mut body = body;
         let client = match timeout {
             Some(timeout) => self.client.clone().timeout(timeout),
             None => self.client.clone(),
         };
+        let client = &client;
+        self.with_retry(
+            method,
+            body,
+            move |body| client.call_raw(method, body),
+            |reply: &RawResponse| {
+                let response = match redact {
+                    true => Value::String(crate::secrets::REDACTED.to_owned()),
+                    false => reply.json().unwrap_or_else(|_| Value::String(reply.text())),
+                };
+                (Some(reply.status.as_u16()), response)
+            },
+        )
+        .await
+    }
+
+    /// dockerd's `callWithRetry` around `attempt`, which sends `body` to `method`:
+    /// transport errors retried with backoff until the deadline (the body emptied once
+    /// it was written, as dockerd's drained buffer is), anything answered returned.
+    /// Every attempt is logged; an answer as `answered` describes it.
+    async fn with_retry<T, F: Future<Output = Result<T, ClientError>>>(
+        &self,
+        method: &str,
+        mut body: Bytes,
+        attempt: impl Fn(Bytes) -> F,
+        answered: impl Fn(&T) -> (Option<u16>, Value),
+    ) -> Result<T, HarnessError> {
         let start = Instant::now();
         let mut retries = 0;
         loop {
-            let attempt = Instant::now();
+            let began = Instant::now();
             let request_json = if body.is_empty() {
                 Value::Null
             } else {
                 serde_json::from_slice(&body).unwrap_or(Value::Null)
             };
-            let result = client.call_raw(method, body.clone()).await;
-            let record = |status, response, error| CallRecord {
+            let result = attempt(body.clone()).await;
+            let record = |(status, response), error| CallRecord {
                 plugin: self.name.clone(),
                 method: method.to_owned(),
-                request: request_json.clone(),
+                request: request_json,
                 status,
                 response,
                 error,
-                duration: attempt.elapsed(),
+                duration: began.elapsed(),
             };
-            match result {
-                Ok(reply) => {
-                    let response = match redact {
-                        true => Value::String(crate::secrets::REDACTED.to_owned()),
-                        false => reply.json().unwrap_or_else(|_| Value::String(reply.text())),
-                    };
-                    self.log
-                        .push(record(Some(reply.status.as_u16()), response, None));
-                    return Ok(reply);
+            let err = match result {
+                Ok(answer) => {
+                    self.log.push(record(answered(&answer), None));
+                    return Ok(answer);
                 }
-                Err(err) if err.is_transport() => {
-                    self.log
-                        .push(record(None, Value::Null, Some(err.to_string())));
-                    let backoff = self.retry.backoff(retries);
-                    if self.retry.abort(start, backoff) {
-                        return Err(HarnessError::Call {
-                            plugin: self.name.clone(),
-                            source: err,
-                        });
-                    }
-                    retries += 1;
-                    if err.was_written() {
-                        // What dockerd's next attempt sends: its buffer is empty now.
-                        body = Bytes::new();
-                    }
-                    tracing::warn!(plugin = %self.name, method, %err, ?backoff, "unable to connect to plugin, retrying");
-                    tokio::time::sleep(backoff).await;
-                }
+                Err(err) if err.is_transport() => err,
                 Err(err) => {
+                    self.log
+                        .push(record((err.status(), Value::Null), Some(err.to_string())));
                     return Err(HarnessError::Call {
                         plugin: self.name.clone(),
                         source: err,
                     });
                 }
+            };
+            self.log
+                .push(record((None, Value::Null), Some(err.to_string())));
+            let backoff = self.retry.backoff(retries);
+            if self.retry.abort(start, backoff) {
+                return Err(HarnessError::Call {
+                    plugin: self.name.clone(),
+                    source: err,
+                });
             }
+            retries += 1;
+            if err.was_written() {
+                // What dockerd's next attempt sends: its buffer is empty now.
+                body = Bytes::new();
+            }
+            tracing::warn!(plugin = %self.name, method, %err, ?backoff, "unable to connect to plugin, retrying");
+            tokio::time::sleep(backoff).await;
         }
     }
 }

@@ -179,15 +179,17 @@ impl SocketDir {
 
     /// dockerd's `HandleExitEvent`: the dir deleted, then (to restart) made again. A
     /// kept handle is pointed at the new dir under the same descriptor number, so the
-    /// dial path through it stays valid.
+    /// dial path through it stays valid; it stays close-on-exec (`dup3` with
+    /// `O_CLOEXEC`: `dup2` would clear the flag, and every process the harness starts
+    /// afterwards would inherit the handle).
     fn recreate(&self) -> Result<(), HarnessError> {
         use std::os::fd::AsRawFd;
         self.remove();
         self.make()?;
         if let Some(kept) = &self.handle {
             let opened = self.open()?;
-            // SAFETY: dup2 onto a descriptor this struct owns (through the Arc).
-            if unsafe { libc::dup2(opened.as_raw_fd(), kept.as_raw_fd()) } < 0 {
+            // SAFETY: dup3 onto a descriptor this struct owns (through the Arc).
+            if unsafe { libc::dup3(opened.as_raw_fd(), kept.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
                 return Err(HarnessError::io(
                     "reopening the socket dir",
                     std::io::Error::last_os_error(),
@@ -397,5 +399,24 @@ pub(super) async fn watch(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_recreated_dirs_kept_handle_is_still_close_on_exec() {
+        let root = tempfile::tempdir().unwrap();
+        let long = root.path().join("d".repeat(MAX_SOCKET_PATH));
+        let dir = SocketDir::create(&long, "p.sock").unwrap();
+        dir.recreate().unwrap();
+        let handle = dir.handle().expect("a long path keeps its dir open");
+        // SAFETY: F_GETFD on a descriptor the handle owns.
+        let flags = unsafe { libc::fcntl(handle.as_raw_fd(), libc::F_GETFD) };
+        dir.remove();
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "flags {flags}");
     }
 }

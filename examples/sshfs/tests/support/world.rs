@@ -161,10 +161,7 @@ pub async fn mount_error(w: &World, plugin: &str, volume: &str) -> String {
         .map(|()| w.logs(plugin))
         .unwrap_err()
         .to_string();
-    unwrap_plugin_error(
-        &err,
-        &format!("error while mounting volume '': {plugin}:latest: VolumeDriver.Mount: "),
-    )
+    unwrap_plugin_error(&err, "error while mounting volume '': VolumeDriver.Mount: ")
 }
 
 /// The plugin's `Err` inside the engine's message `PREFIX…Err…`.
@@ -188,10 +185,7 @@ pub async fn create_error<V: Into<String>>(
         .await
         .unwrap_err()
         .to_string();
-    unwrap_plugin_error(
-        &err,
-        &format!("create {volume}: {plugin}:latest: VolumeDriver.Create: "),
-    )
+    unwrap_plugin_error(&err, &format!("create {volume}: VolumeDriver.Create: "))
 }
 
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
