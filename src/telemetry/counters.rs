@@ -5,8 +5,8 @@
 //! The counters are kept in a few copies ([`SHARDS`]), each on cache lines of its own,
 //! and a thread adds to its own copy: with one copy, every call on a multi-thread
 //! runtime moved the counters' cache line from the core that counted the last call to
-//! its own (`main` at 64 connections served 0.896 of the bare server's calls/s with
-//! one copy; see `benches/serve/`). Reading sums the copies.
+//! its own, a cost `benches/serve/` measures in its `main` setup. Reading sums the
+//! copies.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
