@@ -99,23 +99,32 @@ const MIN_WORKERS: usize = 2;
 /// `plugin/manager.go` `makeLoggerStreams`). So info and
 /// below go to stdout, warnings and errors to stderr, and the lines carry no timestamp
 /// and no colour unless both streams are a terminal.
+///
+/// Without `RUST_LOG`, the filter is the level `info` itself rather than an
+/// `EnvFilter` of `info`: the same events, without parsing directives or running the
+/// `EnvFilter`'s code at start, which made up part of what a plugin's idle RSS and its
+/// exec → first answer cost over a bare hyper server (`benches/serve/`).
 pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::writer::MakeWriterExt;
 
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = std::env::var_os(EnvFilter::DEFAULT_ENV)
+        .map(|_| EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let writer = std::io::stderr
         .with_max_level(tracing::Level::WARN)
         .or_else(std::io::stdout);
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(terminal);
     // A subscriber set earlier (by a test, say) wins; that is fine.
-    let _ = if terminal {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
+    let _ = match (filter, terminal) {
+        (Some(filter), true) => builder.with_env_filter(filter).try_init(),
+        (Some(filter), false) => builder.with_env_filter(filter).without_time().try_init(),
+        (None, true) => builder.with_max_level(tracing::Level::INFO).try_init(),
+        (None, false) => builder
+            .with_max_level(tracing::Level::INFO)
+            .without_time()
+            .try_init(),
     };
 }

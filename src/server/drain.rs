@@ -22,6 +22,8 @@ pub(super) struct Drain {
     connections: Mutex<Connections>,
     /// Notified when the last connection ends.
     idle: Notify,
+    /// Notified when the last connection of a burst ends (see [`super::trim`]).
+    burst: Notify,
 }
 
 #[derive(Default)]
@@ -65,6 +67,12 @@ impl Drain {
             .cloned()
             .collect();
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until the last connection of a burst has ended, since the last wait (one
+    /// wake-up for several bursts that ended meanwhile).
+    pub(super) async fn burst_ended(&self) {
+        self.burst.notified().await;
     }
 
     /// Waits until every connection has ended.
@@ -145,7 +153,7 @@ impl Drop for Tracked {
             drop(connections);
             self.drain.idle.notify_waiters();
             if burst {
-                super::trim::release_free_memory();
+                self.drain.burst.notify_one();
             }
         }
     }
@@ -175,5 +183,37 @@ mod tests {
         assert!(!closed.is_finished());
         drop(second);
         closed.await.unwrap();
+    }
+
+    /// Whether `burst_ended` has a wake-up waiting.
+    fn burst_pending(drain: &Drain) -> bool {
+        let mut ended = pin!(drain.burst_ended());
+        ended
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    #[test]
+    fn the_end_of_bursts_is_signalled_once_for_all_that_ended_since_the_last_wait() {
+        let drain = Arc::new(Drain::default());
+        // Fewer than a burst: no trim.
+        drop(
+            (0..super::super::trim::BURST - 1)
+                .map(|_| Tracked::new(&drain))
+                .collect::<Vec<_>>(),
+        );
+        assert!(!burst_pending(&drain));
+        // Two bursts end before the trimmer looks: it trims once, not once per burst
+        // (nor in the dropping connection's task).
+        for _ in 0..2 {
+            drop(
+                (0..super::super::trim::BURST)
+                    .map(|_| Tracked::new(&drain))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert!(burst_pending(&drain));
+        assert!(!burst_pending(&drain));
     }
 }

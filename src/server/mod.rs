@@ -279,6 +279,18 @@ impl<A: Accept> Server<A> {
         // Past the drain timeout (or when `run` is dropped), connections are dropped
         // (the calls on them finish in the background).
         let _abort_on_return = AbortOnDrop(Arc::clone(&drain));
+        // Gives memory back after bursts of connections; stopped when `run` returns.
+        let trim_stop = CancellationToken::new();
+        let _stop_trim = trim_stop.clone().drop_guard();
+        tokio::spawn({
+            let drain = Arc::clone(&drain);
+            async move {
+                tokio::select! {
+                    () = trim_stop.cancelled() => {}
+                    () = trim::trim_after_bursts(drain) => {}
+                }
+            }
+        });
         let mut http = http1::Builder::new();
         // Connections without a call for a while, and request heads that do not arrive,
         // are closed by each connection's timer instead of hyper's header read timeout,
