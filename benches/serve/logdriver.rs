@@ -19,7 +19,7 @@ pub struct LogFigures {
 }
 
 pub fn measure(exe: &Path, seconds: Duration, line_bytes: usize) -> Result<LogFigures, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let dir = crate::socket_dir()?;
     let socket = dir.path().join("logs.sock");
     let (server, _) = spawn_listening(exe, &["logs".as_ref(), socket.as_os_str()], &socket)
         .map_err(|e| format!("the log driver: {e}"))?;

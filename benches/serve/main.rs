@@ -27,6 +27,11 @@
 //!   metrics kept and served on a socket of their own, as real plugins run, against the
 //!   bare server on a multi-thread runtime without a subscriber (the floor).
 //!
+//! Every socket (the servers', the metrics', the log driver's FIFOs) is in a directory
+//! on tmpfs (`/dev/shm`, else the temporary dir), as `/run/docker/plugins` and
+//! `/run/docker/logging` are on a Docker host: on a disk, creating and removing the
+//! private directory a socket is bound in costs milliseconds that a plugin never pays.
+//!
 //! The load is `docker_plugin_sdk::load` (what `cargo docker-plugin bench` runs):
 //! what dockerd sends (`POST /VolumeDriver.Get`, Go's headers in Go's order, `Accept:
 //! application/vnd.docker.plugins.v1.2+json`, no `Content-Type`, body
@@ -144,6 +149,19 @@ struct Config {
     starts: usize,
     log_seconds: f64,
     log_line_bytes: usize,
+}
+
+/// A fresh directory for sockets, on tmpfs as a Docker host's `/run` is (see above).
+fn socket_dir() -> Result<tempfile::TempDir, String> {
+    let shm = Path::new("/dev/shm");
+    let made = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("serve-bench")
+            .tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    made.map_err(|e| format!("socket dir: {e}"))
 }
 
 fn seconds(name: &str, default: f64, zero_ok: bool) -> Result<f64, String> {
@@ -388,7 +406,7 @@ fn parent() -> Result<bool, String> {
     };
     for &setup in &config.setups {
         for &cell in &config.cells {
-            let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            let dir = socket_dir()?;
             let targets = [
                 start(&exe, "bare", setup, dir.path().join("bare.sock"))?,
                 start(&exe, "sdk", setup, dir.path().join("sdk.sock"))?,
@@ -458,7 +476,7 @@ fn external_cells(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<
         config.external_rounds
     );
     for &cell in &config.cells {
-        let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+        let dir = socket_dir()?;
         let targets = [
             start(exe, "bare", Setup::Main, dir.path().join("bare.sock"))?,
             start(exe, "sdk", Setup::Main, dir.path().join("sdk.sock"))?,

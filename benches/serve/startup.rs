@@ -50,7 +50,7 @@ fn once(exe: &Path, name: &str, setup: Setup, socket: &Path) -> Result<Duration,
 /// The median exec → first answer of the bare server and the SDK (in `setup`) over
 /// `starts` starts each, alternating.
 pub fn measure(exe: &Path, setup: Setup, starts: usize) -> Result<(f64, f64, f64), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let dir = crate::socket_dir()?;
     let mut bare = Vec::with_capacity(starts);
     let mut sdk = Vec::with_capacity(starts);
     let mut ratios = Vec::with_capacity(starts);
