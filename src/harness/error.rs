@@ -255,6 +255,18 @@ pub enum HarnessError {
         /// The plugin's `Err` (or `Error`).
         message: String,
     },
+    /// A network or IPAM plugin answered HTTP 200 with `Err` set: libnetwork's remote
+    /// driver and remote IPAM read the reply and word it `remote: <the plugin's
+    /// message>` (moby v20.10.24 `vendor/github.com/docker/libnetwork/drivers/remote/driver.go`
+    /// and `ipams/remote/remote.go`, `call`). The SDK's own server answers errors with
+    /// 500; other plugins may not.
+    #[error("remote: {message}")]
+    RemoteReply {
+        /// The method, e.g. `NetworkDriver.Join`.
+        method: String,
+        /// The plugin's `Err`.
+        message: String,
+    },
     /// `network create` of a name taken (moby v20.10.24 `libnetwork/error.go`).
     #[error("network with name {name} already exists")]
     NetworkExists {
@@ -362,9 +374,19 @@ fn dockerd_words(source: &ClientError) -> String {
 
 impl HarnessError {
     /// A failed plugin call in dockerd's words for network and IPAM drivers: the
-    /// plugin's own message after the method, without the HTTP status.
+    /// plugin's own message after the method, without the HTTP status (an error
+    /// status), or after `remote` (a 200 reply with `Err` set).
     pub(crate) fn remote(self) -> Self {
         match self {
+            Self::Call {
+                source:
+                    ClientError::Plugin {
+                        status: 200,
+                        method,
+                        message,
+                    },
+                ..
+            } => Self::RemoteReply { method, message },
             Self::Call {
                 source:
                     ClientError::Plugin {
@@ -413,5 +435,16 @@ mod tests {
         assert_eq!(call(500).to_string(), "VolumeDriver.Create: disk full");
         // A 200 with `Err`: the proxy's errors.New(ret.Err).
         assert_eq!(call(200).to_string(), "disk full");
+    }
+
+    #[test]
+    fn a_network_or_ipam_plugins_error_reads_as_libnetwork_words_it() {
+        // pkg/plugins' statusError for an error status.
+        assert_eq!(
+            call(500).remote().to_string(),
+            "VolumeDriver.Create: disk full"
+        );
+        // A 200 with `Err`: libnetwork's remote driver and IPAM, `remote: %s`.
+        assert_eq!(call(200).remote().to_string(), "remote: disk full");
     }
 }
