@@ -31,7 +31,7 @@ use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
-use support::cli::{check, ok, unique, work_dir};
+use support::cli::{check, package_member, unique};
 use support::process::package_binary;
 use support::shared_dockerd::{PlainTest, required, with_dockerd_log};
 
@@ -456,24 +456,8 @@ fn a_policy_that_times_out_fails_closed(shared: &Shared) -> Result<(), Failed> {
         })
 }
 
-/// `cargo docker-plugin package -p opaauthz` into a directory of this run.
-fn package() -> Result<PathBuf, Failed> {
-    let dir = work_dir().join(format!("opaauthz-{}", std::process::id()));
-    let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    ok(&[
-        "package",
-        "-p",
-        "opaauthz",
-        "--profile",
-        "e2e",
-        "--out",
-        out,
-    ])?;
-    Ok(dir)
-}
-
 fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Failed> {
-    let bundle = package()?;
+    let bundle = package_member("opaauthz")?;
     let config: Value = serde_json::from_str(&fs::read_to_string(bundle.join("config.json"))?)?;
     check(
         config["Interface"]["Types"][0] == "docker.authz/1.0"

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::harness::{PluginProcess, Signal};
 use libtest_mimic::Failed;
-use support::cli::{check, ok, unique, work_dir};
+use support::cli::{check, package_member, unique};
 use support::process::package_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
@@ -548,21 +548,13 @@ netbridge log:
     })
 }
 
-/// `cargo docker-plugin package -p PACKAGE` into a directory of this run: the bundle.
-fn package(member: &str) -> Result<PathBuf, Failed> {
-    let dir = work_dir().join(format!("{member}-{}", std::process::id()));
-    let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    ok(&["package", "-p", member, "--profile", "e2e", "--out", out])?;
-    Ok(dir)
-}
-
 fn managed_bundles_connect_containers_and_leave_nothing_behind(
     d: &Dockerd,
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let bridge_bundle = package("netbridge")?;
-    let ipam_bundle = package("poolipam")?;
+    let bridge_bundle = package_member("netbridge")?;
+    let ipam_bundle = package_member("poolipam")?;
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(bridge_bundle.join("config.json"))?)?;
     check(

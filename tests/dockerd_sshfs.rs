@@ -22,24 +22,13 @@ mod support;
 mod sshd;
 
 use std::fs;
-use std::path::PathBuf;
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use libtest_mimic::Failed;
-use support::cli::{check, ok, unique, work_dir};
+use support::cli::{check, package_member_printing, unique};
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
 const IMAGE: &str = "dps-busybox:sshfs";
-
-/// `cargo docker-plugin package -p sshfs` into a directory of this run: the
-/// bundle, and what the packager printed.
-fn package() -> Result<(PathBuf, String), Failed> {
-    let dir = work_dir().join(format!("sshfs-{}", std::process::id()));
-    let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    // No --verify: the crate's metadata says `verify = true`.
-    let printed = ok(&["package", "-p", "sshfs", "--profile", "e2e", "--out", out])?;
-    Ok((dir, printed))
-}
 
 /// sshfs mount points on the host (this process's mount namespace is the host's).
 fn sshfs_mounts() -> Vec<String> {
@@ -56,7 +45,7 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
     image: &ImageOnce,
 ) -> Result<(), Failed> {
     image.ensure(d)?;
-    let (bundle, printed) = package()?;
+    let (bundle, printed) = package_member_printing("sshfs")?;
     for line in [
         "verified /usr/bin/sshfs --version",
         "verified /usr/bin/ssh -V: OpenSSH_",

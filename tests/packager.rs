@@ -8,11 +8,13 @@
 //!   `docker run -v`, then `disable` / `rm`; and, with Debian's `docker-registry` on
 //!   loopback, `push` then `docker plugin install` pulls, enables and serves it.
 //!
-//! The plugin is built once with a throw-away `e2e` cargo profile (dev without debug
-//! info, stripped) so the bundle stays small and the run fast. One dockerd serves the
-//! whole run; every test uses its own plugin and volume names. When dockerd cannot
-//! start, its tests fail if `CI=true` (or `DPS_REQUIRE_DOCKERD=1`) and are reported
-//! as ignored otherwise.
+//! The localvol bundle packages the example of the tests' one build (`--binary`,
+//! stripped so the bundle stays small): nothing compiles while the tests run; the
+//! cargo build path (`-p`, `--target`, `--target-dir`, cargo's flags) is run on a
+//! small workspace of two crates of their own. One dockerd serves the whole run;
+//! every test uses its own plugin and volume names. When dockerd cannot start, its
+//! tests fail if `CI=true` (or `DPS_REQUIRE_DOCKERD=1`) and are reported as ignored
+//! otherwise.
 
 mod support;
 
@@ -25,7 +27,9 @@ use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::package::arch::{self, Arch};
 use docker_plugin_sdk::package::elf::ElfInfo;
 use libtest_mimic::Failed;
-use support::cli::{bundle, cargo_docker_plugin, check, ok, package_localvol, unique, work_dir};
+use support::cli::{
+    bundle, cargo_docker_plugin, check, ok, package_localvol, stripped, unique, work_dir,
+};
 use support::process::example_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
 
@@ -61,6 +65,12 @@ fn localvol_config_matches_golden() -> Result<(), Failed> {
             format!("rootfs lacks {path}")
         })?;
     }
+    // `--binary`: the executable packaged is the one given, unchanged.
+    let binary = stripped(&example_binary("localvol"))?;
+    check(
+        fs::read(rootfs.join("localvol"))? == fs::read(&binary)?,
+        || format!("rootfs/localvol is not {}", binary.display()),
+    )?;
     for path in ["run/docker/plugins", "tmp", "mnt/volumes"] {
         check(rootfs.join(path).is_dir(), || {
             format!("rootfs lacks {path}/")
@@ -96,14 +106,14 @@ fn package_localvol_with(dir: &Path, metadata: &str) -> Result<(Output, PathBuf)
     let file = dir.join("plugin.toml");
     fs::write(&file, metadata)?;
     let out = dir.join("out");
+    // The tests' build of localvol: no build of the SDK of its own for each case.
+    let binary = stripped(&example_binary("localvol"))?;
     let args = [
         "package",
         "--example",
         "localvol",
-        "--features",
-        "macros",
-        "--profile",
-        "e2e",
+        "--binary",
+        binary.to_str().ok_or("path")?,
         "--metadata",
         file.to_str().ok_or("path")?,
         "--out",
@@ -125,6 +135,53 @@ fn a_metadata_typo_names_the_field() -> Result<(), Failed> {
     })?;
     check(stderr.contains("plugin.toml"), || stderr.to_string())?;
     // Refused before any build: no bundle was written.
+    check(!dir.path().join("out").exists(), || "bundle written".into())
+}
+
+/// `--binary` takes the place of cargo's build: its flags are refused beside it, and a
+/// path that is not a file is named with the fix, before anything is written.
+fn a_prebuilt_binary_refuses_build_flags_and_must_exist() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let out_dir = dir.path().join("out");
+    let out_dir = out_dir.to_str().ok_or("path")?;
+    let out = cargo_docker_plugin(&[
+        "package",
+        "--example",
+        "localvol",
+        "--binary",
+        "/bin/true",
+        "--features",
+        "macros",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(
+        !out.status.success()
+            && stderr.starts_with(
+                "error: the argument '--binary <PATH>' cannot be used with '--features <FEATURES>'",
+            ),
+        || stderr.to_string(),
+    )?;
+    let missing = dir.path().join("missing");
+    let out = cargo_docker_plugin(&[
+        "package",
+        "--example",
+        "localvol",
+        "--binary",
+        missing.to_str().ok_or("path")?,
+        "--out",
+        out_dir,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(
+        !out.status.success()
+            && stderr.trim_end()
+                == format!(
+                    "error: {}: --binary: No such file or directory (os error 2): build the \
+                     plugin first (cargo build), or give the path of its executable",
+                    missing.display()
+                ),
+        || stderr.to_string(),
+    )?;
     check(!dir.path().join("out").exists(), || "bundle written".into())
 }
 
@@ -607,6 +664,10 @@ fn main() {
         (
             "an_invalid_config_lists_each_problem",
             an_invalid_config_lists_each_problem,
+        ),
+        (
+            "a_prebuilt_binary_refuses_build_flags_and_must_exist",
+            a_prebuilt_binary_refuses_build_flags_and_must_exist,
         ),
         (
             "host_binaries_and_files_join_the_rootfs",

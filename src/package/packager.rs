@@ -1,5 +1,6 @@
-//! `cargo docker-plugin package` as a library: build the crate, turn its metadata into
-//! `config.json`, assemble the rootfs, and optionally archive the bundle. How cargo
+//! `cargo docker-plugin package` as a library: build the crate (or take an executable
+//! already built, `--binary`), turn its metadata into `config.json`, assemble the
+//! rootfs, and optionally archive the bundle. How cargo
 //! is run and read (its flags, `build`, `metadata`) is the `cargo` submodule's.
 //!
 //! ```no_run
@@ -75,6 +76,7 @@ pub struct Packager {
     out_dir: Option<PathBuf>,
     tarball: bool,
     mtime: u64,
+    prebuilt: Option<PathBuf>,
 }
 
 impl Default for Packager {
@@ -88,7 +90,7 @@ impl Default for Packager {
 pub struct Packaged {
     /// The bundle directory.
     pub bundle: Bundle,
-    /// The plugin binary cargo built.
+    /// The plugin binary: the one cargo built, or [`Packager::binary`]'s.
     pub binary: PathBuf,
     /// Regular files in the rootfs.
     pub files: usize,
@@ -124,6 +126,7 @@ impl Packager {
             out_dir: None,
             tarball: false,
             mtime: source_date_epoch(),
+            prebuilt: None,
         }
     }
 
@@ -178,6 +181,15 @@ impl Packager {
         self
     }
 
+    /// `--binary PATH`: package this executable, already built (by another cargo
+    /// invocation, a CI step, a cross build), instead of running `cargo build`. The
+    /// metadata is still the package's (`-p`, `--manifest-path`, `--example`); the
+    /// binary's name in the rootfs is `--bin`'s or `--example`'s, else the file's name.
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.prebuilt = Some(path.into());
+        self
+    }
+
     /// The mtime of the output (default: `SOURCE_DATE_EPOCH` or 0).
     pub fn mtime(mut self, secs: u64) -> Self {
         self.mtime = secs;
@@ -206,8 +218,13 @@ impl Packager {
             }
         };
         let arch = self.cargo_flags.arch()?;
-        progress(Step::Building);
-        let artifact = self.build()?;
+        let artifact = match &self.prebuilt {
+            Some(path) => prebuilt_artifact(path, &self.target, &manifest)?,
+            None => {
+                progress(Step::Building);
+                self.build()?
+            }
+        };
         let config = metadata.to_config(&info, &artifact.name, &manifest)?;
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
@@ -302,6 +319,43 @@ pub fn count(dir: &Path) -> Result<(usize, u64), PackageError> {
         }
     }
     Ok((files, size))
+}
+
+/// The executable `--binary PATH` names, as if cargo had built it: named after
+/// `--bin`/`--example`, else after the file.
+fn prebuilt_artifact(
+    path: &Path,
+    target: &Target,
+    manifest: &Path,
+) -> Result<Artifact, PackageError> {
+    let not_a_file = |why: String| PackageError::Elf {
+        path: path.to_path_buf(),
+        message: format!(
+            "--binary: {why}: build the plugin first (cargo build), or give the path of its executable"
+        ),
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err(not_a_file("not a file".into())),
+        Err(e) => return Err(not_a_file(e.to_string())),
+    }
+    let file_name = path.file_name().and_then(|n| n.to_str());
+    let (name, example) = match (target, file_name) {
+        (Target::Bin(name), _) => (name.clone(), false),
+        (Target::Example(name), _) => (name.clone(), true),
+        (Target::Default, Some(name)) => (name.to_owned(), false),
+        (Target::Default, None) => {
+            return Err(not_a_file(
+                "its file name is not UTF-8: name the plugin's binary with --bin".into(),
+            ));
+        }
+    };
+    Ok(Artifact {
+        name,
+        executable: path.to_path_buf(),
+        manifest_path: manifest.to_path_buf(),
+        example,
+    })
 }
 
 #[cfg(test)]

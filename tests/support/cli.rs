@@ -1,18 +1,22 @@
 //! The `cargo docker-plugin` binary run as a user runs it, for the packager's
 //! end-to-end tests: one runner (arguments, standard input, environment), the
-//! localvol bundle packaged once per test binary, and a managed localvol used
+//! localvol bundle packaged once per test binary, the example plugins' bundles (each
+//! from the binary of the tests' one build, `--binary`), and a managed localvol used
 //! through a real dockerd.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use libtest_mimic::Failed;
+
+use super::process::{example_binary, package_binary};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-docker-plugin");
@@ -117,17 +121,50 @@ pub fn ok(args: &[&str]) -> Result<String, Failed> {
     expect_ok(cargo_docker_plugin(args), args)
 }
 
-/// `cargo docker-plugin package --example localvol --tar` into `out`.
+/// A copy of `binary` without its symbols and debug information (`strip -o`), made
+/// once per test process: what the bundles package. The tests' build is a debug
+/// build (localvol: about 100 MB, stripped about a tenth), and a bundle is copied,
+/// archived, pushed and pulled.
+pub fn stripped(binary: &Path) -> Result<PathBuf, Failed> {
+    static STRIPPED: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut done = STRIPPED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(copy) = done.get(binary) {
+        return Ok(copy.clone());
+    }
+    let dir = work_dir().join(format!("stripped-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let copy = dir.join(binary.file_name().ok_or("a binary without a name")?);
+    let out = Command::new("strip")
+        .arg("-o")
+        .arg(&copy)
+        .arg(binary)
+        .output()
+        .map_err(|e| format!("strip (binutils): {e}"))?;
+    check(out.status.success(), || {
+        format!(
+            "strip -o {} {}: {}",
+            copy.display(),
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    done.insert(binary.to_path_buf(), copy.clone());
+    Ok(copy)
+}
+
+/// `cargo docker-plugin package --example localvol --binary EXAMPLE --tar` into
+/// `out`, where EXAMPLE is the localvol of the tests' one build ([`example_binary`],
+/// [`stripped`]): packaging compiles nothing (the packager's own tests run the cargo
+/// build path, on crates of their own).
 pub fn package_localvol(out: &Path) -> Result<String, Failed> {
     let out = out.to_str().ok_or("non-UTF-8 path")?;
+    let binary = stripped(&example_binary("localvol"))?;
     ok(&[
         "package",
         "--example",
         "localvol",
-        "--features",
-        "macros",
-        "--profile",
-        "e2e",
+        "--binary",
+        binary.to_str().ok_or("non-UTF-8 path")?,
         "--out",
         out,
         "--tar",
@@ -192,11 +229,20 @@ pub fn use_managed_localvol(d: &Dockerd, image: &str, name: &str) -> Result<(), 
     check(!plugins.contains(name), || plugins.clone())
 }
 
-/// `cargo docker-plugin package -p MEMBER --profile e2e` into a directory of this run:
-/// the bundle.
+/// `cargo docker-plugin package -p MEMBER --binary BINARY` into a directory of this
+/// run, where BINARY is the member's binary from the tests' one build
+/// ([`package_binary`], [`stripped`]): the bundle. Packaging compiles nothing (with
+/// `--profile e2e` instead, each member compiled the SDK again with its features).
 pub fn package_member(member: &str) -> Result<PathBuf, Failed> {
+    package_member_printing(member).map(|(dir, _)| dir)
+}
+
+/// [`package_member`], and what the packager printed.
+pub fn package_member_printing(member: &str) -> Result<(PathBuf, String), Failed> {
     let dir = work_dir().join(format!("{member}-{}", std::process::id()));
     let out = dir.to_str().ok_or("non-UTF-8 path")?;
-    ok(&["package", "-p", member, "--profile", "e2e", "--out", out])?;
-    Ok(dir)
+    let binary = stripped(&package_binary(member, member))?;
+    let binary = binary.to_str().ok_or("non-UTF-8 path")?;
+    let printed = ok(&["package", "-p", member, "--binary", binary, "--out", out])?;
+    Ok((dir, printed))
 }

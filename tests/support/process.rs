@@ -1,23 +1,35 @@
 //! Binaries the tests run as real processes, built on demand with cargo (once per test
-//! binary) so they are never stale: the examples (with all features, like the test
-//! suite), the example plugins that are workspace members of their own (`netbridge`,
-//! `poolipam`) and the developer tools of the `xtask` package (the `recorder` plugin).
-//! They are started and stopped with the harness's `PluginProcess`.
+//! binary) so they are never stale: the examples, the example plugins that are
+//! workspace members of their own (`netbridge`, `poolipam`) and the developer tools of
+//! the `xtask` package (the `recorder` plugin). They are started and stopped with the
+//! harness's `PluginProcess`.
+//!
+//! All of them come from one build, `cargo build --workspace --all-features --bins
+//! --examples`: the selection `scripts/test` builds with the test binaries (`cargo test
+//! --workspace --all-features`), whose features it shares, so that under CI they are
+//! already built and nothing is compiled while the tests run (a narrower selection
+//! would unify the dependencies' features differently and compile the SDK again).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-static BUILT: Mutex<Option<HashMap<String, Result<(), String>>>> = Mutex::new(None);
+/// The result of this test binary's one build.
+static BUILT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
 
-/// The path of example `name`, built first (with all features). Panics with cargo's
+/// What is built: every binary and example of the workspace, with all features.
+const BUILD_ARGS: [&str; 5] = [
+    "--workspace",
+    "--all-features",
+    "--bins",
+    "--examples",
+    "--quiet",
+];
+
+/// The path of example `name`, built first. Panics with cargo's
 /// output when the build fails.
 pub fn example_binary(name: &str) -> PathBuf {
-    build(
-        &["--all-features", "--example", name],
-        &profile_dir().join("examples").join(name),
-    )
+    build(&profile_dir().join("examples").join(name))
 }
 
 /// The path of binary `name` of the `xtask` package (e.g. `recorder`), built first.
@@ -26,13 +38,11 @@ pub fn xtask_binary(name: &str) -> PathBuf {
     package_binary("xtask", name)
 }
 
-/// The path of binary `name` of workspace member `package` (e.g. `netbridge`), built
-/// first. Panics with cargo's output when the build fails.
-pub fn package_binary(package: &str, name: &str) -> PathBuf {
-    build(
-        &["--package", package, "--bin", name],
-        &profile_dir().join(name),
-    )
+/// The path of binary `name` of workspace member `_package` (e.g. `netbridge`; the
+/// workspace build makes every member's binaries), built first. Panics with cargo's
+/// output when the build fails.
+pub fn package_binary(_package: &str, name: &str) -> PathBuf {
+    build(&profile_dir().join(name))
 }
 
 /// target/debug/deps/<test binary> -> target/debug
@@ -44,16 +54,14 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// `cargo build --quiet ARGS` once per test binary, then `binary`.
-fn build(args: &[&str], binary: &Path) -> PathBuf {
+/// `cargo build BUILD_ARGS` once per test binary, then `binary`.
+fn build(binary: &Path) -> PathBuf {
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    let built = built.get_or_insert_with(HashMap::new);
-    let result = built.entry(args.join(" ")).or_insert_with(|| {
+    let result = built.get_or_insert_with(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
             .arg("build")
-            .arg("--quiet")
-            .args(args)
+            .args(BUILD_ARGS)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .map_err(|e| format!("running cargo build: {e}"))?;
@@ -62,7 +70,7 @@ fn build(args: &[&str], binary: &Path) -> PathBuf {
         } else {
             Err(format!(
                 "cargo build {} failed:\n{}",
-                args.join(" "),
+                BUILD_ARGS.join(" "),
                 String::from_utf8_lossy(&out.stderr)
             ))
         }

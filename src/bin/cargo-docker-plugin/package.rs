@@ -16,6 +16,11 @@ pub struct PackageArgs {
     /// The example to package (metadata: [package.metadata.docker-plugin.examples.NAME]).
     #[arg(long)]
     example: Option<String>,
+    /// Package this executable, already built (e.g. by an earlier cargo build, a CI
+    /// step or a cross build), instead of running cargo build; the metadata is still
+    /// the package's.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["features", "all_features", "no_default_features", "profile"])]
+    binary: Option<PathBuf>,
     /// Read the plugin metadata from this TOML file instead of Cargo.toml.
     #[arg(long)]
     metadata: Option<PathBuf>,
@@ -119,6 +124,9 @@ pub fn package(args: PackageArgs) -> Result<(), String> {
     }
     if let Some(dir) = args.out {
         packager = packager.out_dir(dir);
+    }
+    if let Some(path) = args.binary {
+        packager = packager.binary(path);
     }
     let bar = spinner();
     let result = packager.run(&mut |step: Step| match step {

@@ -1,4 +1,4 @@
-//! The unit tests of `packager.rs`: the progress messages, where the tarball goes.
+//! The unit tests of `packager.rs`: the executable `--binary` names, the progress messages, where the tarball goes.
 
 use super::*;
 
@@ -38,4 +38,52 @@ fn the_tarball_is_next_to_the_bundle_not_inside() {
         canonical.join("lv.tar.gz")
     );
     assert!(tarball_path(Path::new("/")).is_err());
+}
+
+#[test]
+fn a_prebuilt_binary_is_named_after_bin_example_or_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("netbridge");
+    std::fs::write(&file, b"\x7fELF").expect("write");
+    let manifest = Path::new("/p/Cargo.toml");
+    let named = |target: Target| prebuilt_artifact(&file, &target, manifest).expect("artifact");
+    let default = named(Target::Default);
+    assert_eq!(
+        default,
+        Artifact {
+            name: "netbridge".into(),
+            executable: file.clone(),
+            manifest_path: manifest.to_path_buf(),
+            example: false,
+        }
+    );
+    assert_eq!(named(Target::Bin("nb".into())).name, "nb");
+    let example = named(Target::Example("localvol".into()));
+    assert_eq!((example.name.as_str(), example.example), ("localvol", true));
+}
+
+#[test]
+fn a_missing_prebuilt_binary_says_how_to_get_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nothing");
+    let err = prebuilt_artifact(&missing, &Target::Default, Path::new("/p/Cargo.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: --binary: No such file or directory (os error 2): build the plugin first (cargo build), or give the path of its executable",
+            missing.display()
+        )
+    );
+    let err = prebuilt_artifact(dir.path(), &Target::Default, Path::new("/p/Cargo.toml"))
+        .expect_err("a directory")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: --binary: not a file: build the plugin first (cargo build), or give the path of its executable",
+            dir.path().display()
+        )
+    );
 }
