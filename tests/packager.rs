@@ -99,8 +99,8 @@ fn two_runs_give_identical_tarballs() -> Result<(), Failed> {
     Ok(())
 }
 
-/// `cargo docker-plugin package` of the localvol example (built as the other tests
-/// build it) with `metadata` written into `DIR/plugin.toml` as its `--metadata`, into
+/// `cargo docker-plugin package --binary` of the localvol example (the tests' build of
+/// it, stripped) with `metadata` written into `DIR/plugin.toml` as its `--metadata`, into
 /// `DIR/out`: the run, and that bundle directory.
 fn package_localvol_with(dir: &Path, metadata: &str) -> Result<(Output, PathBuf), Failed> {
     let file = dir.join("plugin.toml");
