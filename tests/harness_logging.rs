@@ -157,6 +157,29 @@ async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo
         .unwrap_err();
     assert_eq!(
         err.to_string(),
+        "failed to initialize logging driver: error creating logger: LogDriver.StartLogging: \
+         unknown log option \"max-sise\""
+    );
+    let dir = s.dir.path().join("run/docker/logging");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+}
+
+/// `docker logs` of a stopped container makes a logger of its own; when the plugin
+/// refuses it, dockerd answers `StartLogger`'s words as they are (moby v20.10.24
+/// `daemon/logs.go` `getLogger`), without `startLogging`'s `failed to initialize
+/// logging driver: `.
+#[tokio::test]
+async fn bad_log_options_fail_docker_logs_of_a_stopped_container_in_start_loggers_words() {
+    let s = setup().await;
+    let container = LogContainer::new("web", "busybox").opt("max-sise", "1m");
+    let err = s
+        .engine
+        .logging()
+        .read("memlog", &container, ReadConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
         "error creating logger: LogDriver.StartLogging: unknown log option \"max-sise\""
     );
     let dir = s.dir.path().join("run/docker/logging");
