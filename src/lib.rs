@@ -116,6 +116,8 @@
 //!   stale-socket replacement), TCP, TLS (feature `tls`), systemd socket activation;
 //!   [`transport::ListenArgs`] reads the command-line flags that choose one.
 //! - [`spec`]: `.spec` / `.json` discovery files.
+//! - [`mountinfo`]: what is mounted, from `/proc/self/mountinfo` (escapes decoded):
+//!   for plugins that mount, the harness and tests. Always compiled: std only.
 //! - [`state`]: state a plugin can trust: a crash-safe typed [`Store`](state::Store)
 //!   and per-ID mount reference counts ([`MountTable`](state::MountTable)) that
 //!   survive a restart.
@@ -163,6 +165,7 @@ pub mod load;
 pub mod logging;
 pub mod managed;
 pub mod metrics;
+pub mod mountinfo;
 pub mod network;
 pub mod options;
 #[cfg(feature = "packager")]

@@ -6,7 +6,8 @@
 //!   `--tail 2`, `--since`, `-f`) gives back exactly the bytes the container printed,
 //!   a line over 16 KiB whole; a stopped container's logs read, a restarted one
 //!   appends; rotation keeps `max-file` files; a bad `--log-opt` fails `docker run`
-//!   with the driver's words.
+//!   with the driver's words, the same words, to the letter, as the harness's
+//!   (`failed to initialize logging driver: error creating logger: …`).
 //! - `slowsink`: with its TCP receiver paused, a container writing 50 MB of logs still
 //!   exits, `docker rm` returns within seconds and `docker rm -f` within seconds of
 //!   the same removal on dockerd's json-file driver, and the drop counters (its log
@@ -22,15 +23,18 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, thread};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
+use docker_plugin_sdk::harness::{Engine, LogContainer, PluginProcess};
 use docker_plugin_sdk::protocol::Timestamp;
 use libtest_mimic::Failed;
 use support::cli::{check, package_member, unique};
+use support::process::package_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
 
 const IMAGE: &str = "dps-busybox:logging";
@@ -437,6 +441,58 @@ fn filelog_refuses_bad_log_opts_in_its_own_words(
     })
 }
 
+/// A StartLogging the plugin refuses reads the same from the harness as from dockerd,
+/// word for word (moby v20.10.24 `daemon/logger/plugin.go` `makePluginCreator`: `error
+/// creating logger: `; `container/container.go` `startLogging`: `failed to initialize
+/// logging driver: `; `pkg/plugins/errors.go` `statusError`: `METHOD: MESSAGE`).
+/// dockerd asks the shared managed filelog, the harness the same binary as a legacy
+/// plugin of an engine of its own: the same words from the same code.
+fn a_refused_start_logging_reads_the_same_from_the_harness_as_from_dockerd(
+    d: &Dockerd,
+    image: &ImageOnce,
+) -> Result<(), Failed> {
+    with_filelog(d, image, |_, containers| {
+        let from_dockerd = containers.run_err(&["--log-opt", "colour=red"], &["true"])?;
+        let dir = tempfile::tempdir()?;
+        let engine = Engine::for_tests(dir.path());
+        let sockets = engine.discovery().socket_dir.clone();
+        fs::create_dir_all(&sockets)?;
+        let name = unique("dps-filelog");
+        let mut command = Command::new(package_binary("filelog", "filelog"));
+        command
+            .args(["--name", &name, "--socket-dir"])
+            .arg(&sockets)
+            .arg("--dir")
+            .arg(dir.path().join("logs"));
+        let socket = sockets.join(format!("{name}.sock"));
+        let _plugin = PluginProcess::start(command, &socket, dir.path().join("plugin.log"))?;
+        let container = LogContainer::new("web", IMAGE).opt("colour", "red");
+        let started = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(engine.logging().start(&name, &container));
+        let from_harness = match started {
+            Ok(_) => return Err("the harness started the logger".into()),
+            Err(err) => err.to_string(),
+        };
+        let words = "failed to initialize logging driver: error creating logger: \
+                     LogDriver.StartLogging: invalid options: unknown option `colour` \
+                     (valid options: max-size, max-file)";
+        check(from_harness == words, || {
+            format!("the harness said {from_harness:?}")
+        })?;
+        // The docker CLI (28) puts its prefix before the API's message and its hint
+        // after.
+        let printed = format!(
+            "docker: Error response from daemon: {words}\n\n\
+             Run 'docker run --help' for more information"
+        );
+        check(from_dockerd.trim_end() == printed, || {
+            format!("docker said {from_dockerd:?}")
+        })
+    })
+}
+
 /// A TCP receiver that accepts connections but reads nothing until resumed, then
 /// counts the lines it reads.
 struct PausedReceiver {
@@ -628,6 +684,10 @@ fn main() {
         (
             "filelog_refuses_bad_log_opts_in_its_own_words",
             filelog_refuses_bad_log_opts_in_its_own_words,
+        ),
+        (
+            "a_refused_start_logging_reads_the_same_from_the_harness_as_from_dockerd",
+            a_refused_start_logging_reads_the_same_from_the_harness_as_from_dockerd,
         ),
         (
             "slowsink_never_blocks_a_container_while_its_receiver_is_paused",

@@ -32,11 +32,11 @@ const IMAGE: &str = "dps-busybox:sshfs";
 
 /// sshfs mount points on the host (this process's mount namespace is the host's).
 fn sshfs_mounts() -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
+    docker_plugin_sdk::mountinfo::read()
         .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(" - fuse.sshfs "))
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .into_iter()
+        .filter(|m| m.fs_type == "fuse.sshfs")
+        .map(|m| m.mount_point.display().to_string())
         .collect()
 }
 

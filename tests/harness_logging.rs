@@ -145,20 +145,27 @@ async fn a_memory_log_that_does_not_refuse_options_takes_them_and_keeps_the_line
     assert_eq!(lines, [b"hello".to_vec()]);
 }
 
+/// A logger the plugin refuses fails `docker run` in dockerd's words (moby v20.10.24
+/// `container/container.go` `startLogging` wraps `StartLogger`'s), and `docker logs`
+/// of a stopped container, which makes a logger of its own, in `StartLogger`'s words
+/// as they are (`daemon/logs.go` `getLogger`); neither leaves a FIFO.
 #[tokio::test]
-async fn bad_log_options_fail_the_start_with_the_drivers_words_and_leave_no_fifo() {
+async fn bad_log_options_fail_the_start_and_docker_logs_in_dockerds_words_and_leave_no_fifo() {
     let s = setup().await;
     let container = LogContainer::new("web", "busybox").opt("max-sise", "1m");
-    let err = s
-        .engine
-        .logging()
-        .start("memlog", &container)
-        .await
-        .unwrap_err();
+    let logging = s.engine.logging();
+    let refused = "error creating logger: LogDriver.StartLogging: unknown log option \"max-sise\"";
+    let err = logging.start("memlog", &container).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "error creating logger: LogDriver.StartLogging: unknown log option \"max-sise\""
+        format!("failed to initialize logging driver: {refused}")
     );
+    let config = ReadConfig::default();
+    let err = logging
+        .read("memlog", &container, config)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), refused);
     let dir = s.dir.path().join("run/docker/logging");
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
 }

@@ -82,7 +82,6 @@ mod error;
 mod ids;
 pub(crate) mod logging;
 mod metrics;
-mod mountinfo;
 mod network;
 mod plugins;
 mod process;

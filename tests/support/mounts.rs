@@ -13,11 +13,9 @@ use std::path::{Path, PathBuf};
 /// test mounted itself, whatever other tests running at the same time mount elsewhere.
 pub fn mount_points_under(dir: &Path) -> Vec<PathBuf> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|point| PathBuf::from(point.replace("\\040", " ")))
+    docker_plugin_sdk::mountinfo::mount_points()
+        .unwrap()
+        .into_iter()
         .filter(|point| point.starts_with(&dir))
         .collect()
 }

@@ -112,9 +112,10 @@ impl SshfsDriver {
     async fn reconcile(&self) -> Result<()> {
         let inner = &self.inner;
         for stale in mountinfo::read().await? {
-            if stale.fstype == mountinfo::SSHFS_TYPE && stale.point.starts_with(&inner.root) {
-                tracing::info!(point = %stale.point.display(), "detaching the sshfs mount of a previous instance");
-                if let Err(err) = sshfs::unmount(&inner.tools, &stale.point, true).await {
+            if stale.fs_type == mountinfo::SSHFS_TYPE && stale.mount_point.starts_with(&inner.root)
+            {
+                tracing::info!(point = %stale.mount_point.display(), "detaching the sshfs mount of a previous instance");
+                if let Err(err) = sshfs::unmount(&inner.tools, &stale.mount_point, true).await {
                     tracing::warn!("{err}");
                 }
             }

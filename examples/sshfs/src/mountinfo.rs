@@ -5,42 +5,19 @@
 //! access fails with `ENOTCONN`, "Transport endpoint is not connected").
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-/// One line of mountinfo: where, and which filesystem type (`fuse.sshfs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    /// The mount point.
-    pub point: PathBuf,
-    /// The filesystem type, e.g. `fuse.sshfs`.
-    pub fstype: String,
-}
+pub use docker_plugin_sdk::mountinfo::MountEntry;
+use docker_plugin_sdk::mountinfo::{PATH, parse};
 
 /// The filesystem type sshfs mounts (libfuse 3's `fuse.` + the program's name).
 pub const SSHFS_TYPE: &str = "fuse.sshfs";
 
-/// Parses mountinfo text (see proc(5)): field 5 is the mount point, the first
-/// field after ` - ` the type; `\ooo` escapes are decoded.
-pub fn parse(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let fstype = right.split(' ').next()?;
-            Some(MountEntry {
-                point: PathBuf::from(unescape(point)),
-                fstype: fstype.to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The mounts of this process, in mount order.
+/// The mounts of this process, in mount order (the SDK's reader, the file read
+/// without blocking the runtime).
 pub async fn read() -> io::Result<Vec<MountEntry>> {
-    Ok(parse(
-        &tokio::fs::read_to_string("/proc/self/mountinfo").await?,
-    ))
+    Ok(parse(&tokio::fs::read_to_string(PATH).await?).collect())
 }
 
 /// Whether an sshfs mount sits at `point` (the topmost mount there).
@@ -48,32 +25,8 @@ pub fn is_sshfs_at(mounts: &[MountEntry], point: &Path) -> bool {
     mounts
         .iter()
         .rev()
-        .find(|m| m.point == point)
-        .is_some_and(|m| m.fstype == SSHFS_TYPE)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let mut out = Vec::with_capacity(field.len());
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .find(|m| m.mount_point == point)
+        .is_some_and(|m| m.fs_type == SSHFS_TYPE)
 }
 
 /// What a look at a FUSE mount point found.
@@ -113,24 +66,11 @@ mod tests {
 ";
 
     #[test]
-    fn the_mount_point_and_type_of_each_line() {
-        let mounts = parse(SAMPLE);
-        assert_eq!(mounts.len(), 6);
-        assert_eq!(
-            mounts[2],
-            MountEntry {
-                point: "/mnt/volumes/v1".into(),
-                fstype: "fuse.sshfs".into()
-            }
-        );
-        assert_eq!(mounts[3].point, Path::new("/mnt/volumes/with space"));
-    }
-
-    #[test]
     fn only_the_topmost_mount_counts() {
-        let mounts = parse(SAMPLE);
+        let mounts: Vec<_> = parse(SAMPLE).collect();
         assert!(is_sshfs_at(&mounts, Path::new("/mnt/volumes/v1")));
         assert!(is_sshfs_at(&mounts, Path::new("/mnt/volumes/v2")));
+        assert!(is_sshfs_at(&mounts, Path::new("/mnt/volumes/with space")));
         assert!(!is_sshfs_at(&mounts, Path::new("/mnt/volumes")));
         assert!(!is_sshfs_at(&mounts, Path::new("/mnt/volumes/v3")));
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::harness::mountinfo::mount_points;
+use crate::mountinfo::mount_points;
 
 /// Directories appended to `PATH` for dockerd (it needs containerd, runc, docker-init).
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -127,6 +127,7 @@ fn mounts_under(root: &Path) -> Vec<String> {
     let root = root.display().to_string();
     let prefix = format!("{root}/");
     mount_points()
+        .unwrap_or_default()
         .into_iter()
         .map(|m| m.display().to_string())
         .filter(|m| *m == root || m.starts_with(&prefix))

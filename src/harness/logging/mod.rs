@@ -7,7 +7,8 @@
 //!   created under the plugin's view of that directory (a managed plugin's rootfs,
 //!   `ScopedPath`; for a legacy plugin the host's directory, here the engine's
 //!   `<exec-root>/logging`) and held open `O_RDWR`, then StartLogging with the FIFO's
-//!   path as the plugin sees it and the container's `Info`. An error fails the start.
+//!   path as the plugin sees it and the container's `Info`. An error fails the start
+//!   (`failed to initialize logging driver: error creating logger: …`).
 //! - Output: what the container prints, made into frames by dockerd's copier (lines,
 //!   16 KiB pieces) and written into the FIFO; a plugin that does not read blocks the
 //!   writer, as it blocks the container.
@@ -147,13 +148,32 @@ impl Logging {
 
     /// `docker run --log-driver DRIVER`: Capabilities, the FIFO, StartLogging. An
     /// error (the plugin's, or a FIFO it could not open) is what fails the container's
-    /// start.
+    /// start, in dockerd's words: `failed to initialize logging driver: error creating
+    /// logger: LogDriver.StartLogging: MESSAGE` (moby v20.10.24 `container/container.go`
+    /// `startLogging` around `StartLogger`, `daemon/logger/plugin.go`
+    /// `makePluginCreator`), what `docker run` prints after `Error response from
+    /// daemon: `.
     pub async fn start(
         &self,
         driver: &str,
         container: &LogContainer,
     ) -> Result<ContainerLog, HarnessError> {
         let plugin = self.plugins.get(driver, logging::IMPLEMENTS).await?;
+        self.create_logger(plugin, driver, container)
+            .await
+            .map_err(|message| HarnessError::Runtime {
+                message: format!("failed to initialize logging driver: {message}"),
+            })
+    }
+
+    /// The plugin's logger for `container` (moby's `makePluginCreator`): Capabilities,
+    /// the FIFO, StartLogging; an error in `StartLogger`'s words.
+    async fn create_logger(
+        &self,
+        plugin: Arc<ActivePlugin>,
+        driver: &str,
+        container: &LogContainer,
+    ) -> Result<ContainerLog, String> {
         // `a.plugin.Capabilities()`: any error means no capability.
         let capability = plugin
             .rpc
@@ -166,16 +186,12 @@ impl Logging {
             Some(_) => plugin.host_path(Path::new(LOGGING_DIR)),
             None => self.host_dir.clone(),
         };
-        let runtime = |message: String| HarnessError::Runtime { message };
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| runtime(format!("error creating {}: {e}", dir.display())))?;
+            .map_err(|e| format!("error creating {}: {e}", dir.display()))?;
         let host_path = dir.join(&id);
-        let fifo = open_fifo(&host_path).map_err(|e| {
-            runtime(format!(
-                "error creating i/o pipe for log plugin: {driver}: {e}"
-            ))
-        })?;
+        let fifo = open_fifo(&host_path)
+            .map_err(|e| format!("error creating i/o pipe for log plugin: {driver}: {e}"))?;
         let file = match plugin.scope {
             Some(_) => format!("{LOGGING_DIR}/{id}"),
             None => host_path.display().to_string(),
@@ -187,7 +203,7 @@ impl Logging {
         if let Err(err) = plugin.rpc.call::<StartLogging>(&request).await {
             drop(fifo);
             let _ = tokio::fs::remove_file(&host_path).await;
-            return Err(runtime(format!("error creating logger: {err}")));
+            return Err(format!("error creating logger: {err}"));
         }
         Ok(ContainerLog {
             plugin,
@@ -203,14 +219,20 @@ impl Logging {
 
     /// `docker logs` of a stopped container (moby v20.10.24 `daemon/logs.go`: a new
     /// logger for the read): Capabilities, StartLogging on a new FIFO, ReadLogs (if
-    /// the plugin has the capability), then StopLogging once the reply is read.
+    /// the plugin has the capability), then StopLogging once the reply is read. A
+    /// logger that cannot be made fails in `StartLogger`'s words, unwrapped (`error
+    /// creating logger: …`: `getLogger` passes them on as they are).
     pub async fn read(
         &self,
         driver: &str,
         container: &LogContainer,
         config: ReadConfig,
     ) -> Result<LogReader, HarnessError> {
-        let logger = self.start(driver, container).await?;
+        let plugin = self.plugins.get(driver, logging::IMPLEMENTS).await?;
+        let logger = self
+            .create_logger(plugin, driver, container)
+            .await
+            .map_err(|message| HarnessError::Runtime { message })?;
         let reader = logger.read(config).await;
         match reader {
             Ok(reader) => Ok(reader.stop_after(logger)),

@@ -4,18 +4,19 @@
 //! and everything mounted under a plugin's dir unmounted when it stops for good or is
 //! removed (`RecursiveUnmount` in `plugin/manager.go` `HandleExitEvent` and
 //! `plugin/backend_linux.go` `Remove`). Mount points come from `/proc/self/mountinfo`
-//! ([`mountinfo`](crate::harness::mountinfo)).
+//! ([`mountinfo`](crate::mountinfo)).
 
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-use crate::harness::mountinfo::mount_points;
+use crate::mountinfo::mount_points;
 
 /// The mount point of the mount `path` is on (`path` itself when it is one).
 pub(crate) fn mount_point_of(path: &Path) -> PathBuf {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     mount_points()
+        .unwrap_or_default()
         .into_iter()
         .filter(|m| path.starts_with(m))
         .max_by_key(|m| m.components().count())
@@ -26,7 +27,7 @@ pub(crate) fn mount_point_of(path: &Path) -> PathBuf {
 /// `rshared`, so that what a plugin mounts under its propagated mount appears here.
 pub(crate) fn make_rshared(dir: &Path) -> nix::Result<()> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    if !mount_points().contains(&dir) {
+    if !mount_points().unwrap_or_default().contains(&dir) {
         mount(
             Some(&dir),
             &dir,
@@ -49,6 +50,7 @@ pub(crate) fn make_rshared(dir: &Path) -> nix::Result<()> {
 pub(crate) fn recursive_unmount(dir: &Path) -> nix::Result<()> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut under: Vec<PathBuf> = mount_points()
+        .unwrap_or_default()
         .into_iter()
         .filter(|m| m.starts_with(&dir))
         .collect();

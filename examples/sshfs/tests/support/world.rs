@@ -138,13 +138,11 @@ impl World {
 /// sshfs mount points at or under `dir`, from this process's mountinfo.
 pub fn sshfs_mounts_under(dir: &Path) -> Vec<String> {
     let dir = fs::canonicalize(dir).unwrap();
-    fs::read_to_string("/proc/self/mountinfo")
+    docker_plugin_sdk::mountinfo::read()
         .unwrap()
-        .lines()
-        .filter(|l| l.contains(" - fuse.sshfs "))
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(&dir))
-        .map(str::to_owned)
+        .into_iter()
+        .filter(|m| m.fs_type == sshfs::mountinfo::SSHFS_TYPE && m.mount_point.starts_with(&dir))
+        .map(|m| m.mount_point.display().to_string())
         .collect()
 }
 

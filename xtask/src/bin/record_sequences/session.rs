@@ -286,11 +286,7 @@ pub(crate) fn record_action(
     let main = phase(steps, &mut norm);
     let fixture = Fixture {
         action: action.name.to_owned(),
-        description: action
-            .description
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
+        description: action.fixture_description(),
         dockerd_version: versions.dockerd,
         api_version: versions.api,
         docker_cli_version: versions.cli,

@@ -4,9 +4,7 @@
 //! its own container with it line by line. Every line is the same from machine to
 //! machine (no host names, no interface lists of the host, no sizes of host files).
 
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -190,28 +188,21 @@ fn may_mount() -> String {
 /// The propagation of the socket dir and of `/mnt/volumes` (the recordings'
 /// propagated mount), from `/proc/self/mountinfo`.
 fn propagation() -> String {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = docker_plugin_sdk::mountinfo::read().unwrap_or_default();
     let of = |point: &str| {
-        let wanted = CString::new(Path::new(point).as_os_str().as_bytes()).unwrap_or_default();
-        let line = info
-            .lines()
+        let top = mounts
+            .iter()
             .rev()
-            .find(|l| l.split(' ').nth(4) == wanted.to_str().ok());
-        match line {
+            .find(|m| m.mount_point == Path::new(point));
+        match top {
             None => "not a mount".to_owned(),
-            Some(l) => {
-                let optional: Vec<&str> = l
-                    .split(' ')
-                    .skip(6)
-                    .take_while(|f| *f != "-")
-                    .map(|f| f.split(':').next().unwrap_or(f))
-                    .collect();
-                if optional.is_empty() {
-                    "private".to_owned()
-                } else {
-                    optional.join("+")
-                }
-            }
+            Some(m) if m.optional_fields.is_empty() => "private".to_owned(),
+            Some(m) => m
+                .optional_fields
+                .iter()
+                .map(|f| f.split(':').next().unwrap_or(f))
+                .collect::<Vec<_>>()
+                .join("+"),
         }
     };
     format!(

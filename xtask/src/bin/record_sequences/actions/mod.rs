@@ -174,6 +174,17 @@ pub(crate) struct Action {
     pub(crate) tls: bool,
 }
 
+impl Action {
+    /// The description a fixture carries: [`Action::description`] on one line, its
+    /// runs of whitespace one space.
+    pub(crate) fn fixture_description(&self) -> String {
+        self.description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// `docker plugin create rec-m <bundle>` and `docker plugin enable rec-m`.
 pub(crate) const CREATE_M: &[&str] = &["plugin", "create", "rec-m", "{tmp}/rec-m.bundle"];
 pub(crate) const ENABLE_M: &[&str] = &["plugin", "enable", "rec-m"];
@@ -190,4 +201,48 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Action> {
     ]
     .into_iter()
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::fs;
+
+    use super::all;
+    use crate::workspace;
+
+    /// A fixture recorded before its action's text changed (as `network_run.json` was
+    /// once) says what the action no longer does: each committed fixture must carry its
+    /// action's current description, and every action have its fixture and no fixture
+    /// lack its action.
+    #[test]
+    fn every_fixture_carries_its_actions_current_description() {
+        let dir = workspace().join("tests/fixtures/dockerd-sequences");
+        for action in all() {
+            let path = dir.join(format!("{}.json", action.name));
+            let text =
+                fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                fixture["description"].as_str(),
+                Some(action.fixture_description().as_str()),
+                "{} holds an old description: re-record it with \
+                 `scripts/record-dockerd-sequences --only {}`",
+                path.display(),
+                action.name
+            );
+        }
+        let actions: BTreeSet<String> = all().map(|a| format!("{}.json", a.name)).collect();
+        let fixtures: BTreeSet<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        assert_eq!(
+            fixtures,
+            actions,
+            "fixtures in {} without an action",
+            dir.display()
+        );
+    }
 }
