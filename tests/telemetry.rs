@@ -224,6 +224,43 @@ async fn the_endpoint_refuses_a_tcp_address_off_loopback() {
     );
 }
 
+/// A listening plugin with its metrics endpoint keeps its background work (the
+/// endpoint's accept loop, the memory trim after bursts) in the server's own task: on a
+/// multi-thread runtime no task is spawned until a connection comes, so an idle plugin
+/// never runs its worker threads (and never touches the pages their run loop needs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_spawns_no_task_until_a_connection_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_listener = UnixSocket::new("p").dir(dir.path()).bind().unwrap();
+    let metrics_listener = UnixSocket::new("p-metrics").dir(dir.path()).bind().unwrap();
+    let metrics_socket = metrics_listener.unix_path().unwrap().to_path_buf();
+    let metrics = CallMetrics::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = Plugin::new()
+        .call_metrics(&metrics)
+        .server(plugin_listener)
+        .metrics(metrics_listener, &metrics)
+        .shutdown_on(stop.clone());
+    let runtime = tokio::runtime::Handle::current();
+    let probe = async {
+        // Both listen (the metrics endpoint first); a few turns for anything spawned.
+        wait_for("the plugin socket", || dir.path().join("p.sock").exists()).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let idle = runtime.metrics().num_alive_tasks();
+        // A scrape's connection gets a task of its own, and ends.
+        let text = http(&metrics_socket, "GET", "/metrics").await;
+        stop.cancel();
+        (idle, text)
+    };
+    let (served, (idle, text)) = tokio::join!(server.run(), probe);
+    served.unwrap();
+    assert_eq!(idle, 0, "tasks alive in an idle server");
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(!metrics_socket.exists(), "the metrics socket is removed");
+}
+
 #[tokio::test]
 async fn a_plugin_that_is_not_ready_answers_at_once_with_why() {
     let readiness = Readiness::not_ready("connecting to the backend");

@@ -12,10 +12,12 @@
 //! in a bare hyper server: see `benches/serve.rs`).
 //!
 //! The accept loop and its connection limit ([`accept_loop`]), each connection's task
-//! ([`connection`]), its timer ([`idle`]), the drain ([`drain`]) and the signals
-//! ([`signal`]) have files of their own.
+//! ([`connection`]), its timer ([`idle`]), the drain ([`drain`]), the signals
+//! ([`signal`]) and the background work polled alongside the accept loop
+//! ([`alongside`]) have files of their own.
 
 mod accept_loop;
+mod alongside;
 mod connection;
 mod drain;
 mod idle;
@@ -26,6 +28,7 @@ mod trim;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::OptionFuture;
 use hyper::server::conn::http1;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -249,26 +252,26 @@ impl<A: Accept> Server<A> {
         // is gone when `run` returns.
         let metrics_stop = CancellationToken::new();
         let _stop_metrics = metrics_stop.clone().drop_guard();
-        let metrics_task = match metrics {
+        let metrics_serve = match metrics {
             Some((mut metrics_listener, metrics)) => {
                 metrics::check_metrics_listener(&metrics_listener)?;
                 metrics_listener.ready()?;
                 tracing::info!(url = %metrics_listener.url(), "metrics listening");
-                Some(tokio::spawn(metrics::serve_metrics(
+                Some(metrics::serve_metrics(
                     metrics_listener,
                     metrics,
                     dispatch.telemetry().readiness.clone(),
                     metrics_stop.clone(),
-                )))
+                ))
             }
             None => None,
         };
         let url = listener.url();
-        let (token, force) = match shutdown {
-            Some(token) => (token, CancellationToken::new()),
+        let (token, force, watch_signals) = match shutdown {
+            Some(token) => (token, CancellationToken::new(), None),
             None => {
-                let signals = signal::signal_tokens()?;
-                (signals.shutdown, signals.force)
+                let (signals, watch) = signal::signal_tokens()?;
+                (signals.shutdown, signals.force, Some(watch))
             }
         };
         let _spec = SpecGuard(spec.as_ref().map(SpecFile::write).transpose()?);
@@ -279,22 +282,19 @@ impl<A: Accept> Server<A> {
         // Past the drain timeout (or when `run` is dropped), connections are dropped
         // (the calls on them finish in the background).
         let _abort_on_return = AbortOnDrop(Arc::clone(&drain));
-        // Gives memory back after bursts of connections; stopped when `run` returns.
-        let trim_stop = CancellationToken::new();
-        let _stop_trim = trim_stop.clone().drop_guard();
-        tokio::spawn({
-            let drain = Arc::clone(&drain);
-            async move {
-                tokio::select! {
-                    () = trim_stop.cancelled() => {}
-                    () = trim::trim_after_bursts(drain) => {}
-                }
-            }
-        });
+        // The signals, the metrics endpoint and the memory trim after bursts of
+        // connections, in this task until `run` returns (see `alongside`).
+        let background = futures_util::future::join3(
+            OptionFuture::from(watch_signals),
+            OptionFuture::from(metrics_serve),
+            trim::trim_after_bursts(Arc::clone(&drain)),
+        );
         let mut http = http1::Builder::new();
         // Connections without a call for a while, and request heads that do not arrive,
         // are closed by each connection's timer instead of hyper's header read timeout,
-        // which arms a timer for every call.
+        // which arms a timer for every call. A reply is copied behind its head and sent
+        // with one write: hyper's queue of buffers for writev(2) runs 400 more
+        // instructions per call (callgrind, `benches/serve/` plain, 64 connections).
         http.header_read_timeout(None).writev(false);
         let shared = Shared {
             http,
@@ -303,35 +303,40 @@ impl<A: Accept> Server<A> {
             timeouts,
         };
         let slots = Arc::new(Semaphore::new(max_connections));
-        accept_loop::accept_until(
-            &mut listener,
-            &token,
-            &slots,
-            max_connections,
-            |handshake, slot| {
-                let tracked = Tracked::new(&drain);
-                tokio::spawn(serve_connection(handshake, tracked, slot, shared.clone()));
-            },
-        )
-        .await;
-        // Closes the listening socket (and removes its file).
-        drop(listener);
+        let serve = async {
+            accept_loop::accept_until(
+                &mut listener,
+                &token,
+                &slots,
+                max_connections,
+                |handshake, slot| {
+                    let tracked = Tracked::new(&drain);
+                    tokio::spawn(serve_connection(handshake, tracked, slot, shared.clone()));
+                },
+            )
+            .await;
+            // Closes the listening socket (and removes its file).
+            drop(listener);
 
-        tracing::info!("shutting down: waiting for in-flight calls");
-        notify_stopping();
-        dispatch.begin_shutdown();
-        drain.close();
-        tokio::select! {
-            () = drain.closed() => tracing::debug!("all connections closed"),
-            () = tokio::time::sleep(drain_timeout) => {
-                tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timeout: closing the connections of the calls still running");
+            tracing::info!("shutting down: waiting for in-flight calls");
+            notify_stopping();
+            dispatch.begin_shutdown();
+            drain.close();
+            tokio::select! {
+                () = drain.closed() => tracing::debug!("all connections closed"),
+                () = tokio::time::sleep(drain_timeout) => {
+                    tracing::warn!(timeout_ms = drain_timeout.as_millis() as u64, "drain timeout: closing the connections of the calls still running");
+                }
+                () = force.cancelled() => tracing::debug!("the drain was cut short"),
             }
-            () = force.cancelled() => tracing::debug!("the drain was cut short"),
-        }
-        metrics_stop.cancel();
-        if let Some(task) = metrics_task {
-            let _ = task.await;
-        }
+            // Ends the metrics endpoint's connections; its listener (and socket file) is
+            // dropped with the background below.
+            metrics_stop.cancel();
+        };
+        alongside::alongside(serve, async {
+            background.await;
+        })
+        .await;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! second one, of either kind, stops at once (the calls still running are not waited
 //! for), as an impatient operator expects.
 
-use std::convert::Infallible;
+use std::future::Future;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -18,8 +18,10 @@ pub(super) struct Signals {
     pub(super) force: CancellationToken,
 }
 
-/// Installs the handlers.
-pub(super) fn signal_tokens() -> Result<Signals, ServeError> {
+/// Installs the handlers: the tokens, and the future that waits for the signals and
+/// cancels them (polled by the server's own task alongside its accept loop, see
+/// [`alongside`](super::alongside)).
+pub(super) fn signal_tokens() -> Result<(Signals, impl Future<Output = ()> + Send), ServeError> {
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| ServeError::io("installing the SIGTERM handler", e))?;
     let mut int = signal(SignalKind::interrupt())
@@ -29,16 +31,15 @@ pub(super) fn signal_tokens() -> Result<Signals, ServeError> {
         force: CancellationToken::new(),
     };
     let (shutdown, force) = (signals.shutdown.clone(), signals.force.clone());
-    tokio::spawn(async move {
+    let watch = async move {
         let name = next(&mut term, &mut int).await;
         tracing::info!("{name} received: shutting down (send it again to stop at once)");
         shutdown.cancel();
         let name = next(&mut term, &mut int).await;
         tracing::warn!("{name} received again: stopping at once");
         force.cancel();
-        Ok::<(), Infallible>(())
-    });
-    Ok(signals)
+    };
+    Ok((signals, watch))
 }
 
 /// Waits for the next SIGTERM or SIGINT and names it.

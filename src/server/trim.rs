@@ -7,12 +7,13 @@
 //! Trimming walks every arena and hands pages back (which the next allocations fault in
 //! again), so it runs only after a burst: when the last connection closes and at least
 //! [`BURST`] were open at once since the last trim, not after each call of a client
-//! that opens a connection per call. And it runs [`DELAY`] later, in a task of its own
-//! ([`trim_after_bursts`]), once however many bursts ended meanwhile: 16 clients that
-//! each open a connection per call end a "burst" many times a second, and trimming each
-//! time cost about a tenth of the server's CPU per call (faulting the pages back in,
-//! and the TLB shootdowns of giving them back: 46.8 µs per call, 41.5 µs with the
-//! delay, 35.9 µs for the bare hyper server of `benches/serve/`, on a loaded machine).
+//! that opens a connection per call. And it runs [`DELAY`] later, off the call path
+//! ([`trim_after_bursts`], polled by the server's own task), once however many bursts
+//! ended meanwhile: 16 clients that each open a connection per call end a "burst" many
+//! times a second, and trimming each time cost about a tenth of the server's CPU per
+//! call (faulting the pages back in, and the TLB shootdowns of giving them back: 46.8 µs
+//! per call, 41.5 µs with the delay, 35.9 µs for the bare hyper server of
+//! `benches/serve/`, on a loaded machine).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,8 @@ pub(super) const BURST: usize = 16;
 /// How long after a burst's last connection closed the memory is trimmed.
 pub(super) const DELAY: Duration = Duration::from_millis(200);
 
-/// Trims [`DELAY`] after the end of a burst, at most once per [`DELAY`]: the server's
-/// task for it, until the server drops it.
+/// Trims [`DELAY`] after the end of a burst, at most once per [`DELAY`]: polled by the
+/// server's task until the server drops it.
 pub(super) async fn trim_after_bursts(drain: Arc<Drain>) {
     loop {
         drain.burst_ended().await;
