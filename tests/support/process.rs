@@ -9,6 +9,14 @@
 //! --workspace --all-features`), whose features it shares, so that under CI they are
 //! already built and nothing is compiled while the tests run (a narrower selection
 //! would unify the dependencies' features differently and compile the SDK again).
+//!
+//! That build runs in the environment the tests were started from, without the
+//! variables cargo sets for a test process about its package (`CARGO_MANIFEST_DIR`,
+//! `CARGO_PKG_NAME`, …): ring's build script declares that it depends on them
+//! (`cargo:rerun-if-env-changed`), so with them cargo would run it again and compile
+//! ring, rustls, the SDK and every binary once more, and the next plain build back.
+//! Under `scripts/test` (`DOCKER_PLUGIN_SDK_PREBUILT=1`) anything compiled here fails
+//! the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +26,29 @@ use std::sync::Mutex;
 static BUILT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
 
 /// What is built: every binary and example of the workspace, with all features.
-const BUILD_ARGS: [&str; 5] = [
-    "--workspace",
-    "--all-features",
-    "--bins",
-    "--examples",
-    "--quiet",
-];
+const BUILD_ARGS: [&str; 4] = ["--workspace", "--all-features", "--bins", "--examples"];
+
+/// Set by `scripts/test`, which builds [`BUILD_ARGS`] before the tests run: then
+/// nothing may be compiled here.
+const PREBUILT: &str = "DOCKER_PLUGIN_SDK_PREBUILT";
+
+/// Whether `name` is one of the variables cargo sets for a test (or any program it
+/// runs) about its package, as opposed to the user's environment.
+fn set_by_cargo_for_the_test(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_MANIFEST_LINKS"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
+}
 
 /// The path of example `name`, built first. Panics with cargo's
 /// output when the build fails.
@@ -59,27 +83,60 @@ fn build(binary: &Path) -> PathBuf {
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let result = built.get_or_insert_with(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        command
             .arg("build")
             .args(BUILD_ARGS)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--message-format=json-render-diagnostics")
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_the_test) {
+                command.env_remove(name);
+            }
+        }
+        let out = command
             .output()
             .map_err(|e| format!("running cargo build: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
+        if !out.status.success() {
+            return Err(format!(
                 "cargo build {} failed:\n{}",
                 BUILD_ARGS.join(" "),
                 String::from_utf8_lossy(&out.stderr)
-            ))
+            ));
         }
+        let compiled = compiled(&out.stdout);
+        if std::env::var_os(PREBUILT).is_some() && !compiled.is_empty() {
+            return Err(format!(
+                "cargo build {} compiled {} though {PREBUILT} says scripts/test \
+                 built it before the tests: a file changed since, or the tests' \
+                 environment changes what cargo fingerprints (run the build with \
+                 CARGO_LOG=cargo::core::compiler::fingerprint=info to see which)",
+                BUILD_ARGS.join(" "),
+                compiled.join(", ")
+            ));
+        }
+        Ok(())
     });
     if let Err(message) = result {
         panic!("{message}");
     }
     assert!(binary.exists(), "{} was not built", binary.display());
     binary.to_path_buf()
+}
+
+/// The targets cargo's JSON messages `stdout` say were compiled rather than found
+/// fresh, as `PACKAGE TARGET`.
+fn compiled(stdout: &[u8]) -> Vec<String> {
+    stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["fresh"] == false)
+        .map(|message| {
+            let package = message["package_id"].as_str().unwrap_or("?");
+            let target = message["target"]["name"].as_str().unwrap_or("?");
+            format!("{package} {target}")
+        })
+        .collect()
 }
 
 /// How many processes have `marker` as one of their arguments.

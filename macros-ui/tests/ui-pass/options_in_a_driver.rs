@@ -1,4 +1,4 @@
-// A derived DriverOptions used the way a volume driver uses it.
+//! A derived DriverOptions used the way a volume driver uses it.
 use docker_plugin_sdk::DriverOptions;
 use docker_plugin_sdk::options::Secret;
 use docker_plugin_sdk::volume::CreateRequest;
