@@ -272,7 +272,7 @@ fn ratio_mark(value: f64, ok: bool) -> String {
     }
 }
 
-/// Prints one cell's figures and checks (when `checked`) its targets.
+/// Prints one cell's figures and checks its targets.
 fn report_cell(
     outcome: &mut Outcome,
     label: &str,
@@ -280,7 +280,6 @@ fn report_cell(
     bare: &[Turn],
     sdk: &[Turn],
     memory: Option<(&Measured, &Measured)>,
-    checked: bool,
 ) {
     let throughput = paired_ratio(bare, sdk, |t| t.calls_per_sec);
     let cpu = paired_ratio(bare, sdk, |t| t.cpu_us_per_call);
@@ -318,16 +317,14 @@ fn report_cell(
             s.after_rss / MIB,
             b.after_rss / MIB
         );
-        if checked {
-            outcome.check(
-                format!("{name}: idle RSS {idle:+.2} MiB > +{MAX_IDLE_RSS_EXTRA_MIB}"),
-                idle_ok,
-            );
-            outcome.check(
-                format!("{name}: peak RSS {peak:.3} > {MAX_PEAK_RSS_RATIO}"),
-                peak_ok,
-            );
-        }
+        outcome.check(
+            format!("{name}: idle RSS {idle:+.2} MiB > +{MAX_IDLE_RSS_EXTRA_MIB}"),
+            idle_ok,
+        );
+        outcome.check(
+            format!("{name}: peak RSS {peak:.3} > {MAX_PEAK_RSS_RATIO}"),
+            peak_ok,
+        );
     }
     println!(
         "{:<9} {:>17} | {:>9.0} {:>9.0} {:>6.3} | {:>7.2} {:>7.2} {:>6.3} | {:>8.1} {:>8.1} {:>6.3}{console_memory}",
@@ -343,32 +340,23 @@ fn report_cell(
         med(sdk, |t| t.p99_us),
         p99,
     );
-    if checked {
-        outcome.check(
-            format!("{name}: calls/s {throughput:.3} < {MIN_THROUGHPUT_RATIO}"),
-            tp_ok,
-        );
-        outcome.check(
-            format!("{name}: CPU/call {cpu:.3} > {MAX_CPU_RATIO}"),
-            cpu_ok,
-        );
-        outcome.check(format!("{name}: p99 {p99:.3} > {MAX_P99_RATIO}"), p99_ok);
-    }
-    let mark = |v: f64, ok: bool| {
-        if checked {
-            ratio_mark(v, ok)
-        } else {
-            format!("{v:.2}")
-        }
-    };
+    outcome.check(
+        format!("{name}: calls/s {throughput:.3} < {MIN_THROUGHPUT_RATIO}"),
+        tp_ok,
+    );
+    outcome.check(
+        format!("{name}: CPU/call {cpu:.3} > {MAX_CPU_RATIO}"),
+        cpu_ok,
+    );
+    outcome.check(format!("{name}: p99 {p99:.3} > {MAX_P99_RATIO}"), p99_ok);
     outcome.rows.push(format!(
         "| {label} | {} | {:.0} / {:.0} | {} | {} | {} {memory_text}",
         cell.label(),
         med(sdk, |t| t.calls_per_sec),
         med(bare, |t| t.calls_per_sec),
-        mark(throughput, tp_ok),
-        mark(cpu, cpu_ok),
-        mark(p99, p99_ok),
+        ratio_mark(throughput, tp_ok),
+        ratio_mark(cpu, cpu_ok),
+        ratio_mark(p99, p99_ok),
     ));
 }
 
@@ -423,7 +411,6 @@ fn parent() -> Result<bool, String> {
                 &bare.rounds,
                 &sdk.rounds,
                 Some((&bare, &sdk)),
-                true,
             );
         }
     }
@@ -493,7 +480,7 @@ fn external_cells(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<
             start(exe, "sdk", Setup::Main, dir.path().join("sdk.sock"))?,
         ];
         let [bare, sdk] = external::measure(&external, &targets, cell, &config.turns)?;
-        report_cell(outcome, "main ext", cell, &bare, &sdk, None, true);
+        report_cell(outcome, "main ext", cell, &bare, &sdk, None);
     }
     Ok(())
 }
