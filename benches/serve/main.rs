@@ -49,10 +49,10 @@
 //! `cargo docker-plugin bench --json` process per turn (so the figures compare with
 //! other servers measured the same way): each process connects and warms up, then
 //! measures a window it reports itself, with the server's CPU time read from its
-//! CPU-time clock at the window's edges (its start and exit are not measured); exec → first answered `Plugin.Activate`
-//! (median of several starts); the stripped size of each example plugin binary that is
-//! built; a log driver's lines/s through the FIFO and its peak RSS. At the end a
-//! markdown table, ready for the README.
+//! CPU-time clock at the window's edges (its start and exit are not measured); exec →
+//! first answered `Plugin.Activate` (median of several starts); the stripped size of
+//! each example plugin binary that is built; a log driver's lines/s through the FIFO
+//! and its peak RSS. At the end a markdown table, ready for the README.
 //!
 //! It exits non-zero when the SDK misses a target (`BENCH_NO_FAIL=1`: report only):
 //!

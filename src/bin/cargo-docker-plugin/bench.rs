@@ -162,7 +162,8 @@ async fn calls(
     let start = rss(pid);
     let mut peak = start.unwrap_or(0);
     bar.set_message("measuring");
-    // The plugin's CPU time is read at the run's two edges, nothing else between.
+    // The plugin's CPU time, read right before and right after the run: over the
+    // window its calls are counted in.
     let cpu_start = cpu(pid);
     let report = load
         .run(duration, &mut |p| {
