@@ -12,7 +12,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use docker_plugin_sdk::harness::Discovery;
-use docker_plugin_sdk::load::{Call, Load, LogOptions, Options, Summary, Target, log_lines};
+use docker_plugin_sdk::load::{
+    Call, Load, LogOptions, Options, Summary, Target, cpu_time, log_lines,
+};
 use docker_plugin_sdk::logging::{self, Info, Logs};
 use docker_plugin_sdk::transport::{Accept, Listener, UnixSocket};
 use docker_plugin_sdk::{CancellationToken, Plugin, async_trait};
@@ -301,7 +303,22 @@ async fn bench_json_is_one_object_with_exact_counts() {
     assert_eq!(summary.server_pid, Some(std::process::id()));
     let rss = summary.rss_kib.unwrap();
     assert!(rss.start > 0 && rss.peak >= rss.start.max(rss.end));
-    for key in ["calls_per_sec", "latency_us", "seconds", "errors"] {
+    // The plugin's CPU over the measured run: some, and no more than this process
+    // (the plugin) has used since it started.
+    let cpu_per_call = summary.server_cpu_us_per_call.unwrap();
+    let run_cpu_us = cpu_per_call * summary.calls as f64;
+    let total_us = cpu_time(std::process::id()).unwrap().as_secs_f64() * 1e6;
+    assert!(
+        run_cpu_us > 0.0 && run_cpu_us <= total_us,
+        "{run_cpu_us} µs over the run, {total_us} µs in all"
+    );
+    for key in [
+        "calls_per_sec",
+        "latency_us",
+        "seconds",
+        "errors",
+        "server_cpu_us_per_call",
+    ] {
         assert!(stdout.contains(&format!("\"{key}\":")), "{key} in {stdout}");
     }
     server.shutdown().await.unwrap();

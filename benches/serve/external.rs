@@ -1,7 +1,10 @@
-//! The same paired turns driven by another process: `cargo docker-plugin bench --json`
-//! (one process per turn, no warmup), so that the figures compare with other servers
-//! measured the same way. Each turn's first call (the endpoint check) and its
-//! connections' setup count in the turn, for both servers alike.
+//! The same paired turns driven by another process: `cargo docker-plugin bench --json`,
+//! one process per turn, so that the figures compare with other servers measured the
+//! same way. Each process connects, makes its warmup calls, then measures a window of
+//! its own and reports it: the calls made in the window, their latencies, and the
+//! server's CPU time read from its CPU-time clock at the window's two edges. The
+//! process's start (exec, its runtime), its connections' setup, its warmup and its exit
+//! are all outside the window, for both servers alike.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use docker_plugin_sdk::load::Summary;
 
-use crate::paired::{Cell, Target, Turn, Turns, cpu_ticks, turn};
+use crate::paired::{Cell, Target, Turn, Turns};
 
 /// `cargo-docker-plugin`, from `BENCH_CLI` or beside this binary's `deps` directory.
 pub fn cli_binary(exe: &Path) -> Option<PathBuf> {
@@ -20,34 +23,43 @@ pub fn cli_binary(exe: &Path) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// One turn: one `bench --json` process against `target`.
-fn run(
-    cli: &Path,
-    target: &Target,
-    cell: Cell,
-    turns: &Turns,
-    slice: Duration,
-) -> Result<Turn, String> {
-    let socket = target.socket.display().to_string();
-    let mut command = Command::new(cli);
+/// How the external turns are made.
+pub struct External {
+    pub cli: PathBuf,
+    pub rounds: usize,
+    /// Each process's calls before its window.
+    pub warmup: Duration,
+}
+
+/// The `bench` command line of one turn against `socket`.
+fn command(external: &External, socket: &Path, cell: Cell, turns: &Turns) -> Command {
+    let mut command = Command::new(&external.cli);
     command
-        .args(["docker-plugin", "bench", &socket, turns.method.name()])
+        .arg("docker-plugin")
+        .arg("bench")
+        .arg(socket)
+        .arg(turns.method.name())
         .args(turns.method.json())
         .args(["--connections", &cell.connections.to_string()])
-        .args(["--duration", &slice.as_secs_f64().to_string()])
-        .args(["--warmup", "0", "--json"]);
+        .args(["--duration", &turns.slice().as_secs_f64().to_string()])
+        .args(["--warmup", &external.warmup.as_secs_f64().to_string()])
+        .arg("--json");
     if cell.per_call {
         command.arg("--new-connection-per-call");
     }
-    let cpu0 = cpu_ticks(target.pid)?;
-    let out = command
+    command
+}
+
+/// One turn: one `bench --json` process against `target`, and what it measured.
+fn run(external: &External, target: &Target, cell: Cell, turns: &Turns) -> Result<Turn, String> {
+    let socket = target.socket.display();
+    let cli = external.cli.display();
+    let out = command(external, &target.socket, cell, turns)
         .output()
-        .map_err(|e| format!("running {}: {e}", cli.display()))?;
-    let cpu = cpu_ticks(target.pid)? - cpu0;
+        .map_err(|e| format!("running {cli}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "{} bench: {}",
-            cli.display(),
+            "{cli} bench: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -57,34 +69,44 @@ fn run(
             String::from_utf8_lossy(&out.stdout)
         )
     })?;
+    summary_turn(&summary, target.pid).map_err(|e| format!("{socket}: bench --json: {e}"))
+}
+
+/// A turn's figures from a `bench --json` summary of a run against the server `pid`.
+fn summary_turn(summary: &Summary, pid: u32) -> Result<Turn, String> {
     if summary.errors.total() > 0 {
+        return Err(format!("counted errors: {:?}", summary.errors));
+    }
+    // The CPU must be the server's, found as the socket's peer.
+    if summary.server_pid != Some(pid) {
         return Err(format!(
-            "{socket}: bench --json counted errors: {:?}",
-            summary.errors
+            "measured the CPU of pid {:?}, not the server's ({pid})",
+            summary.server_pid
         ));
     }
-    // The endpoint check is one more call the server made.
-    Ok(turn(
-        summary.calls + 1,
-        summary.calls_per_sec,
-        summary.latency_us.p99,
-        cpu,
-    ))
+    let cpu_us_per_call = summary
+        .server_cpu_us_per_call
+        .ok_or("no server_cpu_us_per_call (is the CLI older than the benchmark?)")?;
+    Ok(Turn {
+        calls_per_sec: summary.calls_per_sec,
+        cpu_us_per_call,
+        p99_us: summary.latency_us.p99,
+    })
 }
 
 /// Both servers in turns (ABBA), each turn a `bench --json` process.
 pub fn measure(
-    cli: &Path,
+    external: &External,
     targets: &[Target; 2],
     cell: Cell,
     turns: &Turns,
-    rounds: usize,
 ) -> Result<[Vec<Turn>; 2], String> {
+    let rounds = external.rounds;
     let mut measured = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            measured[i].push(run(cli, &targets[i], cell, turns, turns.slice())?);
+            measured[i].push(run(external, &targets[i], cell, turns)?);
         }
     }
     Ok(measured)

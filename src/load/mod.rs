@@ -27,7 +27,7 @@ mod target;
 pub use error::LoadError;
 pub use histogram::Histogram;
 pub use logs::{LogOptions, LogReport, log_lines};
-pub use process::{clock_ticks_per_sec, cpu_ticks, proc_status_kib};
+pub use process::{clock_ticks_per_sec, cpu_ticks, cpu_time, proc_status_kib};
 pub use report::{Errors, Latencies, LogLines, Report, RssKib, Summary};
 pub use request::Call;
 pub use run::{Load, Options, Progress};

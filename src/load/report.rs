@@ -126,6 +126,7 @@ pub struct RssKib {
 /// let summary: Summary = serde_json::from_str(text).unwrap();
 /// assert_eq!(summary.calls, 1000);
 /// assert_eq!(summary.server_pid, None);
+/// assert_eq!(summary.server_cpu_us_per_call, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -153,6 +154,12 @@ pub struct Summary {
     /// Its resident memory around the run, when its pid is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_kib: Option<RssKib>,
+    /// Its CPU time (user and system, every thread) over the measured run, divided
+    /// by the run's calls, in µs, when its pid is known: read from its CPU-time clock
+    /// at the run's two edges, so the warmup, the connections' setup and the load
+    /// tool's own start and exit are not in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_call: Option<f64>,
     /// For `--log-lines`: the lines written into the FIFO, and their rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_lines: Option<LogLines>,
@@ -190,6 +197,7 @@ impl Summary {
             latency_us: report.latencies_us(),
             server_pid: None,
             rss_kib: None,
+            server_cpu_us_per_call: None,
             log_lines: None,
         }
     }

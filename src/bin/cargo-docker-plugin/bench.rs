@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use docker_plugin_sdk::load::{
-    Call, Load, LogLines, LogOptions, Options, Progress, RssKib, Summary, Target, log_lines,
-    proc_status_kib,
+    Call, Load, LogLines, LogOptions, Options, Progress, RssKib, Summary, Target, cpu_time,
+    log_lines, proc_status_kib,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,8 +29,11 @@ first to check the endpoint: a 404 stops the run.
 \"new_connection_per_call\": bool, \"seconds\": measured seconds, \"calls\": calls made \
 (failed ones included), \"errors\": {\"connect\", \"io\", \"status\", \"plugin\", \"timeout\"}, \
 \"calls_per_sec\": f, \"latency_us\": {\"p50\", \"p90\", \"p99\", \"max\"}} and, when the \
-plugin's pid is known (--pid, or the unix socket's peer), \"server_pid\" and \"rss_kib\": \
-{\"start\", \"peak\", \"end\"} (VmRSS; peak sampled every 100 ms). With --log-lines, \
+plugin's pid is known (--pid, or the unix socket's peer), \"server_pid\", \"rss_kib\": \
+{\"start\", \"peak\", \"end\"} (VmRSS; peak sampled every 100 ms) and \
+\"server_cpu_us_per_call\": the plugin's CPU time (user and system, every thread) from \
+the measured run's start to its end, divided by its calls (the check, the connections' \
+setup and the warmup are not in it). With --log-lines, \
 \"log_lines\": {\"lines\", \"bytes\", \"lines_per_sec\"} and \"calls\" counts lines.
 
 --log-lines makes a FIFO in --fifo-dir, calls LogDriver.StartLogging with it and a \
@@ -155,9 +158,13 @@ async fn calls(
             .map_err(|e| e.to_string())?;
     }
     let rss = |pid: Option<u32>| pid.and_then(|pid| proc_status_kib(pid, "VmRSS:").ok());
+    let cpu = |pid: Option<u32>| pid.and_then(|pid| cpu_time(pid).ok());
     let start = rss(pid);
     let mut peak = start.unwrap_or(0);
     bar.set_message("measuring");
+    // The plugin's CPU time, read right before and right after the run: over the
+    // window its calls are counted in.
+    let cpu_start = cpu(pid);
     let report = load
         .run(duration, &mut |p| {
             show(bar, p);
@@ -167,6 +174,7 @@ async fn calls(
         })
         .await
         .map_err(|e| e.to_string())?;
+    let cpu_end = cpu(pid);
     let end = rss(pid);
     let mut summary = Summary::new(
         url,
@@ -180,6 +188,9 @@ async fn calls(
         start,
         peak: peak.max(end),
         end,
+    });
+    summary.server_cpu_us_per_call = cpu_start.zip(cpu_end).map(|(start, end)| {
+        end.saturating_sub(start).as_secs_f64() * 1e6 / report.calls.max(1) as f64
     });
     if let Some(error) = &report.last_error {
         eprintln!("last error: {error}");
@@ -217,6 +228,7 @@ async fn logs(
         latency_us: Default::default(),
         server_pid: report.pid,
         rss_kib: report.rss,
+        server_cpu_us_per_call: None,
         log_lines: Some(LogLines {
             lines: report.lines,
             bytes: report.bytes,
@@ -293,6 +305,9 @@ fn print_table(s: &Summary) {
                 mib(rss.end)
             ),
             None => println!("plugin RSS    pid {pid}: unreadable"),
+        }
+        if let Some(cpu) = s.server_cpu_us_per_call {
+            println!("plugin CPU    {cpu:.2} µs per call (user + system)");
         }
     }
 }
