@@ -46,14 +46,7 @@ pin_project! {
     // `repr(C)`: in this order, what every poll reads is in the first cache line or
     // two (a test checks where each field is).
     #[repr(C)]
-    pub(super) struct ConnectionTask<H, I>
-    where
-        I: AsyncRead,
-        I: AsyncWrite,
-        I: Unpin,
-        I: Send,
-        I: 'static,
-    {
+    pub(super) struct ConnectionTask<H, I> {
         // The task's waker, as given to the drain and the timer.
         waker: Option<Waker>,
         tracked: Tracked,
@@ -72,14 +65,7 @@ pin_project! {
 
 pin_project! {
     #[project = StageProj]
-    enum Stage<H, I>
-    where
-        I: AsyncRead,
-        I: AsyncWrite,
-        I: Unpin,
-        I: Send,
-        I: 'static,
-    {
+    enum Stage<H, I> {
         Handshake {
             #[pin]
             handshake: H,
