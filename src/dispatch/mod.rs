@@ -124,8 +124,7 @@ impl Subsystem {
         F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
     {
-        let driver = Arc::clone(driver);
-        let endpoint = unary::Unary::<M, _>::new(move |request| call(Arc::clone(&driver), request));
+        let endpoint = unary::Unary::<M, D, F>::new(Arc::clone(driver), call);
         self.routes
             .push((M::NAME, M::ERROR_KEY, Box::new(endpoint)));
         self

@@ -191,3 +191,24 @@ async fn activation_lists_every_subsystem_once() {
     let (status, body) = call(&dispatch, "/Test.Nope", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+#[tokio::test]
+async fn a_call_clones_the_drivers_arc_once() {
+    // Each clone of the driver's `Arc` writes the reference count every call shares;
+    // the call's own future holds the one clone a call needs.
+    let driver = Arc::new(());
+    let subsystem = Subsystem::new(&SMALL).route(Echo, &driver, |driver, _: Named| async move {
+        Ok(Named {
+            name: Arc::strong_count(&driver).to_string(),
+        })
+    });
+    let dispatch = Dispatch::new(
+        vec![subsystem],
+        CallSettings::default(),
+        Telemetry::default(),
+    );
+    // Ours, the route's, and the call's.
+    let (status, body) = call(&dispatch, "/Test.Echo", r#"{"Name":"x"}"#).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"Name":"3"}"#));
+    assert_eq!(Arc::strong_count(&driver), 2, "the call's clone is dropped");
+}

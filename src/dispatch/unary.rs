@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -32,25 +33,33 @@ use super::{CallContext, Endpoint, ReplyFuture, RunToCompletion};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Method;
 
-/// Method `M` served by `call`.
-pub(crate) struct Unary<M, F> {
+/// Method `M` served by `call(driver, request)`.
+///
+/// The driver and the function are kept apart, so that a call clones the shared `Arc`
+/// once (into the driver's future), not twice (a closure holding it, then the `Arc` it
+/// hands over): every clone and drop writes the one reference count all calls share,
+/// and on a multi-thread runtime its cache line moves between the cores with each.
+pub(crate) struct Unary<M, D, F> {
+    driver: Arc<D>,
     call: F,
     method: PhantomData<fn(M)>,
 }
 
-impl<M, F> Unary<M, F> {
-    pub(crate) fn new(call: F) -> Self {
+impl<M, D, F> Unary<M, D, F> {
+    pub(crate) fn new(driver: Arc<D>, call: F) -> Self {
         Self {
+            driver,
             call,
             method: PhantomData,
         }
     }
 }
 
-impl<M, F, Fut> Endpoint for Unary<M, F>
+impl<M, D, F, Fut> Endpoint for Unary<M, D, F>
 where
     M: Method,
-    F: Fn(M::Request) -> Fut + Clone + Send + Sync + 'static,
+    D: Send + Sync + 'static,
+    F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
 {
     fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
@@ -62,23 +71,25 @@ where
         drop(parts);
         ReplyFuture::call(RunToCompletion::new(
             M::NAME,
-            Box::pin(handle::<M, F, Fut>(
+            Box::pin(handle::<M, D, F, Fut>(
                 accepted,
                 context.call_timeout,
+                Arc::clone(&self.driver),
                 self.call.clone(),
             )),
         ))
     }
 }
 
-async fn handle<M, F, Fut>(
+async fn handle<M, D, F, Fut>(
     accepted: Accepted,
     call_timeout: Option<Duration>,
+    driver: Arc<D>,
     call: F,
 ) -> super::reply::Reply
 where
     M: Method,
-    F: Fn(M::Request) -> Fut,
+    F: Fn(Arc<D>, M::Request) -> Fut,
     Fut: Future<Output = Result<M::Response, Error>>,
 {
     let content_type = accepted.content_type;
@@ -86,7 +97,7 @@ where
         Ok(decoded) => decoded,
         Err(reply) => return reply,
     };
-    let outcome = run_guarded(call(request), call_timeout, M::NAME)
+    let outcome = run_guarded(call(driver, request), call_timeout, M::NAME)
         .instrument(span.clone())
         .await;
     match outcome {

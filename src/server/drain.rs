@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Waker};
+use std::task::Waker;
 
 use tokio::sync::Notify;
 
@@ -97,11 +97,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// One connection, counted by its [`Drain`] from the moment it is accepted.
+/// One connection, counted by its [`Drain`] from the moment it is accepted. Its task
+/// keeps its waker (see [`super::connection`]) and gives it here when it changes.
 pub(super) struct Tracked {
     drain: Arc<Drain>,
     id: u64,
-    waker: Option<Waker>,
 }
 
 impl Tracked {
@@ -115,28 +115,26 @@ impl Tracked {
         Self {
             drain: Arc::clone(drain),
             id,
-            waker: None,
         }
     }
 
-    /// Keeps the task's waker where the drain finds it; true once the connection is to
-    /// be dropped.
-    pub(super) fn poll_aborted(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.drain.aborted.load(Ordering::Acquire) {
-            return true;
-        }
-        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            return false;
-        }
-        let waker = cx.waker().clone();
-        self.drain
-            .connections()
-            .wakers
-            .insert(self.id, Some(waker.clone()));
-        self.waker = Some(waker);
+    /// True once the connection is to be dropped.
+    pub(super) fn is_aborted(&self) -> bool {
+        self.drain.aborted.load(Ordering::Acquire)
+    }
+
+    /// True once the connection is asked to close after its call in flight.
+    pub(super) fn is_closing(&self) -> bool {
+        self.drain.is_closing()
+    }
+
+    /// Keeps the task's (new) waker where the drain finds it; true once the connection
+    /// is to be dropped.
+    pub(super) fn register(&self, waker: Waker) -> bool {
+        self.drain.connections().wakers.insert(self.id, Some(waker));
         // A shutdown that woke the connections before this waker was stored is seen
         // here: the lock orders it before this load.
-        self.drain.aborted.load(Ordering::Acquire)
+        self.is_aborted()
     }
 }
 
@@ -161,19 +159,22 @@ impl Drop for Tracked {
 
 #[cfg(test)]
 mod tests {
+    use std::task::Context;
+
     use super::*;
 
     #[tokio::test]
     async fn drain_wakes_connections_and_waits_for_the_last() {
         let drain = Arc::new(Drain::default());
-        let mut first = Tracked::new(&drain);
+        let first = Tracked::new(&drain);
         let second = Tracked::new(&drain);
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(!first.poll_aborted(&mut cx));
+        assert!(!first.register(Waker::noop().clone()));
         drain.close();
-        assert!(drain.is_closing() && !first.poll_aborted(&mut cx));
+        assert!(first.is_closing() && !first.is_aborted());
         drain.abort();
-        assert!(first.poll_aborted(&mut cx));
+        assert!(first.is_aborted());
+        // A waker given after the drain woke the connections sees the abort.
+        assert!(first.register(Waker::noop().clone()));
         let closed = tokio::spawn({
             let drain = Arc::clone(&drain);
             async move { drain.closed().await }

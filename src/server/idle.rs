@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Waker};
+use std::task::Context;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -71,7 +71,8 @@ pub(super) enum Expired {
 }
 
 /// Checks a connection every third of the shorter timeout (so a timeout fires at most a
-/// third late).
+/// third late). The timer itself lives in the connection's task, beside the fields every
+/// poll reads (see [`super::connection`]).
 pub(super) struct IdleTimeout {
     activity: Arc<Activity>,
     timeouts: Timeouts,
@@ -82,9 +83,6 @@ pub(super) struct IdleTimeout {
     last_active: Instant,
     /// When bytes of a request head were first seen, while no call has started since.
     head_since: Option<Instant>,
-    timer: Pin<Box<tokio::time::Sleep>>,
-    /// The waker the timer holds.
-    waker: Option<Waker>,
 }
 
 impl IdleTimeout {
@@ -97,9 +95,30 @@ impl IdleTimeout {
             seen_calls: 0,
             last_active: Instant::now(),
             head_since: None,
-            timer: Box::pin(tokio::time::sleep(tick)),
-            waker: None,
         }
+    }
+
+    /// The timer this one is checked by, first due a tick from now.
+    pub(super) fn timer(&self) -> tokio::time::Sleep {
+        tokio::time::sleep(self.tick)
+    }
+
+    /// The connection starts being timed now (its handshake is over): `timer` is due a
+    /// tick from now.
+    pub(super) fn start(&mut self, timer: Pin<&mut tokio::time::Sleep>) {
+        let now = Instant::now();
+        self.last_active = now;
+        timer.reset(now + self.tick);
+    }
+
+    /// The activity the connection reports to this timer.
+    pub(super) fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
+    /// How long a connection may stay idle, and a request head take.
+    pub(super) fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// One check at `now`.
@@ -125,25 +144,29 @@ impl IdleTimeout {
         }
     }
 
-    /// `Some` once the connection is to be closed.
-    pub(super) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Option<Expired> {
-        let registered = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+    /// `Some` once the connection is to be closed. `registered` tells whether `timer`
+    /// holds the task's current waker (the task keeps it beside the waker, and clears
+    /// it when the waker changes).
+    pub(super) fn poll_expired(
+        &mut self,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+        registered: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> Option<Expired> {
         // The common case, on every poll of the connection: two loads.
-        if registered && !self.timer.is_elapsed() {
+        if *registered && !timer.is_elapsed() {
             return None;
         }
         loop {
-            if self.timer.as_mut().poll(cx).is_pending() {
-                if !registered {
-                    self.waker = Some(cx.waker().clone());
-                }
+            if timer.as_mut().poll(cx).is_pending() {
+                *registered = true;
                 return None;
             }
             let now = Instant::now();
             if let Some(expired) = self.check(now) {
                 return Some(expired);
             }
-            self.timer.as_mut().reset(now + self.tick);
+            timer.as_mut().reset(now + self.tick);
         }
     }
 }

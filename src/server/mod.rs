@@ -38,7 +38,7 @@ use crate::error::ServeError;
 use crate::spec::{SpecFile, WrittenSpec};
 use crate::telemetry::CallMetrics;
 use crate::transport::{Accept, Listener, notify_ready, notify_stopping};
-use connection::{Shared, serve_connection};
+use connection::{ConnectionTask, Shared};
 use drain::{AbortOnDrop, Drain, Tracked};
 use idle::Timeouts;
 
@@ -299,7 +299,6 @@ impl<A: Accept> Server<A> {
         let shared = Shared {
             http,
             dispatch: Arc::clone(&dispatch),
-            drain: Arc::clone(&drain),
             timeouts,
         };
         let slots = Arc::new(Semaphore::new(max_connections));
@@ -311,7 +310,12 @@ impl<A: Accept> Server<A> {
                 max_connections,
                 |handshake, slot| {
                     let tracked = Tracked::new(&drain);
-                    tokio::spawn(serve_connection(handshake, tracked, slot, shared.clone()));
+                    tokio::spawn(ConnectionTask::new(
+                        handshake,
+                        tracked,
+                        slot,
+                        shared.clone(),
+                    ));
                 },
             )
             .await;
