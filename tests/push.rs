@@ -587,14 +587,15 @@ fn main() {
             the_harness_installs_what_push_uploaded,
         ),
     ];
+    // Longest first (about 60 s and 30 s alone): the trials start in this order.
     let with_dockerd: Vec<(&str, DockerdTest)> = vec![
-        (
-            "push_then_install_from_a_registry",
-            push_then_install_from_a_registry,
-        ),
         (
             "push_to_tls_registries_then_dockerd_installs",
             push_to_tls_registries_then_dockerd_installs,
+        ),
+        (
+            "push_then_install_from_a_registry",
+            push_then_install_from_a_registry,
         ),
     ];
     run_trials("push e2e", IMAGE, plain, with_dockerd)
