@@ -9,6 +9,7 @@
 //! reply's `Content-Type`, matches keys case-insensitively and ignores unknown keys.
 //! Times travel as RFC 3339 text that Go must parse: [`Timestamp`].
 
+mod flat;
 mod timestamp;
 
 use std::collections::{BTreeMap, HashMap};
@@ -362,6 +363,9 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::R
     let trimmed = body.trim_ascii();
     if trimmed.is_empty() || trimmed == b"null" {
         serde_json::from_slice(b"{}")
+    } else if let Some(request) = flat::decode(trimmed) {
+        // What dockerd sends most, `{"Name":"v1"}`: the same value, decoded faster.
+        Ok(request)
     } else {
         serde_json::from_slice(trimmed)
     }
