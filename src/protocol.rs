@@ -20,6 +20,7 @@ use http::header::{ACCEPT, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub(crate) use flat::plain_prefix_len;
 pub use timestamp::{ParseTimestampError, Timestamp};
 
 /// The media type of plugin API version 1 (the one Docker's documentation names).

@@ -30,6 +30,39 @@ pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     (object.closed && object.at == body.len()).then_some(value)
 }
 
+/// The length of the longest prefix of `bytes` in which JSON escapes no character (a
+/// control character, `"` or `\\`): where a string without escapes ends. Eight bytes
+/// at a time, as serde_json's own scan does.
+pub(crate) fn plain_prefix_len(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        // `chunks_exact(8)` gives 8 bytes; the zeros, never used, would count as found.
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let found = escaped_bytes(word);
+        if found != 0 {
+            // The lowest flag is exact (a flag above it may be a borrow's).
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    at + rest
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .unwrap_or(rest.len())
+}
+
+/// The high bit of each byte of `word` that JSON escapes (and maybe of bytes after
+/// the first such byte).
+fn escaped_bytes(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    control | zero(word ^ (ONES * u64::from(b'"'))) | zero(word ^ (ONES * u64::from(b'\\')))
+}
+
 /// Why this shortcut gave up; never shown (serde_json decodes the body again).
 #[derive(Debug)]
 struct GiveUp;
@@ -116,11 +149,8 @@ impl<'de> Object<'de> {
         }
         let start = self.at + 1;
         let rest = self.body.get(start..).ok_or(GiveUp)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .ok_or(GiveUp)?;
-        if rest[len] != b'"' {
+        let len = plain_prefix_len(rest);
+        if rest.get(len) != Some(&b'"') {
             return Err(GiveUp);
         }
         let text = std::str::from_utf8(&rest[..len]).map_err(|_| GiveUp)?;
@@ -459,6 +489,25 @@ mod tests {
         same_as_serde::<HashMap<String, Option<String>>>();
         same_as_serde::<BTreeMap<u32, String>>();
         same_as_serde::<serde_json::Value>();
+    }
+
+    #[test]
+    fn the_plain_prefix_ends_at_the_first_byte_json_escapes() {
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len).map(|i| b"az/.0 \x7f\xc3\xa9"[i % 9]).collect();
+            assert_eq!(plain_prefix_len(&plain), len);
+            for special in (0..0x20).chain([b'"', b'\\']) {
+                for at in 0..len {
+                    let mut text = plain.clone();
+                    text[at] = special;
+                    // Later bytes that JSON escapes too do not move the end.
+                    if at + 1 < len {
+                        text[at + 1] = b'"';
+                    }
+                    assert_eq!(plain_prefix_len(&text), at, "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use super::wire::{GetResponse, ListResponse, MountResponse, PathResponse, Volume};
+use crate::protocol::plain_prefix_len;
 
 /// `{"Volume":{…}}`.
 pub(crate) fn get(reply: &GetResponse, buf: &mut Vec<u8>) -> serde_json::Result<()> {
@@ -86,11 +87,7 @@ fn path(path: &Path, buf: &mut Vec<u8>) -> serde_json::Result<()> {
 /// A JSON string: copied between its quotes when no character in it is one JSON
 /// escapes (a control character, `"` or `\`), else written by serde_json.
 fn string(text: &str, buf: &mut Vec<u8>) -> serde_json::Result<()> {
-    // Without an early exit, so that the check runs over many bytes at a time.
-    let escaped = text.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if escaped {
+    if plain_prefix_len(text.as_bytes()) < text.len() {
         return serde_json::to_writer(&mut *buf, text);
     }
     buf.reserve(text.len() + 2);
