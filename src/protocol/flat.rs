@@ -19,8 +19,11 @@ pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     if body.first() != Some(&b'{') {
         return None;
     }
+    // Checked once, rather than string by string: serde_json refuses a body that is
+    // not UTF-8 wherever the bytes are.
+    let text = std::str::from_utf8(body).ok()?;
     let mut object = Object {
-        body,
+        text,
         at: 1,
         closed: false,
     };
@@ -134,7 +137,7 @@ macro_rules! give_up_on_the_rest {
 
 /// The object, read from `at` (just past its `{`).
 struct Object<'de> {
-    body: &'de [u8],
+    text: &'de str,
     at: usize,
     /// Its `}` was read.
     closed: bool,
@@ -144,23 +147,25 @@ impl<'de> Object<'de> {
     /// A string without escapes starting at `at` (its opening quote); `at` moves past
     /// it.
     fn string(&mut self) -> Result<&'de str, GiveUp> {
-        if self.body.get(self.at) != Some(&b'"') {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at) != Some(&b'"') {
             return Err(GiveUp);
         }
         let start = self.at + 1;
-        let rest = self.body.get(start..).ok_or(GiveUp)?;
-        let len = plain_prefix_len(rest);
-        if rest.get(len) != Some(&b'"') {
+        let len = plain_prefix_len(bytes.get(start..).ok_or(GiveUp)?);
+        let end = start + len;
+        if bytes.get(end) != Some(&b'"') {
             return Err(GiveUp);
         }
-        let text = std::str::from_utf8(&rest[..len]).map_err(|_| GiveUp)?;
-        self.at = start + len + 1;
+        // Between two quotes: on character boundaries.
+        let text = self.text.get(start..end).ok_or(GiveUp)?;
+        self.at = end + 1;
         Ok(text)
     }
 
     /// Reads `byte` if it comes next.
     fn eat(&mut self, byte: u8) -> bool {
-        let found = self.body.get(self.at) == Some(&byte);
+        let found = self.text.as_bytes().get(self.at) == Some(&byte);
         if found {
             self.at += 1;
         }
@@ -248,7 +253,8 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GiveUp> {
-        let rest = self.object.body.get(self.object.at..).unwrap_or_default();
+        let rest = self.object.text.as_bytes().get(self.object.at..);
+        let rest = rest.unwrap_or_default();
         let value = if rest.starts_with(b"null") {
             self.object.at += 4;
             Plain::Null
