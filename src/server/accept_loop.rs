@@ -1,6 +1,6 @@
-//! The accept loop: a connection slot first (at most `max_connections` are open; at
-//! the limit, new connections wait in the socket's backlog until one closes), then the
-//! next connection, handed to its own task. Accept errors (usually `EMFILE`, out of
+//! The accept loop: a free connection slot first (at most `max_connections` are open,
+//! as the drain counts them; at the limit, new connections wait in the socket's backlog
+//! until one closes), then the next connection, handed to its own task. Accept errors (usually `EMFILE`, out of
 //! file descriptors) pause the loop briefly instead of spinning, and are logged at most
 //! once every few seconds, like the limit being reached: either can last, and must not
 //! flood the log.
@@ -9,10 +9,10 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::drain::{Drain, Tracked};
 use crate::transport::Accept;
 
 /// How often a lasting condition (accept errors, the connection limit) is logged.
@@ -20,52 +20,46 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// The pause after an accept error.
 const ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Accepts until `token` is cancelled, handing each connection's handshake and its slot
-/// (one of `slots`, which holds `max` permits) to `spawn`.
+/// Accepts until `token` is cancelled, handing each connection's handshake and its
+/// place in `drain` (which counts it against the limit from now on) to `spawn`.
 pub(super) async fn accept_until<A: Accept>(
     listener: &mut A,
     token: &CancellationToken,
-    slots: &Arc<Semaphore>,
-    max: usize,
-    mut spawn: impl FnMut(A::Handshake, OwnedSemaphorePermit),
+    drain: &Arc<Drain>,
+    mut spawn: impl FnMut(A::Handshake, Tracked),
 ) {
+    let max = drain.max();
     let mut errors = RateLimited::default();
     let mut full = RateLimited::default();
     loop {
-        let slot = match Arc::clone(slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if let Some(suppressed) = full.allow(Instant::now()) {
-                    tracing::warn!(
-                        limit = max,
-                        times_since_last_report = suppressed,
-                        "connection limit reached: {max} connections are open, new ones \
-                         wait in the socket's backlog until one closes (raise it with \
-                         Server::max_connections)"
-                    );
-                }
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    slot = Arc::clone(slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => return, // closed: never, the server owns it
-                    },
-                }
+        // Only this loop adds connections: a free slot stays free until the accept.
+        if !drain.has_free_slot() {
+            if let Some(suppressed) = full.allow(Instant::now()) {
+                tracing::warn!(
+                    limit = max,
+                    times_since_last_report = suppressed,
+                    "connection limit reached: {max} connections are open, new ones \
+                     wait in the socket's backlog until one closes (raise it with \
+                     Server::max_connections)"
+                );
             }
-        };
+            tokio::select! {
+                biased;
+                () = token.cancelled() => return,
+                () = drain.slot_freed() => {}
+            }
+        }
         let accepted = tokio::select! {
             biased;
             () = token.cancelled() => return,
             accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
         };
         match accepted {
-            Ok(handshake) => spawn(handshake, slot),
+            Ok(handshake) => spawn(handshake, Tracked::new(drain)),
             Err(err) => {
                 if let Some(suppressed) = errors.allow(Instant::now()) {
                     tracing::warn!(%err, errors_since_last_report = suppressed, "accept failed");
                 }
-                drop(slot);
                 tokio::time::sleep(ERROR_PAUSE).await;
             }
         }
