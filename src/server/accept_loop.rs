@@ -5,8 +5,10 @@
 //! once every few seconds, like the limit being reached: either can last, and must not
 //! flood the log.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -31,6 +33,10 @@ pub(super) async fn accept_until<A: Accept>(
     let max = drain.max();
     let mut errors = RateLimited::default();
     let mut full = RateLimited::default();
+    // One wait for the shutdown, registered once, and polled only when there is nothing
+    // to accept: a `select!` on `token.cancelled()` per accept made, registered and
+    // dropped a waiter each time, three locks per connection.
+    let mut cancelled = pin!(token.cancelled());
     loop {
         // Only this loop adds connections: a free slot stays free until the accept.
         if !drain.has_free_slot() {
@@ -45,14 +51,23 @@ pub(super) async fn accept_until<A: Accept>(
             }
             tokio::select! {
                 biased;
-                () = token.cancelled() => return,
+                () = &mut cancelled => return,
                 () = drain.slot_freed() => {}
             }
         }
-        let accepted = tokio::select! {
-            biased;
-            () = token.cancelled() => return,
-            accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
+        let accepted = poll_fn(|cx| {
+            // The shutdown first, as long as connections keep coming.
+            if token.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+                return Poll::Ready(Some(accepted));
+            }
+            cancelled.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        let Some(accepted) = accepted else {
+            return;
         };
         match accepted {
             Ok(handshake) => spawn(handshake, Tracked::new(drain)),
