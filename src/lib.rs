@@ -131,13 +131,13 @@
 //!   `dockerd` does, for tests and tools.
 //! - `package` (feature `packager`): the packager: `[package.metadata.docker-plugin]`,
 //!   architectures, the ELF library closure and glibc's run-time needs, reproducible
-//!   rootfs and archives, the build, registries (push, and pull as `docker plugin
-//!   install` does), systemd units; with `client` the engine API (`package::engine`),
-//!   with `harness` `package --verify` and `doctor`.
+//!   rootfs and archives, the build, systemd units; with `registry` the registries
+//!   (push, and pull as `docker plugin install` does); with `client` the engine API
+//!   (`package::engine`), with `harness` `package --verify` and `doctor`.
 //! - `harness` (feature `harness`): the mini-engine, a dockerd test double layered as
 //!   dockerd is (the plugin registry, with managed plugins run in the container runc
 //!   would give them; one service per subsystem; containers; the engine; with
-//!   `packager`, `docker plugin install` from a registry); plugin
+//!   `registry`, `docker plugin install` from a registry); plugin
 //!   binaries as processes (`PluginProcess`); a private real dockerd
 //!   (`harness::dockerd`); drivers to put behind it in tests (`harness::testing`).
 //! - `load` (feature `load`): the load generator: many connections calling one

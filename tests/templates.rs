@@ -1,7 +1,8 @@
 //! The cargo-generate templates, generated with the real `cargo generate` (0.23.5,
 //! installed by `scripts/install-test-deps`) and built against this checkout: each
 //! generated crate must pass its own `.ci/run` (fmt, clippy -D warnings, its tests,
-//! which drive the real plugin binary through the harness).
+//! which drive the real plugin binary through the harness), and build no registry
+//! client (the SDK's `registry` feature) for tests that never push.
 //!
 //! Templates: `volume` (kinds `directory` and `mount`), `network`, `authz` and `logging`. The
 //! `mount` kind mounts tmpfs and the network template makes bridges, veth pairs and
@@ -117,6 +118,7 @@ fn check_generated(crate_dir: &Path, what: &str) {
     // Start from the workspace's lock file: the same dependency versions, known to
     // build on this toolchain.
     std::fs::copy(workspace().join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    builds_no_registry_client(crate_dir, what);
     let started = std::time::Instant::now();
     run(
         Command::new(crate_dir.join(".ci/run"))
@@ -130,6 +132,42 @@ fn check_generated(crate_dir: &Path, what: &str) {
     eprintln!(
         "the generated {what} plugin's .ci/run passed in {:.0?}",
         started.elapsed()
+    );
+}
+
+/// A plugin's tests use the packager (feature `packager`) but never push or pull: the
+/// generated crate's dependencies, its dev-dependencies included, hold no registry
+/// client (feature `registry`: ureq, rustls and ring, docker_credential), which would
+/// add their build to every plugin's first `cargo test`.
+fn builds_no_registry_client(crate_dir: &Path, what: &str) {
+    let output = Command::new("cargo")
+        .args([
+            "tree",
+            "--offline",
+            "--edges",
+            "normal,build,dev",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(crate_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run cargo tree: {e}"));
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && tree.contains("docker-plugin-sdk "),
+        "{what}: cargo tree failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let registry_client: Vec<&str> = tree
+        .lines()
+        .filter(|line| {
+            let name = line.split(' ').next().unwrap_or_default();
+            ["ureq", "rustls", "ring", "docker_credential"].contains(&name)
+        })
+        .collect();
+    assert!(
+        registry_client.is_empty(),
+        "{what}: the generated crate builds a registry client: {registry_client:?}"
     );
 }
 

@@ -61,8 +61,10 @@ pub fn rss(pid: u32, key: &str) -> Result<f64, String> {
         .map_err(|e| format!("/proc/{pid}/status: {e}"))
 }
 
-pub fn cpu_ticks(pid: u32) -> Result<u64, String> {
-    load::cpu_ticks(pid).map_err(|e| format!("/proc/{pid}/stat: {e}"))
+/// The server's CPU time so far, from its process CPU-time clock (nanoseconds, where
+/// `/proc/PID/stat` counts 10 ms ticks): the same clock the external rows read.
+pub fn cpu_time(pid: u32) -> Result<Duration, String> {
+    load::cpu_time(pid).map_err(|e| format!("the CPU-time clock of pid {pid}: {e}"))
 }
 
 /// One server's figures over one of its turns.
@@ -111,11 +113,11 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// A turn's figures from the run's report and the server's CPU ticks over it.
-pub fn turn(calls: u64, calls_per_sec: f64, p99_us: f64, cpu_ticks: u64) -> Turn {
+/// A turn's figures from the run's report and the server's CPU time over it.
+pub fn turn(calls: u64, calls_per_sec: f64, p99_us: f64, cpu: Duration) -> Turn {
     Turn {
         calls_per_sec,
-        cpu_us_per_call: cpu_ticks as f64 / load::clock_ticks_per_sec() * 1e6 / calls.max(1) as f64,
+        cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls.max(1) as f64,
         p99_us,
     }
 }
@@ -240,7 +242,7 @@ async fn load_turns(
         // ABBA order: a slow drift in the machine's speed favours neither server.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            let cpu0 = cpu_ticks(targets[i].pid)?;
+            let cpu0 = cpu_time(targets[i].pid)?;
             let report = checked(
                 loads[i]
                     .run(turns.slice(), &mut |_| {})
@@ -250,7 +252,7 @@ async fn load_turns(
             )?;
             // The calls in flight at the end of the turn were waited for; the CPU
             // they used is the server's too.
-            let cpu = cpu_ticks(targets[i].pid)? - cpu0;
+            let cpu = cpu_time(targets[i].pid)?.saturating_sub(cpu0);
             measured[i] = turn(
                 report.calls,
                 report.calls_per_sec(),

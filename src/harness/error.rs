@@ -235,7 +235,7 @@ pub enum HarnessError {
     NoDataRoot,
     /// `docker plugin install`: the pull failed (dockerd's words where it has
     /// some, e.g. "did not find plugin config for specified reference").
-    #[cfg(feature = "packager")]
+    #[cfg(feature = "registry")]
     #[error("{0}")]
     Pull(#[from] crate::package::PackageError),
     /// `docker plugin install`: the privileges granted are not the ones the plugin

@@ -97,7 +97,7 @@ pub use error::HarnessError;
 pub use logging::{COPIER_BUFFER, ContainerLog, LogContainer, LogMessage, LogReader, Logging};
 pub use metrics::Metrics;
 pub use network::{ContainerEndpoint, NetworkInfo, NetworkOptions, NetworkUse, Networks};
-#[cfg(feature = "packager")]
+#[cfg(feature = "registry")]
 pub use plugins::InstallOptions;
 #[cfg(feature = "packager")]
 pub(crate) use plugins::copy_tree;

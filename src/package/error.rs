@@ -56,10 +56,12 @@ pub enum PackageError {
     /// A packaged program does not start inside its rootfs (`package --verify`).
     #[error("verify: {0}")]
     Verify(String),
-    /// A registry refused a request, or answered something unexpected.
+    /// A registry refused a request, or answered something unexpected (feature
+    /// `registry`).
     #[error("registry: {0}")]
     Registry(String),
-    /// An image reference (`host[:port]/repo[:tag]`) that cannot be pushed to.
+    /// An image reference (`host[:port]/repo[:tag]`) that cannot be pushed to
+    /// (feature `registry`).
     #[error("reference {reference:?}: {reason}")]
     Reference {
         /// The reference given.

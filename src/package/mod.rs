@@ -1,5 +1,6 @@
-//! The packager (feature `packager`): building, archiving and pushing managed ("v2")
-//! plugins. The `cargo-docker-plugin` binary is a thin shell over this module.
+//! The packager (feature `packager`): building and archiving managed ("v2") plugins,
+//! and with feature `registry` pushing and pulling them. The `cargo-docker-plugin`
+//! binary is a thin shell over this module.
 //!
 //! What it builds is the managed-plugin model of [`crate::managed`]: the typed
 //! [`PluginConfig`](crate::managed::config::PluginConfig) it writes and validates, and
@@ -20,10 +21,11 @@
 //! - [`archive`]: reproducible `.tar.gz` archives and their digests.
 //! - [`packager`]: [`Packager`](packager::Packager), the whole `cargo docker-plugin
 //!   package` (cargo build, metadata, rootfs, tarball).
-//! - [`registry`]: registries as dockerd speaks to them (references, logins, TLS,
-//!   endpoints, retries) and the pull of `docker plugin install`.
-//! - [`push`]: uploading bundles to a registry in the format `docker plugin install`
-//!   pulls, one tag per architecture.
+//! - `registry` (with feature `registry`): registries as dockerd speaks to them
+//!   (references, logins, TLS, endpoints, retries) and the pull of `docker plugin
+//!   install`.
+//! - `push` (with feature `registry`): uploading bundles to a registry in the format
+//!   `docker plugin install` pulls, one tag per architecture.
 //! - [`systemd`]: the `.service` and `.socket` units of a socket-activated plugin.
 //! - `verify` (with feature `harness`): each packaged program run inside the rootfs
 //!   as the harness runs the plugin (`package --verify`).
@@ -39,7 +41,9 @@ pub mod engine;
 mod error;
 pub mod metadata;
 pub mod packager;
+#[cfg(feature = "registry")]
 pub mod push;
+#[cfg(feature = "registry")]
 pub mod registry;
 pub mod rootfs;
 pub mod runtime;

@@ -1,18 +1,20 @@
-//! The accept loop: a connection slot first (at most `max_connections` are open; at
-//! the limit, new connections wait in the socket's backlog until one closes), then the
-//! next connection, handed to its own task. Accept errors (usually `EMFILE`, out of
+//! The accept loop: a free connection slot first (at most `max_connections` are open,
+//! as the drain counts them; at the limit, new connections wait in the socket's backlog
+//! until one closes), then the next connection, handed to its own task. Accept errors (usually `EMFILE`, out of
 //! file descriptors) pause the loop briefly instead of spinning, and are logged at most
 //! once every few seconds, like the limit being reached: either can last, and must not
 //! flood the log.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::drain::{Drain, Tracked};
 use crate::transport::Accept;
 
 /// How often a lasting condition (accept errors, the connection limit) is logged.
@@ -20,52 +22,59 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// The pause after an accept error.
 const ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Accepts until `token` is cancelled, handing each connection's handshake and its slot
-/// (one of `slots`, which holds `max` permits) to `spawn`.
+/// Accepts until `token` is cancelled, handing each connection's handshake and its
+/// place in `drain` (which counts it against the limit from now on) to `spawn`.
 pub(super) async fn accept_until<A: Accept>(
     listener: &mut A,
     token: &CancellationToken,
-    slots: &Arc<Semaphore>,
-    max: usize,
-    mut spawn: impl FnMut(A::Handshake, OwnedSemaphorePermit),
+    drain: &Arc<Drain>,
+    mut spawn: impl FnMut(A::Handshake, Tracked),
 ) {
+    let max = drain.max();
     let mut errors = RateLimited::default();
     let mut full = RateLimited::default();
+    // One wait for the shutdown, registered once, and polled only when there is nothing
+    // to accept: a `select!` on `token.cancelled()` per accept made, registered and
+    // dropped a waiter each time, three locks per connection.
+    let mut cancelled = pin!(token.cancelled());
     loop {
-        let slot = match Arc::clone(slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if let Some(suppressed) = full.allow(Instant::now()) {
-                    tracing::warn!(
-                        limit = max,
-                        times_since_last_report = suppressed,
-                        "connection limit reached: {max} connections are open, new ones \
-                         wait in the socket's backlog until one closes (raise it with \
-                         Server::max_connections)"
-                    );
-                }
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    slot = Arc::clone(slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => return, // closed: never, the server owns it
-                    },
-                }
+        // Only this loop adds connections: a free slot stays free until the accept.
+        if !drain.has_free_slot() {
+            if let Some(suppressed) = full.allow(Instant::now()) {
+                tracing::warn!(
+                    limit = max,
+                    times_since_last_report = suppressed,
+                    "connection limit reached: {max} connections are open, new ones \
+                     wait in the socket's backlog until one closes (raise it with \
+                     Server::max_connections)"
+                );
             }
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = token.cancelled() => return,
-            accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
+            tokio::select! {
+                biased;
+                () = &mut cancelled => return,
+                () = drain.slot_freed() => {}
+            }
+        }
+        let accepted = poll_fn(|cx| {
+            // The shutdown first, as long as connections keep coming.
+            if token.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+                return Poll::Ready(Some(accepted));
+            }
+            cancelled.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        let Some(accepted) = accepted else {
+            return;
         };
         match accepted {
-            Ok(handshake) => spawn(handshake, slot),
+            Ok(handshake) => spawn(handshake, Tracked::new(drain)),
             Err(err) => {
                 if let Some(suppressed) = errors.allow(Instant::now()) {
                     tracing::warn!(%err, errors_since_last_report = suppressed, "accept failed");
                 }
-                drop(slot);
                 tokio::time::sleep(ERROR_PAUSE).await;
             }
         }

@@ -1,6 +1,6 @@
 //! One connection's task: its handshake, then HTTP/1.1 straight to the plugin's routes
-//! until the connection closes, its timer expires (idle, or a request head that does
-//! not arrive), the drain asks it to close, or the drain timeout drops it.
+//! until the connection closes, the server's timer expires it (idle, or a request head
+//! that does not arrive), the drain asks it to close, or the drain timeout drops it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,11 +14,9 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Sleep;
 
 use super::drain::Tracked;
-use super::idle::{Activity, Expired, IdleTimeout, Timeouts};
+use super::idle::Activity;
 use crate::dispatch::{CallEnd, Dispatch, Reply, ReplyBody, ReplyFuture, RequestBody};
 
 /// What every connection's task shares.
@@ -26,25 +24,25 @@ use crate::dispatch::{CallEnd, Dispatch, Reply, ReplyBody, ReplyFuture, RequestB
 pub(super) struct Shared {
     pub(super) http: http1::Builder,
     pub(super) dispatch: Arc<Dispatch>,
-    pub(super) timeouts: Timeouts,
 }
 
 pin_project! {
     /// One connection's task: its handshake, then HTTP, until it closes or is aborted.
-    /// It holds one of the server's connection slots until it ends.
+    /// It holds one of the server's connection slots (its place in the drain) until it
+    /// ends.
     ///
     /// A future written out rather than nested `async` blocks, so that what every poll
     /// reads (the task's waker, kept once for the drain and the timer; the drain's flags
-    /// through one pointer; the timer, inline rather than boxed) sits in the first cache
-    /// lines of the task, ahead of hyper's connection. With hundreds of connections, a
+    /// and the timer's verdict through two pointers) sits in the first cache line of the
+    /// task, ahead of hyper's connection. With hundreds of connections, a
     /// connection's state has left the core's caches by the time its next call comes,
     /// and every line a call touches is a miss: with the nested blocks (their states,
     /// and their references to each other's locals, spread over the task) a call missed
     /// 46 lines of a 512 KiB L2 at 256 connections, the bare hyper server 38; with this
     /// task 39 (callgrind's cache simulation, `benches/serve/` plain).
     //
-    // `repr(C)`: in this order, what every poll reads is in the first cache line or
-    // two (a test checks where each field is).
+    // `repr(C)`: in this order, what every poll reads is in the first cache line (a
+    // test checks where each field is).
     #[repr(C)]
     pub(super) struct ConnectionTask<H, I> {
         // The task's waker, as given to the drain and the timer.
@@ -52,14 +50,8 @@ pin_project! {
         tracked: Tracked,
         // The drain asked the connection to close after its call in flight.
         closing: bool,
-        // The timer holds `waker`.
-        timer_registered: bool,
-        #[pin]
-        timer: Sleep,
-        idle: IdleTimeout,
         #[pin]
         stage: Stage<H, I>,
-        _slot: OwnedSemaphorePermit,
     }
 }
 
@@ -85,25 +77,15 @@ where
     H: Future<Output = io::Result<I>>,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    pub(super) fn new(
-        handshake: H,
-        tracked: Tracked,
-        slot: OwnedSemaphorePermit,
-        shared: Shared,
-    ) -> Self {
-        let idle = IdleTimeout::new(Arc::new(Activity::default()), shared.timeouts);
+    pub(super) fn new(handshake: H, tracked: Tracked, shared: Shared) -> Self {
         Self {
             waker: None,
             tracked,
             closing: false,
-            timer_registered: false,
-            timer: idle.timer(),
-            idle,
             stage: Stage::Handshake {
                 handshake,
                 shared: Some(shared),
             },
-            _slot: slot,
         }
     }
 }
@@ -126,7 +108,6 @@ where
                 return Poll::Ready(());
             }
             *this.waker = Some(cx.waker().clone());
-            *this.timer_registered = false;
         }
         loop {
             match this.stage.as_mut().project() {
@@ -137,10 +118,11 @@ where
                     };
                     match handshake {
                         Ok(io) => {
-                            let connection = serve_io(io, &shared, this.idle.activity());
+                            let activity = this.tracked.activity();
+                            let connection = serve_io(io, &shared, activity);
                             this.stage.set(Stage::Serving { connection });
-                            this.idle.start(this.timer.as_mut());
-                            *this.timer_registered = false;
+                            // The timer counts the connection's idle time from now.
+                            activity.call_event();
                         }
                         Err(err) => {
                             tracing::debug!(%err, "connection setup failed");
@@ -155,11 +137,8 @@ where
                         *this.closing = true;
                         connection.as_mut().graceful_shutdown();
                     }
-                    if let Some(expired) =
-                        this.idle
-                            .poll_expired(this.timer.as_mut(), this.timer_registered, cx)
-                    {
-                        log_expired(expired, this.idle.timeouts());
+                    if this.tracked.activity().expired().is_some() {
+                        // Closed by the server's timer (which logged why).
                         this.stage.set(Stage::Done);
                         return Poll::Ready(());
                     }
@@ -194,19 +173,6 @@ where
         activity: Arc::clone(activity),
     };
     shared.http.serve_connection(TokioIo::new(io), service)
-}
-
-fn log_expired(expired: Expired, timeouts: Timeouts) {
-    match expired {
-        Expired::Idle => tracing::debug!(
-            timeout_s = timeouts.idle.as_secs(),
-            "closing a connection without calls"
-        ),
-        Expired::Head => tracing::debug!(
-            timeout_ms = timeouts.head.as_millis() as u64,
-            "closing a connection whose request head did not arrive in time"
-        ),
-    }
 }
 
 /// The plugin's routes as the hyper service of one connection.
@@ -318,20 +284,16 @@ mod tests {
 
     #[test]
     fn what_every_poll_reads_comes_first_in_the_task() {
-        // The waker, the drain's pointer and the two flags: in the first cache line,
-        // with the start of the timer (whose state every poll reads) right behind them.
+        // The waker, the pointers to the drain and to the timer's verdict, and the
+        // flag: in the first cache line, then hyper's connection.
         let hot_end = [
             offset_of!(Task, waker) + size_of::<Option<Waker>>(),
             offset_of!(Task, tracked) + size_of::<Tracked>(),
             offset_of!(Task, closing) + 1,
-            offset_of!(Task, timer_registered) + 1,
         ]
         .into_iter()
         .max();
-        assert!(hot_end <= Some(offset_of!(Task, timer)));
-        assert!(offset_of!(Task, timer) <= 40, "{}", offset_of!(Task, timer));
-        // Then what is read every few seconds, then hyper's connection.
-        assert!(offset_of!(Task, timer) < offset_of!(Task, idle));
-        assert!(offset_of!(Task, idle) < offset_of!(Task, stage));
+        assert!(hot_end <= Some(offset_of!(Task, stage)));
+        assert!(hot_end <= Some(64), "{hot_end:?}");
     }
 }

@@ -1,7 +1,11 @@
-//! The timer of a connection: closes a keep-alive connection that has had no call for
-//! the idle timeout, and one whose request head is still incomplete after the header
-//! read timeout. One timer per connection, reset every few seconds, instead of one
-//! armed and cancelled per call (hyper's header read timeout arms one per call).
+//! The connections' timer: closes a keep-alive connection that has had no call for the
+//! idle timeout, and one whose request head is still incomplete after the header read
+//! timeout. One timer for the whole server ([`expire_connections`]), which every third
+//! of the shorter timeout checks the connections the drain keeps (see
+//! [`super::drain`]) and wakes the expired ones, instead of one per connection (armed,
+//! reset and removed in tokio's timer wheel, under its lock, for every connection) or
+//! one per call (hyper's header read timeout arms one per call). A connection only
+//! counts its calls and notes that bytes arrived, in its [`Activity`].
 //!
 //! The idle timeout is long (5 minutes by default) because dockerd's client never
 //! expires an idle connection and does not replay a POST written onto a connection the
@@ -11,28 +15,45 @@
 //! The header read timeout is what stops a client from holding a connection by sending
 //! its request head a byte at a time.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::Context;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// What a connection's task tells its timer: the calls that started and ended, and
-/// whether bytes arrived. Both live in the connection's task; atomics only because the
-/// task is `Send`.
-#[derive(Default)]
+use super::drain::Drain;
+
+/// What a connection's task tells the timer (the calls that started and ended, and
+/// whether bytes arrived), where the timer and the drain find its task's waker, and
+/// what the timer tells the task (that it expired). Shared by the connection's task and
+/// the drain's table.
 pub(super) struct Activity {
-    /// Incremented when a call starts and when it ends: odd while one is running.
+    /// Incremented when a call starts and when it ends: odd while one is running. It
+    /// starts at 1: the connection's handshake counts as a call, which its end ends
+    /// (the timer never closes a connection in its handshake).
     calls: AtomicU64,
     /// Set by every read that brought bytes, cleared by each check.
     received: AtomicBool,
+    /// Why the timer closes the connection ([`Expired`] as a `u8`), 0 while it does not.
+    expired: AtomicU8,
+    /// The connection's task's waker, once it has been polled.
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(1),
+            received: AtomicBool::new(false),
+            expired: AtomicU8::new(0),
+            waker: Mutex::new(None),
+        }
+    }
 }
 
 impl Activity {
-    /// A call started or ended.
+    /// A call started or ended (or the handshake ended).
     pub(super) fn call_event(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
@@ -41,6 +62,39 @@ impl Activity {
     #[inline]
     pub(super) fn read(&self) {
         self.received.store(true, Ordering::Relaxed);
+    }
+
+    /// `Some` once the timer has closed the connection.
+    #[inline]
+    pub(super) fn expired(&self) -> Option<Expired> {
+        match self.expired.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Expired::Idle),
+            _ => Some(Expired::Head),
+        }
+    }
+
+    /// Keeps the connection's task's (new) waker, for the timer and the drain.
+    pub(super) fn set_waker(&self, waker: Waker) {
+        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker);
+    }
+
+    /// Wakes the connection's task, if it has been polled (else its first poll sees
+    /// why it was to be woken).
+    pub(super) fn wake(&self) {
+        if let Some(waker) = &*self.waker.lock().unwrap_or_else(PoisonError::into_inner) {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// The timer closes the connection: tells its task why, and wakes it.
+    fn expire(&self, expired: Expired) {
+        let code = match expired {
+            Expired::Idle => 1,
+            Expired::Head => 2,
+        };
+        self.expired.store(code, Ordering::Release);
+        self.wake();
     }
 }
 
@@ -60,6 +114,14 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// How often the connections are checked: every third of the shorter timeout (so a
+    /// timeout fires at most a third late).
+    fn tick(&self) -> Duration {
+        (self.idle.min(self.head) / 3).max(Duration::from_millis(1))
+    }
+}
+
 /// Why a connection is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Expired {
@@ -70,65 +132,41 @@ pub(super) enum Expired {
     Head,
 }
 
-/// Checks a connection every third of the shorter timeout (so a timeout fires at most a
-/// third late). The timer itself lives in the connection's task, beside the fields every
-/// poll reads (see [`super::connection`]).
-pub(super) struct IdleTimeout {
-    activity: Arc<Activity>,
-    timeouts: Timeouts,
-    tick: Duration,
+/// `Activity::calls` once the handshake is over, before the first call.
+const SERVING: u64 = 2;
+
+/// What the timer remembers of one connection between its checks (kept in the drain's
+/// table, beside the connection's [`Activity`]).
+#[derive(Default)]
+pub(super) struct Watch {
     /// `activity.calls` at the last check.
     seen_calls: u64,
-    /// When the last call ended (or was last seen running).
-    last_active: Instant,
+    /// When the last call ended (or was last seen running): the check that saw it.
+    last_active: Option<Instant>,
     /// When bytes of a request head were first seen, while no call has started since.
     head_since: Option<Instant>,
 }
 
-impl IdleTimeout {
-    pub(super) fn new(activity: Arc<Activity>, timeouts: Timeouts) -> Self {
-        let tick = (timeouts.idle.min(timeouts.head) / 3).max(Duration::from_millis(1));
-        Self {
-            activity,
-            timeouts,
-            tick,
-            seen_calls: 0,
-            last_active: Instant::now(),
-            head_since: None,
-        }
-    }
-
-    /// The timer this one is checked by, first due a tick from now.
-    pub(super) fn timer(&self) -> tokio::time::Sleep {
-        tokio::time::sleep(self.tick)
-    }
-
-    /// The connection starts being timed now (its handshake is over): `timer` is due a
-    /// tick from now.
-    pub(super) fn start(&mut self, timer: Pin<&mut tokio::time::Sleep>) {
-        let now = Instant::now();
-        self.last_active = now;
-        timer.reset(now + self.tick);
-    }
-
-    /// The activity the connection reports to this timer.
-    pub(super) fn activity(&self) -> &Arc<Activity> {
-        &self.activity
-    }
-
-    /// How long a connection may stay idle, and a request head take.
-    pub(super) fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
-    /// One check at `now`.
-    fn check(&mut self, now: Instant) -> Option<Expired> {
-        let calls = self.activity.calls.load(Ordering::Relaxed);
-        let received = self.activity.received.swap(false, Ordering::Relaxed);
-        if calls % 2 == 1 || calls != self.seen_calls {
-            // A call is running, or one ran since the last check.
+impl Watch {
+    /// One check of `activity` at `now`.
+    pub(super) fn check(
+        &mut self,
+        activity: &Activity,
+        timeouts: Timeouts,
+        now: Instant,
+    ) -> Option<Expired> {
+        let calls = activity.calls.load(Ordering::Relaxed);
+        let received = activity.received.swap(false, Ordering::Relaxed);
+        if calls == SERVING && self.seen_calls != SERVING {
+            // The handshake ended since the last check, and no call started: the bytes
+            // that came since are a request head on its way.
             self.seen_calls = calls;
-            self.last_active = now;
+            self.last_active = Some(now);
+        } else if calls % 2 == 1 || calls != self.seen_calls {
+            // A call (or the handshake) is running, or one ran since the last check:
+            // the bytes that came were its.
+            self.seen_calls = calls;
+            self.last_active = Some(now);
             self.head_since = None;
             return None;
         }
@@ -136,38 +174,41 @@ impl IdleTimeout {
             // Bytes arrived, yet no call started: a request head is on its way.
             self.head_since.get_or_insert(now);
         }
+        let last_active = *self.last_active.get_or_insert(now);
         match self.head_since {
-            Some(since) if now - since >= self.timeouts.head => Some(Expired::Head),
+            Some(since) if now - since >= timeouts.head => Some(Expired::Head),
             Some(_) => None,
-            None if now - self.last_active >= self.timeouts.idle => Some(Expired::Idle),
+            None if now - last_active >= timeouts.idle => Some(Expired::Idle),
             None => None,
         }
     }
+}
 
-    /// `Some` once the connection is to be closed. `registered` tells whether `timer`
-    /// holds the task's current waker (the task keeps it beside the waker, and clears
-    /// it when the waker changes).
-    pub(super) fn poll_expired(
-        &mut self,
-        mut timer: Pin<&mut tokio::time::Sleep>,
-        registered: &mut bool,
-        cx: &mut Context<'_>,
-    ) -> Option<Expired> {
-        // The common case, on every poll of the connection: two loads.
-        if *registered && !timer.is_elapsed() {
-            return None;
+/// Checks the open connections every tick ([`Timeouts::tick`]) while there are any
+/// (an idle server has no timer), and closes the expired ones: polled by the server's
+/// task until the server drops it.
+pub(super) async fn expire_connections(drain: Arc<Drain>, timeouts: Timeouts) {
+    let tick = timeouts.tick();
+    loop {
+        drain.opened().await;
+        tokio::time::sleep(tick).await;
+        for (activity, expired) in drain.check_connections(timeouts, Instant::now()) {
+            log_expired(expired, timeouts);
+            activity.expire(expired);
         }
-        loop {
-            if timer.as_mut().poll(cx).is_pending() {
-                *registered = true;
-                return None;
-            }
-            let now = Instant::now();
-            if let Some(expired) = self.check(now) {
-                return Some(expired);
-            }
-            timer.as_mut().reset(now + self.tick);
-        }
+    }
+}
+
+fn log_expired(expired: Expired, timeouts: Timeouts) {
+    match expired {
+        Expired::Idle => tracing::debug!(
+            timeout_s = timeouts.idle.as_secs(),
+            "closing a connection without calls"
+        ),
+        Expired::Head => tracing::debug!(
+            timeout_ms = timeouts.head.as_millis() as u64,
+            "closing a connection whose request head did not arrive in time"
+        ),
     }
 }
 
@@ -180,11 +221,14 @@ mod tests {
         head: Duration::from_secs(30),
     };
 
-    fn timer() -> (Arc<Activity>, IdleTimeout, Instant) {
-        let activity = Arc::new(Activity::default());
-        let timer = IdleTimeout::new(Arc::clone(&activity), TIMEOUTS);
-        let start = timer.last_active;
-        (activity, timer, start)
+    /// A connection whose handshake is over, first checked at `start`.
+    fn watched() -> (Activity, Watch, Instant) {
+        let activity = Activity::default();
+        activity.call_event();
+        let mut watch = Watch::default();
+        let start = Instant::now();
+        assert_eq!(watch.check(&activity, TIMEOUTS, start), None);
+        (activity, watch, start)
     }
 
     fn at(start: Instant, secs: u64) -> Instant {
@@ -193,65 +237,126 @@ mod tests {
 
     #[tokio::test]
     async fn by_default_an_idle_connection_is_kept_for_five_minutes() {
-        let activity = Arc::new(Activity::default());
-        let mut timer = IdleTimeout::new(Arc::clone(&activity), Timeouts::default());
-        let start = timer.last_active;
+        let timeouts = Timeouts::default();
+        let (activity, mut watch, start) = watched();
         // dockerd's transport keeps idle connections for ever and comes back after
         // minutes: hyper's 30 to 40 s would close them under it.
-        assert_eq!(timer.check(at(start, 270)), None);
-        assert_eq!(timer.check(at(start, 300)), Some(Expired::Idle));
+        assert_eq!(watch.check(&activity, timeouts, at(start, 270)), None);
+        assert_eq!(
+            watch.check(&activity, timeouts, at(start, 300)),
+            Some(Expired::Idle)
+        );
         // A head still incomplete after 30 s is closed.
-        let mut timer = IdleTimeout::new(Arc::clone(&activity), Timeouts::default());
+        let (activity, mut watch, start) = watched();
         activity.read();
-        assert_eq!(timer.check(at(start, 1)), None);
-        assert_eq!(timer.check(at(start, 31)), Some(Expired::Head));
+        assert_eq!(watch.check(&activity, timeouts, at(start, 1)), None);
+        assert_eq!(
+            watch.check(&activity, timeouts, at(start, 31)),
+            Some(Expired::Head)
+        );
     }
 
     #[tokio::test]
     async fn checks_come_every_third_of_the_shorter_timeout() {
-        let (_, timer, _) = timer();
-        assert_eq!(timer.tick, Duration::from_secs(10));
+        assert_eq!(TIMEOUTS.tick(), Duration::from_secs(10));
     }
 
     #[tokio::test]
     async fn a_connection_without_calls_is_closed_after_the_idle_timeout() {
-        let (_, mut timer, start) = timer();
-        assert_eq!(timer.check(at(start, 299)), None);
-        assert_eq!(timer.check(at(start, 300)), Some(Expired::Idle));
+        let (activity, mut watch, start) = watched();
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 299)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 300)),
+            Some(Expired::Idle)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_in_its_handshake_is_never_idle() {
+        let activity = Activity::default();
+        let mut watch = Watch::default();
+        let start = Instant::now();
+        assert_eq!(watch.check(&activity, TIMEOUTS, start), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 600)), None);
+        // The handshake ends: the idle timeout runs from the check that saw it.
+        activity.call_event();
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 610)), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 909)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 910)),
+            Some(Expired::Idle)
+        );
     }
 
     #[tokio::test]
     async fn a_call_in_flight_or_a_recent_one_keeps_the_connection() {
-        let (activity, mut timer, start) = timer();
+        let (activity, mut watch, start) = watched();
         // A call that runs for ten minutes.
         activity.call_event();
-        assert_eq!(timer.check(at(start, 600)), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 600)), None);
         // It ends: the connection gets the idle timeout from then on.
         activity.call_event();
-        assert_eq!(timer.check(at(start, 610)), None);
-        assert_eq!(timer.check(at(start, 909)), None);
-        assert_eq!(timer.check(at(start, 910)), Some(Expired::Idle));
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 610)), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 909)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 910)),
+            Some(Expired::Idle)
+        );
     }
 
     #[tokio::test]
     async fn a_request_head_that_does_not_complete_is_closed_after_the_header_timeout() {
-        let (activity, mut timer, start) = timer();
-        assert_eq!(timer.check(at(start, 10)), None);
+        let (activity, mut watch, start) = watched();
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 10)), None);
         // A few bytes of a head, then more, a byte at a time, never the whole head.
         activity.read();
-        assert_eq!(timer.check(at(start, 20)), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 20)), None);
         activity.read();
-        assert_eq!(timer.check(at(start, 49)), None);
-        assert_eq!(timer.check(at(start, 50)), Some(Expired::Head));
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 49)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 50)),
+            Some(Expired::Head)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_head_that_stops_halfway_is_a_slow_head() {
+        // The handshake ends and part of a head arrives, all before the first check.
+        let activity = Activity::default();
+        activity.call_event();
+        activity.read();
+        let mut watch = Watch::default();
+        let start = Instant::now();
+        assert_eq!(watch.check(&activity, TIMEOUTS, start), None);
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 29)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 30)),
+            Some(Expired::Head)
+        );
     }
 
     #[tokio::test]
     async fn bytes_that_start_a_call_are_no_slow_head() {
-        let (activity, mut timer, start) = timer();
+        let (activity, mut watch, start) = watched();
         activity.read();
         activity.call_event();
         activity.call_event();
-        assert_eq!(timer.check(at(start, 10)), None);
-        assert_eq!(timer.check(at(start, 60)), None, "idle, not a slow head");
+        assert_eq!(watch.check(&activity, TIMEOUTS, at(start, 10)), None);
+        assert_eq!(
+            watch.check(&activity, TIMEOUTS, at(start, 60)),
+            None,
+            "idle, not a slow head"
+        );
+    }
+
+    #[test]
+    fn an_expired_connection_is_told_why() {
+        let activity = Activity::default();
+        assert_eq!(activity.expired(), None);
+        activity.expire(Expired::Head);
+        assert_eq!(activity.expired(), Some(Expired::Head));
+        let activity = Activity::default();
+        activity.expire(Expired::Idle);
+        assert_eq!(activity.expired(), Some(Expired::Idle));
     }
 }

@@ -12,9 +12,9 @@
 //! in a bare hyper server: see `benches/serve.rs`).
 //!
 //! The accept loop and its connection limit ([`accept_loop`]), each connection's task
-//! ([`connection`]), its timer ([`idle`]), the drain ([`drain`]), the signals
-//! ([`signal`]) and the background work polled alongside the accept loop
-//! ([`alongside`]) have files of their own.
+//! ([`connection`]), the connections' timer ([`idle`]), the drain and its table of the
+//! open connections ([`drain`]), the signals ([`signal`]) and the background work
+//! polled alongside the accept loop ([`alongside`]) have files of their own.
 
 mod accept_loop;
 mod alongside;
@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use futures_util::future::OptionFuture;
 use hyper::server::conn::http1;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Dispatch;
@@ -39,7 +38,7 @@ use crate::spec::{SpecFile, WrittenSpec};
 use crate::telemetry::CallMetrics;
 use crate::transport::{Accept, Listener, notify_ready, notify_stopping};
 use connection::{ConnectionTask, Shared};
-use drain::{AbortOnDrop, Drain, Tracked};
+use drain::{AbortOnDrop, Drain};
 use idle::Timeouts;
 
 /// How long in-flight calls get to finish after shutdown starts, by default: under
@@ -278,20 +277,22 @@ impl<A: Accept> Server<A> {
         tracing::info!(%url, "plugin listening");
         notify_ready();
 
-        let drain = Arc::new(Drain::default());
+        let drain = Arc::new(Drain::new(max_connections));
         // Past the drain timeout (or when `run` is dropped), connections are dropped
         // (the calls on them finish in the background).
         let _abort_on_return = AbortOnDrop(Arc::clone(&drain));
-        // The signals, the metrics endpoint and the memory trim after bursts of
-        // connections, in this task until `run` returns (see `alongside`).
-        let background = futures_util::future::join3(
+        // The signals, the metrics endpoint, the memory trim after bursts of
+        // connections and the connections' timer, in this task until `run` returns (see
+        // `alongside`).
+        let background = futures_util::future::join4(
             OptionFuture::from(watch_signals),
             OptionFuture::from(metrics_serve),
             trim::trim_after_bursts(Arc::clone(&drain)),
+            idle::expire_connections(Arc::clone(&drain), timeouts),
         );
         let mut http = http1::Builder::new();
         // Connections without a call for a while, and request heads that do not arrive,
-        // are closed by each connection's timer instead of hyper's header read timeout,
+        // are closed by the server's timer instead of hyper's header read timeout,
         // which arms a timer for every call. A reply is copied behind its head and sent
         // with one write: hyper's queue of buffers for writev(2) runs 400 more
         // instructions per call (callgrind, `benches/serve/` plain, 64 connections).
@@ -299,25 +300,11 @@ impl<A: Accept> Server<A> {
         let shared = Shared {
             http,
             dispatch: Arc::clone(&dispatch),
-            timeouts,
         };
-        let slots = Arc::new(Semaphore::new(max_connections));
         let serve = async {
-            accept_loop::accept_until(
-                &mut listener,
-                &token,
-                &slots,
-                max_connections,
-                |handshake, slot| {
-                    let tracked = Tracked::new(&drain);
-                    tokio::spawn(ConnectionTask::new(
-                        handshake,
-                        tracked,
-                        slot,
-                        shared.clone(),
-                    ));
-                },
-            )
+            accept_loop::accept_until(&mut listener, &token, &drain, |handshake, tracked| {
+                tokio::spawn(ConnectionTask::new(handshake, tracked, shared.clone()));
+            })
             .await;
             // Closes the listening socket (and removes its file).
             drop(listener);

@@ -29,14 +29,14 @@ pub mod netplug;
 pub mod process;
 #[cfg(all(feature = "harness", feature = "packager"))]
 pub mod recorder;
-#[cfg(feature = "packager")]
+#[cfg(feature = "registry")]
 pub mod registry;
 pub mod scripted;
 #[cfg(feature = "client")]
 pub mod server;
 #[cfg(feature = "harness")]
 pub mod shared_dockerd;
-#[cfg(feature = "packager")]
+#[cfg(feature = "registry")]
 pub mod token_server;
 #[cfg(feature = "client")]
 pub mod vault;

@@ -1,4 +1,4 @@
-//! `docker plugin install REF` (with feature `packager`): the plugin pulled from its
+//! `docker plugin install REF` (with feature `registry`): the plugin pulled from its
 //! registry as dockerd pulls it (manifest, plugin config, layers; moby v20.10.24
 //! `plugin/backend_linux.go`, `Pull`), its privileges checked against the ones
 //! granted (`plugin/manager.go`, `validatePrivileges`: "incorrect privileges"), then

@@ -10,7 +10,7 @@ mod active;
 mod config;
 mod discovery;
 mod hooks;
-#[cfg(feature = "packager")]
+#[cfg(feature = "registry")]
 mod install;
 mod launch;
 mod legacy;
@@ -28,7 +28,7 @@ pub use active::{ActivePlugin, ScopedPaths};
 pub use config::EngineConfig;
 pub use discovery::{Discovery, Found};
 pub(crate) use hooks::RuntimeHook;
-#[cfg(feature = "packager")]
+#[cfg(feature = "registry")]
 pub use install::InstallOptions;
 pub use launch::{LaunchMode, PLUGIN_PATH, PluginLogLine, Stream, rootfs_command};
 pub use managed::ManagedInfo;
