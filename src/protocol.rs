@@ -9,6 +9,7 @@
 //! reply's `Content-Type`, matches keys case-insensitively and ignores unknown keys.
 //! Times travel as RFC 3339 text that Go must parse: [`Timestamp`].
 
+mod flat;
 mod timestamp;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use http::header::{ACCEPT, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub(crate) use flat::plain_prefix_len;
 pub use timestamp::{ParseTimestampError, Timestamp};
 
 /// The media type of plugin API version 1 (the one Docker's documentation names).
@@ -276,6 +278,14 @@ static V1_2: HeaderValue = HeaderValue::from_static(MEDIA_TYPE_V1_2);
 /// assert!(negotiate(&headers).is_none());
 /// ```
 pub fn negotiate(headers: &HeaderMap) -> Option<&'static HeaderValue> {
+    // The common case, dockerd's exact header first (the loop below answers the same
+    // for it), with one lookup and one comparison.
+    if headers
+        .get(ACCEPT)
+        .is_some_and(|value| value.as_bytes() == MEDIA_TYPE_V1_2.as_bytes())
+    {
+        return Some(&V1_2);
+    }
     let mut values = headers.get_all(ACCEPT).iter().peekable();
     if values.peek().is_none() {
         return Some(&V1);
@@ -362,6 +372,9 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::R
     let trimmed = body.trim_ascii();
     if trimmed.is_empty() || trimmed == b"null" {
         serde_json::from_slice(b"{}")
+    } else if let Some(request) = flat::decode(trimmed) {
+        // What dockerd sends most, `{"Name":"v1"}`: the same value, decoded faster.
+        Ok(request)
     } else {
         serde_json::from_slice(trimmed)
     }

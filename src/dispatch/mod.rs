@@ -28,7 +28,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,7 +37,6 @@ use http::Request;
 use http::request::Parts;
 use tokio_util::sync::CancellationToken;
 
-use detach::RunToCompletion;
 use rejection::Rejection;
 pub(crate) use reply::{Reply, ReplyBody};
 pub(crate) use request::RequestBody;
@@ -85,9 +84,12 @@ pub(crate) struct CallContext<'a> {
     pub(crate) shutdown: &'a CancellationToken,
 }
 
+/// Writes a successful reply's JSON into the buffer.
+pub(crate) type Encoder<T> = fn(&T, &mut Vec<u8>) -> serde_json::Result<()>;
+
 /// One plugin method, its types erased.
 pub(crate) trait Endpoint: Send + Sync + 'static {
-    fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture;
+    fn call(&self, context: CallContext<'_>, parts: &Parts, body: RequestBody) -> ReplyFuture;
 }
 
 /// One subsystem's routes, built from its declared methods: what
@@ -117,14 +119,32 @@ impl Subsystem {
     }
 
     /// Serves method `M` with `call(driver, request)`: one JSON reply.
-    pub(crate) fn route<M, D, F, Fut>(mut self, _method: M, driver: &Arc<D>, call: F) -> Self
+    pub(crate) fn route<M, D, F, Fut>(self, method: M, driver: &Arc<D>, call: F) -> Self
     where
         M: Method,
         D: Send + Sync + 'static,
         F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
     {
-        let endpoint = unary::Unary::<M, D, F>::new(Arc::clone(driver), call);
+        self.route_encoded(method, driver, call, unary::serde_encode::<M::Response>)
+    }
+
+    /// Serves method `M` as [`Subsystem::route`] does, its successful replies written by
+    /// `encode` instead of serde_json (which must write exactly the same bytes).
+    pub(crate) fn route_encoded<M, D, F, Fut>(
+        mut self,
+        _method: M,
+        driver: &Arc<D>,
+        call: F,
+        encode: Encoder<M::Response>,
+    ) -> Self
+    where
+        M: Method,
+        D: Send + Sync + 'static,
+        F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
+    {
+        let endpoint = unary::Unary::<M, D, F>::new(Arc::clone(driver), call, encode);
         self.routes
             .push((M::NAME, M::ERROR_KEY, Box::new(endpoint)));
         self
@@ -262,24 +282,31 @@ impl Dispatch {
     }
 
     /// Answers one request, routed by its path.
+    #[cfg(test)]
     pub(crate) fn call(&self, request: Request<RequestBody>) -> ReplyFuture {
         let (parts, body) = request.into_parts();
+        self.call_parts(&parts, body)
+    }
+
+    /// Answers one request, its head and its body apart (the head is only read: it is
+    /// not moved from call to call).
+    pub(crate) fn call_parts(&self, parts: &Parts, body: RequestBody) -> ReplyFuture {
         let path = parts.uri.path();
         if let Some(route) = self.routes.iter().find(|route| route.path == path) {
             return self.call_method(route, parts, body);
         }
         if path.strip_prefix('/') == Some(Activate::NAME) {
-            ReplyFuture::ready(self.activate(&parts)).timed(self.activate_counters.as_ref())
+            ReplyFuture::ready(self.activate(parts)).timed(self.activate_counters.as_ref())
         } else {
-            ReplyFuture::ready(self.unknown(&parts))
+            ReplyFuture::ready(self.unknown(parts))
         }
     }
 
     /// Calls a method's endpoint, unless the plugin says it is not ready; counted when
     /// the plugin keeps metrics.
-    fn call_method(&self, route: &Route, parts: Parts, body: RequestBody) -> ReplyFuture {
+    fn call_method(&self, route: &Route, parts: &Parts, body: RequestBody) -> ReplyFuture {
         let started = route.counters.as_ref().map(|_| Instant::now());
-        let reply = match self.not_ready(route, &parts) {
+        let reply = match self.not_ready(route, parts) {
             Some(refused) => ReplyFuture::ready(refused),
             None => route.endpoint.call(self.context(route), parts, body),
         };
@@ -326,7 +353,7 @@ impl Dispatch {
     pub(crate) fn call_route(&self, index: usize, request: Request<RequestBody>) -> ReplyFuture {
         let (parts, body) = request.into_parts();
         match self.routes.get(index) {
-            Some(route) => self.call_method(route, parts, body),
+            Some(route) => self.call_method(route, &parts, body),
             None => ReplyFuture::ready(self.unknown(&parts)),
         }
     }
@@ -369,19 +396,48 @@ fn unknown_endpoint(parts: &Parts) -> Reply {
     rejection.into_reply(content_type)
 }
 
+/// What the server does when a call's reply is ready, in the same poll (its
+/// connection's timer counts calls: see `server::connection`). `()` does nothing.
+pub(crate) trait CallEnd: Send + Unpin + 'static {
+    /// `reply` is ready; a streaming one's body is still to come.
+    fn reply_ready(&self, reply: &mut Reply);
+}
+
+impl CallEnd for () {
+    fn reply_ready(&self, _reply: &mut Reply) {}
+}
+
 /// The reply to one request: ready at once (errors found in the head, activation), a
-/// unary call (run to completion even when dropped), or the start of a streaming reply;
-/// timed into its method's counters when the plugin keeps metrics.
-pub(crate) struct ReplyFuture {
+/// unary call (run to completion even when dropped, see [`detach`]), or the start of a
+/// streaming reply; timed into its method's counters when the plugin keeps metrics, and
+/// told to `E` when ready.
+///
+/// One future, polled once per wake-up, for what were three nested ones (the call run
+/// to completion, the timed reply, the server's counted reply): the reply is moved out
+/// once, and the future itself is a few words (a reply ready at once is boxed), so
+/// that moving it into hyper copies no more.
+pub(crate) struct ReplyFuture<E: CallEnd = ()> {
     state: ReplyState,
     timing: Option<Timing>,
+    end: E,
 }
 
 enum ReplyState {
-    Ready(Option<Reply>),
-    Call(RunToCompletion),
+    Ready(Box<Reply>),
+    /// A unary call; `method` names it in the logs if it has to finish in the
+    /// background.
+    Call {
+        call: UnaryCall,
+        method: &'static str,
+    },
     Stream(Pin<Box<dyn Future<Output = Reply> + Send>>),
+    /// The reply was handed over.
+    Done,
 }
+
+/// A unary call's future, boxed. Its output is the reply future's own, so that the
+/// reply is returned from where the call wrote it.
+pub(crate) type UnaryCall = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
 
 /// When the call started, and the counters its outcome goes to.
 struct Timing {
@@ -394,15 +450,19 @@ impl ReplyFuture {
         Self {
             state,
             timing: None,
+            end: (),
         }
     }
 
     fn ready(reply: Reply) -> Self {
-        Self::new(ReplyState::Ready(Some(reply)))
+        Self::new(ReplyState::Ready(Box::new(reply)))
     }
 
-    fn call(call: RunToCompletion) -> Self {
-        Self::new(ReplyState::Call(call))
+    /// A unary call of `method`: the request half, the driver call and the reply, run
+    /// to completion even when dropped first. The call's future comes boxed: built in
+    /// place in its box, it is not moved (a call's future is a few hundred bytes).
+    fn call(method: &'static str, call: UnaryCall) -> Self {
+        Self::new(ReplyState::Call { call, method })
     }
 
     fn stream(start: Pin<Box<dyn Future<Output = Reply> + Send>>) -> Self {
@@ -425,38 +485,60 @@ impl ReplyFuture {
         });
         self
     }
+
+    /// Tells `end` when the reply is ready.
+    pub(crate) fn ended_by<E: CallEnd>(mut self, end: E) -> ReplyFuture<E> {
+        ReplyFuture {
+            state: std::mem::replace(&mut self.state, ReplyState::Done),
+            timing: self.timing.take(),
+            end,
+        }
+    }
 }
 
-impl Future for ReplyFuture {
+impl<E: CallEnd> Future for ReplyFuture<E> {
     type Output = Result<Reply, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let reply = match &mut this.state {
-            ReplyState::Call(call) => ready!(Pin::new(call).poll(cx)),
-            ReplyState::Stream(call) => ready!(call.as_mut().poll(cx)),
-            ReplyState::Ready(reply) => match reply.take() {
-                Some(reply) => reply,
-                // Polled again after completion, which callers never do.
-                None => return Poll::Pending,
+        // The reply stays where the call wrote it, and is returned from there.
+        let mut polled = match &mut this.state {
+            ReplyState::Call { call, .. } => call.as_mut().poll(cx),
+            ReplyState::Stream(call) => call.as_mut().poll(cx).map(Ok),
+            ReplyState::Ready(_) => match std::mem::replace(&mut this.state, ReplyState::Done) {
+                ReplyState::Ready(reply) => Poll::Ready(Ok(*reply)),
+                _ => Poll::Pending,
             },
+            // Polled again after completion, which callers never do.
+            ReplyState::Done => Poll::Pending,
         };
-        if let Some(timing) = this.timing.take() {
-            timing.counters.record(
-                timing.started.elapsed(),
-                reply.status() != http::StatusCode::OK,
-            );
+        if let Poll::Ready(Ok(reply)) = &mut polled {
+            // The call is over: dropping it here is what tells `Drop` not to detach it.
+            this.state = ReplyState::Done;
+            if let Some(timing) = this.timing.take() {
+                timing.counters.record(
+                    timing.started.elapsed(),
+                    reply.status() != http::StatusCode::OK,
+                );
+            }
+            this.end.reply_ready(reply);
         }
-        Poll::Ready(Ok(reply))
+        polled
     }
 }
 
-impl Drop for ReplyFuture {
-    /// Dropped before its reply: the client closed the connection (a unary call goes
-    /// on in the background, see [`RunToCompletion`]).
+impl<E: CallEnd> Drop for ReplyFuture<E> {
+    /// Dropped before its reply: the client closed the connection. Counted as
+    /// abandoned, and a unary call goes on in the background ([`detach`]).
     fn drop(&mut self) {
         if let Some(timing) = self.timing.take() {
             timing.counters.record_abandoned();
+        }
+        if let ReplyState::Call { .. } = self.state
+            && let ReplyState::Call { call, method } =
+                std::mem::replace(&mut self.state, ReplyState::Done)
+        {
+            detach::finish_in_background(method, call);
         }
     }
 }

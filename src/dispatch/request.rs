@@ -8,9 +8,9 @@
 //! frame (dockerd's always do) is used as it came, without a copy, and the read
 //! deadline's timer is armed only when the body has to be waited for.
 
-use std::future::poll_fn;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -128,89 +128,119 @@ impl RequestBody {
 
     /// Reads the whole body of a call to `method`, refusing more than `limit` bytes and
     /// a body still incomplete `timeout` after it was first waited for.
-    pub(crate) async fn read(
+    pub(crate) fn read(
         self,
         declared: Option<u64>,
         limit: usize,
         timeout: Duration,
         method: &'static str,
-    ) -> Result<Bytes, Rejection> {
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(Rejection::TooLarge { method, limit });
+    ) -> ReadBody {
+        ReadBody {
+            too_large: declared.is_some_and(|len| len > limit as u64),
+            body: self,
+            limit,
+            timeout,
+            method,
+            deadline: None,
+            first: Bytes::new(),
+            joined: None,
+            total: 0,
         }
-        let read = match self {
-            Self::Hyper(body) => collect(body, limit, timeout).await,
-            Self::Axum(body) => collect(body, limit, timeout).await,
-        };
-        read.map_err(|err| match err {
-            ReadError::TooLarge => Rejection::TooLarge { method, limit },
-            ReadError::TimedOut => Rejection::BodyTimeout { method, timeout },
-            ReadError::Read(error) => Rejection::BodyRead { method, error },
-        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Hyper(body) => body.is_end_stream(),
+            Self::Axum(body) => body.is_end_stream(),
+        }
+    }
+
+    /// The next frame, its error as text.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, String>>> {
+        match self {
+            Self::Hyper(body) => map_error(Pin::new(body).poll_frame(cx)),
+            Self::Axum(body) => map_error(Pin::new(body).poll_frame(cx)),
+        }
     }
 }
 
-enum ReadError {
-    TooLarge,
-    TimedOut,
-    Read(String),
+fn map_error<E: std::fmt::Display>(
+    polled: Poll<Option<Result<Frame<Bytes>, E>>>,
+) -> Poll<Option<Result<Frame<Bytes>, String>>> {
+    polled.map(|frame| frame.map(|frame| frame.map_err(|err| err.to_string())))
 }
 
-/// Collects a body of at most `limit` bytes, within `timeout` of the first time it has
-/// to be waited for. A body that arrives in one frame is returned as it came, without a
-/// copy (and without a timer); and a body known to be complete is not polled again.
-async fn collect<B>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, ReadError>
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display,
-{
-    let mut body = std::pin::pin!(body);
-    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let mut first = Bytes::new();
-    let mut joined: Option<Vec<u8>> = None;
-    let mut total = 0usize;
-    while !body.is_end_stream() {
-        let Some(frame) = next_frame(body.as_mut(), &mut deadline, timeout).await? else {
-            break;
-        };
-        let frame = frame.map_err(|err| ReadError::Read(err.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        total = total.saturating_add(data.len());
-        if total > limit {
-            return Err(ReadError::TooLarge);
+/// A body being read: at most `limit` bytes, within `timeout` of the first time it has
+/// to be waited for. A body that arrives in one frame is returned as it came, without
+/// a copy (and without a timer); and a body known to be complete is not polled again.
+///
+/// A future written out rather than `async` functions nested three deep: each level
+/// kept its own copy of the body and its arguments, and the call's future, boxed for
+/// every call, was twice the size.
+pub(crate) struct ReadBody {
+    /// The declared length is over the limit: refused without reading.
+    too_large: bool,
+    body: RequestBody,
+    limit: usize,
+    timeout: Duration,
+    method: &'static str,
+    /// Armed, `timeout` from then, the first time the body is not ready.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    first: Bytes,
+    joined: Option<Vec<u8>>,
+    total: usize,
+}
+
+impl Future for ReadBody {
+    type Output = Result<Bytes, Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (method, limit) = (this.method, this.limit);
+        if this.too_large {
+            return Poll::Ready(Err(Rejection::TooLarge { method, limit }));
         }
-        match &mut joined {
-            Some(buf) => buf.extend_from_slice(&data),
-            None if first.is_empty() => first = data,
-            None if data.is_empty() => {}
-            None => {
-                let mut buf = Vec::with_capacity(total);
-                buf.extend_from_slice(&first);
-                buf.extend_from_slice(&data);
-                joined = Some(buf);
+        while !this.body.is_end_stream() {
+            let frame = match this.body.poll_frame(cx) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    let timeout = this.timeout;
+                    let timer = this
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    ready!(timer.as_mut().poll(cx));
+                    return Poll::Ready(Err(Rejection::BodyTimeout { method, timeout }));
+                }
+            };
+            let Some(frame) = frame else {
+                break;
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(error) => return Poll::Ready(Err(Rejection::BodyRead { method, error })),
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            this.total = this.total.saturating_add(data.len());
+            if this.total > limit {
+                return Poll::Ready(Err(Rejection::TooLarge { method, limit }));
+            }
+            match &mut this.joined {
+                Some(buf) => buf.extend_from_slice(&data),
+                None if this.first.is_empty() => this.first = data,
+                None if data.is_empty() => {}
+                None => {
+                    let mut buf = Vec::with_capacity(this.total);
+                    buf.extend_from_slice(&this.first);
+                    buf.extend_from_slice(&data);
+                    this.joined = Some(buf);
+                }
             }
         }
+        let first = std::mem::take(&mut this.first);
+        Poll::Ready(Ok(this.joined.take().map_or(first, Bytes::from)))
     }
-    Ok(joined.map_or(first, Bytes::from))
-}
-
-/// The body's next frame, or [`ReadError::TimedOut`] once `deadline` (armed, `timeout`
-/// from now, the first time the body is not ready) has passed.
-async fn next_frame<B: Body>(
-    mut body: Pin<&mut B>,
-    deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
-    timeout: Duration,
-) -> Result<Option<Result<Frame<B::Data>, B::Error>>, ReadError> {
-    poll_fn(|cx| {
-        if let Poll::Ready(frame) = body.as_mut().poll_frame(cx) {
-            return Poll::Ready(Ok(frame));
-        }
-        let timer = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        timer.as_mut().poll(cx).map(|()| Err(ReadError::TimedOut))
-    })
-    .await
 }
 
 /// Checks what must hold before the body is read: an acceptable `Accept` and `POST`.

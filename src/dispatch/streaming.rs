@@ -51,12 +51,11 @@ where
     Fut: Future<Output = Result<S, Error>> + Send + 'static,
     S: Stream<Item = Bytes> + Send + 'static,
 {
-    fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
-        let accepted = match Accepted::new(M::NAME, &parts, body, &context) {
+    fn call(&self, context: CallContext<'_>, parts: &Parts, body: RequestBody) -> ReplyFuture {
+        let accepted = match Accepted::new(M::NAME, parts, body, &context) {
             Ok(accepted) => accepted,
             Err(reply) => return ReplyFuture::ready(reply),
         };
-        drop(parts);
         ReplyFuture::stream(Box::pin(handle::<M, F, Fut, S>(
             accepted,
             context.shutdown.clone(),

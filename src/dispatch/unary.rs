@@ -4,7 +4,7 @@
 //! optionally a deadline), a panic caught, and the reply encoded or Docker's
 //! `{"Err": "..."}` sent with the error's status (with `Error` too for methods whose
 //! error key it is: IPAM). The call runs to completion even when
-//! its client goes away ([`RunToCompletion`](super::detach::RunToCompletion)).
+//! its client goes away ([`detach`](super::detach)).
 //!
 //! This is every call's path, so it avoids what it can per call: one allocation for the
 //! call's future, and the reply encoded into one buffer sent as it is.
@@ -14,6 +14,7 @@
 //! debug; warn and error are for the SDK's own failures (a panic, an expired
 //! deadline, a reply that cannot be encoded).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
@@ -26,10 +27,10 @@ use http::request::Parts;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::reply::{method_error_reply, reply};
+use super::reply::{Reply, method_error_reply, reply};
 use super::request::Accepted;
 use super::request::RequestBody;
-use super::{CallContext, Endpoint, ReplyFuture, RunToCompletion};
+use super::{CallContext, Encoder, Endpoint, ReplyFuture};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Method;
 
@@ -39,17 +40,19 @@ use crate::protocol::Method;
 /// once (into the driver's future), not twice (a closure holding it, then the `Arc` it
 /// hands over): every clone and drop writes the one reference count all calls share,
 /// and on a multi-thread runtime its cache line moves between the cores with each.
-pub(crate) struct Unary<M, D, F> {
+pub(crate) struct Unary<M: Method, D, F> {
     driver: Arc<D>,
     call: F,
+    encode: Encoder<M::Response>,
     method: PhantomData<fn(M)>,
 }
 
-impl<M, D, F> Unary<M, D, F> {
-    pub(crate) fn new(driver: Arc<D>, call: F) -> Self {
+impl<M: Method, D, F> Unary<M, D, F> {
+    pub(crate) fn new(driver: Arc<D>, call: F, encode: Encoder<M::Response>) -> Self {
         Self {
             driver,
             call,
+            encode,
             method: PhantomData,
         }
     }
@@ -62,31 +65,33 @@ where
     F: Fn(Arc<D>, M::Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<M::Response, Error>> + Send + 'static,
 {
-    fn call(&self, context: CallContext<'_>, parts: Parts, body: RequestBody) -> ReplyFuture {
+    fn call(&self, context: CallContext<'_>, parts: &Parts, body: RequestBody) -> ReplyFuture {
         // What can be checked in the head is, before anything is allocated for the call.
-        let accepted = match Accepted::new(M::NAME, &parts, body, &context) {
+        let accepted = match Accepted::new(M::NAME, parts, body, &context) {
             Ok(accepted) => accepted,
             Err(reply) => return ReplyFuture::ready(reply),
         };
-        drop(parts);
-        ReplyFuture::call(RunToCompletion::new(
+        ReplyFuture::call(
             M::NAME,
             Box::pin(handle::<M, D, F, Fut>(
                 accepted,
                 context.call_timeout,
                 Arc::clone(&self.driver),
                 self.call.clone(),
+                self.encode,
             )),
-        ))
+        )
     }
 }
 
+/// The call: its output is the reply future's (see [`UnaryCall`](super::UnaryCall)).
 async fn handle<M, D, F, Fut>(
     accepted: Accepted,
     call_timeout: Option<Duration>,
     driver: Arc<D>,
     call: F,
-) -> super::reply::Reply
+    encode: Encoder<M::Response>,
+) -> Result<Reply, Infallible>
 where
     M: Method,
     F: Fn(Arc<D>, M::Request) -> Fut,
@@ -95,13 +100,18 @@ where
     let content_type = accepted.content_type;
     let (request, span) = match accepted.decode::<M::Request>().await {
         Ok(decoded) => decoded,
-        Err(reply) => return reply,
+        Err(reply) => return Ok(reply),
     };
-    let outcome = run_guarded(call(driver, request), call_timeout, M::NAME)
-        .instrument(span.clone())
-        .await;
-    match outcome {
-        Ok(response) => match encode(&response) {
+    let guarded = run_guarded(call(driver, request), call_timeout, M::NAME);
+    // A disabled span (no subscriber, or one at info) costs nothing to enter, but
+    // `Instrumented` still checks it on every poll and on its drop.
+    let outcome = if span.is_disabled() {
+        guarded.await
+    } else {
+        guarded.instrument(span.clone()).await
+    };
+    Ok(match outcome {
+        Ok(response) => match encode_with(encode, &response) {
             Ok(body) => {
                 span.in_scope(|| tracing::debug!("call ok"));
                 reply(content_type, StatusCode::OK, body)
@@ -121,7 +131,7 @@ where
             span.in_scope(|| log_failure(&err));
             method_error_reply(content_type, err.status(), err.message(), M::ERROR_KEY)
         }
-    }
+    })
 }
 
 /// Logs a driver's error, at debug: dockerd asks for what may not exist (Get before
@@ -134,12 +144,17 @@ pub(super) fn log_failure(err: &Error) {
     }
 }
 
-/// Encodes a reply. Most replies are small: one allocation holds them, and the buffer
-/// is sent as it is.
-fn encode<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+/// Encodes a reply with `encode`. Most replies are small: one allocation holds them,
+/// and the buffer is sent as it is.
+fn encode_with<T>(encode: Encoder<T>, value: &T) -> serde_json::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(128);
-    serde_json::to_writer(&mut buf, value)?;
+    encode(value, &mut buf)?;
     Ok(buf)
+}
+
+/// What encodes a reply unless its route says otherwise: serde_json.
+pub(super) fn serde_encode<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+    serde_json::to_writer(buf, value)
 }
 
 /// Runs a driver call, turning a panic or an expired deadline into an [`Error`].

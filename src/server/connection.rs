@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::drain::Tracked;
 use super::idle::Activity;
-use crate::dispatch::{Dispatch, Reply, ReplyBody, ReplyFuture, RequestBody};
+use crate::dispatch::{CallEnd, Dispatch, Reply, ReplyBody, ReplyFuture, RequestBody};
 
 /// What every connection's task shares.
 #[derive(Clone)]
@@ -184,46 +184,36 @@ struct PluginService {
 impl hyper::service::Service<http::Request<Incoming>> for PluginService {
     type Response = Reply;
     type Error = Infallible;
-    type Future = CountedReply;
+    type Future = ReplyFuture<EndsCall>;
 
-    fn call(&self, request: http::Request<Incoming>) -> CountedReply {
+    fn call(&self, request: http::Request<Incoming>) -> ReplyFuture<EndsCall> {
         self.activity.call_event();
-        CountedReply {
-            reply: self.dispatch.call(request.map(RequestBody::Hyper)),
-            activity: Arc::clone(&self.activity),
-        }
+        let (parts, body) = request.into_parts();
+        self.dispatch
+            .call_parts(&parts, RequestBody::Hyper(body))
+            .ended_by(EndsCall(Arc::clone(&self.activity)))
     }
 }
 
-/// A reply that ends its call on the connection's timer when it is ready or, for a
-/// streaming reply (a `docker logs -f` that may stay silent for hours), when its body
-/// ends: a follow stream is a call in progress, never an idle connection.
-struct CountedReply {
-    reply: ReplyFuture,
-    activity: Arc<Activity>,
-}
+/// Ends a call on the connection's timer when its reply is ready or, for a streaming
+/// reply (a `docker logs -f` that may stay silent for hours), when its body ends: a
+/// follow stream is a call in progress, never an idle connection.
+struct EndsCall(Arc<Activity>);
 
-impl Future for CountedReply {
-    type Output = Result<Reply, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut reply = ready!(Pin::new(&mut this.reply).poll(cx));
-        if let Ok(reply) = &mut reply
-            && let ReplyBody::Stream(body) = reply.body_mut()
-        {
-            body.on_end(Box::new(CallEnd(Arc::clone(&this.activity))));
+impl CallEnd for EndsCall {
+    fn reply_ready(&self, reply: &mut Reply) {
+        if let ReplyBody::Stream(body) = reply.body_mut() {
+            body.on_end(Box::new(StreamEnd(Arc::clone(&self.0))));
         } else {
-            this.activity.call_event();
+            self.0.call_event();
         }
-        Poll::Ready(reply)
     }
 }
 
 /// Ends a streaming call on its connection's timer when dropped with the body.
-struct CallEnd(Arc<Activity>);
+struct StreamEnd(Arc<Activity>);
 
-impl Drop for CallEnd {
+impl Drop for StreamEnd {
     fn drop(&mut self) {
         self.0.call_event();
     }

@@ -47,6 +47,7 @@
 //! after it exits.
 
 mod dir;
+mod encode;
 mod wire;
 
 use std::sync::Arc;
@@ -254,13 +255,33 @@ pub(crate) fn subsystem<D: Driver>(driver: D) -> Subsystem {
         .route(Remove, &driver, |d, r| async move {
             d.remove(r).await.map(|()| Empty {})
         })
-        .route(Mount, &driver, |d, r| async move { d.mount(r).await })
+        .route_encoded(
+            Mount,
+            &driver,
+            |d, r| async move { d.mount(r).await },
+            encode::mount,
+        )
         .route(Unmount, &driver, |d, r| async move {
             d.unmount(r).await.map(|()| Empty {})
         })
-        .route(Path, &driver, |d, r| async move { d.path(r).await })
-        .route(Get, &driver, |d, r| async move { d.get(r).await })
-        .route(List, &driver, |d, _| async move { d.list().await })
+        .route_encoded(
+            Path,
+            &driver,
+            |d, r| async move { d.path(r).await },
+            encode::path_reply,
+        )
+        .route_encoded(
+            Get,
+            &driver,
+            |d, r| async move { d.get(r).await },
+            encode::get,
+        )
+        .route_encoded(
+            List,
+            &driver,
+            |d, _| async move { d.list().await },
+            encode::list,
+        )
         .route(Capabilities, &driver, |d, _| async move {
             d.capabilities().await
         })
