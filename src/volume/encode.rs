@@ -5,7 +5,8 @@
 //! write at a time, which is most of a trivial call's encoding work.
 //!
 //! The bytes are exactly serde_json's (the golden files are checked through serde, and
-//! a property test checks these encoders against it): whatever is not a plain string
+//! the tests below check these encoders against it, with every character below U+0100
+//! and a few above it at every offset of the eight-byte scan): whatever is not a plain string
 //! (`CreatedAt`, `Status`, a string with a character JSON escapes) is written by
 //! serde_json itself, and what serde_json refuses (a mount point that is not UTF-8)
 //! is left to it, for its error.
@@ -177,6 +178,36 @@ mod tests {
                 by_hand(list, &reply),
                 serde_json::to_string(&reply).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn every_character_at_every_offset_of_the_scan_is_written_as_serde_writes_it() {
+        // `plain_prefix_len` reads eight bytes at a time: a character that needs an
+        // escape must be found in the first word, the second, and the tail.
+        let others = ['\u{2028}', '\u{fffd}', '\u{ffff}', '😀', 'é'];
+        let characters = (0..=0xff_u32).filter_map(char::from_u32).chain(others);
+        for c in characters {
+            for at in 0..=17 {
+                let mut text: String = "abcdefghijklmnopq".chars().take(at).collect();
+                text.push(c);
+                text.push_str("/tail");
+                let volume = Volume::new(text.clone()).mountpoint(text.as_str());
+                let get = GetResponse { volume };
+                assert_eq!(
+                    by_hand(super::get, &get),
+                    serde_json::to_string(&get).unwrap(),
+                    "{c:?} at {at}"
+                );
+                let mount = MountResponse {
+                    mountpoint: PathBuf::from(&text),
+                };
+                assert_eq!(
+                    by_hand(super::mount, &mount),
+                    serde_json::to_string(&mount).unwrap(),
+                    "{c:?} at {at}"
+                );
+            }
         }
     }
 

@@ -34,10 +34,14 @@
 //! - `secrets`: `GetSecretRequest` (and `EndpointSpec`, `PortConfig` and their
 //!   protobuf enums), `GetSecretResponse`.
 //!
+//! `fast_path`: `decode_body`'s shortcut for flat objects of plain strings decodes
+//! every declared request type exactly as serde_json does (values and errors alike).
+//!
 //! `every_declared_wire_type_is_covered` walks every subsystem's method table and fails
 //! when a method's request or response type is missing from the list below.
 
 mod authz;
+mod fast_path;
 mod ipam;
 mod logging;
 mod network;
