@@ -96,8 +96,21 @@ macro_rules! give_up {
     };
 }
 
-/// The same for the methods that take more than a visitor.
+/// The same for the methods that take more than a visitor (`and_structs`: with
+/// `deserialize_struct`, for a value that is not an object).
 macro_rules! give_up_on_the_rest {
+    (and_structs) => {
+        give_up_on_the_rest!();
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            Err(GiveUp)
+        }
+    };
     () => {
         fn deserialize_unit_struct<V: Visitor<'de>>(
             self,
@@ -291,19 +304,6 @@ impl<'de> Deserializer<'de> for Key<'de> {
         visitor.visit_borrowed_str(self.0)
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
@@ -316,9 +316,9 @@ impl<'de> Deserializer<'de> for Key<'de> {
         deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
         deserialize_f64 deserialize_char deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq
+        deserialize_option deserialize_unit deserialize_seq deserialize_map
     }
-    give_up_on_the_rest!();
+    give_up_on_the_rest!(and_structs);
 }
 
 /// A value: a string without escapes or `null`, handed over as serde_json hands them.
@@ -374,26 +374,13 @@ impl<'de> Deserializer<'de> for Plain<'de> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
     give_up! {
         deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
         deserialize_f64 deserialize_char deserialize_bytes deserialize_byte_buf
-        deserialize_seq deserialize_identifier
+        deserialize_seq deserialize_identifier deserialize_map
     }
-    give_up_on_the_rest!();
+    give_up_on_the_rest!(and_structs);
 }
 
 #[cfg(test)]

@@ -39,10 +39,7 @@ pub(crate) fn list(reply: &ListResponse, buf: &mut Vec<u8>) -> serde_json::Resul
 
 /// `{"Mountpoint":"…"}`, even when empty.
 pub(crate) fn mount(reply: &MountResponse, buf: &mut Vec<u8>) -> serde_json::Result<()> {
-    buf.extend_from_slice(br#"{"Mountpoint":"#);
-    path(&reply.mountpoint, buf)?;
-    buf.push(b'}');
-    Ok(())
+    mountpoint(&reply.mountpoint, buf)
 }
 
 /// `{"Mountpoint":"…"}`, or `{}` when the volume is not mounted.
@@ -51,8 +48,14 @@ pub(crate) fn path_reply(reply: &PathResponse, buf: &mut Vec<u8>) -> serde_json:
         buf.extend_from_slice(b"{}");
         return Ok(());
     }
+    mountpoint(&reply.mountpoint, buf)
+}
+
+/// `{"Mountpoint":"…"}`: the whole of a Mount reply, and of a Path reply for a mounted
+/// volume.
+fn mountpoint(path: &Path, buf: &mut Vec<u8>) -> serde_json::Result<()> {
     buf.extend_from_slice(br#"{"Mountpoint":"#);
-    path(&reply.mountpoint, buf)?;
+    self::path(path, buf)?;
     buf.push(b'}');
     Ok(())
 }

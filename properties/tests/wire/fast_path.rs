@@ -5,10 +5,8 @@
 //! strings, nulls, numbers, nested values, white space, duplicate and unknown keys,
 //! invalid UTF-8, truncated and trailing bytes) both ways, and the two must agree.
 
-use docker_plugin_sdk::protocol::{self, Method, MethodVisitor, decode_body};
-use docker_plugin_sdk::{
-    authz as az, ipam as ip, logging as lg, network as nw, secrets as se, volume as vo,
-};
+use docker_plugin_sdk::protocol::{Method, MethodVisitor, decode_body};
+use docker_plugin_sdk::volume as vo;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -148,14 +146,7 @@ fn the_fast_path_decodes_every_request_as_serde_json_does() {
             body: &body,
             disagreements: Vec::new(),
         };
-        protocol::visit_methods(&mut agree);
-        vo::visit_methods(&mut agree);
-        nw::visit_methods(&mut agree);
-        ip::visit_methods(&mut agree);
-        az::visit_methods(&mut agree);
-        lg::visit_methods(&mut agree);
-        se::visit_methods(&mut agree);
-        docker_plugin_sdk::metrics::visit_methods(&mut agree);
+        super::visit_every_method(&mut agree);
         prop_assert!(
             agree.disagreements.is_empty(),
             "body {:?}:\n{}",
