@@ -118,26 +118,12 @@ impl Drain {
 
     /// Waits until fewer than [`max`](Self::max) connections are open.
     pub(super) async fn slot_freed(&self) {
-        loop {
-            let mut freed = pin!(self.slot_freed.notified());
-            freed.as_mut().enable();
-            if self.has_free_slot() {
-                return;
-            }
-            freed.await;
-        }
+        wait_until(&self.slot_freed, || self.has_free_slot()).await;
     }
 
     /// Waits until a connection is open.
     pub(super) async fn opened(&self) {
-        loop {
-            let mut opened = pin!(self.opened.notified());
-            opened.as_mut().enable();
-            if self.open.load(Ordering::Acquire) > 0 {
-                return;
-            }
-            opened.await;
-        }
+        wait_until(&self.opened, || self.open.load(Ordering::Acquire) > 0).await;
     }
 
     /// Checks every open connection at `now` for the timer: the expired ones, to be
@@ -167,14 +153,20 @@ impl Drain {
 
     /// Waits until every connection has ended.
     pub(super) async fn closed(&self) {
-        loop {
-            let mut idle = pin!(self.idle.notified());
-            idle.as_mut().enable();
-            if self.open.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
+        wait_until(&self.idle, || self.open.load(Ordering::Acquire) == 0).await;
+    }
+}
+
+/// Waits until `done`, checked whenever `notify` is notified: the wait is registered
+/// before each check, so a notification between the check and the wait is not lost.
+async fn wait_until(notify: &Notify, done: impl Fn() -> bool) {
+    loop {
+        let mut notified = pin!(notify.notified());
+        notified.as_mut().enable();
+        if done() {
+            return;
         }
+        notified.await;
     }
 }
 
