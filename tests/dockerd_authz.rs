@@ -26,6 +26,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::harness::{PluginProcess, Signal};
@@ -41,6 +42,8 @@ const SOCKET_DIR: &str = "/run/docker/plugins";
 const REJECTED: &str = "request rejected by administrative policy";
 /// An image no test has: a denied create never needs it.
 const NO_IMAGE: &str = "dps-authz-none:latest";
+/// How long a test waits for the decision log to show the decisions it expects.
+const DECISION_WAIT: Duration = Duration::from_secs(30);
 
 /// The tests' policy: everything is allowed but privileged containers, containers
 /// labelled `dps.deny`, and container creates whose body dockerd left out.
@@ -120,27 +123,48 @@ impl Plugin {
         Ok(())
     }
 
-    /// The decision log, one JSON value per line.
+    /// The decision log, one JSON value per line: the whole lines written so far (a
+    /// line being written is left for the next look).
     fn decisions(&self) -> Result<Vec<Value>, Failed> {
         let text = fs::read_to_string(self.dir.path().join("decisions.log"))?;
-        let lines = text
+        let written = text.rfind('\n').map_or("", |end| &text[..end]);
+        let lines = written
             .lines()
             .map(serde_json::from_str)
             .collect::<Result<_, _>>()?;
         Ok(lines)
     }
 
-    /// The decisions on `method` calls of a path ending in `endpoint`.
-    fn decisions_on(&self, method: &str, endpoint: &str) -> Result<Vec<Value>, Failed> {
-        Ok(self
-            .decisions()?
-            .into_iter()
-            .filter(|d| {
-                let path = d["path"].as_str().unwrap_or_default();
-                let path = path.split('?').next().unwrap_or_default();
-                d["method"] == method && path.ends_with(endpoint)
-            })
-            .collect())
+    /// The decisions on `method` calls of a path ending in `endpoint`, once there are
+    /// at least `count` of them (or, after [`DECISION_WAIT`], those there are: the
+    /// caller's check then says what is missing).
+    ///
+    /// opaauthz answers dockerd first and writes the line from a task of its own
+    /// (`examples/opaauthz/src/decisions.rs`), so a call's line can land after the
+    /// docker command returned: on a loaded machine a write to the log file can wait
+    /// on the disk for a while.
+    fn decisions_on(
+        &self,
+        method: &str,
+        endpoint: &str,
+        count: usize,
+    ) -> Result<Vec<Value>, Failed> {
+        let deadline = Instant::now() + DECISION_WAIT;
+        loop {
+            let found: Vec<Value> = self
+                .decisions()?
+                .into_iter()
+                .filter(|d| {
+                    let path = d["path"].as_str().unwrap_or_default();
+                    let path = path.split('?').next().unwrap_or_default();
+                    d["method"] == method && path.ends_with(endpoint)
+                })
+                .collect();
+            if found.len() >= count || Instant::now() > deadline {
+                return Ok(found);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn log(&self) -> String {
@@ -228,7 +252,7 @@ fn allowed_volume_ls_works_and_ping_is_asked(shared: &Shared) -> Result<(), Fail
         })?;
         // The CLI pings before each command; dockerd asks the plugin about it too,
         // and the policy (not --skip-ping) allowed it.
-        let pings = s.plugin.decisions_on("HEAD", "/_ping")?;
+        let pings = s.plugin.decisions_on("HEAD", "/_ping", 1)?;
         check(
             pings.iter().any(|p| {
                 p["path"] == "/_ping"
@@ -237,7 +261,7 @@ fn allowed_volume_ls_works_and_ping_is_asked(shared: &Shared) -> Result<(), Fail
             }),
             || format!("no allowed HEAD /_ping in the decision log: {pings:?}"),
         )?;
-        let lists = s.plugin.decisions_on("GET", "/volumes")?;
+        let lists = s.plugin.decisions_on("GET", "/volumes", 1)?;
         check(lists.iter().any(|l| l["allow"] == true), || {
             format!("no allowed GET /volumes in the decision log: {lists:?}")
         })
@@ -252,7 +276,7 @@ fn a_denied_docker_run_fails_with_dockerds_words(shared: &Shared) -> Result<(), 
         check(err.contains(&expected), || {
             format!("docker run --privileged said {err:?}, not {expected:?}")
         })?;
-        let creates = s.plugin.decisions_on("POST", "/containers/create")?;
+        let creates = s.plugin.decisions_on("POST", "/containers/create", 1)?;
         check(
             creates.len() == 1
                 && creates[0]["allow"] == false
@@ -286,7 +310,7 @@ fn a_create_body_over_1_mib_reaches_the_policy_without_its_body(
         check(err.contains(&denied_by(&s.plugin.name)), || {
             format!("the 1.1 MiB create said {}", &err[..err.len().min(400)])
         })?;
-        let creates = s.plugin.decisions_on("POST", "/containers/create")?;
+        let creates = s.plugin.decisions_on("POST", "/containers/create", 2)?;
         check(creates.len() == 2, || format!("creates: {creates:?}"))?;
         check(creates[0]["body"]["Labels"]["dps.deny"] == "yes", || {
             format!("the small create's body: {}", creates[0]["body"])
@@ -493,13 +517,20 @@ fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Faile
         check(err.contains(&denied_by(&reference)), || {
             format!("docker run --privileged said {err:?}")
         })?;
-        // Its decisions go to dockerd's log, with the plugin's ID.
-        let log = fs::read_to_string(d.log())?;
-        check(
-            log.contains(r#"\"method\":\"POST\",\"path\":\"/v1.41/containers/create\""#)
-                || log.contains(r#""method":"POST","path":"/v1.41/containers/create""#),
-            || "no create decision in dockerd's log".into(),
-        )?;
+        // Its decisions go to dockerd's log, with the plugin's ID: dockerd copies the
+        // plugin's stdout, so the line can land after the CLI returned.
+        let logged = || -> Result<bool, Failed> {
+            let log = fs::read_to_string(d.log())?;
+            Ok(
+                log.contains(r#"\"method\":\"POST\",\"path\":\"/v1.41/containers/create\""#)
+                    || log.contains(r#""method":"POST","path":"/v1.41/containers/create""#),
+            )
+        };
+        let deadline = Instant::now() + DECISION_WAIT;
+        while !logged()? && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        check(logged()?, || "no create decision in dockerd's log".into())?;
         // `plugin disable` takes it out of the chain.
         d.docker_ok(&["plugin", "disable", "-f", &name])?;
         d.docker_ok(&["plugin", "rm", "-f", &name])?;

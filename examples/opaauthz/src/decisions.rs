@@ -11,7 +11,9 @@
 //! the policy saw it, `null` when dockerd sent none. Lines go to stdout (which, for a
 //! managed plugin, dockerd copies into its own log) or to a file, appended; one writer
 //! task owns the output, so lines never interleave and no request waits on another's
-//! write for long (the queue holds 1024 lines).
+//! write for long (the queue holds 1024 lines). So a decision's line is written after
+//! dockerd has its answer: a reader can see it a moment after the API call returned
+//! (tests/dockerd_authz.rs waits for it).
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
