@@ -36,6 +36,7 @@ use libtest_mimic::Failed;
 use support::cli::{check, package_member, unique};
 use support::process::package_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
+use support::wait::wait_for;
 
 const IMAGE: &str = "dps-busybox:logging";
 
@@ -217,18 +218,6 @@ fn container_id(d: &Dockerd, name: &str) -> Result<String, Failed> {
     Ok(d.docker_ok(&["inspect", "--format", "{{.Id}}", name])?)
 }
 
-/// Waits until `probe` holds, for up to `secs` seconds.
-fn wait_until(what: &str, secs: u64, mut probe: impl FnMut() -> bool) -> Result<(), Failed> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !probe() {
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within {secs} s").into());
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
-}
-
 /// `--since` as a Unix time with nanoseconds, which the docker CLI passes on as is.
 fn unix(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -344,8 +333,10 @@ fn filelog_follows_a_running_container_until_it_exits(
         )?;
         let id = container_id(d, &c)?;
         // `a` is in the files: the follow reads it from them, `b` and `c` live.
-        wait_until("the first line in the files", 30, || {
-            records(logs, &id).is_ok_and(|r| !r.is_empty())
+        wait_for("the first line in the files", || {
+            records(logs, &id)
+                .is_ok_and(|r| !r.is_empty())
+                .then_some(())
         })?;
         let started = Instant::now();
         let follow = d.docker(&["logs", "-f", &c]);
@@ -623,13 +614,15 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
             format!("docker rm -f took {took:?}, more than {bound:?} (on json-file: {baseline:?})")
         })?;
         // The counts: every line received, most dropped, the forwarded ones what the
-        // receiver reads once resumed.
-        let mut counts = None;
-        wait_until("slowsink's counts in dockerd's log", 30, || {
-            counts = ended_counts(d, &c);
-            counts.is_some()
+        // receiver reads once resumed. slowsink prints them when a container's logging
+        // ends; dockerd copies a managed plugin's output into its log in a goroutine of
+        // its own (moby v20.10.24 `plugin/executor/containerd/containerd.go`
+        // `attachStreamsFunc`, `plugin/manager.go` `makeLoggerStreams`): the lines come
+        // some time after the `docker rm` that ended the logging, waited for here.
+        let counts = wait_for("slowsink's counts in dockerd's log", || ended_counts(d, &c))?;
+        let counts2 = wait_for("slowsink's counts of the second container", || {
+            ended_counts(d, &c2)
         })?;
-        let counts = counts.unwrap_or_default();
         let get = |key: &str| counts.iter().find(|(k, _)| k == key).map_or(0, |(_, v)| *v);
         let (received, forwarded, dropped, unsent) = (
             get("received"),
@@ -652,12 +645,13 @@ fn slowsink_never_blocks_a_container_while_its_receiver_is_paused(
         })?;
         // Resumed: the receiver reads what was forwarded into its socket, no more.
         receiver.resumed.store(true, Ordering::SeqCst);
-        wait_until("both connections closed and read", 30, || {
-            receiver.closed.load(Ordering::SeqCst) >= 2
+        wait_for("both connections closed and read", || {
+            (receiver.closed.load(Ordering::SeqCst) >= 2).then_some(())
         })?;
-        let (_, forwarded2) = ended_counts(d, &c2)
-            .and_then(|c| c.into_iter().find(|(k, _)| k == "forwarded"))
-            .ok_or("no counts for the second container")?;
+        let (_, forwarded2) = counts2
+            .into_iter()
+            .find(|(k, _)| k == "forwarded")
+            .ok_or("no `forwarded` in the second container's counts")?;
         let got = receiver.lines.load(Ordering::SeqCst);
         check(got == forwarded + forwarded2, || {
             format!("the receiver read {got} lines, slowsink forwarded {forwarded} + {forwarded2}")

@@ -17,39 +17,38 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::metrics::Scrape;
 use libtest_mimic::Failed;
 use support::cli::{check, package_member, unique};
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
+use support::wait::wait_for;
 
 const IMAGE: &str = "dps-busybox:metrics";
 const START_COUNT: &str = "engine_daemon_container_actions_seconds_count";
 
-/// The file `name` in `dir`, read as the text format, once it exists and reads.
+/// The file `name` in `dir`, read as the text format, once it exists, reads and
+/// `until` holds for it (the plugin writes it at each scrape).
 fn wait_for_scrape(
     dir: &Path,
     name: &str,
     what: &str,
     until: impl Fn(&Scrape) -> bool,
 ) -> Result<Scrape, Failed> {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let last = match fs::read_to_string(dir.join(name)) {
+    let mut last = String::new();
+    let scrape = wait_for(what, || {
+        match fs::read_to_string(dir.join(name)) {
             Ok(text) => match Scrape::parse(&text) {
-                Ok(scrape) if until(&scrape) => return Ok(scrape),
-                Ok(_) => format!("{name} holds:\n{text}"),
-                Err(err) => format!("{name} does not read: {err}"),
+                Ok(scrape) if until(&scrape) => return Some(scrape),
+                Ok(_) => last = format!("{name} holds:\n{text}"),
+                Err(err) => last = format!("{name} does not read: {err}"),
             },
-            Err(err) => format!("{name}: {err}"),
-        };
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not within 40 s; last: {last}").into());
+            Err(err) => last = format!("{name}: {err}"),
         }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        None
+    });
+    Ok(scrape.map_err(|e| format!("{e}; last: {last}"))?)
 }
 
 fn starts(scrape: &Scrape) -> Option<f64> {
@@ -87,10 +86,15 @@ fn the_managed_collector_reads_the_engines_metrics_after_start_metrics(
             own.value("metricsexport_scrape_errors_total", &[]) == Some(0.0),
             || format!("scrape errors: {}", own.render()),
         )?;
-        let log = fs::read_to_string(d.log())?;
-        check(log.contains("StartMetrics: exporting"), || {
-            format!("no StartMetrics in dockerd's log:\n{}", d.log_tail(40))
-        })?;
+        // dockerd copies a managed plugin's output into its log in goroutines of its
+        // own (moby v20.10.24 `plugin/executor/containerd/containerd.go`
+        // `attachStreamsFunc`): the line may come after the file the plugin wrote.
+        wait_for("StartMetrics in dockerd's log", || {
+            fs::read_to_string(d.log())
+                .is_ok_and(|log| log.contains("StartMetrics: exporting"))
+                .then_some(())
+        })
+        .map_err(|e| format!("{e}:\n{}", d.log_tail(40)))?;
         // The engine's own metrics, through /run/docker/metrics.sock.
         let before = wait_for_scrape(export.path(), "engine.prom", "the engine's metrics", |s| {
             starts(s).is_some()

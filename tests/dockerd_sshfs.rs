@@ -27,6 +27,7 @@ use docker_plugin_sdk::harness::dockerd::Dockerd;
 use libtest_mimic::Failed;
 use support::cli::{check, package_member_printing, unique};
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials, with_dockerd_log};
+use support::wait::wait_for;
 
 const IMAGE: &str = "dps-busybox:sshfs";
 
@@ -111,16 +112,10 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
             "-c",
             "echo written by a > /data/from-a; sleep 600",
         ])?;
-        let wait_for_a = || -> Result<(), Failed> {
-            for _ in 0..100 {
-                if remote.join("from-a").exists() {
-                    return Ok(());
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            Err("container a's file never reached the server".into())
-        };
-        wait_for_a()?;
+        // `docker run -d` returns once a started: its write comes after.
+        wait_for("container a's file on the server", || {
+            remote.join("from-a").exists().then_some(())
+        })?;
         let read = d.docker_ok(&[
             "run",
             "--rm",
@@ -165,7 +160,16 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
         check(options.contains(&sshd.password), || options.clone())?;
         d.docker_ok(&["volume", "rm", &inline])?;
         let plugin_inspect = d.docker_ok(&["plugin", "inspect", &plugin])?;
-        let log = fs::read_to_string(d.log())?;
+        // The plugin's output is in dockerd's log: copied there by goroutines of
+        // dockerd's own (moby v20.10.24 `plugin/executor/containerd/containerd.go`
+        // `attachStreamsFunc`), some time after the plugin printed it; what follows
+        // reads the log once its lines of the mounts are there.
+        let log = wait_for("the plugin's lines in dockerd's log", || {
+            fs::read_to_string(d.log())
+                .ok()
+                .filter(|log| log.contains("sshfs::driver: mounted"))
+        })
+        .map_err(|e| format!("{e}:\n{}", d.log_tail(40)))?;
         for (what, text) in [
             ("docker volume inspect", &inspect),
             ("docker plugin inspect", &plugin_inspect),
@@ -175,10 +179,6 @@ fn two_containers_share_a_remote_directory_and_the_password_stays_hidden(
                 format!("the password appears in {what}:\n{text}")
             })?;
         }
-        // The plugin's output is in dockerd's log: what was checked above.
-        check(log.contains("sshfs::driver: mounted"), || {
-            "the plugin's log lines are not in dockerd's log".into()
-        })?;
         d.docker_ok(&["rm", "-f", &keeper])?;
         d.docker_ok(&["volume", "rm", &volume])?;
         let left = sshfs_mounts();

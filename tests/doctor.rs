@@ -22,6 +22,7 @@ use libtest_mimic::Failed;
 use support::cli::{bundle, check, ok, run_cli, unique};
 use support::process::example_binary;
 use support::shared_dockerd::{DockerdTest, ImageOnce, PlainTest, run_trials};
+use support::wait::wait_for;
 
 const IMAGE: &str = "dps-busybox:doctor";
 
@@ -53,10 +54,11 @@ fn localvol_bundle(
     dir.to_path_buf()
 }
 
-/// `doctor TARGET` with a short start window.
+/// `doctor TARGET`, with a start window that a loaded CI machine does not miss (no
+/// test waits it out: an entrypoint that never listens is not among them).
 fn doctor(target: &Path, extra: &[&str]) -> Output {
     let target = target.to_str().expect("path");
-    let mut args = vec!["doctor", target, "--timeout", "8"];
+    let mut args = vec!["doctor", target, "--timeout", "60"];
     args.extend(extra);
     run_cli(&args, None, &[])
 }
@@ -295,6 +297,20 @@ fn a_legacy_plugin_shadows_a_managed_one(d: &Dockerd, image: &ImageOnce) -> Resu
     d.docker_ok(&["plugin", "create", &name, bundle.to_str().ok_or("path")?])?;
     d.docker_ok(&["plugin", "enable", &name])?;
     let id = d.docker_ok(&["plugin", "inspect", "--format", "{{.Id}}", &name])?;
+    // The plugin's lines reach dockerd's log through goroutines of dockerd's own
+    // (moby v20.10.24 `plugin/executor/containerd/containerd.go` `attachStreamsFunc`),
+    // some time after `docker plugin enable` returned: the doctor is asked once its
+    // first line is there, as a user would ask it about a plugin that started.
+    let tag = format!("plugin={id}");
+    wait_for("the plugin's first line in dockerd's log", || {
+        fs::read_to_string(d.log())
+            .is_ok_and(|log| {
+                log.lines()
+                    .any(|l| l.contains(&tag) && l.contains("plugin listening"))
+            })
+            .then_some(())
+    })
+    .map_err(|e| format!("{e}:\n{}", d.log_tail(40)))?;
     let env: [(&str, OsString); 1] = [("DOCKER_HOST", d.host().into())];
     let log = d.log().to_str().ok_or("path")?.to_owned();
     let args = ["doctor", name.as_str(), "--dockerd-log", log.as_str()];

@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 use docker_plugin_sdk::harness::HarnessError;
 use replay::Replay;
 use serde_json::Value;
+use support::wait::PATIENCE;
 
 /// Hides IDs: `<id3>` placeholders and 64-hex IDs both become `<id>`.
 fn without_ids(text: &str) -> String {
@@ -229,12 +230,12 @@ fn expected_output(result: &Value) -> Vec<String> {
 }
 
 /// The managed plugins' output lines of the command just run: waited for until as
-/// many as dockerd logged have come (they are read asynchronously), then a moment
-/// more for extra ones.
+/// many as dockerd logged have come (they are read asynchronously; for as long as
+/// [`PATIENCE`]), then a moment more for extra ones.
 async fn actual_output(replay: &mut Replay, expected: usize) -> Vec<String> {
     let start = Instant::now();
     let mut lines = replay.new_plugin_output();
-    while lines.len() < expected && start.elapsed() < Duration::from_secs(5) {
+    while lines.len() < expected && start.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(20)).await;
         lines.extend(replay.new_plugin_output());
     }

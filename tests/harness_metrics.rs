@@ -9,13 +9,13 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::Engine;
 use docker_plugin_sdk::metrics::Scrape;
 use serde_json::json;
 use support::bundle::packaged;
 use support::process::package_binary;
+use support::wait::wait_for_async;
 
 fn starts(engine: &Engine) -> Vec<String> {
     engine
@@ -26,19 +26,14 @@ fn starts(engine: &Engine) -> Vec<String> {
         .collect()
 }
 
-/// The exported file `name`, once `until` holds for it (10 s at most).
+/// The exported file `name`, once `until` holds for it (see [`support::wait`]).
 async fn exported(dir: &Path, name: &str, until: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join(name))
-            && let Ok(scrape) = Scrape::parse(&text)
-            && until(&scrape)
-        {
-            return scrape;
-        }
-        assert!(Instant::now() < deadline, "{name}: not within 10 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_async(name, || {
+        let text = std::fs::read_to_string(dir.join(name)).ok()?;
+        Scrape::parse(&text).ok().filter(|scrape| until(scrape))
+    })
+    .await
+    .unwrap()
 }
 
 fn started(scrape: &Scrape) -> Option<f64> {
@@ -94,11 +89,11 @@ async fn a_managed_collector_gets_the_engine_socket_and_start_metrics_but_stop_o
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while starts(&engine).len() < 2 {
-        assert!(Instant::now() < deadline, "no StartMetrics after the crash");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_async("StartMetrics after the crash", || {
+        (starts(&engine).len() >= 2).then_some(())
+    })
+    .await
+    .unwrap();
     assert_eq!(
         starts(&engine),
         [

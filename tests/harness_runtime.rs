@@ -12,7 +12,7 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
     Discovery, Engine, EngineConfig, HarnessError, LaunchMode, SocketProbe, VolumeUse,
@@ -22,6 +22,7 @@ use support::bundle::write_config;
 use support::mounts::mount_points_under;
 use support::process::{processes_with, xtask_binary};
 use support::recorder::{self, reported};
+use support::wait::{PATIENCE, wait_for, wait_for_async};
 
 fn engine(root: &Path) -> Engine {
     Engine::with_config(EngineConfig {
@@ -293,12 +294,9 @@ async fn a_host_binary_runs_only_in_host_mode_and_otherwise_fails_as_dockerd() {
     assert_eq!(reported(&e, "host", "net").await, "lo only, up");
 }
 
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits (see [`support::wait`]) until `done` holds; panics naming `what` after that.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    wait_for_async(what, || done().then_some(())).await.unwrap();
 }
 
 /// A host-mode bundle that starts a daemonizing helper (`setsid sleep MARKER &`)
@@ -334,15 +332,9 @@ async fn helpers_a_plugin_daemonizes_go_with_it() {
             .await
             .unwrap();
         e.plugins().enable(name).await.unwrap();
-        wait_until("the helper", Duration::from_secs(5), || {
-            processes_with(marker) == 1
-        })
-        .await;
+        wait_until("the helper", || processes_with(marker) == 1).await;
         e.plugins().disable(name, false).await.unwrap();
-        wait_until("the helper to go", Duration::from_secs(5), || {
-            processes_with(marker) == 0
-        })
-        .await;
+        wait_until("the helper to go", || processes_with(marker) == 0).await;
     }
 }
 
@@ -372,7 +364,7 @@ async fn dropping_the_engine_stops_its_plugins_and_unmounts_them() {
         "the propagated mount"
     );
     drop(e);
-    wait_until("the plugin to stop", Duration::from_secs(11), || {
+    wait_until("the plugin to stop", || {
         !Path::new(&format!("/proc/{pid}")).exists()
     })
     .await;
@@ -392,7 +384,7 @@ async fn a_crashed_plugin_gets_a_new_socket_dir_before_its_restart() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_until("a new plugin process", Duration::from_secs(5), || {
+    wait_until("a new plugin process", || {
         e.plugins()
             .inspect("crash")
             .unwrap()
@@ -401,7 +393,7 @@ async fn a_crashed_plugin_gets_a_new_socket_dir_before_its_restart() {
     })
     .await;
     e.plugins()
-        .wait_until_answering("crash", Duration::from_secs(5))
+        .wait_until_answering("crash", PATIENCE)
         .await
         .unwrap();
     assert!(
@@ -462,14 +454,10 @@ fn plugins_die_with_a_killed_test_process() {
     assert_eq!(processes_with(KILLED_MARKER), 1);
     copy.kill().unwrap();
     copy.wait().unwrap();
-    let start = Instant::now();
-    while processes_with(KILLED_MARKER) > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the plugin outlived its engine"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the plugin to go with its engine", || {
+        (processes_with(KILLED_MARKER) == 0).then_some(())
+    })
+    .unwrap();
     // The killed copy could not unmount the plugin's propagated mount.
     support::mounts::unmount_under(dir.path());
     dir.close().unwrap();

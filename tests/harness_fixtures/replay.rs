@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use docker_plugin_sdk::harness::{
     Container, Engine, HarnessError, NetworkOptions, NetworkUse, PluginLogLine, PluginProcess,
@@ -18,6 +17,7 @@ use serde_json::Value;
 use super::render;
 use super::support::bundle;
 use super::support::process::xtask_binary;
+use super::support::wait::{PATIENCE, wait_for_async};
 
 /// What a command did on the harness.
 pub struct Ran {
@@ -464,16 +464,15 @@ impl Replay {
         )
         .unwrap();
         // dockerd restarts it at once; wait until the harness has too.
-        for _ in 0..100 {
-            let info = e.plugins().inspect(name)?;
-            if info.enabled && info.pid.is_some_and(|p| p != pid) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        e.plugins()
-            .wait_until_answering(name, Duration::from_secs(5))
-            .await
+        wait_for_async("the plugin restarted", || {
+            e.plugins()
+                .inspect(name)
+                .is_ok_and(|info| info.enabled && info.pid.is_some_and(|p| p != pid))
+                .then_some(())
+        })
+        .await
+        .unwrap();
+        e.plugins().wait_until_answering(name, PATIENCE).await
     }
 
     async fn volume_create(&self, rest: &[&str]) -> Result<(), HarnessError> {

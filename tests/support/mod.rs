@@ -15,7 +15,9 @@
 //!   and [`token_server`], a token service for it;
 //! - [`recorder`]: the xtask recorder as a managed plugin, and what it reports;
 //! - [`mounts`]: the mounts under a test's temporary dir (only its own, whatever
-//!   other tests mount meanwhile), and taking down those a SIGKILLed test left.
+//!   other tests mount meanwhile), and taking down those a SIGKILLed test left;
+//! - [`wait`]: waiting, with one generous deadline, for what happens asynchronously
+//!   (a plugin's line in a log, a file another process writes, a process).
 #![allow(dead_code)]
 
 #[cfg(feature = "packager")]
@@ -40,3 +42,4 @@ pub mod shared_dockerd;
 pub mod token_server;
 #[cfg(feature = "client")]
 pub mod vault;
+pub mod wait;

@@ -4,13 +4,13 @@
 //! the engine as dockerd logs a plugin's output).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::Engine;
 use serde_json::{Value, json};
 
 use super::bundle::packaged;
 use super::process::xtask_binary;
+use super::wait::wait_for_async;
 
 /// `dir/file`: the recorder named `name` in a rootfs, reporting its container, with a
 /// settable `DEBUG`, its call log in `dir` (bound at `/log`), volumes under the
@@ -62,25 +62,24 @@ pub fn bundle(dir: &Path, file: &str, name: &str, extra: Value, flags: &[&str]) 
     )
 }
 
-/// What managed plugin `name` printed after `recorder: <what>` at its latest start
-/// (`recorder: caps bnd=…` gives `bnd=…`), waited for: the engine reads the plugin's
-/// output as it comes.
+/// What managed plugin `name` printed after `recorder: <what>` (`recorder: caps
+/// bnd=…` gives `bnd=…`), its latest such line, waited for (see [`super::wait`]): the
+/// engine reads the plugin's output as it comes, in a task of its own.
+///
+/// The latest such line read so far: after a restart it may still be the previous
+/// start's while the new one's is on its way (no test expects a report that differs
+/// from the previous start's; one that did would have to wait for it).
 pub async fn reported(e: &Engine, name: &str, what: &str) -> String {
     let prefix = format!("recorder: {what}");
-    let start = Instant::now();
-    loop {
+    let matches = |line: &str| {
+        line.strip_prefix(&prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
+    };
+    wait_for_async(&format!("`{prefix}` in {name}'s output"), || {
         let logs = e.plugins().logs(name).unwrap();
-        let matches = |line: &str| {
-            line.strip_prefix(&prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
-        };
-        if let Some(line) = logs.iter().rev().find(|l| matches(&l.line)) {
-            return line.line[prefix.len()..].trim().to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no `{prefix}` in {logs:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let line = logs.iter().rev().find(|l| matches(&l.line))?;
+        Some(line.line[prefix.len()..].trim().to_owned())
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err}: {:#?}", e.plugins().logs(name)))
 }

@@ -101,8 +101,7 @@ async fn a_key_login_as_root_and_the_password_never_shown() {
     let shown = format!("{inspect:?}");
     assert!(shown.contains("password (hidden)"), "{shown}");
     assert!(!shown.contains(&password), "{shown}");
-    let logs = w.logs("sshfs-auth");
-    assert!(logs.contains("mounted"), "{logs}");
+    let logs = w.logs_once_they_hold("sshfs-auth", "mounted").await;
     assert!(!logs.contains(&password), "{logs}");
     w.engine.plugins().rm("sshfs-auth", true).await.unwrap();
 }
@@ -168,11 +167,11 @@ async fn a_plugin_killed_while_two_containers_hold_the_volume_comes_back_mounted
         fs::read_to_string(remote.join("after")).unwrap(),
         "after the restart"
     );
-    let logs = w.logs("sshfs-crash");
-    assert!(
-        logs.contains("mounted again at /mnt/volumes/kept for the containers that hold it"),
-        "{logs}"
-    );
+    w.logs_once_they_hold(
+        "sshfs-crash",
+        "mounted again at /mnt/volumes/kept for the containers that hold it",
+    )
+    .await;
     c.rm(a).await.unwrap();
     c.rm(b).await.unwrap();
     w.engine.plugins().rm("sshfs-crash", true).await.unwrap();
@@ -208,11 +207,8 @@ async fn a_dead_sshfs_is_mounted_again_at_the_next_mount() {
         .await
         .unwrap();
     assert_eq!(read.unwrap(), "still there");
-    let logs = w.logs("sshfs-dead");
-    assert!(
-        logs.contains("sshfs had exited (signal: 9 (SIGKILL))"),
-        "{logs}"
-    );
+    w.logs_once_they_hold("sshfs-dead", "sshfs had exited (signal: 9 (SIGKILL))")
+        .await;
     c.stop(&mut a).await.unwrap();
     assert_eq!(
         sshfs_mounts_under(&w.plugin_dir("sshfs-dead")),

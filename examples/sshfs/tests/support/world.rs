@@ -116,7 +116,7 @@ impl World {
         written.unwrap();
     }
 
-    /// Everything the plugin printed, as dockerd logs it.
+    /// Everything the plugin printed so far, as dockerd logs it.
     pub fn logs(&self, name: &str) -> String {
         self.engine
             .plugins()
@@ -126,6 +126,25 @@ impl World {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// What the plugin printed, once it holds `text`. The engine reads a plugin's
+    /// output in a task of its own, as dockerd does (moby v20.10.24
+    /// `plugin/executor/containerd/containerd.go` `attachStreamsFunc`): a line the
+    /// plugin printed before it answered a call may come after the answer.
+    pub async fn logs_once_they_hold(&self, name: &str, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let logs = self.logs(name);
+            if logs.contains(text) {
+                return logs;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "waited {PATIENCE:?} for {text:?} in the plugin's output:\n{logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The plugin's directory on the host (its rootfs's parent).
@@ -186,13 +205,15 @@ pub async fn create_error<V: Into<String>>(
     unwrap_plugin_error(&err, &format!("create {volume}: VolumeDriver.Create: "))
 }
 
+/// How long a wait for something asynchronous goes on (a restarted plugin, its
+/// output, a mount): generous, for CI's loaded two cores; a wait ends when its
+/// condition holds.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited 30 s for {what}"
-        );
+        assert!(start.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
