@@ -26,7 +26,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use docker_plugin_sdk::harness::dockerd::Dockerd;
 use docker_plugin_sdk::harness::{PluginProcess, Signal};
@@ -35,6 +34,7 @@ use serde_json::Value;
 use support::cli::{check, package_member, unique};
 use support::process::package_binary;
 use support::shared_dockerd::{PlainTest, required, with_dockerd_log};
+use support::wait::wait_for;
 
 /// Where dockerd looks for legacy plugin sockets.
 const SOCKET_DIR: &str = "/run/docker/plugins";
@@ -42,8 +42,6 @@ const SOCKET_DIR: &str = "/run/docker/plugins";
 const REJECTED: &str = "request rejected by administrative policy";
 /// An image no test has: a denied create never needs it.
 const NO_IMAGE: &str = "dps-authz-none:latest";
-/// How long a test waits for the decision log to show the decisions it expects.
-const DECISION_WAIT: Duration = Duration::from_secs(30);
 
 /// The tests' policy: everything is allowed but privileged containers, containers
 /// labelled `dps.deny`, and container creates whose body dockerd left out.
@@ -136,8 +134,7 @@ impl Plugin {
     }
 
     /// The decisions on `method` calls of a path ending in `endpoint`, once there are
-    /// at least `count` of them (or, after [`DECISION_WAIT`], those there are: the
-    /// caller's check then says what is missing).
+    /// at least `count` of them; after `wait::PATIENCE`, an error showing those there are.
     ///
     /// opaauthz answers dockerd first and writes the line from a task of its own
     /// (`examples/opaauthz/src/decisions.rs`), so a call's line can land after the
@@ -149,21 +146,26 @@ impl Plugin {
         endpoint: &str,
         count: usize,
     ) -> Result<Vec<Value>, Failed> {
-        let deadline = Instant::now() + DECISION_WAIT;
-        loop {
-            let found: Vec<Value> = self
-                .decisions()?
-                .into_iter()
-                .filter(|d| {
-                    let path = d["path"].as_str().unwrap_or_default();
-                    let path = path.split('?').next().unwrap_or_default();
-                    d["method"] == method && path.ends_with(endpoint)
-                })
-                .collect();
-            if found.len() >= count || Instant::now() > deadline {
-                return Ok(found);
+        let mut seen = Ok(Vec::new());
+        let found = wait_for(&format!("{count} decisions on {method} {endpoint}"), || {
+            seen = self.decisions().map(|all| {
+                all.into_iter()
+                    .filter(|d| {
+                        let path = d["path"].as_str().unwrap_or_default();
+                        let path = path.split('?').next().unwrap_or_default();
+                        d["method"] == method && path.ends_with(endpoint)
+                    })
+                    .collect()
+            });
+            match &seen {
+                Ok(found) if found.len() < count => None,
+                _ => Some(()),
             }
-            std::thread::sleep(Duration::from_millis(50));
+        });
+        match (found, seen) {
+            (Ok(()), seen) => seen,
+            (Err(late), Ok(seen)) => Err(format!("{late}; the log has {seen:?}").into()),
+            (Err(late), Err(e)) => Err(format!("{late}: {e:?}").into()),
         }
     }
 
@@ -526,11 +528,9 @@ fn the_managed_plugin_denies_once_dockerd_restarts_with_it() -> Result<(), Faile
                     || log.contains(r#""method":"POST","path":"/v1.41/containers/create""#),
             )
         };
-        let deadline = Instant::now() + DECISION_WAIT;
-        while !logged()? && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        check(logged()?, || "no create decision in dockerd's log".into())?;
+        wait_for("a create decision in dockerd's log", || {
+            logged().map_or_else(|e| Some(Err(e)), |found| found.then_some(Ok(())))
+        })??;
         // `plugin disable` takes it out of the chain.
         d.docker_ok(&["plugin", "disable", "-f", &name])?;
         d.docker_ok(&["plugin", "rm", "-f", &name])?;
