@@ -81,7 +81,9 @@ fn a_service_reads_the_providers_values_at_run_secrets(
         let source = format!("secrets.source={}", secrets.path().display());
         d.docker_ok(&["plugin", "set", &plugin, &source])?;
         d.docker_ok(&["plugin", "enable", &plugin])?;
-        let port = 20000 + std::process::id() % 20000;
+        // Below Linux's ephemeral ports (32768 and up), where no outgoing connection
+        // can hold it; the pid keeps two runs at once apart.
+        let port = 20000 + std::process::id() % 12000;
         d.docker_ok(&[
             "swarm",
             "init",
