@@ -5,7 +5,8 @@
 //! On a multi-thread runtime a spawned task runs on a worker thread, and the first task
 //! a worker runs pulls in the scheduler's run loop and, through its poll-time
 //! statistics, libm's `pow` with its tables: pages that an idle plugin, whose accept
-//! loop runs in `block_on` on the main thread, otherwise never touches. In
+//! loop runs in `block_on` on the main thread until its first connection (see
+//! [`super::accept_loop`]), otherwise never touches. In
 //! `benches/serve/` (median of 8 starts, SDK minus bare hyper) that took the idle RSS
 //! from +0.95 to +0.64 MiB in the `main` setup and from +0.87 to +0.52 MiB in `multi`
 //! (`/proc/PID/smaps`: libm's read-only data 220 kB to none, its code 300 to 256 kB).

@@ -302,12 +302,11 @@ impl<A: Accept> Server<A> {
             dispatch: Arc::clone(&dispatch),
         };
         let serve = async {
-            accept_loop::accept_until(&mut listener, &token, &drain, |handshake, tracked| {
+            // Closes the listening socket (and removes its file) when it returns.
+            accept_loop::accept_until(listener, &token, &drain, move |handshake, tracked| {
                 tokio::spawn(ConnectionTask::new(handshake, tracked, shared.clone()));
             })
             .await;
-            // Closes the listening socket (and removes its file).
-            drop(listener);
 
             tracing::info!("shutting down: waiting for in-flight calls");
             notify_stopping();
