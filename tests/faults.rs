@@ -691,6 +691,18 @@ fn a_log_driver_killed_mid_stream_is_not_restarted_and_leaves_no_fifo_reader() {
                 .expect("hang guard")
                 .unwrap();
         }
+        // Killed once it has read all it was sent, though perhaps not forwarded it all.
+        // `write` returns once its frames are in the FIFO, not once the plugin took
+        // them: on a loaded machine up to a pipe's worth still waits there (62,976 of
+        // 65,536 bytes seen). Killed then, the plugin may leave no room for the 1,230
+        // bytes written below (the pipe's 16 pages in use, the last one nearly full),
+        // and that write, into a FIFO nobody reads any more, blocks for ever, as it
+        // would block the container (issue 19).
+        assert!(
+            eventually(HANG_GUARD, || log.unread().unwrap() == 0).await,
+            "the plugin left {} bytes in the FIFO unread",
+            log.unread().unwrap()
+        );
         plugin.signal_and_wait(Signal::SIGKILL).unwrap();
         // dockerd's FIFO (held O_RDWR) takes what fits in the pipe; nothing reads it now.
         tokio::time::timeout(HANG_GUARD, log.write("stdout", &lines(20_000, 10, 100)))
