@@ -76,6 +76,46 @@ fn fds(pid: &str) -> Vec<String> {
     fds
 }
 
+/// The unix sockets process `pid` listens on, and the connections it accepted on them
+/// (`/proc/PID/net/unix`: a listener has the `__SO_ACCEPTCON` flag, `00010000`, and a
+/// connection the server accepted carries its listener's path, which is the path it
+/// was bound at: the SDK binds a temporary path and renames it to the socket's).
+fn listeners_and_connections(pid: u32) -> (usize, usize) {
+    let held: BTreeSet<String> = fds(&pid.to_string())
+        .into_iter()
+        .filter_map(|fd| Some(fd.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned()))
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/unix")).unwrap();
+    // Num RefCount Protocol Flags Type St Inode Path, of this process's bound sockets.
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|row| row.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.len() == 8 && held.contains(fields[6]))
+        .collect();
+    let listening: BTreeSet<&str> = rows
+        .iter()
+        .filter(|fields| fields[3] == "00010000")
+        .map(|fields| fields[7])
+        .collect();
+    let connections = rows
+        .iter()
+        .filter(|fields| fields[5] == "03" && listening.contains(fields[7]))
+        .count();
+    (listening.len(), connections)
+}
+
+/// Waits until the plugin `pid` holds no connection on its socket: the probe of its
+/// start (`start_answering`) hung up. The server closes it right after its reply; a
+/// loaded machine may take its time to run that.
+async fn idle_after_the_probe(pid: u32) {
+    assert!(
+        eventually(HANG_GUARD, || listeners_and_connections(pid) == (1, 0)).await,
+        "the plugin's unix sockets: {:?} (listening, connections), not (1, 0)",
+        listeners_and_connections(pid)
+    );
+}
+
 /// Waits (up to `limit`) until `done` holds, polling every 50 ms; true if it did.
 async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let end = tokio::time::Instant::now() + limit;
@@ -172,7 +212,7 @@ fn ten_thousand_calls_over_256_connections_are_all_answered_and_memory_returns_t
         .unwrap();
         let pid = plugin.pid().unwrap();
         // Idle: started, and the probe of its start hung up.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle_after_the_probe(pid).await;
         let idle = rss_kib(pid);
         let idle_split = (status_kib(pid, "RssAnon"), status_kib(pid, "RssFile"));
         let idle_fds = fds(&pid.to_string()).len();
@@ -338,7 +378,7 @@ fn a_volume_plugin_killed_mid_create_and_mid_mount_restarts_with_consistent_stat
         };
         let mut plugin = start(1).await;
         // Once the probe of its start has hung up.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle_after_the_probe(plugin.pid().unwrap()).await;
         let idle_fds = fds(&plugin.pid().unwrap().to_string()).len();
 
         // Creates, as `docker volume create` (the harness retries as dockerd does).
@@ -691,6 +731,18 @@ fn a_log_driver_killed_mid_stream_is_not_restarted_and_leaves_no_fifo_reader() {
                 .expect("hang guard")
                 .unwrap();
         }
+        // Killed once it has read all it was sent, though perhaps not forwarded it all.
+        // `write` returns once its frames are in the FIFO, not once the plugin took
+        // them: on a loaded machine up to a pipe's worth still waits there (62,976 of
+        // 65,536 bytes seen). Killed then, the plugin may leave no room for the 1,230
+        // bytes written below (the pipe's 16 pages in use, the last one nearly full),
+        // and that write, into a FIFO nobody reads any more, blocks for ever, as it
+        // would block the container (issue 19).
+        assert!(
+            eventually(HANG_GUARD, || log.unread().unwrap() == 0).await,
+            "the plugin left {} bytes in the FIFO unread",
+            log.unread().unwrap()
+        );
         plugin.signal_and_wait(Signal::SIGKILL).unwrap();
         // dockerd's FIFO (held O_RDWR) takes what fits in the pipe; nothing reads it now.
         tokio::time::timeout(HANG_GUARD, log.write("stdout", &lines(20_000, 10, 100)))
@@ -701,7 +753,7 @@ fn a_log_driver_killed_mid_stream_is_not_restarted_and_leaves_no_fifo_reader() {
         let pid = plugin.pid().unwrap().to_string();
         // What the new process holds before it serves anything (once the probe of its
         // start has hung up).
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle_after_the_probe(plugin.pid().unwrap()).await;
         let idle_fds = fds(&pid);
         // dockerd does not start the stream again on the new process (moby v20.10.24
         // `daemon/logger/plugin.go`: StartLogging once, when the container starts).

@@ -23,6 +23,7 @@ mod reader;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -252,6 +253,22 @@ pub(crate) fn open_fifo(path: &Path) -> std::io::Result<pipe::Sender> {
     pipe::OpenOptions::new().read_write(true).open_sender(path)
 }
 
+nix::ioctl_read_bad!(
+    /// `ioctl(fd, FIONREAD, &mut int)`: the bytes a pipe holds, asked on either end.
+    fionread,
+    libc::FIONREAD,
+    libc::c_int
+);
+
+/// How many bytes the pipe `fifo` holds: written and not yet read.
+fn unread_bytes(fifo: &impl AsRawFd) -> std::io::Result<usize> {
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one `int` through the pointer, which is valid for it;
+    // the descriptor is open for as long as `fifo` is borrowed.
+    unsafe { fionread(fifo.as_raw_fd(), &mut bytes) }?;
+    Ok(usize::try_from(bytes).unwrap_or(0))
+}
+
 impl ContainerLog {
     /// The container's ID.
     pub fn container_id(&self) -> &str {
@@ -271,6 +288,40 @@ impl ContainerLog {
     /// What Capabilities answered.
     pub fn capability(&self) -> Capability {
         self.capability
+    }
+
+    /// How many bytes written into the FIFO the plugin has not read yet (`FIONREAD`).
+    ///
+    /// [`ContainerLog::write`] returns once its frames are in the FIFO, not once the
+    /// plugin has read them: up to a pipe's worth (64 KiB) may still wait there. A
+    /// test that needs the plugin to have taken everything, say before it kills the
+    /// plugin and writes more into a FIFO that nobody reads any longer (which blocks
+    /// once the pipe is full, as it blocks the container), waits for this to be 0.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::harness::{Engine, LogContainer};
+    /// # async fn run() -> Result<(), docker_plugin_sdk::harness::HarnessError> {
+    /// # let engine = Engine::for_tests("/tmp/t");
+    /// let mut log = engine.logging().start("mylog", &LogContainer::new("web", "busybox")).await?;
+    /// log.write("stdout", b"line-one\n").await?;
+    /// while log.unread()? > 0 {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn unread(&self) -> Result<usize, HarnessError> {
+        match &self.fifo {
+            Some(fifo) => unread_bytes(fifo).map_err(|e| {
+                HarnessError::io(
+                    format!(
+                        "asking the log FIFO {} what it holds",
+                        self.host_path.display()
+                    ),
+                    e,
+                )
+            }),
+            None => Ok(0),
+        }
     }
 
     /// The container prints `output` on `source` (`stdout` or `stderr`): dockerd's
@@ -344,5 +395,32 @@ impl ContainerLog {
             tracing::error!(path = %self.host_path.display(), "error cleaning up plugin fifo: {err}");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unread_counts_what_the_fifo_holds_until_the_reader_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let fifo = open_fifo(&path).unwrap();
+        let reader = pipe::OpenOptions::new().open_receiver(&path).unwrap();
+        assert_eq!(unread_bytes(&fifo).unwrap(), 0);
+        let mut written = 0;
+        // Until the pipe is full: what nobody reads stays there. Plain non-blocking
+        // writes: tokio's `try_write` waits for its reactor to have seen the pipe
+        // writable.
+        while let Ok(n) = nix::unistd::write(&fifo, &[b'x'; 1000]) {
+            written += n;
+        }
+        assert!(written >= 4096, "{written}");
+        assert_eq!(unread_bytes(&fifo).unwrap(), written);
+        let mut buf = vec![0; 1500];
+        let read = nix::unistd::read(&reader, &mut buf).unwrap();
+        assert_eq!(unread_bytes(&fifo).unwrap(), written - read);
+        assert_eq!(unread_bytes(&reader).unwrap(), written - read);
     }
 }
