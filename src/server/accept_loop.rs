@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::drain::{Drain, Tracked};
 use crate::transport::Accept;
@@ -66,8 +66,9 @@ pub(super) async fn accept_until<A: Accept>(
     if !acceptor.next().await {
         return;
     }
-    let mut task = AbortOnDrop(tokio::spawn(async move { while acceptor.next().await {} }));
-    if let Err(err) = (&mut task.0).await {
+    // Aborted (dropping the listener) when this future is dropped while it waits.
+    let task = AbortOnDropHandle::new(tokio::spawn(async move { while acceptor.next().await {} }));
+    if let Err(err) = task.await {
         // Cancelled only when the runtime shuts down, which drops this task too.
         if let Ok(panic) = err.try_into_panic() {
             std::panic::resume_unwind(panic);
@@ -134,15 +135,6 @@ impl<A: Accept, S: FnMut(A::Handshake, Tracked)> Acceptor<A, S> {
                 }
             }
         }
-    }
-}
-
-/// Aborts the accept loop's task when the server's task stops waiting for it.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
