@@ -23,11 +23,8 @@ const EVERY: Duration = Duration::from_millis(50);
 pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> Result<T, String> {
     let start = Instant::now();
     loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if start.elapsed() > PATIENCE {
-            return Err(format!("{what}: not within {PATIENCE:?}"));
+        if let Some(ended) = look(what, start, &mut probe) {
+            return ended;
         }
         std::thread::sleep(EVERY);
     }
@@ -42,12 +39,23 @@ pub async fn wait_for_async<T>(
 ) -> Result<T, String> {
     let start = Instant::now();
     loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if start.elapsed() > PATIENCE {
-            return Err(format!("{what}: not within {PATIENCE:?}"));
+        if let Some(ended) = look(what, start, &mut probe) {
+            return ended;
         }
         tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// One look of a wait begun at `start`: `Some` once it ends, with `probe`'s value or,
+/// past [`PATIENCE`], the error naming `what`; `None` to look again.
+fn look<T>(
+    what: &str,
+    start: Instant,
+    probe: &mut impl FnMut() -> Option<T>,
+) -> Option<Result<T, String>> {
+    match probe() {
+        Some(found) => Some(Ok(found)),
+        None if start.elapsed() > PATIENCE => Some(Err(format!("{what}: not within {PATIENCE:?}"))),
+        None => None,
     }
 }
