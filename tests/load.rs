@@ -321,6 +321,61 @@ async fn bench_json_is_one_object_with_exact_counts() {
     ] {
         assert!(stdout.contains(&format!("\"{key}\":")), "{key} in {stdout}");
     }
+    assert_eq!(
+        summary.latency_histogram, None,
+        "only with --latency-histogram"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_latency_histogram_holds_every_measured_call() {
+    let server = TestServer::start(Recorder::default(), |p| p).await;
+    let socket = server.socket.display().to_string();
+    let run = |extra: &'static [&'static str]| {
+        let mut args: Vec<String> = [
+            "bench",
+            &socket,
+            "VolumeDriver.Get",
+            r#"{"Name":"hist"}"#,
+            "--connections",
+            "3",
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            support::cli::cargo_docker_plugin(&args)
+        })
+    };
+    let out = run(&["--json", "--latency-histogram"]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Summary = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary.errors.total(), 0);
+    let histogram = summary.latency_histogram.expect("latency_histogram");
+    // Every measured call is in it, and its percentiles are the summary's.
+    assert!(summary.calls > 0);
+    assert_eq!(histogram.count(), summary.calls);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    assert_eq!(us(histogram.percentile(99.0)), summary.latency_us.p99);
+    assert_eq!(us(histogram.percentile(50.0)), summary.latency_us.p50);
+    assert_eq!(us(histogram.max()), summary.latency_us.max);
+
+    // It belongs to the JSON object: without --json it is refused.
+    let out = run(&["--latency-histogram"]).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--json"), "{stderr}");
     server.shutdown().await.unwrap();
 }
 

@@ -1,9 +1,13 @@
 //! Latencies in bounded memory: an HDR-style log-linear histogram (64 buckets per
 //! power of two, so a percentile is within 1/64 ≈ 1.6% of the true value), in
 //! nanoseconds up to 2³⁷ ns (about 137 s; longer calls land in the last bucket, and
-//! the exact maximum is kept aside).
+//! the exact maximum is kept aside). It travels as JSON (`bench --json
+//! --latency-histogram`) so that runs of separate processes can be merged.
 
 use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Sub-buckets per power of two: 2^6.
 const SUB_BITS: u32 = 6;
@@ -15,7 +19,7 @@ const TOP_BIT: u32 = 37;
 const BUCKETS: usize = (LINEAR + (TOP_BIT - SUB_BITS) as u64 * SUB) as usize;
 
 /// A latency histogram.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Histogram {
     counts: Box<[u32]>,
     total: u64,
@@ -107,6 +111,27 @@ impl Histogram {
         Duration::from_nanos(self.max)
     }
 
+    /// The counted buckets, in order: each bucket's middle (its latencies are
+    /// within 1/64 of it) and how many latencies it holds.
+    ///
+    /// ```
+    /// use docker_plugin_sdk::load::Histogram;
+    /// use std::time::Duration;
+    /// let mut h = Histogram::default();
+    /// h.record(Duration::from_micros(10));
+    /// h.record(Duration::from_micros(10));
+    /// let buckets: Vec<_> = h.buckets().collect();
+    /// assert_eq!(buckets.len(), 1);
+    /// assert_eq!(buckets[0].1, 2);
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(i, &count)| (Duration::from_nanos(value(i)), u64::from(count)))
+    }
+
     /// The latency `p` percent of the calls took at most (0 when nothing was
     /// counted); never more than [`max`](Self::max).
     pub fn percentile(&self, p: f64) -> Duration {
@@ -123,6 +148,62 @@ impl Histogram {
         }
         self.max()
     }
+}
+
+/// The JSON form: `{"max_ns": N, "buckets": [[middle_ns, count], ...]}`, the
+/// counted buckets only, in order.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    max_ns: u64,
+    buckets: Vec<(u64, u64)>,
+}
+
+impl Serialize for Histogram {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            max_ns: self.max,
+            buckets: self
+                .buckets()
+                .map(|(middle, count)| (value_ns(middle), count))
+                .collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Histogram {
+    /// Each `middle_ns` is put back in the bucket it falls in, so a histogram read
+    /// back is the one written; a count beyond a bucket's `u32`, or a bucket beyond
+    /// `max_ns`'s, is an error.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let mut histogram = Histogram {
+            max: wire.max_ns,
+            ..Histogram::default()
+        };
+        for (middle, count) in wire.buckets {
+            let i = index(middle);
+            if i > index(wire.max_ns) {
+                return Err(D::Error::custom(format!(
+                    "a bucket at {middle} ns is beyond max_ns {}",
+                    wire.max_ns
+                )));
+            }
+            let slot = &mut histogram.counts[i];
+            *slot = u32::try_from(u64::from(*slot) + count).map_err(|_| {
+                D::Error::custom(format!(
+                    "{count} latencies at {middle} ns: too many for a bucket"
+                ))
+            })?;
+            histogram.total += count;
+        }
+        Ok(histogram)
+    }
+}
+
+fn value_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -168,5 +249,52 @@ mod tests {
         assert!(p999 > Duration::from_micros(4900) && p999 <= Duration::from_millis(5));
         assert_eq!(a.max(), Duration::from_millis(5));
         assert_eq!(Histogram::default().percentile(50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn every_bucket_middle_falls_in_its_own_bucket() {
+        for i in 0..BUCKETS {
+            assert_eq!(index(value(i)), i, "bucket {i}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_count_and_the_max() {
+        let mut h = Histogram::default();
+        for ns in [5u64, 5, 130, 4_000, 4_001, 1_826_800, 4_046_800, 1 << 40] {
+            h.record(Duration::from_nanos(ns));
+        }
+        let text = serde_json::to_string(&h).unwrap();
+        assert!(
+            text.starts_with(r#"{"max_ns":1099511627776,"buckets":[[5,2],"#),
+            "{text}"
+        );
+        let back: Histogram = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.count(), 8);
+        assert_eq!(back.percentile(99.0), h.percentile(99.0));
+        assert_eq!(back.max(), Duration::from_nanos(1 << 40));
+        let mut merged = back.clone();
+        merged.merge(&h);
+        assert_eq!(merged.count(), 16);
+    }
+
+    #[test]
+    fn bad_json_is_a_clear_error() {
+        let over = r#"{"max_ns":10,"buckets":[[5000,1]]}"#;
+        let err = serde_json::from_str::<Histogram>(over)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("beyond max_ns 10"), "{err}");
+        let big = format!(
+            r#"{{"max_ns":10,"buckets":[[5,{}]]}}"#,
+            u64::from(u32::MAX) + 1
+        );
+        let err = serde_json::from_str::<Histogram>(&big)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too many for a bucket"), "{err}");
+        let unknown = r#"{"max_ns":10,"buckets":[],"p99":3}"#;
+        assert!(serde_json::from_str::<Histogram>(unknown).is_err());
     }
 }

@@ -163,6 +163,11 @@ pub struct Summary {
     /// For `--log-lines`: the lines written into the FIFO, and their rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_lines: Option<LogLines>,
+    /// With `--latency-histogram`: every latency of `latency_us`, by bucket, so that
+    /// the runs of several processes can be merged into one distribution (a p99 of
+    /// all their calls rather than a mean of p99s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<Histogram>,
 }
 
 /// The log-lines figures of a [`Summary`].
@@ -199,6 +204,7 @@ impl Summary {
             rss_kib: None,
             server_cpu_us_per_call: None,
             log_lines: None,
+            latency_histogram: None,
         }
     }
 }

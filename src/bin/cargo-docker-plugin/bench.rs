@@ -34,7 +34,10 @@ plugin's pid is known (--pid, or the unix socket's peer), \"server_pid\", \"rss_
 \"server_cpu_us_per_call\": the plugin's CPU time (user and system, every thread) from \
 the measured run's start to its end, divided by its calls (the check, the connections' \
 setup and the warmup are not in it). With --log-lines, \
-\"log_lines\": {\"lines\", \"bytes\", \"lines_per_sec\"} and \"calls\" counts lines.
+\"log_lines\": {\"lines\", \"bytes\", \"lines_per_sec\"} and \"calls\" counts lines. \
+With --latency-histogram, \"latency_histogram\": {\"max_ns\", \"buckets\": [[middle_ns, \
+count], ...]}, every measured latency by bucket (each within 1/64 of its middle), so that \
+the runs of several processes can be merged into one distribution.
 
 --log-lines makes a FIFO in --fifo-dir, calls LogDriver.StartLogging with it and a \
 container Info as dockerd builds it, writes framed lines for --duration, then calls \
@@ -82,6 +85,9 @@ pub struct BenchArgs {
     /// The plugin's pid, for its RSS (found from a unix socket's peer otherwise).
     #[arg(long, value_name = "PID")]
     pid: Option<u32>,
+    /// With --json, add every measured latency by bucket (see below).
+    #[arg(long, requires = "json_output")]
+    latency_histogram: bool,
 }
 
 fn seconds(value: f64, flag: &str, zero_ok: bool) -> Result<Duration, String> {
@@ -192,6 +198,9 @@ async fn calls(
     summary.server_cpu_us_per_call = cpu_start.zip(cpu_end).map(|(start, end)| {
         end.saturating_sub(start).as_secs_f64() * 1e6 / report.calls.max(1) as f64
     });
+    if args.latency_histogram {
+        summary.latency_histogram = Some(report.latency.clone());
+    }
     if let Some(error) = &report.last_error {
         eprintln!("last error: {error}");
     }
@@ -234,6 +243,7 @@ async fn logs(
             bytes: report.bytes,
             lines_per_sec: report.lines_per_sec(),
         }),
+        latency_histogram: None,
     })
 }
 
