@@ -26,7 +26,6 @@ pub fn cli_binary(exe: &Path) -> Option<PathBuf> {
 /// How the external turns are made.
 pub struct External {
     pub cli: PathBuf,
-    pub rounds: usize,
     /// Each process's calls before its window.
     pub warmup: Duration,
 }
@@ -43,7 +42,7 @@ fn command(external: &External, socket: &Path, cell: Cell, turns: &Turns) -> Com
         .args(["--connections", &cell.connections.to_string()])
         .args(["--duration", &turns.slice().as_secs_f64().to_string()])
         .args(["--warmup", &external.warmup.as_secs_f64().to_string()])
-        .arg("--json");
+        .args(["--json", "--latency-histogram"]);
     if cell.per_call {
         command.arg("--new-connection-per-call");
     }
@@ -69,11 +68,11 @@ fn run(external: &External, target: &Target, cell: Cell, turns: &Turns) -> Resul
             String::from_utf8_lossy(&out.stdout)
         )
     })?;
-    summary_turn(&summary, target.pid).map_err(|e| format!("{socket}: bench --json: {e}"))
+    summary_turn(summary, target.pid).map_err(|e| format!("{socket}: bench --json: {e}"))
 }
 
 /// A turn's figures from a `bench --json` summary of a run against the server `pid`.
-fn summary_turn(summary: &Summary, pid: u32) -> Result<Turn, String> {
+fn summary_turn(summary: Summary, pid: u32) -> Result<Turn, String> {
     if summary.errors.total() > 0 {
         return Err(format!("counted errors: {:?}", summary.errors));
     }
@@ -87,10 +86,13 @@ fn summary_turn(summary: &Summary, pid: u32) -> Result<Turn, String> {
     let cpu_us_per_call = summary
         .server_cpu_us_per_call
         .ok_or("no server_cpu_us_per_call (is the CLI older than the benchmark?)")?;
+    let latency = summary
+        .latency_histogram
+        .ok_or("no latency_histogram (is the CLI older than the benchmark?)")?;
     Ok(Turn {
         calls_per_sec: summary.calls_per_sec,
         cpu_us_per_call,
-        p99_us: summary.latency_us.p99,
+        latency,
     })
 }
 
@@ -100,8 +102,8 @@ pub fn measure(
     targets: &[Target; 2],
     cell: Cell,
     turns: &Turns,
+    rounds: usize,
 ) -> Result<[Vec<Turn>; 2], String> {
-    let rounds = external.rounds;
     let mut measured = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };

@@ -39,11 +39,16 @@
 //! cells: 1, 64 and 256 keep-alive connections, and 16 at once with a new connection
 //! per call. Both servers are loaded in turns of 1 s (bare, sdk, sdk, bare, ...) after
 //! a warmup, so that anything else running on the machine slows both alike. Per server
-//! and turn: calls/s, the server's CPU per call (utime + stime from `/proc/PID/stat`)
-//! and the 99th percentile latency the load generator sees. Each target is the median
-//! over the rounds of the SDK's figure divided by the bare server's in the same round:
-//! a burst of noise moves one round's ratio, not the verdict. Memory: each server's
-//! idle RSS (`VmRSS` once listening), its peak (`VmHWM`) and its RSS after the cell.
+//! and turn: calls/s, the server's CPU per call (from its CPU-time clock) and every
+//! call's latency as the load generator sees it. The calls/s and CPU targets are the
+//! median over the rounds of the SDK's figure divided by the bare server's in the same
+//! round: a burst of noise moves one round's ratio, not the verdict. The p99 target is
+//! the p99 of all the SDK's calls in the cell over that of all the bare server's (see
+//! `paired::pooled_p99_us`). A cell's rounds are spread over several fresh pairs of
+//! servers (`BENCH_PAIRS`, started in alternating order; see `start_pair`), and the
+//! load generator runs at a higher priority than the servers (see `priority`). Memory:
+//! each server's idle RSS (`VmRSS` once listening), its peak (`VmHWM`) and its RSS
+//! after the cell, the median over the pairs.
 //!
 //! Then: the same cells in the `main` setup driven by an external load generator, a
 //! `cargo docker-plugin bench --json` process per turn (so the figures compare with
@@ -71,17 +76,18 @@
 //! - `BENCH_SETUPS` (default `plain,multi,main`), `BENCH_CONNECTIONS` (keep-alive
 //!   cells, default `1,64,256`), `BENCH_NEW_CONNECTION` (new-connection-per-call cells,
 //!   default `16`; empty for none).
-//! - `BENCH_SECONDS` (default 7): measured seconds per server and cell, in 1 s turns
-//!   (one round per second); `BENCH_WARMUP` (default 1): warmup seconds per server and
-//!   cell.
+//! - `BENCH_SECONDS` (default 9): measured seconds per server and cell, in 1 s turns
+//!   (one round per second); `BENCH_WARMUP` (default 0.5): warmup seconds per server
+//!   and pair; `BENCH_PAIRS` (default 9, a pair per round): fresh server pairs per
+//!   cell, the rounds (and the external rounds) spread over them.
 //! - `BENCH_METHOD` (`get`, the default, or `list`).
 //! - `BENCH_CLIENT_THREADS` (default 1): worker threads of the in-process load
 //!   generator (1 is a current-thread runtime, as `cargo docker-plugin bench` uses).
-//! - `BENCH_EXTERNAL_ROUNDS` (default 7; 0 skips): rounds of the external generator per
+//! - `BENCH_EXTERNAL_ROUNDS` (default 9; 0 skips): rounds of the external generator per
 //!   cell, each a 1 s window per server; `BENCH_EXTERNAL_WARMUP` (default 0.5): each
 //!   generator process's warmup seconds before its window; `BENCH_CLI`: its binary
 //!   (default `target/release/cargo-docker-plugin`, skipped when missing).
-//! - `BENCH_STARTS` (default 7): starts of each server for exec → Activate.
+//! - `BENCH_STARTS` (default 15): starts of each server for exec → Activate.
 //! - `BENCH_LOG_SECONDS` (default 3; 0 skips), `BENCH_LOG_LINE_BYTES` (default 100):
 //!   the log driver's run.
 //! - `BENCH_PLUGIN_BINARY`: localvol's binary (default
@@ -91,6 +97,7 @@
 mod external;
 mod logdriver;
 mod paired;
+mod priority;
 mod servers;
 mod sizes;
 mod startup;
@@ -99,7 +106,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use paired::{Cell, Measured, Turn, Turns, paired_ratio, start};
+use paired::{Cell, Measured, Turn, Turns, paired_ratio, pooled_p99_us, start};
 use servers::{Method, Setup};
 
 // The targets, relative to the bare hyper server.
@@ -147,11 +154,51 @@ struct Config {
     setups: Vec<Setup>,
     cells: Vec<Cell>,
     turns: Turns,
+    /// Fresh server pairs per cell, the cell's rounds spread over them.
+    pairs: usize,
     external_rounds: usize,
     external_warmup: Duration,
     starts: usize,
     log_seconds: f64,
     log_line_bytes: usize,
+}
+
+/// A fresh pair of servers, the bare one started first in even pairs and the SDK first
+/// in odd ones, in a directory of their own (kept until the pair is dropped): `[bare,
+/// sdk]`.
+///
+/// Why pairs: a server process's per-call cost depends on where the scheduler placed
+/// its threads when it started, next to the load generator's, and that placement
+/// stays for the process's life. Between fresh pairs of the same builds, in the
+/// `main` setup with a new connection per call, the SDK's CPU per call over the
+/// bare server's ranged 0.86 to 1.19, each pair's rounds agreeing with each other:
+/// one pair per cell made that the verdict. The rounds of a cell are spread over
+/// several pairs (`BENCH_PAIRS`).
+fn start_pair(
+    exe: &Path,
+    setup: Setup,
+    pair: usize,
+) -> Result<(tempfile::TempDir, [paired::Target; 2]), String> {
+    let dir = socket_dir()?;
+    let bare = |dir: &Path| start(exe, "bare", setup, dir.join("bare.sock"));
+    let sdk = |dir: &Path| start(exe, "sdk", setup, dir.join("sdk.sock"));
+    let targets = if pair.is_multiple_of(2) {
+        let b = bare(dir.path())?;
+        [b, sdk(dir.path())?]
+    } else {
+        let s = sdk(dir.path())?;
+        [bare(dir.path())?, s]
+    };
+    Ok((dir, targets))
+}
+
+/// `rounds` spread over `pairs` pairs as evenly as they go (the first ones take the
+/// remainder), pairs without a round left out: `(pair, its rounds)`.
+fn split(rounds: usize, pairs: usize) -> impl Iterator<Item = (usize, usize)> {
+    let pairs = pairs.max(1);
+    (0..pairs)
+        .map(move |pair| (pair, rounds / pairs + usize::from(pair < rounds % pairs)))
+        .filter(|(_, rounds)| *rounds > 0)
 }
 
 /// A fresh directory for sockets, on tmpfs as a Docker host's `/run` is (see above).
@@ -235,13 +282,14 @@ impl Config {
             cells,
             turns: Turns {
                 method: Method::from_env(),
-                warmup: Duration::from_secs_f64(seconds("BENCH_WARMUP", 1.0, false)?),
-                duration: Duration::from_secs_f64(seconds("BENCH_SECONDS", 7.0, false)?),
+                warmup: Duration::from_secs_f64(seconds("BENCH_WARMUP", 0.5, false)?),
+                duration: Duration::from_secs_f64(seconds("BENCH_SECONDS", 9.0, false)?),
                 client_threads: count("BENCH_CLIENT_THREADS", 1, false)?,
             },
-            external_rounds: count("BENCH_EXTERNAL_ROUNDS", 7, true)?,
+            pairs: count("BENCH_PAIRS", 9, false)?,
+            external_rounds: count("BENCH_EXTERNAL_ROUNDS", 9, true)?,
             external_warmup: Duration::from_secs_f64(seconds("BENCH_EXTERNAL_WARMUP", 0.5, true)?),
-            starts: count("BENCH_STARTS", 7, false)?,
+            starts: count("BENCH_STARTS", 15, false)?,
             log_seconds: seconds("BENCH_LOG_SECONDS", 3.0, true)?,
             log_line_bytes: count("BENCH_LOG_LINE_BYTES", 100, false)?,
         })
@@ -283,7 +331,8 @@ fn report_cell(
 ) {
     let throughput = paired_ratio(bare, sdk, |t| t.calls_per_sec);
     let cpu = paired_ratio(bare, sdk, |t| t.cpu_us_per_call);
-    let p99 = paired_ratio(bare, sdk, |t| t.p99_us);
+    let (bare_p99, sdk_p99) = (pooled_p99_us(bare), pooled_p99_us(sdk));
+    let p99 = sdk_p99 / bare_p99;
     let med = |turns: &[Turn], f: fn(&Turn) -> f64| paired::median(turns.iter().map(f).collect());
     let (tp_ok, cpu_ok, p99_ok) = (
         throughput >= MIN_THROUGHPUT_RATIO,
@@ -336,8 +385,8 @@ fn report_cell(
         med(bare, |t| t.cpu_us_per_call),
         med(sdk, |t| t.cpu_us_per_call),
         cpu,
-        med(bare, |t| t.p99_us),
-        med(sdk, |t| t.p99_us),
+        bare_p99,
+        sdk_p99,
         p99,
     );
     outcome.check(
@@ -349,6 +398,29 @@ fn report_cell(
         cpu_ok,
     );
     outcome.check(format!("{name}: p99 {p99:.3} > {MAX_P99_RATIO}"), p99_ok);
+    // Each round's ratios, in order, for the spread behind the medians.
+    let rounds = |figure: fn(&Turn) -> f64| {
+        bare.iter()
+            .zip(sdk)
+            .map(|(b, s)| format!("{:.2}", figure(s) / figure(b)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let below_p99 = |p: f64| {
+        let (b, s) = (
+            paired::pooled_percentile_us(bare, p),
+            paired::pooled_percentile_us(sdk, p),
+        );
+        format!("p{p} {b:.0}/{s:.0} µs {:.2}", s / b)
+    };
+    println!(
+        "{:<27} | rounds' calls/s ratios {} | CPU/call ratios {} | bare/sdk {}, {}",
+        "",
+        rounds(|t| t.calls_per_sec),
+        rounds(|t| t.cpu_us_per_call),
+        below_p99(90.0),
+        below_p99(95.0),
+    );
     outcome.rows.push(format!(
         "| {label} | {} | {:.0} / {:.0} | {} | {} | {} {memory_text}",
         cell.label(),
@@ -361,11 +433,13 @@ fn report_cell(
 }
 
 fn parent() -> Result<bool, String> {
+    // First, before any thread: the runtimes and the processes started later inherit it.
+    let priority = priority::favour_generator().unwrap_or_else(|refused| refused);
     let config = Config::from_env()?;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let turns = &config.turns;
     println!(
-        "serve bench: POST /{} over a unix socket; setups {:?}; cells {:?}; {:.1} s warmup + {:.1} s per server and cell (in 1 s turns); load generator on {} thread(s)",
+        "serve bench: POST /{} over a unix socket; setups {:?}; cells {:?}; {:.1} s warmup + {:.1} s per server and cell (in 1 s turns); load generator on {} thread(s); {priority}",
         turns.method.name(),
         config.setups.iter().map(|s| s.name()).collect::<Vec<_>>(),
         config.cells.iter().map(|c| c.label()).collect::<Vec<_>>(),
@@ -398,12 +472,16 @@ fn parent() -> Result<bool, String> {
     };
     for &setup in &config.setups {
         for &cell in &config.cells {
-            let dir = socket_dir()?;
-            let targets = [
-                start(&exe, "bare", setup, dir.path().join("bare.sock"))?,
-                start(&exe, "sdk", setup, dir.path().join("sdk.sock"))?,
-            ];
-            let [bare, sdk] = paired::measure(&targets, cell, turns)?;
+            let mut pairs = Vec::with_capacity(config.pairs);
+            for (pair, rounds) in split(turns.rounds(), config.pairs) {
+                let (_dir, targets) = start_pair(&exe, setup, pair)?;
+                let per_pair = Turns {
+                    duration: paired::SLICE * rounds as u32,
+                    ..turns.clone()
+                };
+                pairs.push(paired::measure(&targets, cell, &per_pair)?);
+            }
+            let [bare, sdk] = paired::pooled(pairs);
             report_cell(
                 &mut outcome,
                 setup.name(),
@@ -470,16 +548,16 @@ fn external_cells(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<
     );
     let external = external::External {
         cli,
-        rounds: config.external_rounds,
         warmup: config.external_warmup,
     };
     for &cell in &config.cells {
-        let dir = socket_dir()?;
-        let targets = [
-            start(exe, "bare", Setup::Main, dir.path().join("bare.sock"))?,
-            start(exe, "sdk", Setup::Main, dir.path().join("sdk.sock"))?,
-        ];
-        let [bare, sdk] = external::measure(&external, &targets, cell, &config.turns)?;
+        let (mut bare, mut sdk) = (Vec::new(), Vec::new());
+        for (pair, rounds) in split(config.external_rounds, config.pairs) {
+            let (_dir, targets) = start_pair(exe, Setup::Main, pair)?;
+            let [b, s] = external::measure(&external, &targets, cell, &config.turns, rounds)?;
+            bare.extend(b);
+            sdk.extend(s);
+        }
         report_cell(outcome, "main ext", cell, &bare, &sdk, None);
     }
     Ok(())

@@ -1,12 +1,13 @@
 //! The paired measurement: the bare server and the SDK loaded in turns of about a
 //! second (bare, sdk, sdk, bare, ...) by the load module's generator, in this process
 //! or (see `external`) in a `cargo docker-plugin bench --json` process; each turn's
-//! calls/s, CPU per call and p99, and the medians of the rounds' ratios.
+//! calls/s, CPU per call and latencies; the medians of the rounds' ratios, and the p99
+//! of each server's calls over all its turns.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use docker_plugin_sdk::load::{self, Call, Load, Options, Report};
+use docker_plugin_sdk::load::{self, Call, Histogram, Load, Options, Report};
 
 use crate::servers::{Method, Server, Setup, spawn_listening};
 
@@ -68,11 +69,12 @@ pub fn cpu_time(pid: u32) -> Result<Duration, String> {
 }
 
 /// One server's figures over one of its turns.
-#[derive(Clone, Copy)]
+#[derive(Clone, Default)]
 pub struct Turn {
     pub calls_per_sec: f64,
     pub cpu_us_per_call: f64,
-    pub p99_us: f64,
+    /// Every call's latency in the turn.
+    pub latency: Histogram,
 }
 
 /// What one server measured in one cell: its turns, and its memory.
@@ -83,6 +85,25 @@ pub struct Measured {
     pub peak_rss: f64,
     /// `VmRSS` after the load.
     pub after_rss: f64,
+}
+
+/// The measurements of several pairs of servers as one: every pair's turns, in order,
+/// and the median of the pairs' memory figures.
+pub fn pooled(pairs: Vec<[Measured; 2]>) -> [Measured; 2] {
+    let mut servers = [Vec::new(), Vec::new()];
+    for [bare, sdk] in pairs {
+        servers[0].push(bare);
+        servers[1].push(sdk);
+    }
+    servers.map(|measured| {
+        let of = |f: fn(&Measured) -> f64| median(measured.iter().map(f).collect());
+        Measured {
+            idle_rss: of(|m| m.idle_rss),
+            peak_rss: of(|m| m.peak_rss),
+            after_rss: of(|m| m.after_rss),
+            rounds: measured.into_iter().flat_map(|m| m.rounds).collect(),
+        }
+    })
 }
 
 /// The SDK's figure divided by the bare server's, compared round by round (their turns
@@ -96,6 +117,25 @@ pub fn paired_ratio(bare: &[Turn], sdk: &[Turn], figure: impl Fn(&Turn) -> f64) 
             .map(|(b, s)| figure(s) / figure(b))
             .collect(),
     )
+}
+
+/// The p99 latency of all the calls of some turns, in µs: the cell's p99, which both
+/// servers' interleaved turns sample alike.
+///
+/// Not a median of the turns' p99s: at 64 and 256 connections about 1% of the calls
+/// wait a scheduler slice (see `priority`), so a 1 s turn's p99 falls in one of two
+/// modes a slice apart and the ratio of two turns' p99s is often 0.5 or 2.
+pub fn pooled_p99_us(turns: &[Turn]) -> f64 {
+    pooled_percentile_us(turns, 99.0)
+}
+
+/// The `p`th percentile latency of all the calls of some turns, in µs.
+pub fn pooled_percentile_us(turns: &[Turn], p: f64) -> f64 {
+    let mut all = Histogram::default();
+    for turn in turns {
+        all.merge(&turn.latency);
+    }
+    all.percentile(p).as_secs_f64() * 1e6
 }
 
 /// The median of some values (NaN when there are none).
@@ -114,15 +154,16 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// A turn's figures from the run's report and the server's CPU time over it.
-pub fn turn(calls: u64, calls_per_sec: f64, p99_us: f64, cpu: Duration) -> Turn {
+pub fn turn(report: &Report, cpu: Duration) -> Turn {
     Turn {
-        calls_per_sec,
-        cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls.max(1) as f64,
-        p99_us,
+        calls_per_sec: report.calls_per_sec(),
+        cpu_us_per_call: cpu.as_secs_f64() * 1e6 / report.calls.max(1) as f64,
+        latency: report.latency.clone(),
     }
 }
 
 /// How the paired turns are made.
+#[derive(Clone)]
 pub struct Turns {
     pub method: Method,
     pub warmup: Duration,
@@ -168,7 +209,7 @@ pub fn measure(targets: &[Target; 2], cell: Cell, turns: &Turns) -> Result<[Meas
     let mut measured = Vec::with_capacity(2);
     for (i, target) in targets.iter().enumerate() {
         measured.push(Measured {
-            rounds: rounds.iter().map(|round| round[i]).collect(),
+            rounds: rounds.iter().map(|round| round[i].clone()).collect(),
             idle_rss: target.idle_rss,
             peak_rss: rss(target.pid, "VmHWM:")?,
             after_rss: rss(target.pid, "VmRSS:")?,
@@ -230,14 +271,7 @@ async fn load_turns(
         }
         loads.push(load);
     }
-    let mut rounds = vec![
-        [Turn {
-            calls_per_sec: 0.0,
-            cpu_us_per_call: 0.0,
-            p99_us: 0.0
-        }; 2];
-        turns.rounds()
-    ];
+    let mut rounds = vec![[Turn::default(), Turn::default()]; turns.rounds()];
     for (round, measured) in rounds.iter_mut().enumerate() {
         // ABBA order: a slow drift in the machine's speed favours neither server.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
@@ -253,12 +287,7 @@ async fn load_turns(
             // The calls in flight at the end of the turn were waited for; the CPU
             // they used is the server's too.
             let cpu = cpu_time(targets[i].pid)?.saturating_sub(cpu0);
-            measured[i] = turn(
-                report.calls,
-                report.calls_per_sec(),
-                report.latency.percentile(99.0).as_secs_f64() * 1e6,
-                cpu,
-            );
+            measured[i] = turn(&report, cpu);
         }
     }
     Ok(rounds)

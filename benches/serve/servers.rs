@@ -257,7 +257,8 @@ pub fn spawn_listening(
     socket: &std::path::Path,
 ) -> Result<(Server, Instant), String> {
     let started = Instant::now();
-    let child = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    let child = crate::priority::at_server_priority(&mut command)
         .args(args)
         // The `main` setup's subscriber logs at its default level, `info` (formatted
         // and written, to nowhere: not into the report).

@@ -18,7 +18,8 @@ fn once(exe: &Path, name: &str, setup: Setup, socket: &Path) -> Result<Duration,
     let call = Call::new("Plugin.Activate", None).map_err(|e| e.to_string())?;
     let target = Target::Unix(socket.to_path_buf());
     let started = Instant::now();
-    let child = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    let child = crate::priority::at_server_priority(&mut command)
         .arg(name)
         .arg(socket)
         .arg(setup.name())
