@@ -62,6 +62,51 @@ async fn every_call_is_counted_as_the_plugin_counts_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_load_never_exceeds_its_rate() {
+    let server = TestServer::start(Recorder::default(), |p| p).await;
+    let call = Call::new("VolumeDriver.Get", Some(r#"{"Name":"paced"}"#)).unwrap();
+    let options = Options {
+        connections: 4,
+        rate: Some(200.0),
+        ..Options::default()
+    };
+    let mut load = Load::connect(Target::Unix(server.socket.clone()), call, options)
+        .await
+        .unwrap();
+    let run = Duration::from_millis(500);
+    let report = load.run(run, &mut |_| {}).await.unwrap();
+    assert_eq!(report.errors.total(), 0, "{:?}", report.last_error);
+    // Each connection makes a call every 20 ms from its turn in the first 20 ms: at
+    // most 25 in 500 ms (a load as fast as the plugin answers makes thousands), and
+    // at least its first.
+    assert!(
+        (4..=4 * 25).contains(&report.calls),
+        "{} calls in {run:?} at 200 calls/s",
+        report.calls
+    );
+    assert_eq!(gets(&server, "paced"), 1 + report.calls);
+    assert_eq!(report.latency.count(), report.calls);
+
+    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let call = Call::new("VolumeDriver.List", None).unwrap();
+        let options = Options {
+            rate: Some(rate),
+            ..Options::default()
+        };
+        let err = Load::connect(Target::Unix(server.socket.clone()), call, options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("--rate {rate}: give a positive number of calls per second"),
+            "rate {rate}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugins_errors_are_counted_not_raised() {
     let (server, mut load) = get_load("fail", 2).await;
     let report = load.run(RUN, &mut |_| {}).await.unwrap();
@@ -260,30 +305,46 @@ async fn a_new_connection_per_call_opens_one_per_call() {
     stop.cancel();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bench_json_is_one_object_with_exact_counts() {
-    let server = TestServer::start(Recorder::default(), |p| p).await;
-    let socket = server.socket.display().to_string();
-    let args = [
+/// The one JSON object a successful `bench --json` printed.
+fn summary_of(out: &std::process::Output) -> Summary {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `cargo docker-plugin bench SOCKET VolumeDriver.Get {"Name":NAME}` for 0.3 s without
+/// warmup, with `extra` flags, off the runtime's threads (the plugin serves on them).
+async fn bench_get(socket: &str, name: &str, extra: &[&str]) -> std::process::Output {
+    let json = format!(r#"{{"Name":"{name}"}}"#);
+    let mut args: Vec<String> = [
         "bench",
-        &socket,
+        socket,
         "VolumeDriver.Get",
-        r#"{"Name":"cli"}"#,
-        "--connections",
-        "2",
+        &json,
         "--duration",
         "0.3",
         "--warmup",
         "0",
-        "--json",
     ]
-    .map(str::to_owned);
-    let out = tokio::task::spawn_blocking(move || {
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         support::cli::cargo_docker_plugin(&args)
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_json_is_one_object_with_exact_counts() {
+    let server = TestServer::start(Recorder::default(), |p| p).await;
+    let socket = server.socket.display().to_string();
+    let out = bench_get(&socket, "cli", &["--connections", "2", "--json"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -332,35 +393,9 @@ async fn bench_json_is_one_object_with_exact_counts() {
 async fn bench_latency_histogram_holds_every_measured_call() {
     let server = TestServer::start(Recorder::default(), |p| p).await;
     let socket = server.socket.display().to_string();
-    let run = |extra: &'static [&'static str]| {
-        let mut args: Vec<String> = [
-            "bench",
-            &socket,
-            "VolumeDriver.Get",
-            r#"{"Name":"hist"}"#,
-            "--connections",
-            "3",
-            "--duration",
-            "0.3",
-            "--warmup",
-            "0",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            support::cli::cargo_docker_plugin(&args)
-        })
-    };
-    let out = run(&["--json", "--latency-histogram"]).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Summary = serde_json::from_str(&stdout).unwrap();
+    let run = |extra: &'static [&'static str]| bench_get(&socket, "hist", extra);
+    let out = run(&["--connections", "3", "--json", "--latency-histogram"]).await;
+    let summary = summary_of(&out);
     assert_eq!(summary.errors.total(), 0);
     let histogram = summary.latency_histogram.expect("latency_histogram");
     // Every measured call is in it, and its percentiles are the summary's.
@@ -372,10 +407,29 @@ async fn bench_latency_histogram_holds_every_measured_call() {
     assert_eq!(us(histogram.max()), summary.latency_us.max);
 
     // It belongs to the JSON object: without --json it is refused.
-    let out = run(&["--latency-histogram"]).await.unwrap();
+    let out = run(&["--connections", "3", "--latency-histogram"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--json"), "{stderr}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_rate_paces_the_calls_and_says_so() {
+    let server = TestServer::start(Recorder::default(), |p| p).await;
+    let socket = server.socket.display().to_string();
+    let out = bench_get(
+        &socket,
+        "rate",
+        &["--connections", "2", "--rate", "100", "--json"],
+    )
+    .await;
+    let summary = summary_of(&out);
+    assert_eq!(summary.rate, Some(100.0));
+    assert_eq!(summary.errors.total(), 0);
+    // 100 calls/s for 0.3 s over 2 connections: at most 15 each.
+    assert!((2..=30).contains(&summary.calls), "{} calls", summary.calls);
+    assert_eq!(gets(&server, "rate"), 1 + summary.calls);
     server.shutdown().await.unwrap();
 }
 

@@ -245,6 +245,7 @@ async fn load_turns(
         connections: cell.connections,
         new_connection_per_call: cell.per_call,
         timeout: Some(Duration::from_secs(30)),
+        rate: None,
     };
     let mut loads = Vec::with_capacity(2);
     for target in targets {

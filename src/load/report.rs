@@ -168,6 +168,10 @@ pub struct Summary {
     /// all their calls rather than a mean of p99s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_histogram: Option<Histogram>,
+    /// With `--rate`: the calls per second asked for (`calls_per_sec` is what the
+    /// plugin kept up with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// The log-lines figures of a [`Summary`].
@@ -205,6 +209,7 @@ impl Summary {
             server_cpu_us_per_call: None,
             log_lines: None,
             latency_histogram: None,
+            rate: None,
         }
     }
 }

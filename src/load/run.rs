@@ -31,6 +31,17 @@ pub struct Options {
     /// A call without its reply after this long fails as a timeout (and its
     /// connection is closed, as Go closes it). `None`: wait for ever.
     pub timeout: Option<Duration>,
+    /// Calls per second over all the connections, each making its share at even
+    /// intervals (the connections' turns spread over an interval), instead of the
+    /// next call as soon as the last is answered. A call is never sent before it is
+    /// due, so the load never exceeds the rate. A connection whose reply comes late
+    /// sends its next call at once; one more than an interval and 5 ms behind skips
+    /// the calls it missed rather than sending them in a burst (the report's calls/s
+    /// says what the plugin kept up with). A
+    /// latency still counts from the request's write. tokio's timer counts
+    /// milliseconds: calls due in the same millisecond go out together. `None`: as
+    /// fast as the plugin answers.
+    pub rate: Option<f64>,
 }
 
 impl Default for Options {
@@ -40,6 +51,7 @@ impl Default for Options {
             connections: 1,
             new_connection_per_call: false,
             timeout: Some(Duration::from_secs(30)),
+            rate: None,
         }
     }
 }
@@ -97,6 +109,13 @@ impl Load {
             return Err(LoadError::Options(
                 "--connections must be at least 1".to_owned(),
             ));
+        }
+        if let Some(rate) = options.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(LoadError::Options(format!(
+                "--rate {rate}: give a positive number of calls per second"
+            )));
         }
         let request = call.bytes(target.host());
         let connect = |source| LoadError::Connect {
@@ -174,8 +193,17 @@ impl Load {
         let started = Instant::now();
         let deadline = started + duration;
         let mut tasks = Vec::with_capacity(self.options.connections);
-        for i in 0..self.options.connections {
+        let connections = self.options.connections;
+        for i in 0..connections {
+            let pace = self.options.rate.map(|rate| {
+                let interval = Duration::from_secs_f64(connections as f64 / rate);
+                Pace {
+                    interval,
+                    next: started + interval.mul_f64(i as f64 / connections as f64),
+                }
+            });
             let worker = Worker {
+                pace,
                 target: self.target.clone(),
                 request: self.request.clone(),
                 timeout: self.options.timeout,
@@ -227,8 +255,35 @@ impl Counters {
     }
 }
 
+/// A paced connection's schedule (see [`Options::rate`]).
+struct Pace {
+    interval: Duration,
+    /// When its next call is due.
+    next: Instant,
+}
+
+impl Pace {
+    /// How far behind a connection may fall and still catch up: more than tokio's
+    /// timer tick (1 ms), which wakes a pace up to a tick late.
+    const CATCH_UP: Duration = Duration::from_millis(5);
+
+    /// Waits until the next call is due, and schedules the one after it: an interval
+    /// later, or an interval from now for a connection more than an interval and
+    /// [`CATCH_UP`](Self::CATCH_UP) behind (its missed calls are skipped).
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next.into()).await;
+        } else if now - self.next > self.interval + Self::CATCH_UP {
+            self.next = now;
+        }
+        self.next += self.interval;
+    }
+}
+
 /// One connection's task.
 struct Worker {
+    pace: Option<Pace>,
     target: Target,
     request: Bytes,
     timeout: Option<Duration>,
@@ -257,6 +312,12 @@ impl Worker {
         let mut report = Report::default();
         let mut latency = Histogram::default();
         while Instant::now() < deadline {
+            if let Some(pace) = &mut self.pace {
+                pace.wait().await;
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
             let started = Instant::now();
             let outcome = self.call(&mut report, &mut latency, started).await;
             report.calls += 1;
@@ -348,5 +409,55 @@ impl Worker {
             self.conn = Some(conn);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pace_on_time_waits_and_one_behind_skips_what_it_missed() {
+        let interval = Duration::from_millis(20);
+        // Due in the future: it waits, then the next is one interval after.
+        let due = Instant::now() + Duration::from_millis(5);
+        let mut pace = Pace {
+            interval,
+            next: due,
+        };
+        pace.wait().await;
+        assert!(Instant::now() >= due);
+        assert_eq!(pace.next, due + interval);
+
+        // Half an interval late: the call goes at once and the schedule holds.
+        let late = Instant::now() - interval / 2;
+        let mut pace = Pace {
+            interval,
+            next: late,
+        };
+        let before = Instant::now();
+        pace.wait().await;
+        assert!(before.elapsed() < interval, "no wait when late");
+        assert_eq!(pace.next, late + interval);
+
+        // A short interval, a timer tick behind: it catches up.
+        let short = Duration::from_micros(500);
+        let tick_late = Instant::now() - Duration::from_millis(2);
+        let mut pace = Pace {
+            interval: short,
+            next: tick_late,
+        };
+        pace.wait().await;
+        assert_eq!(pace.next, tick_late + short);
+
+        // Three intervals behind: the missed calls are skipped, not sent in a burst.
+        let mut pace = Pace {
+            interval,
+            next: Instant::now() - 3 * interval,
+        };
+        let before = Instant::now();
+        pace.wait().await;
+        let after = Instant::now();
+        assert!(pace.next >= before + interval && pace.next <= after + interval);
     }
 }

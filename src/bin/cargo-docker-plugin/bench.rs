@@ -37,7 +37,16 @@ setup and the warmup are not in it). With --log-lines, \
 \"log_lines\": {\"lines\", \"bytes\", \"lines_per_sec\"} and \"calls\" counts lines. \
 With --latency-histogram, \"latency_histogram\": {\"max_ns\", \"buckets\": [[middle_ns, \
 count], ...]}, every measured latency by bucket (each within 1/64 of its middle), so that \
-the runs of several processes can be merged into one distribution.
+the runs of several processes can be merged into one distribution; with --rate, \
+\"rate\": the calls per second asked for.
+
+--rate paces the calls instead of sending each connection's next call as soon as the \
+last is answered: each connection makes its share at even intervals, the connections' \
+turns spread over an interval, so latencies are measured below the plugin's saturation. \
+No call is sent before it is due, so the load never exceeds the rate; a connection more \
+than an interval and 5 ms behind skips the calls it missed (calls_per_sec says what the \
+plugin kept up with); a latency counts from the \
+request's write; calls due in the same millisecond go out together.
 
 --log-lines makes a FIFO in --fifo-dir, calls LogDriver.StartLogging with it and a \
 container Info as dockerd builds it, writes framed lines for --duration, then calls \
@@ -66,6 +75,10 @@ pub struct BenchArgs {
     /// Open a new connection for each call (dockerd keeps its connections alive).
     #[arg(long)]
     new_connection_per_call: bool,
+    /// Calls per second over all connections, at even intervals (see below),
+    /// instead of as fast as the plugin answers.
+    #[arg(long, value_name = "CALLS")]
+    rate: Option<f64>,
     /// Seconds a call may take before it fails as a timeout.
     #[arg(long, default_value_t = 30.0, value_name = "S")]
     timeout: f64,
@@ -152,6 +165,7 @@ async fn calls(
         connections: args.connections,
         new_connection_per_call: args.new_connection_per_call,
         timeout: Some(timeout),
+        rate: args.rate,
     };
     let url = target.url();
     let mut load = Load::connect(target, call, options)
@@ -201,6 +215,7 @@ async fn calls(
     if args.latency_histogram {
         summary.latency_histogram = Some(report.latency.clone());
     }
+    summary.rate = args.rate;
     if let Some(error) = &report.last_error {
         eprintln!("last error: {error}");
     }
@@ -244,6 +259,7 @@ async fn logs(
             lines_per_sec: report.lines_per_sec(),
         }),
         latency_histogram: None,
+        rate: None,
     })
 }
 
