@@ -125,11 +125,17 @@ impl Histogram {
     /// assert_eq!(buckets[0].1, 2);
     /// ```
     pub fn buckets(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        self.counted()
+            .map(|(middle, count)| (Duration::from_nanos(middle), count))
+    }
+
+    /// The counted buckets: each one's middle in ns, and its count.
+    fn counted(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.counts
             .iter()
             .enumerate()
             .filter(|(_, count)| **count > 0)
-            .map(|(i, &count)| (Duration::from_nanos(value(i)), u64::from(count)))
+            .map(|(i, &count)| (value(i), u64::from(count)))
     }
 
     /// The latency `p` percent of the calls took at most (0 when nothing was
@@ -163,10 +169,7 @@ impl Serialize for Histogram {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         Wire {
             max_ns: self.max,
-            buckets: self
-                .buckets()
-                .map(|(middle, count)| (value_ns(middle), count))
-                .collect(),
+            buckets: self.counted().collect(),
         }
         .serialize(serializer)
     }
@@ -200,10 +203,6 @@ impl<'de> Deserialize<'de> for Histogram {
         }
         Ok(histogram)
     }
-}
-
-fn value_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

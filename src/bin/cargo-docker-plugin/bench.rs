@@ -45,8 +45,8 @@ last is answered: each connection makes its share at even intervals, the connect
 turns spread over an interval, so latencies are measured below the plugin's saturation. \
 No call is sent before it is due, so the load never exceeds the rate; a connection more \
 than an interval and 5 ms behind skips the calls it missed (calls_per_sec says what the \
-plugin kept up with); a latency counts from the \
-request's write; calls due in the same millisecond go out together.
+plugin kept up with); a latency counts from the request's write; calls due in the same \
+millisecond go out together.
 
 --log-lines makes a FIFO in --fifo-dir, calls LogDriver.StartLogging with it and a \
 container Info as dockerd builds it, writes framed lines for --duration, then calls \
