@@ -44,7 +44,7 @@
 //! median over the rounds of the SDK's figure divided by the bare server's in the same
 //! round: a burst of noise moves one round's ratio, not the verdict. The p99 target is
 //! the p99 of all the SDK's calls in the cell over that of all the bare server's (see
-//! `paired::pooled_p99_us`). A cell's rounds are spread over several fresh pairs of
+//! `paired::pooled_latency`). A cell's rounds are spread over several fresh pairs of
 //! servers (`BENCH_PAIRS`, started in alternating order; see `start_pair`), and the
 //! load generator runs at a higher priority than the servers (see `priority`). Memory:
 //! each server's idle RSS (`VmRSS` once listening), its peak (`VmHWM`) and its RSS
@@ -106,7 +106,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use paired::{Cell, Measured, Turn, Turns, paired_ratio, pooled_p99_us, start};
+use paired::{Cell, Measured, Turn, Turns, paired_ratio, percentile_us, pooled_latency, start};
 use servers::{Method, Setup};
 
 // The targets, relative to the bare hyper server.
@@ -331,7 +331,11 @@ fn report_cell(
 ) {
     let throughput = paired_ratio(bare, sdk, |t| t.calls_per_sec);
     let cpu = paired_ratio(bare, sdk, |t| t.cpu_us_per_call);
-    let (bare_p99, sdk_p99) = (pooled_p99_us(bare), pooled_p99_us(sdk));
+    let (bare_latency, sdk_latency) = (pooled_latency(bare), pooled_latency(sdk));
+    let (bare_p99, sdk_p99) = (
+        percentile_us(&bare_latency, 99.0),
+        percentile_us(&sdk_latency, 99.0),
+    );
     let p99 = sdk_p99 / bare_p99;
     let med = |turns: &[Turn], f: fn(&Turn) -> f64| paired::median(turns.iter().map(f).collect());
     let (tp_ok, cpu_ok, p99_ok) = (
@@ -408,8 +412,8 @@ fn report_cell(
     };
     let below_p99 = |p: f64| {
         let (b, s) = (
-            paired::pooled_percentile_us(bare, p),
-            paired::pooled_percentile_us(sdk, p),
+            percentile_us(&bare_latency, p),
+            percentile_us(&sdk_latency, p),
         );
         format!("p{p} {b:.0}/{s:.0} µs {:.2}", s / b)
     };

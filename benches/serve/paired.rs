@@ -119,23 +119,24 @@ pub fn paired_ratio(bare: &[Turn], sdk: &[Turn], figure: impl Fn(&Turn) -> f64) 
     )
 }
 
-/// The p99 latency of all the calls of some turns, in µs: the cell's p99, which both
-/// servers' interleaved turns sample alike.
+/// Every call's latency of some turns, in one histogram: the cell's distribution,
+/// which both servers' interleaved turns sample alike.
 ///
-/// Not a median of the turns' p99s: at 64 and 256 connections about 1% of the calls
-/// wait a scheduler slice (see `priority`), so a 1 s turn's p99 falls in one of two
-/// modes a slice apart and the ratio of two turns' p99s is often 0.5 or 2.
-pub fn pooled_p99_us(turns: &[Turn]) -> f64 {
-    pooled_percentile_us(turns, 99.0)
-}
-
-/// The `p`th percentile latency of all the calls of some turns, in µs.
-pub fn pooled_percentile_us(turns: &[Turn], p: f64) -> f64 {
+/// The p99 target is taken from it, not from a median of the turns' p99s: at 64 and
+/// 256 connections about 1% of the calls wait a scheduler slice (see `priority`), so a
+/// 1 s turn's p99 falls in one of two modes a slice apart and the ratio of two turns'
+/// p99s is often 0.5 or 2.
+pub fn pooled_latency(turns: &[Turn]) -> Histogram {
     let mut all = Histogram::default();
     for turn in turns {
         all.merge(&turn.latency);
     }
-    all.percentile(p).as_secs_f64() * 1e6
+    all
+}
+
+/// The `p`th percentile of `latency`, in µs.
+pub fn percentile_us(latency: &Histogram, p: f64) -> f64 {
+    latency.percentile(p).as_secs_f64() * 1e6
 }
 
 /// The median of some values (NaN when there are none).
