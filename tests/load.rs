@@ -97,12 +97,39 @@ async fn a_paced_load_never_exceeds_its_rate() {
             .await
             .unwrap_err()
             .to_string();
-        assert_eq!(
-            err,
-            format!("--rate {rate}: give a positive number of calls per second"),
-            "rate {rate}"
-        );
+        let refused = format!("--rate {rate}: give a positive number of calls per second");
+        assert_eq!(err, refused, "rate {rate}");
+        // Nor on a load already connected, whose pace stays as it was.
+        assert_eq!(load.set_rate(Some(rate)).unwrap_err().to_string(), refused);
+        assert_eq!(load.options().rate, Some(200.0));
     }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_measured_flat_out_can_then_be_paced_on_its_connections() {
+    let (server, mut load) = get_load("repaced", 4).await;
+    let flat_out = load.run(RUN, &mut |_| {}).await.unwrap();
+    assert_eq!(flat_out.errors.total(), 0, "{:?}", flat_out.last_error);
+    load.set_rate(Some(100.0)).unwrap();
+    let paced = load.run(RUN, &mut |_| {}).await.unwrap();
+    assert_eq!(paced.errors.total(), 0, "{:?}", paced.last_error);
+    // 100 calls/s over 4 connections for 300 ms: one every 40 ms per connection, at
+    // most 8 each (the first within 40 ms), at least the first.
+    assert!(
+        (4..=4 * 8).contains(&paced.calls),
+        "{} calls in {RUN:?} at 100 calls/s (flat out: {})",
+        paced.calls,
+        flat_out.calls
+    );
+    load.set_rate(None).unwrap();
+    let again = load.run(RUN, &mut |_| {}).await.unwrap();
+    assert!(again.calls > 4 * 8, "flat out again: {} calls", again.calls);
+    // Every call of the three runs reached the plugin, once.
+    assert_eq!(
+        gets(&server, "repaced"),
+        1 + flat_out.calls + paced.calls + again.calls
+    );
     server.shutdown().await.unwrap();
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use docker_plugin_sdk::load::Summary;
 
-use crate::paired::{Cell, Target, Turn, Turns};
+use crate::paired::{Cell, Passes, Target, Turn, Turns, order, paced_rate};
 
 /// `cargo-docker-plugin`, from `BENCH_CLI` or beside this binary's `deps` directory.
 pub fn cli_binary(exe: &Path) -> Option<PathBuf> {
@@ -30,8 +30,15 @@ pub struct External {
     pub warmup: Duration,
 }
 
-/// The `bench` command line of one turn against `socket`.
-fn command(external: &External, socket: &Path, cell: Cell, turns: &Turns) -> Command {
+/// The `bench` command line of one turn against `socket`, paced at `rate` calls/s
+/// if given.
+fn command(
+    external: &External,
+    socket: &Path,
+    cell: Cell,
+    turns: &Turns,
+    rate: Option<f64>,
+) -> Command {
     let mut command = Command::new(&external.cli);
     command
         .arg("docker-plugin")
@@ -46,14 +53,23 @@ fn command(external: &External, socket: &Path, cell: Cell, turns: &Turns) -> Com
     if cell.per_call {
         command.arg("--new-connection-per-call");
     }
+    if let Some(rate) = rate {
+        command.args(["--rate", &format!("{rate:.0}")]);
+    }
     command
 }
 
 /// One turn: one `bench --json` process against `target`, and what it measured.
-fn run(external: &External, target: &Target, cell: Cell, turns: &Turns) -> Result<Turn, String> {
+fn run(
+    external: &External,
+    target: &Target,
+    cell: Cell,
+    turns: &Turns,
+    rate: Option<f64>,
+) -> Result<Turn, String> {
     let socket = target.socket.display();
     let cli = external.cli.display();
-    let out = command(external, &target.socket, cell, turns)
+    let out = command(external, &target.socket, cell, turns, rate)
         .output()
         .map_err(|e| format!("running {cli}: {e}"))?;
     if !out.status.success() {
@@ -93,23 +109,39 @@ fn summary_turn(summary: Summary, pid: u32) -> Result<Turn, String> {
         calls_per_sec: summary.calls_per_sec,
         cpu_us_per_call,
         latency,
+        rate: summary.rate,
     })
 }
 
-/// Both servers in turns (ABBA), each turn a `bench --json` process.
+/// Both servers in turns (ABBA), each turn a `bench --json` process: `rounds` flat
+/// out, then as many paced (see `paired::PACED_SHARE`).
 pub fn measure(
     external: &External,
     targets: &[Target; 2],
     cell: Cell,
     turns: &Turns,
     rounds: usize,
-) -> Result<[Vec<Turn>; 2], String> {
-    let mut measured = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
-    for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            measured[i].push(run(external, &targets[i], cell, turns)?);
+) -> Result<[Passes; 2], String> {
+    let pass = |rate: Option<f64>| -> Result<[Vec<Turn>; 2], String> {
+        let mut measured = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+        for round in 0..rounds {
+            for i in order(round) {
+                measured[i].push(run(external, &targets[i], cell, turns, rate)?);
+            }
         }
-    }
-    Ok(measured)
+        Ok(measured)
+    };
+    let [bare, sdk] = pass(None)?;
+    let rate = paced_rate(&bare);
+    let [bare_paced, sdk_paced] = pass(Some(rate))?;
+    Ok([
+        Passes {
+            flat_out: bare,
+            paced: bare_paced,
+        },
+        Passes {
+            flat_out: sdk,
+            paced: sdk_paced,
+        },
+    ])
 }

@@ -109,13 +109,7 @@ impl Load {
                 "--connections must be at least 1".to_owned(),
             ));
         }
-        if let Some(rate) = options.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err(LoadError::Options(format!(
-                "--rate {rate}: give a positive number of calls per second"
-            )));
-        }
+        check_rate(options.rate)?;
         let request = call.bytes(target.host());
         let connect = |source| LoadError::Connect {
             addr: target.url(),
@@ -181,6 +175,26 @@ impl Load {
         &self.options
     }
 
+    /// Paces the next runs at `rate` calls per second (see [`Options::rate`]), or lets
+    /// them call as fast as the plugin answers (`None`), on the connections already
+    /// open: a load measured flat out, then at a share of what it reached.
+    ///
+    /// ```no_run
+    /// # use docker_plugin_sdk::load::Load;
+    /// # use std::time::Duration;
+    /// # async fn run(mut load: Load) -> Result<(), docker_plugin_sdk::load::LoadError> {
+    /// let flat_out = load.run(Duration::from_secs(1), &mut |_| {}).await?;
+    /// load.set_rate(Some(flat_out.calls_per_sec() / 2.0))?;
+    /// let paced = load.run(Duration::from_secs(1), &mut |_| {}).await?;
+    /// println!("p99 at half load: {:?}", paced.latency.percentile(99.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn set_rate(&mut self, rate: Option<f64>) -> Result<(), LoadError> {
+        check_rate(rate)?;
+        self.options.rate = rate;
+        Ok(())
+    }
+
     /// Calls for `duration`, on every connection at once; `progress` is called every
     /// 100 ms. The calls in flight at the end are waited for, and count.
     pub async fn run(
@@ -233,6 +247,16 @@ impl Load {
         report.elapsed = started.elapsed();
         progress(&counters.progress(report.elapsed, duration));
         Ok(report)
+    }
+}
+
+/// A rate must be a positive, finite number of calls per second.
+fn check_rate(rate: Option<f64>) -> Result<(), LoadError> {
+    match rate {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(LoadError::Options(format!(
+            "--rate {rate}: give a positive number of calls per second"
+        ))),
+        _ => Ok(()),
     }
 }
 
