@@ -131,17 +131,7 @@ pub fn measure(
         }
         Ok(measured)
     };
-    let [bare, sdk] = pass(None)?;
-    let rate = paced_rate(&bare);
-    let [bare_paced, sdk_paced] = pass(Some(rate))?;
-    Ok([
-        Passes {
-            flat_out: bare,
-            paced: bare_paced,
-        },
-        Passes {
-            flat_out: sdk,
-            paced: sdk_paced,
-        },
-    ])
+    let flat_out = pass(None)?;
+    let paced = pass(Some(paced_rate(&flat_out[0])))?;
+    Ok(Passes::of_both(flat_out, paced))
 }

@@ -373,21 +373,23 @@ fn report_cell(
     memory: Option<(&Measured, &Measured)>,
 ) {
     let (bare, sdk) = (&bare_passes.flat_out[..], &sdk_passes.flat_out[..]);
+    let (bare_paced, sdk_paced) = (&bare_passes.paced[..], &sdk_passes.paced[..]);
     let throughput = paired_ratio(bare, sdk, |t| t.calls_per_sec);
     let cpu = paired_ratio(bare, sdk, |t| t.cpu_us_per_call);
-    let paced = [&bare_passes.paced, &sdk_passes.paced].map(|turns| pooled_latency(turns));
-    let flat_out = [bare, sdk].map(pooled_latency);
+    let [bare_latency, sdk_latency] = [bare, sdk].map(pooled_latency);
+    let flat_out_tail = |p| Tail::of(&bare_latency, &sdk_latency, p);
+    let [bare_paced_latency, sdk_paced_latency] = [bare_paced, sdk_paced].map(pooled_latency);
+    let paced_tail = |p| Tail::of(&bare_paced_latency, &sdk_paced_latency, p);
     let med = |turns: &[Turn], f: fn(&Turn) -> f64| paired::median(turns.iter().map(f).collect());
     // Paced too, the p99 is that of all the cell's calls (see `pooled_latency`): a
     // turn's p99 still rests on how a few of its bursts met the scheduler, and the
     // rounds' ratios spread from 0.4 to 1.7 in a cell (they are printed).
     let turn_p99 = |t: &Turn| percentile_us(&t.latency, 99.0);
-    let (bare_paced, sdk_paced) = (&bare_passes.paced[..], &sdk_passes.paced[..]);
-    let tail = Tail::of(&paced[0], &paced[1], 99.0);
+    let tail = paced_tail(99.0);
     let p99 = tail.ratio();
-    let flat_out_p99 = Tail::of(&flat_out[0], &flat_out[1], 99.0);
-    let rate = med(&bare_passes.paced, |t| t.rate.unwrap_or(f64::NAN));
-    let kept = [&bare_passes.paced, &sdk_passes.paced].map(|turns| paired::kept_pace(turns));
+    let flat_out_p99 = flat_out_tail(99.0);
+    let rate = med(bare_paced, |t| t.rate.unwrap_or(f64::NAN));
+    let kept = [bare_paced, sdk_paced].map(paired::kept_pace);
     let (tp_ok, cpu_ok, p99_ok, pace_ok) = (
         throughput >= MIN_THROUGHPUT_RATIO,
         cpu <= MAX_CPU_RATIO,
@@ -477,7 +479,7 @@ fn report_cell(
         "",
         rounds(|t| t.calls_per_sec),
         rounds(|t| t.cpu_us_per_call),
-        Tail::of(&flat_out[0], &flat_out[1], 95.0).text(95.0),
+        flat_out_tail(95.0).text(95.0),
         flat_out_p99.text(99.0),
     );
     println!(
@@ -486,10 +488,10 @@ fn report_cell(
         kept[0],
         kept[1],
         ratios(bare_paced, sdk_paced, turn_p99),
-        Tail::of(&paced[0], &paced[1], 50.0).text(50.0),
-        Tail::of(&paced[0], &paced[1], 90.0).text(90.0),
-        Tail::of(&paced[0], &paced[1], 95.0).text(95.0),
-        Tail::of(&paced[0], &paced[1], 99.9).text(99.9),
+        paced_tail(50.0).text(50.0),
+        paced_tail(90.0).text(90.0),
+        paced_tail(95.0).text(95.0),
+        paced_tail(99.9).text(99.9),
     );
     outcome.rows.push(format!(
         "| {label} | {} | {:.0} / {:.0} | {} | {} | {} ({:.0} / {:.0} µs at {:.0}k/s) | {:.2} {memory_text}",

@@ -103,6 +103,22 @@ pub struct Passes {
 }
 
 impl Passes {
+    /// Both servers' passes from each pass's `[bare, sdk]` turns.
+    pub fn of_both(flat_out: [Vec<Turn>; 2], paced: [Vec<Turn>; 2]) -> [Passes; 2] {
+        let [bare, sdk] = flat_out;
+        let [bare_paced, sdk_paced] = paced;
+        [
+            Passes {
+                flat_out: bare,
+                paced: bare_paced,
+            },
+            Passes {
+                flat_out: sdk,
+                paced: sdk_paced,
+            },
+        ]
+    }
+
     pub fn extend(&mut self, other: Passes) {
         self.flat_out.extend(other.flat_out);
         self.paced.extend(other.paced);
@@ -338,17 +354,13 @@ async fn load_turns(
         }
         loads.push(load);
     }
-    let mut passes = [Passes::default(), Passes::default()];
     let flat_out = rounds(targets, &mut loads, turns, None).await?;
     let rate = paced_rate(&flat_out[0]);
     for load in &mut loads {
         load.set_rate(Some(rate)).map_err(|e| e.to_string())?;
     }
     let paced = rounds(targets, &mut loads, turns, Some(rate)).await?;
-    for (i, (flat_out, paced)) in flat_out.into_iter().zip(paced).enumerate() {
-        passes[i] = Passes { flat_out, paced };
-    }
-    Ok(passes)
+    Ok(Passes::of_both(flat_out, paced))
 }
 
 /// `turns.rounds()` rounds of a turn per server, in ABBA order: each server's turns.
