@@ -113,25 +113,26 @@ fn summary_turn(summary: Summary, pid: u32) -> Result<Turn, String> {
     })
 }
 
-/// Both servers in turns (ABBA), each turn a `bench --json` process: `rounds` flat
-/// out, then as many paced (see `paired::PACED_SHARE`).
+/// Both servers in turns (ABBA, see `paired::order`), each turn a `bench --json` process: `rounds` flat
+/// out, then `turns.paced_factor` times as many paced (see `paired::PACED_SHARE`).
 pub fn measure(
     external: &External,
     targets: &[Target; 2],
+    pair: usize,
     cell: Cell,
     turns: &Turns,
     rounds: usize,
 ) -> Result<[Passes; 2], String> {
-    let pass = |rate: Option<f64>| -> Result<[Vec<Turn>; 2], String> {
+    let pass = |rounds: usize, rate: Option<f64>| -> Result<[Vec<Turn>; 2], String> {
         let mut measured = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
         for round in 0..rounds {
-            for i in order(round) {
+            for i in order(pair, round) {
                 measured[i].push(run(external, &targets[i], cell, turns, rate)?);
             }
         }
         Ok(measured)
     };
-    let flat_out = pass(None)?;
-    let paced = pass(Some(paced_rate(&flat_out[0])))?;
+    let flat_out = pass(rounds, None)?;
+    let paced = pass(rounds * turns.paced_factor, Some(paced_rate(&flat_out[0])))?;
     Ok(Passes::of_both(flat_out, paced))
 }

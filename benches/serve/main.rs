@@ -40,18 +40,19 @@
 //! per call. Both servers are loaded in turns of 1 s (bare, sdk, sdk, bare, ...) after
 //! a warmup, so that anything else running on the machine slows both alike. Per server
 //! and turn: calls/s, the server's CPU per call (from its CPU-time clock) and every
-//! call's latency as the load generator sees it. Each cell has two passes of as many
-//! rounds: flat out (each connection's next call as soon as the last is answered),
-//! then paced (`load::Options::rate`) at half the bare server's flat-out calls/s in
-//! the same pair's rounds, the same rate for both servers (see `paired::PACED_SHARE`
-//! for why). The calls/s and CPU targets are taken flat out: the median over the rounds
-//! of the SDK's figure divided by the bare server's in the same round, so that a burst
-//! of noise moves one round's ratio, not the verdict. The p99 target is taken paced:
-//! the p99 of all the SDK's paced calls in the cell over that of all the bare server's
-//! (see `paired::pooled_latency`), each server having made at least 95% of the calls
-//! offered; the rounds' paced p99 ratios and the flat-out p99 are printed beside it. A
-//! cell's rounds are spread over several fresh pairs of
-//! servers (`BENCH_PAIRS`, started in alternating order; see `start_pair`), and the
+//! call's latency as the load generator sees it. Each cell has two passes: flat out
+//! (each connection's next call as soon as the last is answered), then, for three
+//! times as many rounds, paced (`load::Options::rate`) at half the bare server's
+//! flat-out calls/s in the same pair's rounds, the same rate for both servers (see
+//! `paired::PACED_SHARE` for why). The calls/s and CPU targets are taken flat out: the
+//! median over the rounds of the SDK's figure divided by the bare server's in the same
+//! round, so that a burst of noise moves one round's ratio, not the verdict. The p99
+//! target is taken paced: the p99 of all the SDK's paced calls in the cell over that of
+//! all the bare server's (see `paired::pooled_latency`), each server having made at
+//! least 95% of the calls offered; the rounds' paced p99 ratios and the flat-out p99
+//! are printed beside it. A cell's rounds are spread over several fresh pairs of
+//! servers (`BENCH_PAIRS`, started in alternating order; see `start_pair`), which
+//! server goes first alternating between the pairs too (see `paired::order`), and the
 //! load generator runs at a higher priority than the servers (see `priority`). Memory:
 //! each server's idle RSS (`VmRSS` once listening), its peak (`VmHWM`) and its RSS
 //! after the cell, the median over the pairs.
@@ -83,15 +84,18 @@
 //! - `BENCH_SETUPS` (default `plain,multi,main`), `BENCH_CONNECTIONS` (keep-alive
 //!   cells, default `1,64,256`), `BENCH_NEW_CONNECTION` (new-connection-per-call cells,
 //!   default `16`; empty for none).
-//! - `BENCH_SECONDS` (default 9): measured seconds per server, cell and pass, in 1 s
-//!   turns (one round per second); `BENCH_WARMUP` (default 0.5): warmup seconds per server
+//! - `BENCH_SECONDS` (default 9): measured seconds per server and cell flat out, in 1 s
+//!   turns (one round per second); `BENCH_PACED_FACTOR` (default 3): the paced pass's
+//!   rounds per flat-out round (its p99 rests on the few bursts a turn's hiccups make,
+//!   so it takes more rounds to settle than a median of calls/s); `BENCH_WARMUP` (default 0.5): warmup seconds per server
 //!   and pair; `BENCH_PAIRS` (default 9, a pair per round): fresh server pairs per
 //!   cell, the rounds (and the external rounds) spread over them.
 //! - `BENCH_METHOD` (`get`, the default, or `list`).
 //! - `BENCH_CLIENT_THREADS` (default 1): worker threads of the in-process load
 //!   generator (1 is a current-thread runtime, as `cargo docker-plugin bench` uses).
 //! - `BENCH_EXTERNAL_ROUNDS` (default 9; 0 skips): rounds of the external generator per
-//!   cell and pass, each a 1 s window per server (paced with `bench --rate`); `BENCH_EXTERNAL_WARMUP` (default 0.5): each
+//!   cell flat out (`BENCH_PACED_FACTOR` times as many paced, with `bench --rate`),
+//!   each a 1 s window per server; `BENCH_EXTERNAL_WARMUP` (default 0.5): each
 //!   generator process's warmup seconds before its window; `BENCH_CLI`: its binary
 //!   (default `target/release/cargo-docker-plugin`, skipped when missing).
 //! - `BENCH_STARTS` (default 15): starts of each server for exec → Activate.
@@ -100,6 +104,8 @@
 //! - `BENCH_PLUGIN_BINARY`: localvol's binary (default
 //!   `target/release/examples/localvol`).
 //! - `BENCH_NO_FAIL=1`: report only, always exit 0.
+//! - `BENCH_CONTROL=1`: a second bare server in the SDK's place (see `sdk_server`):
+//!   the ratios it prints are the measurement's own noise.
 
 mod external;
 mod logdriver;
@@ -195,7 +201,7 @@ fn start_pair(
 ) -> Result<(tempfile::TempDir, [paired::Target; 2]), String> {
     let dir = socket_dir()?;
     let bare = |dir: &Path| start(exe, "bare", setup, dir.join("bare.sock"));
-    let sdk = |dir: &Path| start(exe, "sdk", setup, dir.join("sdk.sock"));
+    let sdk = |dir: &Path| start(exe, sdk_server(), setup, dir.join("sdk.sock"));
     let targets = if pair.is_multiple_of(2) {
         let b = bare(dir.path())?;
         [b, sdk(dir.path())?]
@@ -204,6 +210,17 @@ fn start_pair(
         [bare(dir.path())?, s]
     };
     Ok((dir, targets))
+}
+
+/// What serves the SDK's side of a pair: the SDK, or with `BENCH_CONTROL=1` a second
+/// bare server, so that the ratios show what the measurement reads between two equal
+/// servers.
+pub fn sdk_server() -> &'static str {
+    if std::env::var("BENCH_CONTROL").as_deref() == Ok("1") {
+        "bare"
+    } else {
+        "sdk"
+    }
 }
 
 /// `rounds` spread over `pairs` pairs as evenly as they go (the first ones take the
@@ -299,6 +316,7 @@ impl Config {
                 warmup: Duration::from_secs_f64(seconds("BENCH_WARMUP", 0.5, false)?),
                 duration: Duration::from_secs_f64(seconds("BENCH_SECONDS", 9.0, false)?),
                 client_threads: count("BENCH_CLIENT_THREADS", 1, false)?,
+                paced_factor: count("BENCH_PACED_FACTOR", 3, false)?,
             },
             pairs: count("BENCH_PAIRS", 9, false)?,
             external_rounds: count("BENCH_EXTERNAL_ROUNDS", 9, true)?,
@@ -515,14 +533,20 @@ fn parent() -> Result<bool, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let turns = &config.turns;
     println!(
-        "serve bench: POST /{} over a unix socket; setups {:?}; cells {:?}; {:.1} s warmup + {:.1} s per server and cell (in 1 s turns); load generator on {} thread(s); {priority}",
+        "serve bench: POST /{} over a unix socket; setups {:?}; cells {:?}; {:.1} s warmup + {:.1} s per server and cell flat out and {:.1} s paced (in 1 s turns); load generator on {} thread(s); {priority}",
         turns.method.name(),
         config.setups.iter().map(|s| s.name()).collect::<Vec<_>>(),
         config.cells.iter().map(|c| c.label()).collect::<Vec<_>>(),
         turns.warmup.as_secs_f64(),
         turns.duration.as_secs_f64(),
+        turns.duration.as_secs_f64() * turns.paced_factor as f64,
         turns.client_threads,
     );
+    if sdk_server() == "bare" {
+        println!(
+            "BENCH_CONTROL=1: the sdk columns are a second bare server (the ratios are the measurement's own noise)"
+        );
+    }
     println!();
     println!(
         "{:<9} {:>17} | {:>9} {:>9} {:>6} | {:>7} {:>7} {:>6} | {:>8} {:>8} {:>6} | {:>8} {:>6} {:>13}",
@@ -555,7 +579,7 @@ fn parent() -> Result<bool, String> {
                     duration: paired::SLICE * rounds as u32,
                     ..turns.clone()
                 };
-                pairs.push(paired::measure(&targets, cell, &per_pair)?);
+                pairs.push(paired::measure(&targets, pair, cell, &per_pair)?);
             }
             let [bare, sdk] = paired::pooled(pairs);
             report_cell(
@@ -630,7 +654,7 @@ fn external_cells(exe: &Path, config: &Config, outcome: &mut Outcome) -> Result<
         let (mut bare, mut sdk) = (Passes::default(), Passes::default());
         for (pair, rounds) in split(config.external_rounds, config.pairs) {
             let (_dir, targets) = start_pair(exe, Setup::Main, pair)?;
-            let [b, s] = external::measure(&external, &targets, cell, &config.turns, rounds)?;
+            let [b, s] = external::measure(&external, &targets, pair, cell, &config.turns, rounds)?;
             bare.extend(b);
             sdk.extend(s);
         }

@@ -233,10 +233,14 @@ pub fn kept_pace(paced: &[Turn]) -> f64 {
     )
 }
 
-/// The ABBA order of round `round`'s turns (indices into `[bare, sdk]`): a slow drift
-/// in the machine's speed favours neither server.
-pub fn order(round: usize) -> [usize; 2] {
-    if round.is_multiple_of(2) {
+/// The ABBA order of the turns of a pair's round `round` (indices into `[bare, sdk]`):
+/// a slow drift in the machine's speed favours neither server. The pair's index shifts
+/// it, so that which server goes first alternates between pairs too: with a round per
+/// pair, the bare server went first in every pair, and in a control run (two bare
+/// servers, `BENCH_CONTROL=1`) the second one's pooled paced p99 came out 1.04 to 1.07
+/// times the first's on average.
+pub fn order(pair: usize, round: usize) -> [usize; 2] {
+    if (pair + round).is_multiple_of(2) {
         [0, 1]
     } else {
         [1, 0]
@@ -250,6 +254,8 @@ pub struct Turns {
     pub warmup: Duration,
     pub duration: Duration,
     pub client_threads: usize,
+    /// The paced pass's rounds per flat-out round (see [`PACED_SHARE`]).
+    pub paced_factor: usize,
 }
 
 /// How long each server is loaded at a time.
@@ -265,17 +271,27 @@ impl Turns {
     pub fn slice(&self) -> Duration {
         self.duration / self.rounds() as u32
     }
+
+    /// The rounds of the paced pass.
+    pub fn paced_rounds(&self) -> usize {
+        self.rounds() * self.paced_factor
+    }
 }
 
 /// Loads both servers in turns, in this process, and measures them: flat out, then
-/// paced (see [`PACED_SHARE`]), as many rounds each.
+/// paced (see [`PACED_SHARE`]) for `paced_factor` times as many rounds.
 ///
 /// The measured time is cut in slices of about a second, given to the servers in turns
 /// (bare, sdk, sdk, bare, bare, ...): on a shared 2-core machine, anything else running
 /// (a build, a test) then slows both servers alike instead of whichever ran at the time.
 /// Each server is idle (its connections open, and it uses no CPU) while the other is
 /// loaded, so its CPU time over a turn is its CPU time for its own calls.
-pub fn measure(targets: &[Target; 2], cell: Cell, turns: &Turns) -> Result<[Measured; 2], String> {
+pub fn measure(
+    targets: &[Target; 2],
+    pair: usize,
+    cell: Cell,
+    turns: &Turns,
+) -> Result<[Measured; 2], String> {
     let runtime = if turns.client_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -287,7 +303,7 @@ pub fn measure(targets: &[Target; 2], cell: Cell, turns: &Turns) -> Result<[Meas
             .build()
     }
     .map_err(|e| format!("load generator runtime: {e}"))?;
-    let mut passes = runtime.block_on(load_turns(targets, cell, turns))?;
+    let mut passes = runtime.block_on(load_turns(targets, pair, cell, turns))?;
     let mut measured = Vec::with_capacity(2);
     for (i, target) in targets.iter().enumerate() {
         measured.push(Measured {
@@ -319,6 +335,7 @@ fn checked(report: Report, socket: &Path) -> Result<Report, String> {
 
 async fn load_turns(
     targets: &[Target; 2],
+    pair: usize,
     cell: Cell,
     turns: &Turns,
 ) -> Result<[Passes; 2], String> {
@@ -354,25 +371,36 @@ async fn load_turns(
         }
         loads.push(load);
     }
-    let flat_out = rounds(targets, &mut loads, turns, None).await?;
+    let flat_out = rounds(targets, &mut loads, pair, turns, turns.rounds(), None).await?;
     let rate = paced_rate(&flat_out[0]);
     for load in &mut loads {
         load.set_rate(Some(rate)).map_err(|e| e.to_string())?;
     }
-    let paced = rounds(targets, &mut loads, turns, Some(rate)).await?;
+    let paced = rounds(
+        targets,
+        &mut loads,
+        pair,
+        turns,
+        turns.paced_rounds(),
+        Some(rate),
+    )
+    .await?;
     Ok(Passes::of_both(flat_out, paced))
 }
 
-/// `turns.rounds()` rounds of a turn per server, in ABBA order: each server's turns.
+/// `count` rounds of a turn per server, in ABBA order (see [`order`]): each server's
+/// turns.
 async fn rounds(
     targets: &[Target; 2],
     loads: &mut [Load],
+    pair: usize,
     turns: &Turns,
+    count: usize,
     rate: Option<f64>,
 ) -> Result<[Vec<Turn>; 2], String> {
     let mut measured = [Vec::new(), Vec::new()];
-    for round in 0..turns.rounds() {
-        for i in order(round) {
+    for round in 0..count {
+        for i in order(pair, round) {
             let cpu0 = cpu_time(targets[i].pid)?;
             let report = checked(
                 loads[i]

@@ -60,9 +60,9 @@ pub fn measure(exe: &Path, setup: Setup, starts: usize) -> Result<(f64, f64, f64
         let s = dir.path().join(format!("sdk{i}.sock"));
         let (tb, ts) = if i % 2 == 0 {
             let tb = once(exe, "bare", setup, &b)?;
-            (tb, once(exe, "sdk", setup, &s)?)
+            (tb, once(exe, crate::sdk_server(), setup, &s)?)
         } else {
-            let ts = once(exe, "sdk", setup, &s)?;
+            let ts = once(exe, crate::sdk_server(), setup, &s)?;
             (once(exe, "bare", setup, &b)?, ts)
         };
         bare.push(tb.as_secs_f64() * 1e3);
